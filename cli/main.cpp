@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// arborist: the command-line front end.
+//
+//   arborist prove [--json | --markdown] [--filter SUBSTR]... [--list]
+//                  [--jobs N] [--timeout MS] [--verbose]
+//   arborist version
+//   arborist help
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "prove.hpp"
+
+namespace {
+
+constexpr const char* USAGE = R"(usage: arborist COMMAND [OPTIONS]
+
+commands:
+  prove      discharge every proof obligation with Z3 and print the table
+  version    print the arborist, Z3 and Boost versions
+  help       print this text
+
+arborist prove options:
+  --filter SUBSTR   only obligations whose name contains SUBSTR (repeatable: any matches)
+  --list            list the selected obligations without solving
+  --json            machine-readable output
+  --markdown        the table as Markdown (docs/obligations.md is this output)
+  --jobs N          solver threads (default: the number of CPUs)
+  --timeout MS      per-solver-call limit in milliseconds (default 60000)
+  --verbose         print the counterexample the known-bad variant produced
+
+exit status: 0 all obligations proved, non-vacuous and refuted under their
+known-bad variant; 1 some obligation failed; 2 usage error.
+)";
+
+[[noreturn]] void usage_error(const std::string& msg)
+{
+	std::cerr << "arborist: " << msg << "\n(run 'arborist help' for usage)\n";
+	std::exit(2);
+}
+
+unsigned parse_unsigned(const std::string& opt, const std::string& v, unsigned lo, unsigned hi)
+{
+	char* end = nullptr;
+	errno = 0;
+	const unsigned long n = std::strtoul(v.c_str(), &end, 10);
+	if (v.empty() || *end != '\0' || errno != 0 || n < lo || n > hi || v[0] == '-')
+		usage_error("option " + opt + ": expected a whole number from " + std::to_string(lo) + " to " +
+			    std::to_string(hi) + ", got '" + v + "'");
+	return static_cast<unsigned>(n);
+}
+
+int cmd_prove(const std::vector<std::string>& args)
+{
+	arborist::cli::ProveOptions o;
+	o.jobs = std::max(1u, std::thread::hardware_concurrency());
+	for (std::size_t i = 0; i < args.size(); i++) {
+		const std::string& a = args[i];
+		auto value = [&]() -> std::string {
+			if (i + 1 >= args.size())
+				usage_error("option " + a + " needs a value");
+			return args[++i];
+		};
+		if (a == "--json")
+			o.format = arborist::cli::Format::json;
+		else if (a == "--markdown")
+			o.format = arborist::cli::Format::markdown;
+		else if (a == "--filter")
+			o.filters.push_back(value());
+		else if (a == "--list")
+			o.list_only = true;
+		else if (a == "--jobs")
+			o.jobs = parse_unsigned(a, value(), 1, 256);
+		else if (a == "--timeout")
+			o.timeout_ms = parse_unsigned(a, value(), 1, 3600000);
+		else if (a == "--verbose")
+			o.verbose = true;
+		else
+			usage_error("prove: unknown option '" + a + "'");
+	}
+	return arborist::cli::prove(o, std::cout, std::cerr);
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+	std::vector<std::string> args(argv + 1, argv + argc);
+	if (args.empty())
+		usage_error("no command given");
+	const std::string cmd = args.front();
+	args.erase(args.begin());
+	if (cmd == "prove")
+		return cmd_prove(args);
+	if (cmd == "version" || cmd == "--version") {
+		if (!args.empty())
+			usage_error("version takes no arguments");
+		arborist::cli::print_version(std::cout);
+		return 0;
+	}
+	if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+		std::cout << USAGE;
+		return 0;
+	}
+	usage_error("unknown command '" + cmd + "'");
+}

@@ -1,0 +1,10 @@
+# docs/obligations.md must be exactly what `arborist prove --markdown` prints.
+execute_process(COMMAND ${ARBORIST} prove --markdown OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "arborist prove --markdown failed (exit ${rc})")
+endif()
+file(READ ${DOC} doc)
+if(NOT out STREQUAL doc)
+  file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/obligations.md.new "${out}")
+  message(FATAL_ERROR "${DOC} is stale: regenerate it with\n  arborist prove --markdown > docs/obligations.md\n(new version written to ${CMAKE_CURRENT_BINARY_DIR}/obligations.md.new)")
+endif()

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// What the executable reference records as it runs: the kernel's kvmmmu
+// tracepoints (Linux v6.19 arch/x86/kvm/mmu/mmutrace.h, shared/research/
+// linux-kvm-tdx.md section 7) plus the external-hook calls and SEAMCALLs
+// that the TDX glue makes.  `arborist run` prints them; the conformance
+// checker reads the same kinds of event from kernel traces.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "arborist/impl/mmu_page.hpp"
+
+namespace arborist::impl {
+
+enum class EventKind : std::uint8_t {
+	spte_changed,      // kvm_tdp_mmu_spte_changed(as_id, gfn, level, old, new)
+	spte_requested,    // kvm_mmu_spte_requested(gfn, pfn, level)
+	set_spte,          // kvm_mmu_set_spte(level, gfn, spte)
+	get_page,          // kvm_mmu_get_page(sp, created)
+	prepare_zap_page,  // kvm_mmu_prepare_zap_page(sp)
+	split_huge_page,   // kvm_mmu_split_huge_page(gfn, spte, level, errno)
+	tlb_flush,         // kvm_flush_remote_tlbs[_gfn]
+	rcu_callback,      // tdp_mmu_free_sp_rcu_callback (or the seed-000 zap callback)
+	root_freed,        // a root's RCU free ran
+	kvm_bug,           // KVM_BUG_ON / WARN fired
+	external_hook,     // link/set/remove/free/split_external_sp[t|e]
+	seamcall,          // a SEAMCALL and its status
+};
+
+struct Event {
+	EventKind kind;
+	u64 gfn = 0;
+	unsigned level = 0;
+	u64 a = 0; // old SPTE / pfn / sp / leaf
+	u64 b = 0; // new SPTE / status / created
+	int err = 0;
+	const char* what = ""; // a static string: the hook or check name
+};
+
+// A bounded or unbounded record: benchmarks turn it off, tests and `run`
+// keep it.
+class EventLog {
+public:
+	bool enabled = true;
+	constexpr void add(const Event& e)
+	{
+		counts_[static_cast<unsigned>(e.kind)]++;
+		if (enabled)
+			events_.push_back(e);
+	}
+	constexpr const std::vector<Event>& events() const { return events_; }
+	constexpr u64 count(EventKind k) const { return counts_[static_cast<unsigned>(k)]; }
+	constexpr void clear() { events_.clear(); }
+
+private:
+	std::vector<Event> events_;
+	u64 counts_[12] = {};
+};
+
+} // namespace arborist::impl

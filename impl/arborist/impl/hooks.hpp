@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// The external page-table hooks of struct kvm_x86_ops (Linux v6.19
+// arch/x86/include/asm/kvm_host.h; shared/research/linux-kvm-tdx.md 5.1),
+// plus split_external_spt from seed 001.  The TDP MMU calls these for
+// mirror SPTEs; KVM's TDX code (impl/arborist/impl/tdx.hpp) implements them
+// with SEAMCALLs.
+#pragma once
+
+#include <cerrno>
+#include <concepts>
+
+#include "arborist/impl/mmu_page.hpp"
+
+namespace arborist::impl {
+
+template <class H>
+concept ExternalHooks = requires(H& h, u64 gfn, unsigned level, u64 spte, u64 pa) {
+	// int link_external_spt(kvm, gfn, level, void *external_spt)
+	{ h.link_external_spt(gfn, level, pa) } -> std::same_as<int>;
+	// int set_external_spte(kvm, gfn, level, u64 mirror_spte)
+	{ h.set_external_spte(gfn, level, spte) } -> std::same_as<int>;
+	// void remove_external_spte(kvm, gfn, level, u64 mirror_spte)
+	{ h.remove_external_spte(gfn, level, spte) } -> std::same_as<void>;
+	// int free_external_spt(kvm, gfn, level, void *external_spt)
+	{ h.free_external_spt(gfn, level, pa) } -> std::same_as<int>;
+	// seed 001: int split_external_spt(kvm, gfn, level, void *external_spt)
+	{ h.split_external_spt(gfn, level, pa, spte) } -> std::same_as<int>;
+	// kvm_mmu_alloc_external_spt() from mmu_external_spt_cache, and the
+	// free_page(sp->external_spt) of tdp_mmu_free_sp()
+	{ h.alloc_external_spt() } -> std::same_as<u64>;
+	{ h.free_external_spt_page(pa) } -> std::same_as<void>;
+	// KVM_BUG_ON state of the VM (kvm->vm_bugged)
+	{ h.vm_bugged() } -> std::same_as<bool>;
+};
+
+// A VM without external page tables (every non-TDX VM): the TDP MMU never
+// creates mirror roots, so any call is a KVM bug.
+class NoExternalHooks {
+public:
+	constexpr int link_external_spt(u64, unsigned, u64) { return bug(); }
+	constexpr int set_external_spte(u64, unsigned, u64) { return bug(); }
+	constexpr void remove_external_spte(u64, unsigned, u64) { bug(); }
+	constexpr int free_external_spt(u64, unsigned, u64) { return bug(); }
+	constexpr int split_external_spt(u64, unsigned, u64, u64) { return bug(); }
+	constexpr u64 alloc_external_spt() { return bug(), 0; }
+	constexpr void free_external_spt_page(u64) {}
+	constexpr bool vm_bugged() const { return bugged_; }
+
+private:
+	constexpr int bug()
+	{
+		bugged_ = true;
+		return -EIO;
+	}
+	bool bugged_ = false;
+};
+
+static_assert(ExternalHooks<NoExternalHooks>);
+
+} // namespace arborist::impl

@@ -1,0 +1,895 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// The executable TDP MMU: Linux v6.19 arch/x86/kvm/mmu/tdp_mmu.c with
+// direct and mirror roots, over the spec's SPTE and GFN rules
+// (spec/arborist/spte.hpp, gfn.hpp) and the external page-table hooks
+// (impl/arborist/impl/hooks.hpp).  Facts and function contracts:
+// shared/research/linux-kvm-tdx.md section 3.
+//
+// Every operation here runs whole: one call is one kernel call, and every
+// shared-memory access goes through the small set of primitives at the top
+// of the class (read, cmpxchg, xchg and WRITE_ONCE of an SPTE, lock
+// assertions, call_rcu), which is the atomicity granularity the stepped
+// model checker interleaves.  Variants from the seeds are selected in
+// Variants and named after the thread that proposed them.
+#pragma once
+
+#include <algorithm>
+#include <cerrno>
+#include <optional>
+#include <vector>
+
+#include "arborist/gfn.hpp"
+#include "arborist/impl/events.hpp"
+#include "arborist/impl/hooks.hpp"
+#include "arborist/impl/mmu_page.hpp"
+#include "arborist/impl/tdp_iter.hpp"
+#include "arborist/root.hpp"
+#include "arborist/spte.hpp"
+
+namespace arborist::impl {
+
+// enum kvm_tdp_mmu_root_types
+enum RootTypes : unsigned {
+	KVM_INVALID_ROOTS = 1u << 0,
+	KVM_DIRECT_ROOTS = 1u << 1,
+	KVM_MIRROR_ROOTS = 1u << 2,
+	KVM_VALID_ROOTS = KVM_DIRECT_ROOTS | KVM_MIRROR_ROOTS,
+	KVM_ALL_ROOTS = KVM_VALID_ROOTS | KVM_INVALID_ROOTS,
+};
+
+// mmu_internal.h
+enum RetPf : int {
+	RET_PF_CONTINUE = 0, RET_PF_RETRY, RET_PF_EMULATE, RET_PF_WRITE_PROTECTED, RET_PF_INVALID,
+	RET_PF_FIXED, RET_PF_SPURIOUS,
+};
+
+// -EBUSY, -ENOMEM, -EIO: the kernel and libc share these values.
+
+struct Variants {
+	// Page-table removal: v6.19 recursive handle_removed_pt(), or seed 000's
+	// proposal: the RCU callback gets the pruned branch and zaps it.
+	enum class Removal : std::uint8_t { recursive_v6_19, rcu_deferred_seed000 } removal = Removal::recursive_v6_19;
+	// Mirror write path: v6.19 freezes the SPTE, then updates S-EPT; seed 000
+	// questions doing the SEAMCALL first and the cmpxchg after.
+	enum class MirrorWrite : std::uint8_t { frozen_v6_19, seamcall_then_cmpxchg_seed000 } mirror_write =
+		MirrorWrite::frozen_v6_19;
+	// Seed 001: split private huge pages with split_external_spt (DEMOTE)
+	// from tdp_mmu_set_spte() under exclusive mmu_lock.
+	bool private_huge_pages_seed001 = false;
+	// CONFIG_KVM_PROVE_MMU: tdp_mmu_zap_root() skips the 4K and 2M passes.
+	bool prove_mmu = false;
+};
+
+struct Config {
+	spec::SpteFlavor flavor = spec::ept_v6_19;
+	spec::Paging paging = spec::x86_paging_4level;
+	bool is_td = false;                  // a TDX VM: mirror roots, shared bit
+	spec::TdGeometry td = spec::td_pwl4; // its S-EPT geometry
+	bool ad_enabled = true;              // kvm_ad_enabled
+	u64 pt_base_pfn = 0x100000;          // frames of the page-table pool
+	Variants variants{};
+	// Yield (cond_resched) after this many iterator steps in the zap and
+	// split walks; 0 = never.  need_resched() is the environment's choice,
+	// this makes it deterministic.
+	u64 resched_every = 0;
+};
+
+// struct kvm_page_fault, the inputs kvm_tdp_mmu_map() uses.
+struct PageFault {
+	u64 addr = 0;             // fault->addr: keeps the TDX shared bit (seed 002)
+	u64 pfn = 0;              // fault->pfn, resolved by the caller
+	unsigned goal_level = 1;  // after kvm_mmu_hugepage_adjust()
+	bool write = false;
+	bool exec = true;
+	bool prefetch = false;
+	bool map_writable = true; // host-writable
+};
+
+// A vCPU's roots: mmu->root.hpa and mmu->mirror_root_hpa.
+struct VcpuRoots {
+	u32 direct = NO_SP;
+	u32 mirror = NO_SP;
+};
+
+struct RcuCallback {
+	enum class Kind : std::uint8_t { free_sp, zap_pruned_branch } kind;
+	u32 sp;
+};
+
+enum class LockMode : std::uint8_t { none, read, write };
+
+template <ExternalHooks Hooks>
+class TdpMmu {
+public:
+	constexpr TdpMmu(const Config& c, Hooks& hooks) : cfg_(c), pt_(c.paging, c.pt_base_pfn), hooks_(hooks) {}
+
+	// ---- state, read-only to callers -------------------------------------------
+	constexpr const Config& config() const { return cfg_; }
+	constexpr const PageTables& tables() const { return pt_; }
+	constexpr const std::vector<u32>& roots() const { return roots_; }
+	constexpr const std::vector<RcuCallback>& rcu_queue() const { return rcu_; }
+	constexpr EventLog& log() { return log_; }
+	constexpr const EventLog& log() const { return log_; }
+	constexpr u64 remote_tlb_flushes() const { return tlb_flushes_; }
+	constexpr u64 bugs() const { return bugs_; }
+	constexpr u64 mapped_leaves(unsigned level) const { return level <= 5 ? stats_[level] : 0; }
+	constexpr bool is_mirror(u32 sp) const { return pt_[sp].mirror; }
+	constexpr u64 gfn_direct_bits() const
+	{
+		return cfg_.is_td ? spec::gfn_direct_bits(d(), cfg_.td) : 0;
+	}
+	// kvm_gfn_root_bits()
+	constexpr u64 gfn_root_bits(u32 root) const { return pt_[root].mirror ? 0 : gfn_direct_bits(); }
+	constexpr u64 nonpresent() const { return spec::nonpresent_spte(d(), cfg_.flavor); }
+	constexpr u64 frozen() const { return spec::frozen_spte(d(), cfg_.flavor); }
+
+	// ---- roots (section 3.1) -------------------------------------------------------
+
+	// kvm_tdp_mmu_get_root(): refcount_inc_not_zero().
+	constexpr bool get_root(u32 root)
+	{
+		MmuPage& sp = pt_[root];
+		if (sp.root_count == 0)
+			return false;
+		sp.root_count++;
+		return true;
+	}
+
+	// kvm_tdp_mmu_put_root(): the final put frees, through RCU; it must never
+	// be the put of a valid root (the TDP MMU holds a reference until it
+	// invalidates the root).
+	constexpr void put_root(u32 root)
+	{
+		MmuPage& sp = pt_[root];
+		if (bug_on(sp.root_count == 0, "kvm_tdp_mmu_put_root: refcount already zero"))
+			return;
+		if (--sp.root_count != 0)
+			return;
+		bug_on(!sp.invalid, "kvm_tdp_mmu_put_root: final reference of a valid root");
+		std::erase(roots_, root);         // list_del_rcu under tdp_mmu_pages_lock
+		call_rcu({RcuCallback::Kind::free_sp, root});
+	}
+
+	// kvm_tdp_mmu_alloc_root(vcpu, mirror): reuse a valid root of the same
+	// role, else allocate one with "one reference for the vCPU, and one
+	// reference for the TDP MMU itself".  Returns it with the caller's reference.
+	constexpr u32 alloc_root(bool mirror)
+	{
+		for (u32 r : roots_)
+			if (!pt_[r].invalid && pt_[r].mirror == mirror && get_root(r))
+				return r;
+		const u32 r = pt_.alloc(cfg_.paging.root_level, 0, mirror, nonpresent());
+		MmuPage& sp = pt_[r];
+		sp.root = true;
+		sp.root_count = 2;
+		if (mirror)
+			sp.external_spt = 0; // the mirror root's S-EPT root is the TD's (TDCS page)
+		roots_.push_back(r); // list_add_rcu
+		log_.add({EventKind::get_page, 0, sp.level, r, 1});
+		return r;
+	}
+
+	// tdp_mmu_root_match()
+	constexpr bool root_matches(u32 root, unsigned types) const
+	{
+		const MmuPage& sp = pt_[root];
+		if (sp.invalid && !(types & KVM_INVALID_ROOTS))
+			return false;
+		return sp.mirror ? (types & KVM_MIRROR_ROOTS) != 0 : (types & KVM_DIRECT_ROOTS) != 0;
+	}
+
+	// kvm_tdp_mmu_invalidate_roots(): mark matching roots invalid and
+	// scheduled; the TDP MMU's own reference is gifted to the zap.  Needs
+	// mmu_lock for write (role.invalid is protected by mmu_lock).
+	constexpr void invalidate_roots(unsigned types)
+	{
+		bug_on(types & KVM_INVALID_ROOTS, "kvm_tdp_mmu_invalidate_roots: KVM_INVALID_ROOTS passed");
+		types &= ~KVM_INVALID_ROOTS;
+		for (u32 r : roots_) {
+			if (!root_matches(r, types) || pt_[r].invalid)
+				continue;
+			pt_[r].scheduled_root_to_zap = true;
+			pt_[r].invalid = true;
+		}
+	}
+
+	// kvm_tdp_mmu_zap_invalidated_roots(): zap every scheduled root, then put
+	// the gifted reference "as the root must be reachable by mmu_notifiers
+	// while it's being zapped".
+	constexpr void zap_invalidated_roots(bool shared)
+	{
+		const LockMode saved = take_lock(shared ? LockMode::read : LockMode::write);
+		const std::vector<u32> snapshot = roots_;
+		for (u32 r : snapshot) {
+			if (!pt_[r].scheduled_root_to_zap)
+				continue;
+			pt_[r].scheduled_root_to_zap = false;
+			bug_on(!pt_[r].invalid, "kvm_tdp_mmu_zap_invalidated_roots: scheduled root is valid");
+			zap_root(r, shared);
+			put_root(r);
+		}
+		lock_ = saved;
+	}
+
+	// kvm_mmu_uninit_tdp_mmu(): VM destruction.
+	constexpr void uninit()
+	{
+		invalidate_roots(KVM_VALID_ROOTS);
+		zap_invalidated_roots(false);
+		bug_on(!roots_.empty(), "kvm_mmu_uninit_tdp_mmu: roots left on tdp_mmu_roots");
+		rcu_barrier();
+	}
+
+	// ---- the vCPU's roots: kvm_mmu_load() / kvm_mmu_unload() ---------------
+
+	// mmu_alloc_direct_roots(): the mirror root first (TDX), then the direct one.
+	constexpr void load_roots(VcpuRoots& v)
+	{
+		if (cfg_.is_td && (v.mirror == NO_SP || pt_[v.mirror].invalid)) {
+			if (v.mirror != NO_SP)
+				put_root(v.mirror);
+			v.mirror = alloc_root(true);
+		}
+		if (v.direct == NO_SP || pt_[v.direct].invalid) {
+			if (v.direct != NO_SP)
+				put_root(v.direct);
+			v.direct = alloc_root(false);
+		}
+	}
+
+	constexpr void unload_roots(VcpuRoots& v)
+	{
+		for (u32* r : {&v.mirror, &v.direct})
+			if (*r != NO_SP) {
+				put_root(*r);
+				*r = NO_SP;
+			}
+	}
+
+	// tdp_mmu_get_root_for_fault(): the mirror root for a private GPA.
+	constexpr u32 root_for_fault(const VcpuRoots& v, const PageFault& f) const
+	{
+		if (cfg_.is_td && spec::fault_uses_mirror_root(d(), cfg_.td, f.addr))
+			return v.mirror;
+		return v.direct;
+	}
+
+	// fault->gfn: the address without the alias bit (kvm_mmu_do_page_fault()).
+	constexpr u64 fault_gfn(const PageFault& f) const
+	{
+		return cfg_.is_td ? spec::fault_gfn(d(), cfg_.td, f.addr) : spec::gpa_to_gfn(d(), f.addr);
+	}
+
+	// kvm_tdp_mmu_page_fault(): is_page_fault_stale() then kvm_tdp_mmu_map()
+	// under read_lock(mmu_lock).
+	constexpr int page_fault(VcpuRoots& v, const PageFault& f)
+	{
+		load_roots(v);
+		const u32 root = root_for_fault(v, f);
+		const LockMode saved = take_lock(LockMode::read);
+		const int r = pt_[root].invalid ? RET_PF_RETRY : map(root, f);
+		lock_ = saved;
+		return r;
+	}
+
+	// ---- the fault path (section 3.5) ------------------------------------------
+
+	// kvm_tdp_mmu_map(): walk to goal_level, linking missing tables (and
+	// splitting a huge page in the way) atomically, then install the leaf.
+	constexpr int map(u32 root, const PageFault& f)
+	{
+		lockdep_held(LockMode::read);
+		const u64 gfn = fault_gfn(f);
+		bug_on(root == NO_SP || pt_[root].invalid, "kvm_tdp_mmu_map: no root or invalid root");
+		log_.add({EventKind::spte_requested, gfn, f.goal_level, f.pfn, 0});
+		TdpIter it;
+		for (start(it, root, spec::PG_LEVEL_4K, gfn); it.valid && it.gfn < gfn + 1; next(it)) {
+			if (spec::is_frozen_spte(d(), flavor(), it.old_spte))
+				return RET_PF_RETRY;
+			if (it.level == f.goal_level)
+				return map_handle_target_level(it, f);
+			// Step down into the lower level page table if it exists.
+			if (present(it.old_spte) && !spec::is_large_pte(d(), flavor(), it.old_spte))
+				continue;
+			// Non-present, or a huge page that needs to be split.
+			const u32 sp = alloc_child_sp(it);
+			int r;
+			if (present(it.old_spte)) {
+				// "Don't support large page for mirrored roots (TDX)"
+				if (bug_on(pt_[sp].mirror, "kvm_tdp_mmu_map: split of a mirror huge page"))
+					r = -EIO;
+				else
+					r = split_huge_page(it, sp, true);
+			} else {
+				r = link_sp(it, sp, true);
+			}
+			// Force the guest to retry if installing an upper level SPTE failed.
+			if (r) {
+				free_sp(sp);
+				return RET_PF_RETRY;
+			}
+		}
+		// The walk aborted before reaching the target level.
+		return RET_PF_RETRY;
+	}
+
+	// ---- zapping (section 3.2) --------------------------------------------------
+
+	// tdp_mmu_zap_leafs(): zap present leaves in [start, end) under the write
+	// lock; no page table is freed, so no RCU grace period is needed.
+	constexpr bool zap_leafs(u32 root, u64 start, u64 end, bool can_yield, bool flush)
+	{
+		lockdep_held(LockMode::write);
+		end = std::min(end, max_gfn_exclusive());
+		TdpIter it;
+		for (this->start(it, root, spec::PG_LEVEL_4K, start); it.valid && it.gfn < end; next(it)) {
+			if (can_yield && cond_resched(it, flush, false)) {
+				flush = false;
+				continue;
+			}
+			if (!present(it.old_spte) || !last(it.old_spte, it.level))
+				continue;
+			iter_set_spte(it, nonpresent());
+			// Zapping SPTEs in invalid roots doesn't require a TLB flush.
+			if (!pt_[root].invalid)
+				flush = true;
+		}
+		return flush;
+	}
+
+	// kvm_tdp_mmu_unmap_gfn_range(): the mmu_notifier / guest_memfd path;
+	// valid roots of the requested types plus invalid ones.
+	constexpr bool unmap_gfn_range(u64 start, u64 end, unsigned types, bool may_block, bool flush)
+	{
+		const LockMode saved = take_lock(LockMode::write);
+		const std::vector<u32> snapshot = roots_;
+		for (u32 r : snapshot)
+			if (root_matches(r, types | KVM_INVALID_ROOTS) && get_root(r)) {
+				flush = zap_leafs(r, start, end, may_block, flush);
+				put_root(r);
+			}
+		lock_ = saved;
+		if (flush)
+			flush_remote_tlbs(start, 0);
+		return flush;
+	}
+
+	// kvm_gfn_range_filter_to_root_types(): private -> mirror, shared ->
+	// direct; a non-TDX VM always has direct roots only.
+	constexpr unsigned filter_to_root_types(bool private_range, bool shared_range) const
+	{
+		if (!cfg_.is_td)
+			return KVM_DIRECT_ROOTS;
+		return (private_range ? KVM_MIRROR_ROOTS : 0u) | (shared_range ? KVM_DIRECT_ROOTS : 0u);
+	}
+
+	// tdp_mmu_zap_root(): multi-pass zap of a whole root, of decreasing
+	// granularity (4K, 2M, 1G, root) to better honour need_resched(); with
+	// CONFIG_KVM_PROVE_MMU only the 1G and root passes.
+	constexpr void zap_root(u32 root, bool shared)
+	{
+		bug_on(pt_[root].root_count == 0, "tdp_mmu_zap_root: root must be reachable while zapping");
+		lockdep_held(shared ? LockMode::read : LockMode::write);
+		if (!cfg_.variants.prove_mmu) {
+			zap_root_level(root, shared, spec::PG_LEVEL_4K);
+			zap_root_level(root, shared, spec::PG_LEVEL_2M);
+		}
+		zap_root_level(root, shared, spec::PG_LEVEL_1G);
+		zap_root_level(root, shared, pt_[root].level);
+	}
+
+	// ---- huge page split (section 3.6) -----------------------------------------
+
+	// kvm_tdp_mmu_try_split_huge_pages() for one root: split every huge leaf
+	// above target_level in [start, end).
+	constexpr int split_huge_pages(u32 root, u64 start, u64 end, unsigned target_level, bool shared)
+	{
+		const LockMode saved = take_lock(shared ? LockMode::read : LockMode::write);
+		int ret = 0;
+		TdpIter it;
+		for (this->start(it, root, target_level + 1, start); it.valid && it.gfn < end; next(it)) {
+			if (cond_resched(it, false, shared))
+				continue;
+			if (!present(it.old_spte) || !spec::is_large_pte(d(), flavor(), it.old_spte))
+				continue;
+			const u32 sp = alloc_child_sp(it);
+			const int r = split_huge_page(it, sp, shared);
+			if (r) {
+				free_sp(sp);
+				ret = r;
+				break;
+			}
+			// The walk restarts at the new table (tdp_mmu_split_huge_pages_root
+			// sets iter.yielded after re-taking the lock).
+		}
+		lock_ = saved;
+		return ret;
+	}
+
+	// ---- write protection for dirty logging -------------------------------------
+
+	// wrprot_gfn_range(): clear W on present leaves at or above min_level.
+	constexpr bool wrprot_gfn_range(u32 root, u64 start, u64 end, unsigned min_level)
+	{
+		lockdep_held(LockMode::read);
+		bool spte_set = false;
+		TdpIter it;
+		for (this->start(it, root, min_level, start); it.valid && it.gfn < end; next(it)) {
+			if (!present(it.old_spte) || !last(it.old_spte, it.level) ||
+			    !spec::is_writable_pte(d(), flavor(), it.old_spte))
+				continue;
+			const u64 n = spec::make_wrprot_spte(d(), flavor(), it.old_spte);
+			if (set_spte_atomic(it, n))
+				continue; // the kernel retries; an -EBUSY here only happens under contention
+			spte_set = true;
+		}
+		return spte_set;
+	}
+
+	// ---- RCU ----------------------------------------------------------------------
+
+	// A grace period elapses: every queued callback runs (rcu_barrier()).
+	// Callbacks may queue more callbacks (the seed-000 variant); those run too.
+	constexpr void rcu_barrier()
+	{
+		while (!rcu_.empty()) {
+			const std::vector<RcuCallback> batch = std::move(rcu_);
+			rcu_.clear();
+			for (const RcuCallback& cb : batch)
+				run_rcu_callback(cb);
+		}
+	}
+
+	// ---- the SPTE at a GFN, for tests and the refinement check -----------------
+	struct Lookup {
+		u64 spte;
+		unsigned level;
+		SptePtr ptr;
+	};
+	// The deepest SPTE on the walk to gfn (present leaf, or the non-present
+	// entry where the walk ends).
+	constexpr Lookup lookup(u32 root, u64 gfn) const
+	{
+		u32 sp = root;
+		unsigned level = pt_[root].level;
+		const u64 bits = gfn_root_bits(root);
+		for (;;) {
+			const SptePtr p{sp, static_cast<u32>(spte_index_of(pt_, gfn, bits, level))};
+			const u64 s = pt_.spte(p);
+			const u32 child = spte_to_child_sp(pt_, flavor(), s, level);
+			if (child == NO_SP)
+				return {s, level, p};
+			sp = child;
+			level--;
+		}
+	}
+
+private:
+	static constexpr const spec::Concrete& d() { return spec::concrete; }
+	constexpr const spec::SpteFlavor& flavor() const { return cfg_.flavor; }
+	constexpr bool present(u64 s) const { return spec::is_shadow_present_pte(d(), flavor(), s); }
+	constexpr bool last(u64 s, unsigned level) const { return spec::is_last_spte(d(), flavor(), s, u64{level}); }
+	constexpr unsigned level_bits() const { return cfg_.paging.level_bits; }
+
+	// tdp_mmu_max_gfn_exclusive(): everything a root can map.
+	constexpr u64 max_gfn_exclusive() const { return pages_per(pt_, cfg_.paging.root_level + 1); }
+
+	constexpr bool bug_on(bool cond, const char* what)
+	{
+		if (cond) {
+			bugs_++;
+			log_.add({EventKind::kvm_bug, 0, 0, 0, 0, 0, what});
+		}
+		return cond;
+	}
+
+	// ---- locking and lockdep ------------------------------------------------------
+	constexpr LockMode take_lock(LockMode m)
+	{
+		const LockMode saved = lock_;
+		if (lock_ == LockMode::none || (lock_ == LockMode::read && m == LockMode::write))
+			lock_ = m;
+		return saved;
+	}
+	constexpr void lockdep_held(LockMode m)
+	{
+		if (m == LockMode::write)
+			bug_on(lock_ != LockMode::write, "lockdep: mmu_lock not held for write");
+		else
+			bug_on(lock_ == LockMode::none, "lockdep: mmu_lock not held");
+	}
+
+	// ---- the atomic SPTE primitives --------------------------------------------
+	constexpr u64 read_spte(SptePtr p) const { return pt_.spte(p); }  // READ_ONCE
+	constexpr void write_spte(SptePtr p, u64 v) { pt_.spte(p) = v; }   // WRITE_ONCE
+	constexpr u64 xchg_spte(SptePtr p, u64 v)                          // xchg
+	{
+		const u64 old = pt_.spte(p);
+		pt_.spte(p) = v;
+		return old;
+	}
+	constexpr bool cmpxchg_spte(SptePtr p, u64& old, u64 v) // try_cmpxchg64
+	{
+		if (pt_.spte(p) != old) {
+			old = pt_.spte(p);
+			return false;
+		}
+		pt_.spte(p) = v;
+		return true;
+	}
+
+	constexpr void call_rcu(RcuCallback cb) { rcu_.push_back(cb); }
+
+	constexpr void flush_remote_tlbs(u64 gfn, unsigned level)
+	{
+		tlb_flushes_++;
+		log_.add({EventKind::tlb_flush, gfn, level, 0, 0});
+	}
+
+	// ---- iterator glue ------------------------------------------------------------
+	constexpr void start(TdpIter& it, u32 root, unsigned min_level, u64 gfn)
+	{
+		tdp_iter_start(it, pt_, root, min_level, gfn, gfn_root_bits(root));
+		bug_on(!it.valid, "tdp_iter_start: bad root or aliased GFN");
+	}
+	constexpr void next(TdpIter& it) { tdp_iter_next(it, pt_, flavor()); }
+
+	// tdp_mmu_iter_cond_resched(): yield if the environment wants to and the
+	// walk made progress; flush pending TLB invalidations before dropping
+	// mmu_lock.  The caller must `continue`, and the next step restarts from
+	// the root.
+	constexpr bool cond_resched(TdpIter& it, bool flush, bool /*shared*/)
+	{
+		bug_on(it.yielded, "tdp_mmu_iter_cond_resched: already yielded");
+		if (cfg_.resched_every == 0 || ++resched_clock_ % cfg_.resched_every != 0 || !tdp_iter_made_progress(it))
+			return false;
+		if (flush)
+			flush_remote_tlbs(0, 0);
+		// rcu_read_unlock(); cond_resched_rwlock_*(); rcu_read_lock();
+		yields_++;
+		it.yielded = true;
+		return true;
+	}
+
+	// tdp_mmu_alloc_sp() + tdp_mmu_init_child_sp(): the child inherits the
+	// parent's role (mirror or direct) with level - 1; a mirror child also
+	// gets its external page (kvm_mmu_alloc_external_spt()).
+	constexpr u32 alloc_child_sp(const TdpIter& it)
+	{
+		const bool mirror = pt_[it.sptep.sp].mirror;
+		const u32 sp = pt_.alloc(it.level - 1, it.gfn, mirror, nonpresent());
+		pt_[sp].parent = it.sptep.sp;
+		pt_[sp].parent_index = it.sptep.index;
+		if (mirror)
+			pt_[sp].external_spt = hooks_.alloc_external_spt();
+		log_.add({EventKind::get_page, it.gfn, it.level - 1, sp, 1});
+		return sp;
+	}
+
+	// tdp_mmu_free_sp(): free_page(sp->external_spt) too.
+	constexpr void free_sp(u32 sp)
+	{
+		if (pt_[sp].external_spt)
+			hooks_.free_external_spt_page(pt_[sp].external_spt);
+		pt_.free(sp);
+	}
+
+	// ---- setting SPTEs (section 3.3) ----------------------------------------------
+
+	// set_external_spte_present(): freeze the mirror SPTE, update S-EPT,
+	// then publish the new value (or restore the old one on failure).
+	constexpr int set_external_spte_present(SptePtr p, u64 gfn, u64& old, u64 new_spte, unsigned level)
+	{
+		const bool is_leaf = present(new_spte) && last(new_spte, level);
+		bug_on(present(old), "set_external_spte_present: was present");
+		if (cfg_.variants.mirror_write == Variants::MirrorWrite::seamcall_then_cmpxchg_seed000) {
+			// The ordering seed 000 questions: S-EPT first, then the cmpxchg,
+			// which can fail after the SEAMCALL succeeded.
+			const int ret = external_set(gfn, level, new_spte, is_leaf);
+			if (ret)
+				return ret;
+			return cmpxchg_spte(p, old, new_spte) ? 0 : -EBUSY;
+		}
+		if (!cmpxchg_spte(p, old, frozen()))
+			return -EBUSY;
+		const int ret = external_set(gfn, level, new_spte, is_leaf);
+		write_spte(p, ret ? old : new_spte);
+		return ret;
+	}
+
+	constexpr int external_set(u64 gfn, unsigned level, u64 new_spte, bool is_leaf)
+	{
+		if (is_leaf)
+			return hooks_.set_external_spte(gfn, level, new_spte);
+		// get_external_spt(): the child SP's external page.
+		const u32 child = spte_to_child_sp(pt_, flavor(), new_spte, level);
+		if (bug_on(child == NO_SP || pt_[child].external_spt == 0, "get_external_spt: no external_spt"))
+			return -EIO;
+		return hooks_.link_external_spt(gfn, level, pt_[child].external_spt);
+	}
+
+	// __tdp_mmu_set_spte_atomic() + handle_changed_spte(shared = true).
+	constexpr int set_spte_atomic(TdpIter& it, u64 new_spte)
+	{
+		lockdep_held(LockMode::read);
+		bug_on(it.yielded || spec::is_frozen_spte(d(), flavor(), it.old_spte),
+		       "__tdp_mmu_set_spte_atomic: yielded or frozen iterator");
+		if (pt_[it.sptep.sp].mirror && !spec::is_frozen_spte(d(), flavor(), new_spte)) {
+			// Atomic zapping is never used on mirror roots.
+			if (bug_on(!present(new_spte), "__tdp_mmu_set_spte_atomic: atomic zap of a mirror SPTE"))
+				return -EBUSY;
+			if (const int ret = set_external_spte_present(it.sptep, it.gfn, it.old_spte, new_spte, it.level))
+				return ret;
+		} else if (!cmpxchg_spte(it.sptep, it.old_spte, new_spte)) {
+			return -EBUSY;
+		}
+		handle_changed_spte(it.gfn, it.old_spte, new_spte, it.level, true);
+		return 0;
+	}
+
+	// kvm_tdp_mmu_write_spte(): xchg if the old value has volatile bits,
+	// else WRITE_ONCE; returns the value replaced.
+	constexpr u64 write_spte_nonatomic(SptePtr p, u64 old, u64 new_spte)
+	{
+		(void)old;
+		return xchg_spte(p, new_spte);
+	}
+
+	// tdp_mmu_set_spte(): the non-atomic set, write lock only.
+	constexpr u64 set_spte(SptePtr p, u64 old, u64 new_spte, u64 gfn, unsigned level)
+	{
+		lockdep_held(LockMode::write);
+		bug_on(spec::is_frozen_spte(d(), flavor(), old) || spec::is_frozen_spte(d(), flavor(), new_spte),
+		       "tdp_mmu_set_spte: frozen SPTE");
+		old = write_spte_nonatomic(p, old, new_spte);
+		handle_changed_spte(gfn, old, new_spte, level, false);
+		if (pt_[p.sp].mirror) {
+			if (!present(new_spte))
+				remove_external_spte(gfn, old, level);
+			else if (cfg_.variants.private_huge_pages_seed001 && last(old, level) && !last(new_spte, level))
+				split_external_spt(gfn, old, new_spte, level);
+			else
+				// v6.19: "Users that do non-atomic setting of PTEs don't
+				// operate on mirror roots"; seed 001 keeps this for anything
+				// but zap and split.
+				bug_on(true, "tdp_mmu_set_spte: present non-atomic set of a mirror SPTE");
+		}
+		return old;
+	}
+
+	constexpr void iter_set_spte(TdpIter& it, u64 new_spte)
+	{
+		bug_on(it.yielded, "tdp_mmu_iter_set_spte: yielded iterator");
+		it.old_spte = set_spte(it.sptep, it.old_spte, new_spte, it.gfn, it.level);
+	}
+
+	// remove_external_spte(): leaves only; external page tables go through
+	// free_external_spt() in handle_removed_pt().
+	constexpr void remove_external_spte(u64 gfn, u64 old, unsigned level)
+	{
+		if (!last(old, level))
+			return;
+		lockdep_held(LockMode::write); // "Zapping leaf spte is allowed only when write lock is held"
+		log_.add({EventKind::external_hook, gfn, level, old, 0, 0, "remove_external_spte"});
+		hooks_.remove_external_spte(gfn, level, old);
+	}
+
+	// Seed 001 split_external_spt(): the new mirror table's external page
+	// receives the demoted S-EPT entries.
+	constexpr void split_external_spt(u64 gfn, u64 old, u64 new_spte, unsigned level)
+	{
+		const u32 child = spte_to_child_sp(pt_, flavor(), new_spte, level);
+		if (bug_on(child == NO_SP || pt_[child].external_spt == 0, "split_external_spt: no external_spt"))
+			return;
+		log_.add({EventKind::external_hook, gfn, level, old, new_spte, 0, "split_external_spt"});
+		bug_on(hooks_.split_external_spt(gfn, level, pt_[child].external_spt, old) != 0,
+		       "split_external_spt failed");
+	}
+
+	// handle_changed_spte(): the bookkeeping after every SPTE write.
+	constexpr void handle_changed_spte(u64 gfn, u64 old, u64 new_spte, unsigned level, bool shared)
+	{
+		const bool was_present = present(old), is_present = present(new_spte);
+		const bool was_leaf = was_present && last(old, level);
+		const bool is_leaf = is_present && last(new_spte, level);
+		const bool pfn_changed = spec::spte_to_pfn(d(), flavor(), old) != spec::spte_to_pfn(d(), flavor(), new_spte);
+		bug_on(level < spec::PG_LEVEL_4K || level > spec::PT64_ROOT_MAX_LEVEL, "handle_changed_spte: bad level");
+		bug_on(gfn & (pages_per(pt_, level) - 1), "handle_changed_spte: misaligned gfn");
+		// "a present leaf SPTE must not be replaced by one with a new PFN": BUG().
+		if (was_leaf && is_leaf && pfn_changed) {
+			bug_on(true, "handle_changed_spte: present leaf changed PFN (BUG)");
+			return;
+		}
+		if (old == new_spte)
+			return;
+		log_.add({EventKind::spte_changed, gfn, level, old, new_spte});
+		if (is_leaf)
+			bug_on(!spec::spte_writable_invariant(d(), flavor(), new_spte), "check_spte_writable_invariants");
+		if (!was_present && !is_present) {
+			// Only a freeze is a legal change between non-present values here
+			// (MMIO SPTEs are outside this model).
+			bug_on(!spec::is_frozen_spte(d(), flavor(), new_spte) && !spec::is_frozen_spte(d(), flavor(), old),
+			       "handle_changed_spte: change between non-present values");
+			return;
+		}
+		if (is_leaf != was_leaf) {
+			if (is_leaf)
+				stats_[level]++;
+			else
+				stats_[level]--;
+		}
+		if (was_present && !was_leaf && (is_leaf || !is_present || pfn_changed)) {
+			bug_on(is_present && !is_leaf && pfn_changed, "handle_changed_spte: non-leaf PFN change");
+			handle_removed_pt(spte_to_child_sp(pt_, flavor(), old, level), shared);
+		}
+	}
+
+	// handle_removed_pt(): the table was unlinked by the caller, who now owns
+	// it.  v6.19 freezes every child (xchg when shared, since another thread
+	// may briefly own a frozen entry), recursing into child tables; for a
+	// mirror table each leaf is removed from S-EPT and then the S-EPT page
+	// itself is freed.  Seed 000 instead hands the pruned branch to RCU.
+	constexpr void handle_removed_pt(u32 sp, bool shared)
+	{
+		if (bug_on(sp == NO_SP, "handle_removed_pt: no child table"))
+			return;
+		log_.add({EventKind::prepare_zap_page, pt_[sp].gfn, pt_[sp].level, sp, 0});
+		pt_[sp].state = SpState::unlinked; // tdp_mmu_unlink_sp()
+		if (cfg_.variants.removal == Variants::Removal::rcu_deferred_seed000) {
+			call_rcu({RcuCallback::Kind::zap_pruned_branch, sp});
+			return;
+		}
+		zap_removed_children(sp, shared);
+		free_external(sp);
+		call_rcu({RcuCallback::Kind::free_sp, sp});
+	}
+
+	constexpr void zap_removed_children(u32 sp, bool shared)
+	{
+		const unsigned level = pt_[sp].level;
+		const u64 base_gfn = pt_[sp].gfn;
+		for (u32 i = 0; i < pt_.fanout(); i++) {
+			const SptePtr p{sp, i};
+			const u64 gfn = base_gfn + i * pages_per(pt_, level);
+			u64 old;
+			if (shared) {
+				// Another thread that froze this entry will finish by
+				// overwriting it; a model with one thread never sees one.
+				old = xchg_spte(p, frozen());
+				if (bug_on(spec::is_frozen_spte(d(), flavor(), old), "handle_removed_pt: child already frozen"))
+					continue;
+			} else {
+				old = read_spte(p);
+				if (!present(old))
+					continue;
+				old = write_spte_nonatomic(p, old, frozen());
+			}
+			handle_changed_spte(gfn, old, frozen(), level, shared);
+			if (pt_[sp].mirror) {
+				bug_on(shared, "handle_removed_pt: mirror table removed under shared mmu_lock");
+				remove_external_spte(gfn, old, level);
+			}
+		}
+	}
+
+	// free_external_spt(): on failure "intentionally leak the page to prevent
+	// the kernel from accessing the encrypted page".
+	constexpr void free_external(u32 sp)
+	{
+		if (!pt_[sp].mirror || pt_[sp].external_spt == 0)
+			return;
+		log_.add({EventKind::external_hook, pt_[sp].gfn, pt_[sp].level, pt_[sp].external_spt, 0, 0,
+			  "free_external_spt"});
+		if (hooks_.free_external_spt(pt_[sp].gfn, pt_[sp].level, pt_[sp].external_spt) != 0) {
+			bug_on(true, "free_external_spt failed: page leaked");
+			pt_[sp].external_spt = 0;
+		}
+	}
+
+	constexpr void run_rcu_callback(const RcuCallback& cb)
+	{
+		log_.add({EventKind::rcu_callback, pt_[cb.sp].gfn, pt_[cb.sp].level, cb.sp,
+			  cb.kind == RcuCallback::Kind::free_sp ? 0u : 1u});
+		if (cb.kind == RcuCallback::Kind::zap_pruned_branch) {
+			// Seed 000: "the RCU callback has exclusive access to the branch,
+			// i.e. can operate as if it were holding mmu_lock for write".
+			const LockMode saved = take_lock(LockMode::write);
+			zap_removed_children(cb.sp, false);
+			free_external(cb.sp);
+			lock_ = saved;
+		}
+		if (pt_[cb.sp].root)
+			log_.add({EventKind::root_freed, 0, pt_[cb.sp].level, cb.sp, 0});
+		free_sp(cb.sp);
+	}
+
+	// __tdp_mmu_zap_root(): one pass at zap_level.
+	constexpr void zap_root_level(u32 root, bool shared, unsigned zap_level)
+	{
+		TdpIter it;
+		tdp_iter_start(it, pt_, root, zap_level, 0, 0); // for_each_tdp_pte_min_level_all: gfn_bits = 0
+		for (; it.valid && it.gfn < max_gfn_exclusive(); next(it)) {
+			// "retry:" on -EBUSY re-examines the same SPTE (old_spte refreshed).
+			for (;;) {
+				if (cond_resched(it, false, shared))
+					break;
+				if (!present(it.old_spte) || it.level > zap_level)
+					break;
+				if (!shared) {
+					iter_set_spte(it, nonpresent());
+					break;
+				}
+				if (!set_spte_atomic(it, nonpresent()))
+					break;
+			}
+		}
+	}
+
+	// tdp_mmu_link_sp(): install a non-leaf SPTE pointing at sp.
+	constexpr int link_sp(TdpIter& it, u32 sp, bool shared)
+	{
+		const u64 spte = spec::make_nonleaf_spte(d(), flavor(), u64{pt_.pa_of(sp)}, !cfg_.ad_enabled);
+		if (shared) {
+			if (const int ret = set_spte_atomic(it, spte))
+				return ret;
+		} else {
+			iter_set_spte(it, spte);
+		}
+		return 0;
+	}
+
+	// tdp_mmu_split_huge_page(): fill the (still unreachable) table with the
+	// huge SPTE's children, then link it; no TLB flush is needed because the
+	// translation is unchanged.
+	constexpr int split_huge_page(TdpIter& it, u32 sp, bool shared)
+	{
+		const u64 huge = it.old_spte;
+		const unsigned level = it.level;
+		for (u32 i = 0; i < pt_.fanout(); i++)
+			pt_[sp].spt[i] = spec::make_small_spte(d(), flavor(), huge, u64{level - 1}, u64{i}, spec::no_fault,
+							       level_bits());
+		const int ret = link_sp(it, sp, shared);
+		if (!ret)
+			stats_[level - 1] += pt_.fanout(); // kvm_update_page_stats(kvm, level - 1, SPTE_ENT_PER_PAGE)
+		log_.add({EventKind::split_huge_page, it.gfn, level, huge, 0, ret});
+		return ret;
+	}
+
+	// tdp_mmu_map_handle_target_level()
+	constexpr int map_handle_target_level(TdpIter& it, const PageFault& f)
+	{
+		if (present(it.old_spte) && last(it.old_spte, it.level) &&
+		    (f.prefetch || !f.write || spec::is_writable_pte(d(), flavor(), it.old_spte))) {
+			bug_on(f.pfn != spec::spte_to_pfn(d(), flavor(), it.old_spte), "spurious fault with another PFN");
+			return RET_PF_SPURIOUS;
+		}
+		const spec::LeafRequest<spec::Concrete> req{f.pfn, it.level, f.exec, f.map_writable, f.write};
+		const u64 new_spte = spec::make_spte(d(), flavor(), req);
+		if (new_spte == it.old_spte)
+			return RET_PF_SPURIOUS;
+		const u64 old = it.old_spte;
+		if (set_spte_atomic(it, new_spte))
+			return RET_PF_RETRY;
+		if (present(old) &&
+		    (!last(old, it.level) || spec::leaf_spte_change_needs_tlb_flush(d(), flavor(), old, new_spte)))
+			flush_remote_tlbs(it.gfn, it.level);
+		log_.add({EventKind::set_spte, it.gfn, it.level, new_spte, 0});
+		return RET_PF_FIXED;
+	}
+
+	Config cfg_;
+	PageTables pt_;
+	Hooks& hooks_;
+	std::vector<u32> roots_;
+	std::vector<RcuCallback> rcu_;
+	EventLog log_;
+	LockMode lock_ = LockMode::none;
+	u64 tlb_flushes_ = 0;
+	u64 bugs_ = 0;
+	u64 resched_clock_ = 0;
+	u64 yields_ = 0;
+	u64 stats_[6] = {};
+};
+
+} // namespace arborist::impl

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// The executable TDP MMU on direct roots (impl/arborist/impl/tdp_mmu.hpp):
+// v6.19 semantics of the fault path, zaps, splits, root invalidation and
+// RCU, checked against the kernel's documented behaviour and the structure
+// of the real Linux 6.1 NPT trace (tests/data/linux-6.1-npt).
+#include <gtest/gtest.h>
+
+#include "arborist/impl/tdp_mmu.hpp"
+
+namespace {
+
+using namespace arborist;
+using namespace arborist::impl;
+using spec::u64;
+
+Config npt_config()
+{
+	Config c;
+	c.flavor = spec::npt_v6_1;
+	c.paging = spec::x86_paging_4level;
+	return c;
+}
+
+struct Vm {
+	NoExternalHooks hooks;
+	TdpMmu<NoExternalHooks> mmu;
+	VcpuRoots vcpu;
+	explicit Vm(Config c = npt_config()) : mmu(c, hooks) {}
+
+	int fault(u64 gfn, u64 pfn, unsigned level = 1, bool write = true)
+	{
+		PageFault f;
+		f.addr = gfn << 12;
+		f.pfn = pfn;
+		f.goal_level = level;
+		f.write = write;
+		return mmu.page_fault(vcpu, f);
+	}
+	std::vector<Event> changes() const
+	{
+		std::vector<Event> out;
+		for (const auto& e : mmu.log().events())
+			if (e.kind == EventKind::spte_changed)
+				out.push_back(e);
+		return out;
+	}
+};
+
+// The first fault of the real trace: "gfn 1 pfn bfed level 1" links tables
+// at levels 4, 3, 2 (new_spte ...827) then sets the leaf (bfede67).
+TEST(TdpMmuMap, FirstFaultLinksTablesThenLeafLikeTheTrace)
+{
+	Vm vm;
+	EXPECT_EQ(vm.fault(1, 0xbfed), RET_PF_FIXED);
+	const auto ch = vm.changes();
+	ASSERT_EQ(ch.size(), 4u);
+	for (unsigned i = 0; i < 3; i++) {
+		EXPECT_EQ(ch[i].level, 4 - i);
+		EXPECT_EQ(ch[i].gfn, 0u);
+		EXPECT_EQ(ch[i].a, 0u);
+		EXPECT_EQ(ch[i].b & 0xfff, 0x827u); // make_nonleaf_spte, NPT
+	}
+	EXPECT_EQ(ch[3].level, 1u);
+	EXPECT_EQ(ch[3].gfn, 1u);
+	EXPECT_EQ(ch[3].b, 0xbfede67u); // exactly the traced leaf
+	EXPECT_EQ(vm.mmu.log().count(EventKind::get_page), 4u); // root + 3 tables
+	EXPECT_EQ(vm.mmu.bugs(), 0u);
+}
+
+TEST(TdpMmuMap, SecondFaultReusesTablesAndRepeatIsSpurious)
+{
+	Vm vm;
+	vm.fault(1, 0xbfed);
+	vm.mmu.log().clear();
+	EXPECT_EQ(vm.fault(0x10, 0x3fdfb), RET_PF_FIXED);
+	ASSERT_EQ(vm.changes().size(), 1u);
+	EXPECT_EQ(vm.changes()[0].b, 0x3fdfbe67u); // "gfn 10 ... new_spte 3fdfbe67"
+	EXPECT_EQ(vm.fault(0x10, 0x3fdfb), RET_PF_SPURIOUS);
+}
+
+TEST(TdpMmuMap, HugePageAtLevelTwo)
+{
+	Vm vm;
+	EXPECT_EQ(vm.fault(0x400, 0x7200, 2), RET_PF_FIXED);
+	const auto l = vm.mmu.lookup(vm.vcpu.direct, 0x400 + 7);
+	EXPECT_EQ(l.level, 2u);
+	EXPECT_EQ(l.spte, 0x7200ee7u); // "gfn 400 spte 7200ee7 level 2"
+	EXPECT_EQ(vm.mmu.mapped_leaves(2), 1u);
+}
+
+// P5a of the trace: eager split of a 2M leaf into 512 children whose
+// values are derived (not traced): huge pfn + i, same permissions.
+TEST(TdpMmuSplit, EagerSplitDerivesChildren)
+{
+	Vm vm;
+	vm.fault(0x400, 0x7200, 2);
+	vm.mmu.log().clear();
+	EXPECT_EQ(vm.mmu.split_huge_pages(vm.vcpu.direct, 0x400, 0x600, 1, true), 0);
+	const auto ch = vm.changes();
+	ASSERT_EQ(ch.size(), 1u); // only the parent changes, as in the trace
+	EXPECT_EQ(ch[0].a, 0x7200ee7u);
+	EXPECT_EQ(ch[0].b & 0xfff, 0x827u);
+	EXPECT_EQ(vm.mmu.log().count(EventKind::split_huge_page), 1u);
+	for (u64 i = 0; i < 512; i += 37)
+		EXPECT_EQ(vm.mmu.lookup(vm.vcpu.direct, 0x400 + i).spte, 0x7200e67 + (i << 12));
+	EXPECT_EQ(vm.mmu.mapped_leaves(1), 512u);
+}
+
+TEST(TdpMmuZap, ZapLeafsClearsOnlyLeavesAndFlushes)
+{
+	Vm vm;
+	for (u64 g = 0x10; g < 0x20; g++)
+		vm.fault(g, 0x1000 + g);
+	vm.mmu.log().clear();
+	EXPECT_TRUE(vm.mmu.unmap_gfn_range(0x14, 0x18, KVM_DIRECT_ROOTS, true, false));
+	const auto ch = vm.changes();
+	ASSERT_EQ(ch.size(), 4u);
+	for (const auto& e : ch) {
+		EXPECT_EQ(e.level, 1u);
+		EXPECT_EQ(e.b, 0u); // SHADOW_NONPRESENT_VALUE is 0 on 6.1
+	}
+	EXPECT_EQ(vm.mmu.remote_tlb_flushes(), 1u);
+	EXPECT_EQ(vm.mmu.lookup(vm.vcpu.direct, 0x13).spte, 0x1013e67u);
+	EXPECT_EQ(vm.mmu.lookup(vm.vcpu.direct, 0x14).level, 1u);
+}
+
+// P8a: kvm_mmu_zap_all_fast invalidates the root, a new root fills, and the
+// invalid root is zapped: handle_removed_pt traces every child (5a0), tables
+// are freed after an RCU grace period, the root is freed last.
+TEST(TdpMmuRoots, InvalidateZapAndFreeThroughRcu)
+{
+	Vm vm;
+	for (u64 g = 0; g < 8; g++)
+		vm.fault(g, 0x2000 + g);
+	const u32 old_root = vm.vcpu.direct;
+	vm.mmu.invalidate_roots(KVM_DIRECT_ROOTS);
+	EXPECT_TRUE(vm.mmu.tables()[old_root].invalid);
+	vm.fault(0x100, 0x3000); // the vCPU reloads: new root, old one put
+	EXPECT_NE(vm.vcpu.direct, old_root);
+	EXPECT_EQ(vm.mmu.roots().size(), 2u);
+	vm.mmu.log().clear();
+	vm.mmu.zap_invalidated_roots(true);
+	u64 frozen_children = 0;
+	for (const auto& e : vm.changes())
+		frozen_children += e.b == 0x5a0;
+	EXPECT_EQ(frozen_children, 3u * 512); // every child of the 3 removed tables
+	EXPECT_EQ(vm.mmu.roots().size(), 1u);
+	EXPECT_EQ(vm.mmu.rcu_queue().size(), 4u); // 3 tables + the root
+	EXPECT_EQ(vm.mmu.tables()[old_root].state, SpState::live); // not before the grace period
+	vm.mmu.rcu_barrier();
+	EXPECT_EQ(vm.mmu.log().count(EventKind::root_freed), 1u);
+	EXPECT_EQ(vm.mmu.tables()[old_root].state, SpState::freed);
+	EXPECT_EQ(vm.mmu.bugs(), 0u);
+}
+
+TEST(TdpMmuRoots, LastPutOfValidRootIsBug)
+{
+	Vm vm;
+	vm.fault(1, 1);
+	const u32 r = vm.vcpu.direct;
+	vm.mmu.unload_roots(vm.vcpu); // the vCPU's reference
+	EXPECT_EQ(vm.mmu.tables()[r].root_count, 1u);
+	vm.mmu.put_root(r); // the TDP MMU's own: never for a valid root
+	EXPECT_EQ(vm.mmu.bugs(), 1u);
+}
+
+TEST(TdpMmuRoots, UninitFreesEverything)
+{
+	Vm vm;
+	for (u64 g = 0; g < 2048; g += 64)
+		vm.fault(g, 0x5000 + g);
+	vm.fault(0x400000, 0x9000, 2);
+	vm.mmu.unload_roots(vm.vcpu);
+	vm.mmu.uninit();
+	EXPECT_TRUE(vm.mmu.roots().empty());
+	EXPECT_EQ(vm.mmu.tables().live(), 0u);
+	EXPECT_EQ(vm.mmu.bugs(), 0u);
+}
+
+// A yield in the middle of a zap: the iterator restarts from the root at
+// next_last_level_gfn and the zap still removes everything, with forward
+// progress (no livelock).
+TEST(TdpMmuZap, YieldingZapRestartsAndCompletes)
+{
+	Config c = npt_config();
+	c.resched_every = 3;
+	Vm vm(c);
+	for (u64 g = 0; g < 64; g++)
+		vm.fault(g, 0x6000 + g);
+	vm.mmu.unmap_gfn_range(0, 64, KVM_DIRECT_ROOTS, true, false);
+	for (u64 g = 0; g < 64; g++)
+		EXPECT_FALSE(spec::is_shadow_present_pte(spec::concrete, c.flavor, vm.mmu.lookup(vm.vcpu.direct, g).spte));
+	EXPECT_GT(vm.mmu.remote_tlb_flushes(), 1u); // pending flushes are done before each yield
+}
+
+TEST(TdpMmuMap, ReplacingTableWithHugePageRemovesTheTable)
+{
+	Vm vm;
+	vm.fault(0x400, 0x7000); // 4K: builds a level-1 table under gfn 0x400
+	vm.mmu.log().clear();
+	EXPECT_EQ(vm.fault(0x400, 0x7000, 2), RET_PF_FIXED); // now a 2M mapping there
+	EXPECT_EQ(vm.mmu.log().count(EventKind::prepare_zap_page), 1u);
+	EXPECT_EQ(vm.mmu.lookup(vm.vcpu.direct, 0x400).level, 2u);
+	vm.mmu.rcu_barrier();
+	EXPECT_EQ(vm.mmu.bugs(), 0u);
+}
+
+// Tiny geometry: 4 entries per table, 3 levels, the same code.
+TEST(TdpMmuGeometry, TinyTablesWork)
+{
+	Config c = npt_config();
+	c.paging = {2, 3};
+	Vm vm(c);
+	for (u64 g = 0; g < 64; g++)
+		EXPECT_EQ(vm.fault(g, 0x100 + g), RET_PF_FIXED);
+	EXPECT_EQ(vm.mmu.tables().live(), 1u + 4 + 16);
+	EXPECT_EQ(vm.fault(4, 0x104, 2), RET_PF_FIXED); // level 2 covers 4 pages here
+	EXPECT_EQ(vm.mmu.lookup(vm.vcpu.direct, 6).spte & ~0xfffULL, (0x104ULL + 2) << 12 & ~0x3fffULL);
+	vm.mmu.unload_roots(vm.vcpu);
+	vm.mmu.uninit();
+	EXPECT_EQ(vm.mmu.tables().live(), 0u);
+	EXPECT_EQ(vm.mmu.bugs(), 0u);
+}
+
+// The whole thing in a constant expression.
+constexpr bool constexpr_fault_and_teardown()
+{
+	NoExternalHooks hooks;
+	Config c;
+	c.flavor = spec::npt_v6_1;
+	c.paging = {2, 3};
+	TdpMmu<NoExternalHooks> mmu(c, hooks);
+	VcpuRoots v;
+	PageFault f;
+	f.addr = 5 << 12;
+	f.pfn = 0x42;
+	f.write = true;
+	if (mmu.page_fault(v, f) != RET_PF_FIXED)
+		return false;
+	if (mmu.lookup(v.direct, 5).spte != 0x42e67)
+		return false;
+	mmu.unload_roots(v);
+	mmu.uninit();
+	return mmu.tables().live() == 0 && mmu.bugs() == 0;
+}
+static_assert(constexpr_fault_and_teardown());
+
+} // namespace

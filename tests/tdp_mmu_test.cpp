@@ -6,6 +6,7 @@
 // of the real Linux 6.1 NPT trace (tests/data/linux-6.1-npt).
 #include <gtest/gtest.h>
 
+#include "arborist/impl/refinement.hpp"
 #include "arborist/impl/tdp_mmu.hpp"
 
 namespace {
@@ -22,12 +23,25 @@ Config npt_config()
 	return c;
 }
 
+// A VM whose every operation is checked against the spec: after each one,
+// each root's change must be a sequence of legal spec steps and every root
+// invariant must hold (impl/arborist/impl/refinement.hpp).
 struct Vm {
 	NoExternalHooks hooks;
 	TdpMmu<NoExternalHooks> mmu;
 	VcpuRoots vcpu;
+	RootRefinement<NoExternalHooks> refine{mmu};
+	bool checking = true; // off only in tests that break the spec on purpose
 	explicit Vm(Config c = npt_config()) : mmu(c, hooks) {}
+	~Vm() { refined(); }
 
+	void refined()
+	{
+		if (!checking)
+			return;
+		const auto r = refine.check();
+		EXPECT_TRUE(r.ok) << r.why;
+	}
 	int fault(u64 gfn, u64 pfn, unsigned level = 1, bool write = true)
 	{
 		PageFault f;
@@ -35,7 +49,9 @@ struct Vm {
 		f.pfn = pfn;
 		f.goal_level = level;
 		f.write = write;
-		return mmu.page_fault(vcpu, f);
+		const int r = mmu.page_fault(vcpu, f);
+		refined();
+		return r;
 	}
 	std::vector<Event> changes() const
 	{
@@ -135,12 +151,14 @@ TEST(TdpMmuRoots, InvalidateZapAndFreeThroughRcu)
 		vm.fault(g, 0x2000 + g);
 	const u32 old_root = vm.vcpu.direct;
 	vm.mmu.invalidate_roots(KVM_DIRECT_ROOTS);
+	vm.refined();
 	EXPECT_TRUE(vm.mmu.tables()[old_root].invalid);
 	vm.fault(0x100, 0x3000); // the vCPU reloads: new root, old one put
 	EXPECT_NE(vm.vcpu.direct, old_root);
 	EXPECT_EQ(vm.mmu.roots().size(), 2u);
 	vm.mmu.log().clear();
 	vm.mmu.zap_invalidated_roots(true);
+	vm.refined();
 	u64 frozen_children = 0;
 	for (const auto& e : vm.changes())
 		frozen_children += e.b == 0x5a0;
@@ -149,6 +167,7 @@ TEST(TdpMmuRoots, InvalidateZapAndFreeThroughRcu)
 	EXPECT_EQ(vm.mmu.rcu_queue().size(), 4u); // 3 tables + the root
 	EXPECT_EQ(vm.mmu.tables()[old_root].state, SpState::live); // not before the grace period
 	vm.mmu.rcu_barrier();
+	vm.refined();
 	EXPECT_EQ(vm.mmu.log().count(EventKind::root_freed), 1u);
 	EXPECT_EQ(vm.mmu.tables()[old_root].state, SpState::freed);
 	EXPECT_EQ(vm.mmu.bugs(), 0u);
@@ -163,6 +182,11 @@ TEST(TdpMmuRoots, LastPutOfValidRootIsBug)
 	EXPECT_EQ(vm.mmu.tables()[r].root_count, 1u);
 	vm.mmu.put_root(r); // the TDP MMU's own: never for a valid root
 	EXPECT_EQ(vm.mmu.bugs(), 1u);
+	// ... and the refinement check rejects the step.
+	const auto ref = vm.refine.check();
+	EXPECT_FALSE(ref.ok);
+	EXPECT_NE(ref.why.find("root"), std::string::npos);
+	vm.checking = false;
 }
 
 TEST(TdpMmuRoots, UninitFreesEverything)
@@ -172,7 +196,9 @@ TEST(TdpMmuRoots, UninitFreesEverything)
 		vm.fault(g, 0x5000 + g);
 	vm.fault(0x400000, 0x9000, 2);
 	vm.mmu.unload_roots(vm.vcpu);
+	vm.refined();
 	vm.mmu.uninit();
+	vm.refined();
 	EXPECT_TRUE(vm.mmu.roots().empty());
 	EXPECT_EQ(vm.mmu.tables().live(), 0u);
 	EXPECT_EQ(vm.mmu.bugs(), 0u);
@@ -203,6 +229,7 @@ TEST(TdpMmuMap, ReplacingTableWithHugePageRemovesTheTable)
 	EXPECT_EQ(vm.mmu.log().count(EventKind::prepare_zap_page), 1u);
 	EXPECT_EQ(vm.mmu.lookup(vm.vcpu.direct, 0x400).level, 2u);
 	vm.mmu.rcu_barrier();
+	vm.refined();
 	EXPECT_EQ(vm.mmu.bugs(), 0u);
 }
 
@@ -218,7 +245,9 @@ TEST(TdpMmuGeometry, TinyTablesWork)
 	EXPECT_EQ(vm.fault(4, 0x104, 2), RET_PF_FIXED); // level 2 covers 4 pages here
 	EXPECT_EQ(vm.mmu.lookup(vm.vcpu.direct, 6).spte & ~0xfffULL, (0x104ULL + 2) << 12 & ~0x3fffULL);
 	vm.mmu.unload_roots(vm.vcpu);
+	vm.refined();
 	vm.mmu.uninit();
+	vm.refined();
 	EXPECT_EQ(vm.mmu.tables().live(), 0u);
 	EXPECT_EQ(vm.mmu.bugs(), 0u);
 }

@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// The host side of the SEAMCALL ABI as Linux v6.19 issues it: the register
+// block, the backend a wrapper runs on, and the tdh_* wrappers with Linux's
+// names and register layout.
+//
+// Sources (shared/research/linux-kvm-tdx.md section 6.2, "Register layout of
+// the wrappers"):
+//  - struct tdx_module_args: arch/x86/include/asm/shared/tdx.h;
+//  - the wrappers: arch/x86/virt/vmx/tdx/tdx.c (v6.19);
+//  - wrappers upstream does not have follow the intel/tdx KVM branch's
+//    arch/x86/kvm/vmx/tdx_ops.h (SEPT.REMOVE, RANGE.UNBLOCK, PROMOTE) and
+//    Yan Zhao's posted huge-page series (DEMOTE, research 5.4).
+//
+// A wrapper takes physical addresses where Linux takes struct tdx_td /
+// struct tdx_vp / struct page: tdr_pa is tdx_tdr_pa(td), tdvpr_pa is
+// vp->tdvpr_pa, a page is page_to_phys(page).  The clflush of pages handed to
+// the module (tdx_clflush_page) is a host cache operation with no effect on
+// the module's state and is not modelled.
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+
+#include "arborist/hw/tdx_abi.hpp"
+
+namespace arborist::hw {
+
+using u16 = std::uint16_t;
+
+// struct tdx_module_args (arch/x86/include/asm/shared/tdx.h).  RAX is not in
+// it: it carries the function in and the status out.
+struct TdxModuleArgs {
+	u64 rcx, rdx, r8, r9, r10, r11, r12, r13, r14, r15, rbx, rdi, rsi;
+};
+
+// A SEAMCALL backend: fn = leaf | version << 16 goes in RAX, the return value
+// is RAX on exit (the status); every other register goes in and comes out
+// through the args block (__seamcall_saved_ret semantics, the superset of
+// __seamcall and __seamcall_ret).
+template <class B>
+concept SeamcallBackend = requires(B& b, u64 fn, TdxModuleArgs& a) {
+	{ b.seamcall(fn, a) } -> std::same_as<u64>;
+};
+
+// A backend that also knows boot_cpu_data.x86_phys_bits, where the KeyID
+// bits of a physical address start (mk_keyed_paddr()).
+template <class B>
+concept KeyedSeamcallBackend = SeamcallBackend<B> && requires(const B& b) {
+	{ b.x86_phys_bits() } -> std::convertible_to<unsigned>;
+};
+
+// RAX input: leaf in bits 15:0, version in 23:16 (tdx.h TDX_VERSION_SHIFT).
+constexpr u64 seamcall_fn(Leaf leaf, unsigned version = 0)
+{
+	return static_cast<u64>(leaf) | (u64{version} << TDX_VERSION_SHIFT);
+}
+
+// mk_keyed_paddr() (arch/x86/include/asm/tdx.h): "KeyID bits are just above
+// the physical address bits".
+constexpr u64 mk_keyed_paddr(u16 hkid, u64 pa, unsigned x86_phys_bits)
+{
+	return pa | (u64{hkid} << x86_phys_bits);
+}
+
+// sc_retry() (arch/x86/include/asm/tdx.h): seamcall() and seamcall_ret()
+// retry while the module reports TDX_RND_NO_ENTROPY, RDRAND_RETRY_LOOPS times.
+inline constexpr int RDRAND_RETRY_LOOPS = 10;
+
+template <SeamcallBackend B>
+constexpr u64 seamcall(B& b, Leaf leaf, TdxModuleArgs& args, unsigned version = 0)
+{
+	int retry = RDRAND_RETRY_LOOPS;
+	u64 ret;
+
+	do {
+		ret = b.seamcall(seamcall_fn(leaf, version), args);
+	} while (ret == status::TDX_RND_NO_ENTROPY && --retry);
+	return ret;
+}
+
+// The S-EPT wrappers hand back RCX and RDX as the extended error output
+// (research 1: entry and level/state).
+template <SeamcallBackend B>
+constexpr u64 seamcall_ext(B& b, Leaf leaf, TdxModuleArgs& args, u64* ext_err1, u64* ext_err2)
+{
+	const u64 ret = seamcall(b, leaf, args);
+
+	*ext_err1 = args.rcx;
+	*ext_err2 = args.rdx;
+	return ret;
+}
+
+// tdh_vp_enter() (tdx.c): RCX = TDVPR, every register in and out
+// (__seamcall_saved_ret), no sc_retry.
+template <SeamcallBackend B>
+constexpr u64 tdh_vp_enter(B& b, u64 tdvpr_pa, TdxModuleArgs* args)
+{
+	args->rcx = tdvpr_pa;
+	return b.seamcall(seamcall_fn(Leaf::TDH_VP_ENTER), *args);
+}
+
+// tdh_mem_page_add() (tdx.c): rcx = gpa (no level: 4K only), rdx = TDR,
+// r8 = page, r9 = source.
+template <SeamcallBackend B>
+constexpr u64 tdh_mem_page_add(B& b, u64 tdr_pa, u64 gpa, u64 page_pa, u64 source_pa, u64* ext_err1,
+			       u64* ext_err2)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = gpa;
+	args.rdx = tdr_pa;
+	args.r8 = page_pa;
+	args.r9 = source_pa;
+	return seamcall_ext(b, Leaf::TDH_MEM_PAGE_ADD, args, ext_err1, ext_err2);
+}
+
+// tdh_mem_sept_add() (tdx.c): rcx = gpa | level, rdx = TDR, r8 = new S-EPT page.
+template <SeamcallBackend B>
+constexpr u64 tdh_mem_sept_add(B& b, u64 tdr_pa, u64 gpa, int tdx_level, u64 page_pa, u64* ext_err1,
+			       u64* ext_err2)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = gpa | static_cast<u64>(tdx_level);
+	args.rdx = tdr_pa;
+	args.r8 = page_pa;
+	return seamcall_ext(b, Leaf::TDH_MEM_SEPT_ADD, args, ext_err1, ext_err2);
+}
+
+// tdh_mem_page_aug() (tdx.c): rcx = gpa | level, rdx = TDR, r8 = page.
+template <SeamcallBackend B>
+constexpr u64 tdh_mem_page_aug(B& b, u64 tdr_pa, u64 gpa, int tdx_level, u64 page_pa, u64* ext_err1,
+			       u64* ext_err2)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = gpa | static_cast<u64>(tdx_level);
+	args.rdx = tdr_pa;
+	args.r8 = page_pa;
+	return seamcall_ext(b, Leaf::TDH_MEM_PAGE_AUG, args, ext_err1, ext_err2);
+}
+
+// tdh_mem_range_block() (tdx.c): rcx = gpa | level, rdx = TDR.
+template <SeamcallBackend B>
+constexpr u64 tdh_mem_range_block(B& b, u64 tdr_pa, u64 gpa, int tdx_level, u64* ext_err1, u64* ext_err2)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = gpa | static_cast<u64>(tdx_level);
+	args.rdx = tdr_pa;
+	return seamcall_ext(b, Leaf::TDH_MEM_RANGE_BLOCK, args, ext_err1, ext_err2);
+}
+
+// tdh_mem_range_unblock(): not upstream (KVM does not use it); intel/tdx
+// tdx_ops.h layout, rcx = gpa | level, rdx = TDR (research 5.5).
+template <SeamcallBackend B>
+constexpr u64 tdh_mem_range_unblock(B& b, u64 tdr_pa, u64 gpa, int tdx_level, u64* ext_err1, u64* ext_err2)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = gpa | static_cast<u64>(tdx_level);
+	args.rdx = tdr_pa;
+	return seamcall_ext(b, Leaf::TDH_MEM_RANGE_UNBLOCK, args, ext_err1, ext_err2);
+}
+
+// tdh_mem_track() (tdx.c): rcx = TDR.
+template <SeamcallBackend B>
+constexpr u64 tdh_mem_track(B& b, u64 tdr_pa)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = tdr_pa;
+	return seamcall(b, Leaf::TDH_MEM_TRACK, args);
+}
+
+// tdh_mem_page_remove() (tdx.c): rcx = gpa | level, rdx = TDR; on success
+// RCX (ext_err1) is the HPA of the removed page (research 5.7).
+template <SeamcallBackend B>
+constexpr u64 tdh_mem_page_remove(B& b, u64 tdr_pa, u64 gpa, u64 tdx_level, u64* ext_err1, u64* ext_err2)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = gpa | tdx_level;
+	args.rdx = tdr_pa;
+	return seamcall_ext(b, Leaf::TDH_MEM_PAGE_REMOVE, args, ext_err1, ext_err2);
+}
+
+// tdh_mem_sept_remove(): not upstream; intel/tdx tdx_ops.h layout,
+// rcx = gpa | level, rdx = TDR; RCX returns the removed S-EPT page (5.8).
+template <SeamcallBackend B>
+constexpr u64 tdh_mem_sept_remove(B& b, u64 tdr_pa, u64 gpa, int tdx_level, u64* ext_err1, u64* ext_err2)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = gpa | static_cast<u64>(tdx_level);
+	args.rdx = tdr_pa;
+	return seamcall_ext(b, Leaf::TDH_MEM_SEPT_REMOVE, args, ext_err1, ext_err2);
+}
+
+// tdh_mem_page_demote(): proposed (Yan Zhao, "[PATCH v3 08/24] KVM: TDX:
+// Enable huge page splitting under write mmu_lock"): rcx = gpa | level,
+// rdx = TDR, r8 = new S-EPT page.  The TDX_FEATURES0 interruptibility gate of
+// that patch is a host policy, not part of the register layout.
+template <SeamcallBackend B>
+constexpr u64 tdh_mem_page_demote(B& b, u64 tdr_pa, u64 gpa, int tdx_level, u64 new_sept_page_pa,
+				  u64* ext_err1, u64* ext_err2)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = gpa | static_cast<u64>(tdx_level);
+	args.rdx = tdr_pa;
+	args.r8 = new_sept_page_pa;
+	return seamcall_ext(b, Leaf::TDH_MEM_PAGE_DEMOTE, args, ext_err1, ext_err2);
+}
+
+// tdh_mem_page_promote(): not upstream; intel/tdx tdx_ops.h layout,
+// rcx = gpa | level, rdx = TDR; RCX returns the freed S-EPT page (5.10).
+template <SeamcallBackend B>
+constexpr u64 tdh_mem_page_promote(B& b, u64 tdr_pa, u64 gpa, int tdx_level, u64* ext_err1, u64* ext_err2)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = gpa | static_cast<u64>(tdx_level);
+	args.rdx = tdr_pa;
+	return seamcall_ext(b, Leaf::TDH_MEM_PAGE_PROMOTE, args, ext_err1, ext_err2);
+}
+
+// tdh_mr_extend() (tdx.c): rcx = gpa (256-byte chunk), rdx = TDR.
+template <SeamcallBackend B>
+constexpr u64 tdh_mr_extend(B& b, u64 tdr_pa, u64 gpa, u64* ext_err1, u64* ext_err2)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = gpa;
+	args.rdx = tdr_pa;
+	return seamcall_ext(b, Leaf::TDH_MR_EXTEND, args, ext_err1, ext_err2);
+}
+
+// tdh_mr_finalize() (tdx.c): rcx = TDR.
+template <SeamcallBackend B>
+constexpr u64 tdh_mr_finalize(B& b, u64 tdr_pa)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = tdr_pa;
+	return seamcall(b, Leaf::TDH_MR_FINALIZE, args);
+}
+
+// tdh_phymem_page_reclaim() (tdx.c): rcx = page; returns rcx/rdx/r8 =
+// page type, owner TDR, page size ("only for error reporting purposes").
+template <SeamcallBackend B>
+constexpr u64 tdh_phymem_page_reclaim(B& b, u64 page_pa, u64* tdx_pt, u64* tdx_owner, u64* tdx_size)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = page_pa;
+	const u64 ret = seamcall(b, Leaf::TDH_PHYMEM_PAGE_RECLAIM, args);
+	*tdx_pt = args.rcx;
+	*tdx_owner = args.rdx;
+	*tdx_size = args.r8;
+	return ret;
+}
+
+// tdh_phymem_cache_wb() (tdx.c): rcx = resume ? 1 : 0.
+template <SeamcallBackend B>
+constexpr u64 tdh_phymem_cache_wb(B& b, bool resume)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = resume ? 1 : 0;
+	return seamcall(b, Leaf::TDH_PHYMEM_CACHE_WB, args);
+}
+
+// tdh_phymem_page_wbinvd_hkid() (tdx.c): rcx = mk_keyed_paddr(hkid, page).
+// (tdh_phymem_page_wbinvd_tdr() is this with the global KeyID.)
+template <KeyedSeamcallBackend B>
+constexpr u64 tdh_phymem_page_wbinvd_hkid(B& b, u64 hkid, u64 page_pa)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = mk_keyed_paddr(static_cast<u16>(hkid), page_pa, b.x86_phys_bits());
+	return seamcall(b, Leaf::TDH_PHYMEM_PAGE_WBINVD, args);
+}
+
+// tdh_mng_vpflushdone() (tdx.c): rcx = TDR.
+template <SeamcallBackend B>
+constexpr u64 tdh_mng_vpflushdone(B& b, u64 tdr_pa)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = tdr_pa;
+	return seamcall(b, Leaf::TDH_MNG_VPFLUSHDONE, args);
+}
+
+// tdh_mng_key_freeid() (tdx.c): rcx = TDR.
+template <SeamcallBackend B>
+constexpr u64 tdh_mng_key_freeid(B& b, u64 tdr_pa)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = tdr_pa;
+	return seamcall(b, Leaf::TDH_MNG_KEY_FREEID, args);
+}
+
+// tdh_vp_flush() (tdx.c): rcx = TDVPR.
+template <SeamcallBackend B>
+constexpr u64 tdh_vp_flush(B& b, u64 tdvpr_pa)
+{
+	TdxModuleArgs args{};
+
+	args.rcx = tdvpr_pa;
+	return seamcall(b, Leaf::TDH_VP_FLUSH, args);
+}
+
+} // namespace arborist::hw

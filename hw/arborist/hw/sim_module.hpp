@@ -1,0 +1,1275 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// The simulated TDX module (1.5.01): the default SeamcallBackend.
+//
+// It keeps what the module keeps for one TD -- the PAMT of a TDMR, the
+// S-EPT pages, TDR/TDCS and the vCPUs -- and runs every memory-management
+// leaf the same way: decode the registers, walk the S-EPT, extract the local
+// view spec::SeptLocal, call spec::sept_seamcall and write the post-view back.
+// The checks of those leaves -- TD state, locks, walk, entry states,
+// tracking, page types, counters -- live in spec/arborist/sept.hpp only and
+// are not repeated here.  What this file adds is what the spec leaves to the
+// machine layer: decoding the registers into SeptArgs (page info, the TD
+// handle, and the address part of the explicit-HPA checks of research
+// section 1, for which SeptArgs has no input), the structural effects the
+// view cannot express (a new S-EPT page, DEMOTE/PROMOTE re-shaping the PAMT),
+// and, in one marked section, the leaves the spec has no rule for yet
+// (TDH.VP.ENTER, TDH.VP.FLUSH, TDH.PHYMEM.PAGE.WBINVD).  Leaves outside the
+// model (TDH.MNG.CREATE etc. through seamcall()) get the spec dispatcher's
+// TDX_OPERAND_INVALID|RAX; a TD is built with the construction helpers.
+//
+// Facts: shared/research/tdx-module-sept.md ("research" below), sections
+// cited per behaviour.  Everything is constexpr: a scenario can run in a
+// constant expression (std::vector only, freed by the end).
+//
+// Not modelled: more than one TD per module, more than one package (one
+// TDH.PHYMEM.CACHE.WB clears the TD's wbinvd bit), L2 VMs / SEAMCALL
+// versions above 0, live migration, interruption (TDX_INTERRUPTED_*), the
+// per-vCPU TDCX pages (a vCPU is its TDVPR page), MRTD contents.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "arborist/hw/seamcall.hpp"
+#include "arborist/hw/tdx_abi.hpp"
+#include "arborist/sept.hpp"
+#include "arborist/tlb.hpp"
+
+namespace arborist::hw {
+
+namespace sim {
+
+using spec::Lifecycle;
+using spec::OpState;
+using spec::PageType;
+using spec::SeptState;
+using C = spec::Concrete;
+using View = spec::SeptLocal<C>;
+using Args = spec::SeptArgs<C>;
+using Busy = spec::Contention<C>;
+using TdState = spec::TdState<C>;
+using Outcome = spec::SeptOutcome<C>;
+using u32 = std::uint32_t;
+
+inline constexpr u64 PAGE_SHIFT = 12;
+inline constexpr u64 PAGE_SIZE = u64{1} << PAGE_SHIFT;
+inline constexpr u64 GPA_MASK = 0x000FFFFFFFFFF000ULL; // page info bits 51:12 (research 1)
+inline constexpr u32 NO_PAGE = ~u32{0};
+inline constexpr u64 NO_PFN = ~u64{0};
+
+// TDCS layout of module 1.5 (td_control_structures.h tdcs_page_index_t):
+// the S-EPT root is TDCS page 3 (research 2.4); without L2 VMs a TD has 6.
+inline constexpr unsigned SEPT_ROOT_PAGE_INDEX = 3;
+inline constexpr unsigned MIN_NUM_TDCS_PAGES = 6;
+
+// TDH.VP.ENTER's OP_STATE set (research 3.2 table, "VP.ENTER (0)").
+inline constexpr OpState vp_enter_op_states[] = {OpState::RUNNABLE, OpState::LIVE_EXPORT,
+						 OpState::LIVE_IMPORT};
+
+template <class E>
+constexpr u64 w(E e)
+{
+	return static_cast<u64>(e);
+}
+
+// The spec says the same set requires TLB tracking because only it allows
+// VP.ENTER (sept.hpp op_state_tlb_tracking_required): keep the two equal.
+constexpr bool vp_enter_set_matches_spec()
+{
+	for (u64 op = 0; op <= w(OpState::FAILED_IMPORT); op++) {
+		bool in = false;
+		for (OpState s : vp_enter_op_states)
+			in = in || w(s) == op;
+		if (in != spec::op_state_tlb_tracking_required(spec::concrete, op))
+			return false;
+	}
+	return true;
+}
+static_assert(vp_enter_set_matches_spec());
+
+// 4K frames of a page of the given TDX level / PAMT size (0 4K, 1 2M, 2 1G).
+constexpr u64 frames_in(unsigned size)
+{
+	return u64{1} << (9 * size);
+}
+
+constexpr u64 bytes_in(unsigned size)
+{
+	return PAGE_SIZE << (9 * size);
+}
+
+// The entry index at a TDX level: GPA bits 12 + 9 * level .. + 8.
+constexpr u32 sept_index(u64 gpa, unsigned level)
+{
+	return static_cast<u32>((gpa >> (PAGE_SHIFT + 9 * level)) & (spec::SEPT_FANOUT - 1));
+}
+
+constexpr bool is_nl(u64 state)
+{
+	return state == w(SeptState::NL_MAPPED) || state == w(SeptState::NL_BLOCKED);
+}
+
+// An entry that maps or links a page (research 2.1: FREE and REMOVED hold
+// no HPA).
+constexpr bool has_hpa(u64 state)
+{
+	return state != w(SeptState::FREE) && state != w(SeptState::REMOVED);
+}
+
+// The architectural form of an entry in RCX (research 1, extended error
+// output; module sept_manager.c set_arch_septe_details_in_vmm_regs with
+// SEPT_ARCH_ENTRY_LEAF_MASK / SEPT_ARCH_ENTRY_NON_LEAF_MASK): FREE reads
+// back as SVE alone, a non-leaf as its RWX bits, a leaf as RWX, MT, IPAT,
+// PS, HPA and SVE.  RWX is 111 only for MAPPED and NL_MAPPED (research 2.1
+// table; the *BLOCKEDW export states never occur here).
+inline constexpr u64 SEPT_SVE = u64{1} << 63;
+inline constexpr u64 SEPT_PS = u64{1} << 7;
+inline constexpr u64 SEPT_IPAT = u64{1} << 6;
+inline constexpr u64 SEPT_MT_WB = u64{6} << 3;
+inline constexpr u64 SEPT_RWX = 7;
+
+constexpr u64 sept_arch_entry(u64 state, u64 hpa)
+{
+	if (state == w(SeptState::FREE))
+		return SEPT_SVE;
+	const bool present = state == w(SeptState::MAPPED) || state == w(SeptState::NL_MAPPED);
+	const u64 rwx = present ? SEPT_RWX : 0;
+	if (!spec::sept_is_leaf(spec::concrete, state))
+		return rwx;
+	return rwx | SEPT_MT_WB | SEPT_IPAT | SEPT_PS | (hpa & GPA_MASK) | SEPT_SVE;
+}
+
+// RDX of the extended error output: level in 2:0, arch state in 15:8.
+constexpr u64 sept_level_state(unsigned level, u64 state)
+{
+	return level | (spec::sept_arch_state(static_cast<SeptState>(state)) << 8);
+}
+
+} // namespace sim
+
+// What the host may read back (tests, refinement, benchmarks).
+struct SeptEntryView {
+	spec::SeptState state;
+	u64 hpa;
+};
+
+struct PamtView {
+	spec::PageType pt;
+	u64 owner;    // TDR PA, 0 for a free page
+	u64 bepoch;
+	unsigned size; // 0 4K, 1 2M, 2 1G
+	u64 head_pfn;  // first frame of the page the frame belongs to
+};
+
+struct VcpuView {
+	u64 tdvpr_pa;
+	bool associated;
+	bool in_guest;
+	u64 vcpu_epoch;
+};
+
+class SimModule {
+public:
+	// A TDMR of `tdmr_pages` 4K frames from `tdmr_base_pfn`, every frame
+	// PT_NDA; x86_phys_bits is where KeyID bits start in an HPA.
+	constexpr SimModule(spec::TdGeometry geometry, u64 tdmr_base_pfn, u64 tdmr_pages,
+			    unsigned x86_phys_bits = 46)
+		: g_(geometry), base_(tdmr_base_pfn), phys_bits_(x86_phys_bits), frames_(tdmr_pages)
+	{
+		for (u64 i = 0; i < tdmr_pages; i++)
+			frames_[i].head = tdmr_base_pfn + i;
+	}
+
+	// Lock contention for the next SEAMCALL: every flag set makes that
+	// lock acquisition fail with TDX_OPERAND_BUSY; cleared by the call.
+	spec::Contention<sim::C> inject_busy{};
+
+	constexpr unsigned x86_phys_bits() const { return phys_bits_; }
+	constexpr const spec::TdGeometry& geometry() const { return g_; }
+
+	// --- the SEAMCALL instruction ------------------------------------------
+
+	constexpr u64 seamcall(u64 fn, TdxModuleArgs& a)
+	{
+		const sim::Busy busy = inject_busy;
+		const u64 leaf = fn & 0xFFFF;
+
+		inject_busy = {};
+		if (leaf < calls_.size())
+			calls_[leaf]++;
+		// Research 1: RAX bits above the leaf are the version, any other
+		// bit is OPERAND_INVALID|RAX.  Version 1 (SEPT.ADD, SEPT.REMOVE,
+		// PROMOTE) carries L2 S-EPT pages, not modelled: only 0 is taken.
+		if (fn >> TDX_VERSION_SHIFT)
+			return with_operand(status::TDX_OPERAND_INVALID, operand::RAX);
+		return dispatch(static_cast<Leaf>(leaf), a, busy);
+	}
+
+	// --- TD construction (not SEAMCALL-exact) --------------------------------
+	//
+	// TDH.MNG.CREATE, KEY.CONFIG, ADDCX, MNG.INIT and VP.CREATE+VP.INIT with
+	// their effects on the state the S-EPT leaves read (research 3.1, 3.2,
+	// 5.19, 7.3) but without their checks and statuses: each returns false,
+	// changing nothing, when called out of order or on a page that is not a
+	// free 4K TDMR page.
+
+	constexpr bool create_td(u64 tdr_pa, u16 hkid)
+	{
+		if (td_.exists || !free_page(tdr_pa))
+			return false;
+		td_ = Td{};
+		td_.exists = true;
+		td_.tdr_pa = tdr_pa;
+		td_.hkid = hkid;
+		td_.st.lifecycle = sim::w(sim::Lifecycle::TD_HKID_ASSIGNED);
+		td_.st.op_state = sim::w(sim::OpState::UNINITIALIZED);
+		give_page(tdr_pa, sim::PageType::PT_TDR);
+		return true;
+	}
+
+	// One package: the first KEY.CONFIG configures them all.
+	constexpr bool key_config()
+	{
+		if (!td_.exists || !lifecycle_is(sim::Lifecycle::TD_HKID_ASSIGNED))
+			return false;
+		td_.st.lifecycle = sim::w(sim::Lifecycle::TD_KEYS_CONFIGURED);
+		return true;
+	}
+
+	// TDH.MNG.ADDCX: a TDCS page, CHLDCNT += 1 (research 7.3).
+	constexpr bool add_tdcs_page(u64 pa)
+	{
+		if (!lifecycle_is(sim::Lifecycle::TD_KEYS_CONFIGURED) ||
+		    td_.num_tdcx == sim::MIN_NUM_TDCS_PAGES || !free_page(pa))
+			return false;
+		give_page(pa, sim::PageType::PT_TDCX);
+		td_.tdcs[td_.num_tdcx++] = pa;
+		td_.st.chldcnt += 1;
+		td_.st.tdcs_allocated = td_.num_tdcx == sim::MIN_NUM_TDCS_PAGES;
+		return true;
+	}
+
+	// TDH.MNG.INIT: OP_STATE INITIALIZED, td_epoch = 1 (spec tlb_initial),
+	// the S-EPT root (TDCS page SEPT_ROOT_PAGE_INDEX) all FREE.
+	constexpr bool mng_init()
+	{
+		if (!td_.exists || !td_.st.tdcs_allocated || td_.st.op_state != sim::w(sim::OpState::UNINITIALIZED))
+			return false;
+		td_.st.op_state = sim::w(sim::OpState::INITIALIZED);
+		td_.st.epoch = spec::tlb_initial<sim::C, 1>(spec::concrete).epoch;
+		td_.root = alloc_sept_page(td_.tdcs[sim::SEPT_ROOT_PAGE_INDEX]);
+		return true;
+	}
+
+	// The whole build-time sequence: CREATE, KEY.CONFIG, ADDCX of
+	// MIN_NUM_TDCS_PAGES pages from tdcs_base_pa, MNG.INIT.
+	constexpr bool build_td(u64 tdr_pa, u16 hkid, u64 tdcs_base_pa)
+	{
+		if (!create_td(tdr_pa, hkid) || !key_config())
+			return false;
+		for (unsigned i = 0; i < sim::MIN_NUM_TDCS_PAGES; i++)
+			if (!add_tdcs_page(tdcs_base_pa + i * sim::PAGE_SIZE))
+				return false;
+		return mng_init();
+	}
+
+	// TDH.VP.CREATE + TDH.VP.INIT: the TDVPR page (CHLDCNT += 1), a vCPU
+	// associated with the current LP.  Returns the vCPU index.
+	constexpr std::optional<std::size_t> add_vcpu(u64 tdvpr_pa)
+	{
+		if (!td_.exists || td_.st.op_state != sim::w(sim::OpState::INITIALIZED) || !free_page(tdvpr_pa))
+			return std::nullopt;
+		give_page(tdvpr_pa, sim::PageType::PT_TDVPR);
+		td_.st.chldcnt += 1;
+		td_.st.num_vcpus += 1;
+		td_.st.num_assoc_vcpus += 1;
+		vcpus_.push_back(Vcpu{tdvpr_pa, true, true, false, 0});
+		return vcpus_.size() - 1;
+	}
+
+	// The TD exit of a vCPU that TDH.VP.ENTER put in the guest (research 4,
+	// td_exit.c: refcount[vcpu_epoch & 1]--), via spec::tlb_td_exit.
+	constexpr bool td_exit(std::size_t vcpu)
+	{
+		if (vcpu >= vcpus_.size() || !vcpus_[vcpu].live || !vcpus_[vcpu].in_guest)
+			return false;
+		const auto step = spec::tlb_td_exit(spec::concrete, tlb_view(vcpus_[vcpu]), 0);
+		apply_tlb(vcpus_[vcpu], step.post);
+		return true;
+	}
+
+	// --- host-side queries ----------------------------------------------------
+
+	// The entry at `tdx_level` on the walk to gpa, if the walk reaches it.
+	constexpr std::optional<SeptEntryView> sept_entry(u64 gpa, unsigned tdx_level) const
+	{
+		if (tdx_level >= g_.pwl)
+			return std::nullopt;
+		const Walk wk = walk(gpa, tdx_level);
+		if (!wk.reached)
+			return std::nullopt;
+		const Entry& e = entry(wk.ref[tdx_level]);
+		return SeptEntryView{static_cast<spec::SeptState>(e.state), e.hpa};
+	}
+
+	// The PAMT entry of the page a frame belongs to (research 7.2: a 2M/1G
+	// page is represented at its own level only).
+	constexpr std::optional<PamtView> pamt(u64 pfn) const
+	{
+		if (!in_tdmr(pfn))
+			return std::nullopt;
+		const Frame& f = leaf_frame(pfn);
+		return PamtView{static_cast<spec::PageType>(f.pt), f.owner, f.bepoch, f.size,
+				frame_at(pfn).head};
+	}
+
+	constexpr const spec::TdState<sim::C>& td() const { return td_.st; }
+	constexpr bool has_td() const { return td_.exists; }
+	constexpr u64 tdr_pa() const { return td_.tdr_pa; }
+	constexpr u16 hkid() const { return td_.hkid; }
+	constexpr u64 tdcs_pa(unsigned i) const { return td_.tdcs[i]; }
+	constexpr std::size_t num_vcpus() const { return vcpus_.size(); }
+
+	constexpr VcpuView vcpu(std::size_t i) const
+	{
+		const Vcpu& v = vcpus_[i];
+		return {v.tdvpr_pa, v.associated, v.in_guest, v.vcpu_epoch};
+	}
+
+	// Live S-EPT pages, the root included.
+	constexpr std::size_t sept_pages() const { return pages_.size() - free_pages_.size(); }
+
+	// SEAMCALLs issued, by leaf number (failed ones included).
+	constexpr u64 calls(Leaf leaf) const
+	{
+		const u64 l = static_cast<u64>(leaf);
+		return l < calls_.size() ? calls_[l] : 0;
+	}
+
+	constexpr u64 total_calls() const
+	{
+		u64 n = 0;
+		for (u64 c : calls_)
+			n += c;
+		return n;
+	}
+
+	constexpr void reset_calls() { calls_ = {}; }
+
+	// Visit every non-FREE entry: f(gpa, tdx_level, SeptEntryView).
+	template <class F>
+	constexpr void for_each_entry(F&& f) const
+	{
+		if (td_.root != sim::NO_PAGE)
+			visit_page(td_.root, g_.pwl - 1, 0, f);
+	}
+
+private:
+	using u32 = sim::u32;
+
+	struct Frame {
+		u64 pt = sim::w(sim::PageType::PT_NDA);
+		u64 owner = 0;
+		u64 bepoch = 0;
+		u64 head = 0;           // pfn of the page this frame belongs to
+		u32 sept = sim::NO_PAGE; // the S-EPT page held in this frame
+		unsigned size = 0;      // PAMT leaf size of a head frame
+	};
+
+	struct Entry {
+		u64 state = sim::w(sim::SeptState::FREE);
+		u64 hpa = 0;
+	};
+
+	struct SeptPage {
+		std::array<Entry, spec::SEPT_FANOUT> e{};
+	};
+
+	struct Vcpu {
+		u64 tdvpr_pa;
+		bool live;
+		bool associated;
+		bool in_guest;
+		u64 vcpu_epoch;
+	};
+
+	struct Td {
+		bool exists = false;
+		u64 tdr_pa = 0;
+		u16 hkid = 0;
+		sim::TdState st{};
+		std::array<u64, sim::MIN_NUM_TDCS_PAGES> tdcs{};
+		unsigned num_tdcx = 0;
+		u32 root = sim::NO_PAGE;
+	};
+
+	struct EntryRef {
+		u32 page = sim::NO_PAGE;
+		u32 slot = 0;
+	};
+
+	// The walk to a GPA (research 2.4): path[] as the spec reads it,
+	// where each reached entry lives, the last level read.
+	struct Walk {
+		std::array<u64, spec::SEPT_LEVELS> path{};
+		std::array<EntryRef, spec::SEPT_LEVELS> ref{};
+		unsigned last = 0;
+		bool read = false;
+		bool reached = false;
+	};
+
+	// Decoded RCX page info (research 1).
+	struct PageInfo {
+		u64 gpa;
+		unsigned level;
+		bool ok;
+	};
+
+	// An explicit page operand (R8): its frame and the research-1 status of
+	// its address checks (0, TDX_OPERAND_INVALID or ..._ADDR_RANGE_ERROR).
+	struct Operand {
+		bool present = false;
+		u64 pa = 0;
+		u64 pfn = sim::NO_PFN;
+		unsigned size = 0;
+		u64 error = 0;
+	};
+
+	// How an S-EPT leaf uses the registers besides RCX page info.
+	struct SeptLeafAbi {
+		bool r8;            // R8 is a page the module takes
+		bool r8_at_level;   // ... at the size of the level (AUG), else 4K
+		bool rdx_flags;     // RDX is td_handle_and_flags_t (research 1)
+		bool tdr_exclusive; // the TDR is taken exclusively (research 3.4)
+	};
+
+	// --- dispatch -----------------------------------------------------------
+
+	constexpr u64 dispatch(Leaf leaf, TdxModuleArgs& a, sim::Busy busy)
+	{
+		switch (leaf) {
+		case Leaf::TDH_MEM_SEPT_ADD:
+		case Leaf::TDH_MEM_PAGE_ADD:
+		case Leaf::TDH_MEM_PAGE_AUG:
+		case Leaf::TDH_MEM_RANGE_BLOCK:
+		case Leaf::TDH_MEM_RANGE_UNBLOCK:
+		case Leaf::TDH_MEM_PAGE_REMOVE:
+		case Leaf::TDH_MEM_SEPT_REMOVE:
+		case Leaf::TDH_MEM_PAGE_DEMOTE:
+		case Leaf::TDH_MEM_PAGE_PROMOTE:
+			return sept_leaf(leaf, a, busy);
+		case Leaf::TDH_MR_EXTEND:
+			return mr_extend(a, busy);
+		case Leaf::TDH_MEM_TRACK:
+		case Leaf::TDH_MR_FINALIZE:
+		case Leaf::TDH_MNG_VPFLUSHDONE:
+		case Leaf::TDH_MNG_KEY_FREEID:
+			return td_leaf(leaf, a, busy);
+		case Leaf::TDH_PHYMEM_CACHE_WB:
+			return cache_wb(a, busy);
+		case Leaf::TDH_PHYMEM_PAGE_RECLAIM:
+			return reclaim(a, busy);
+		case Leaf::TDH_VP_ENTER:
+			return vp_enter(a, busy);
+		case Leaf::TDH_VP_FLUSH:
+			return vp_flush(a);
+		case Leaf::TDH_PHYMEM_PAGE_WBINVD:
+			return page_wbinvd(a);
+		default:
+			// Outside the model: the spec dispatcher's answer.
+			return run_spec(leaf, sim::Args{}, td_view()).status;
+		}
+	}
+
+	constexpr sim::Outcome run_spec(Leaf leaf, const sim::Args& args, const sim::View& s) const
+	{
+		return spec::sept_seamcall(spec::concrete, g_, leaf, args, s);
+	}
+
+	// --- the S-EPT leaves ---------------------------------------------------
+
+	static constexpr SeptLeafAbi sept_leaf_abi(Leaf leaf)
+	{
+		switch (leaf) {
+		case Leaf::TDH_MEM_SEPT_ADD: return {true, false, true, false};     // research 5.1
+		case Leaf::TDH_MEM_PAGE_ADD: return {true, false, false, true};     // 5.2
+		case Leaf::TDH_MEM_PAGE_AUG: return {true, true, false, false};     // 5.3
+		case Leaf::TDH_MEM_PAGE_DEMOTE: return {true, false, true, false};  // 5.9
+		default: return {false, false, false, false};
+		}
+	}
+
+	constexpr u64 sept_leaf(Leaf leaf, TdxModuleArgs& a, sim::Busy busy)
+	{
+		const SeptLeafAbi abi = sept_leaf_abi(leaf);
+		const PageInfo pi = decode_page_info(a.rcx);
+		const u64 rdx = a.rdx;
+
+		// Research 1: the S-EPT leaves zero RCX and RDX on entry.
+		a.rcx = 0;
+		a.rdx = 0;
+		busy.tdr = busy.tdr || (abi.tdr_exclusive && any_vcpu_in_guest());
+		if (const u64 err = decode_td_handle(rdx, abi.rdx_flags, busy))
+			return err;
+
+		const Walk wk = walk(pi.gpa, pi.level);
+		const Operand op = abi.r8 ? decode_page_operand(a.r8, r8_size(abi, pi.level)) : Operand{};
+		const sim::View s = make_view(wk, pi.level, op);
+		const sim::Outcome out = run_with_operand(leaf, make_args(leaf, pi, rdx, a.r9, wk, busy), s, op);
+
+		if (out.status == status::TDX_SUCCESS)
+			commit(leaf, a, wk, pi.level, op, s, out.post);
+		else
+			set_ext_err(a, out.status, wk, pi.level);
+		return out.status;
+	}
+
+	static constexpr unsigned r8_size(const SeptLeafAbi& abi, unsigned level)
+	{
+		return abi.r8_at_level && level > 0 ? 1 : 0; // AUG: 4K or 2M only (5.3)
+	}
+
+	// verify_page_info_input + check_gpa_validity (research 1), without the
+	// [min, max] level range, which is the spec's.
+	constexpr PageInfo decode_page_info(u64 rcx) const
+	{
+		const unsigned level = static_cast<unsigned>(rcx & 7);
+		const u64 gpa = rcx & sim::GPA_MASK;
+		bool ok = !(rcx & (spec::genmask(11, 3) | spec::genmask(63, 52)));
+
+		ok = ok && level < spec::SEPT_LEVELS && !(gpa & (sim::bytes_in(level) - 1));
+		return {gpa, level, ok && gpa_valid(gpa)};
+	}
+
+	// check_gpa_validity: shared bit clear, nothing at or above GPAW.
+	constexpr bool gpa_valid(u64 gpa) const
+	{
+		return !(gpa >> g_.gpaw()) && !(gpa & spec::bit_ull(g_.shared_gpa_bit()));
+	}
+
+	// RDX as td_handle_and_flags_t (SEPT.ADD, DEMOTE) or a plain TDR HPA:
+	// reserved bits first, then the explicit TDR check (research 1, 5.1).
+	constexpr u64 decode_td_handle(u64 rdx, bool flags, const sim::Busy& busy) const
+	{
+		if (!flags)
+			return check_tdr(rdx, operand::RDX, busy);
+		if (rdx & (spec::genmask(11, 1) | spec::genmask(63, 52)))
+			return with_operand(status::TDX_OPERAND_INVALID, operand::RDX);
+		return check_tdr(rdx & ~u64{1}, operand::RDX, busy);
+	}
+
+	// The explicit TDR check every TD-scoped leaf runs first (research 5
+	// preamble; 1 "Checking an explicit HPA operand"): address, then the
+	// PAMT lock -- the spec's first check, busy.tdr -- then PT_TDR.
+	constexpr u64 check_tdr(u64 pa, u64 opd, const sim::Busy& busy) const
+	{
+		if (const u64 err = check_hpa(pa, 0))
+			return with_operand(err, opd);
+		if (busy.tdr)
+			return 0;
+		if (frame_at(pa >> sim::PAGE_SHIFT).pt != sim::w(sim::PageType::PT_TDR))
+			return with_operand(status::TDX_PAGE_METADATA_INCORRECT, opd);
+		return 0;
+	}
+
+	// The address part of an explicit HPA check (research 1): aligned, no
+	// KeyID bits, inside the TDMR.
+	constexpr u64 check_hpa(u64 pa, unsigned size) const
+	{
+		if ((pa & (sim::bytes_in(size) - 1)) || (pa >> phys_bits_))
+			return status::TDX_OPERAND_INVALID;
+		const u64 pfn = pa >> sim::PAGE_SHIFT;
+		if (!in_tdmr(pfn) || !in_tdmr(pfn + sim::frames_in(size) - 1))
+			return status::TDX_OPERAND_ADDR_RANGE_ERROR;
+		return 0;
+	}
+
+	constexpr Operand decode_page_operand(u64 pa, unsigned size) const
+	{
+		Operand op;
+
+		op.present = true;
+		op.pa = pa;
+		op.size = size;
+		op.error = check_hpa(pa, size);
+		if (!op.error)
+			op.pfn = pa >> sim::PAGE_SHIFT;
+		return op;
+	}
+
+	// PAGE.ADD's source (R9) is a shared HPA: 4K aligned, KeyID 0 -- every
+	// KeyID above 0 counts as private here (research 5.2).
+	constexpr bool shared_hpa_ok(u64 pa) const
+	{
+		return !(pa & (sim::PAGE_SIZE - 1)) && !(pa >> phys_bits_);
+	}
+
+	// The walk from the root at TDX level pwl - 1 (research 2.4): it stops
+	// at the requested level or at the first entry that is not NL_MAPPED.
+	// Levels it does not read are FREE (sept_walk_ok does not look at
+	// them); levels above the root are NL_MAPPED (the EPTP).
+	constexpr Walk walk(u64 gpa, unsigned level) const
+	{
+		Walk wk;
+		u32 page = td_.root;
+
+		for (unsigned l = 0; l < spec::SEPT_LEVELS; l++)
+			wk.path[l] = sim::w(l < g_.pwl ? sim::SeptState::FREE : sim::SeptState::NL_MAPPED);
+		if (level >= g_.pwl)
+			return wk;
+		for (unsigned l = g_.pwl; l-- > 0 && page != sim::NO_PAGE;) {
+			const EntryRef r{page, sim::sept_index(gpa, l)};
+			const Entry& e = entry(r);
+			wk.path[l] = e.state;
+			wk.ref[l] = r;
+			wk.last = l;
+			wk.read = true;
+			if (l == level) {
+				wk.reached = true;
+				break;
+			}
+			if (e.state != sim::w(sim::SeptState::NL_MAPPED))
+				break;
+			page = frame_at(e.hpa >> sim::PAGE_SHIFT).sept;
+		}
+		return wk;
+	}
+
+	// The local view of one call (spec::SeptLocal).
+	constexpr sim::View make_view(const Walk& wk, unsigned level, const Operand& op) const
+	{
+		sim::View s = td_view();
+
+		s.path = wk.path;
+		if (const SeptPage* child = wk.reached ? child_page(entry(wk.ref[level])) : nullptr)
+			for (std::size_t i = 0; i < spec::SEPT_FANOUT; i++)
+				s.child[i] = child->e[i].state;
+		const u64 pfn = target_pfn(wk, level, op);
+		if (pfn != sim::NO_PFN)
+			s.target = {frame_at(pfn).pt, frame_at(pfn).bepoch};
+		if (op.present && !op.error)
+			s.operand_pt = operand_type(op.pfn, op.size);
+		return s;
+	}
+
+	// A view with only the TD state: FREE entries, PT_NDA pages.
+	constexpr sim::View td_view() const
+	{
+		sim::View s{};
+
+		s.td = td_.st;
+		for (auto& l : s.path)
+			l = sim::w(sim::SeptState::FREE);
+		for (auto& c : s.child)
+			c = sim::w(sim::SeptState::FREE);
+		s.target = {sim::w(sim::PageType::PT_NDA), 0};
+		s.operand_pt = sim::w(sim::PageType::PT_NDA);
+		return s;
+	}
+
+	// The page the target entry maps or links (its own-level PAMT entry,
+	// research 4 "For a leaf ... For a non-leaf ..."), or the R8 page an
+	// install leaf is about to map.
+	constexpr u64 target_pfn(const Walk& wk, unsigned level, const Operand& op) const
+	{
+		if (wk.reached && sim::has_hpa(entry(wk.ref[level]).state))
+			return frame_at(entry(wk.ref[level]).hpa >> sim::PAGE_SHIFT).head;
+		return op.present && !op.error ? op.pfn : sim::NO_PFN;
+	}
+
+	// The PAMT type an explicit page operand is checked against (research
+	// 5.3 check 8, 7.2): the first page in its range that is not PT_NDA.
+	constexpr u64 operand_type(u64 pfn, unsigned size) const
+	{
+		for (u64 i = 0; i < sim::frames_in(size); i++)
+			if (leaf_frame(pfn + i).pt != sim::w(sim::PageType::PT_NDA))
+				return leaf_frame(pfn + i).pt;
+		return sim::w(sim::PageType::PT_NDA);
+	}
+
+	constexpr sim::Args make_args(Leaf leaf, const PageInfo& pi, u64 rdx, u64 r9, const Walk& wk,
+				      const sim::Busy& busy) const
+	{
+		sim::Args x{};
+
+		x.level = pi.level;
+		x.page_info_ok = pi.ok;
+		x.allow_existing = leaf == Leaf::TDH_MEM_SEPT_ADD && (rdx & 1);
+		x.source_ok = leaf == Leaf::TDH_MEM_PAGE_ADD && shared_hpa_ok(r9);
+		x.promote_ok = leaf == Leaf::TDH_MEM_PAGE_PROMOTE && promote_ok(wk, pi.level);
+		x.busy = busy;
+		return x;
+	}
+
+	// PROMOTE's child layout (research 5.10 check 12): child 0 aligned to
+	// the large size, child i at child 0 + i * stride.  (Same state is the
+	// spec's check.)
+	constexpr bool promote_ok(const Walk& wk, unsigned level) const
+	{
+		const SeptPage* child = wk.reached ? child_page(entry(wk.ref[level])) : nullptr;
+		if (!child || level < 1 || level > 2)
+			return false;
+		const u64 stride = sim::bytes_in(level - 1);
+		if (child->e[0].hpa & (sim::bytes_in(level) - 1))
+			return false;
+		for (std::size_t i = 0; i < spec::SEPT_FANOUT; i++)
+			if (child->e[i].hpa != child->e[0].hpa + i * stride)
+				return false;
+		return true;
+	}
+
+	// An R8 that fails its address checks has no PAMT type to show the
+	// spec.  Whether the module gets as far as R8 is the spec's to say: run
+	// it with R8 a free page and with R8 a reserved page.  Equal statuses
+	// mean an earlier check decided; different ones mean the R8 check is
+	// reached and its address error is the result (research 1: address
+	// checks come before the PAMT lock, so busy.pamt is left out).
+	constexpr sim::Outcome run_with_operand(Leaf leaf, sim::Args args, sim::View s, const Operand& op) const
+	{
+		if (!op.present || !op.error)
+			return run_spec(leaf, args, s);
+		args.busy.pamt = false;
+		s.operand_pt = sim::w(sim::PageType::PT_NDA);
+		const sim::Outcome good = run_spec(leaf, args, s);
+		s.operand_pt = sim::w(sim::PageType::PT_RSVD);
+		const sim::Outcome bad = run_spec(leaf, args, s);
+		if (good.status == bad.status)
+			return good;
+		return {with_operand(op.error, operand::R8), s};
+	}
+
+	// --- writing the post-view back -------------------------------------------
+
+	constexpr void commit(Leaf leaf, TdxModuleArgs& a, const Walk& wk, unsigned level, const Operand& op,
+			      const sim::View& pre, const sim::View& post)
+	{
+		const EntryRef r = wk.ref[level];
+
+		switch (leaf) {
+		case Leaf::TDH_MEM_SEPT_ADD:
+			if (pre.path[level] != post.path[level])
+				link_sept_page(r, level, op, post);
+			break;
+		case Leaf::TDH_MEM_PAGE_ADD:
+		case Leaf::TDH_MEM_PAGE_AUG:
+			map_page(r, level, op, post);
+			break;
+		case Leaf::TDH_MEM_RANGE_BLOCK:
+		case Leaf::TDH_MEM_RANGE_UNBLOCK:
+			set_state(r, wk, level, op, post);
+			break;
+		case Leaf::TDH_MEM_PAGE_REMOVE:
+		case Leaf::TDH_MEM_SEPT_REMOVE:
+			a.rcx = unmap(r, level, post);
+			break;
+		case Leaf::TDH_MEM_PAGE_DEMOTE:
+			demote(r, level, op, pre, post);
+			break;
+		case Leaf::TDH_MEM_PAGE_PROMOTE:
+			a.rcx = promote(r, level, post);
+			break;
+		default:
+			break;
+		}
+		td_.st = post.td;
+	}
+
+	// SEPT.ADD (research 5.1): R8 becomes an S-EPT page of 512 FREE entries
+	// (post.child), PT_EPT owned by the TDR; the entry links it.
+	constexpr void link_sept_page(EntryRef r, unsigned level, const Operand& op, const sim::View& post)
+	{
+		const u32 idx = alloc_sept_page(op.pa);
+
+		for (std::size_t i = 0; i < spec::SEPT_FANOUT; i++)
+			pages_[idx].e[i] = {post.child[i], 0};
+		set_pamt(op.pfn, post.operand_pt, post.target.bepoch);
+		entry(r) = {post.path[level], op.pa};
+	}
+
+	// PAGE.ADD / AUG (research 5.2, 5.3): R8 becomes a PT_REG page of the
+	// entry's size, mapped by the entry.
+	constexpr void map_page(EntryRef r, unsigned level, const Operand& op, const sim::View& post)
+	{
+		make_leaf_page(op.pfn, level, post.operand_pt, post.target.bepoch);
+		entry(r) = {post.path[level], op.pa};
+	}
+
+	// BLOCK / UNBLOCK (research 5.4, 5.5): the entry's state and the
+	// target's bepoch.
+	constexpr void set_state(EntryRef r, const Walk& wk, unsigned level, const Operand& op,
+				 const sim::View& post)
+	{
+		frame_at(target_pfn(wk, level, op)).bepoch = post.target.bepoch;
+		entry(r).state = post.path[level];
+	}
+
+	// PAGE.REMOVE / SEPT.REMOVE (research 5.7, 5.8): the entry is freed, the
+	// page it held takes the post PAMT type (PT_NDA); RCX returns its HPA.
+	constexpr u64 unmap(EntryRef r, unsigned level, const sim::View& post)
+	{
+		const u64 hpa = entry(r).hpa;
+		const u64 pfn = frame_at(hpa >> sim::PAGE_SHIFT).head;
+
+		if (frame_at(pfn).sept != sim::NO_PAGE)
+			free_sept_page(pfn);
+		frame_at(pfn).bepoch = post.target.bepoch;
+		set_pt(pfn, post.target.pt);
+		entry(r) = {post.path[level], 0};
+		return hpa;
+	}
+
+	// DEMOTE (research 5.9): R8 becomes an S-EPT page whose 512 entries are
+	// the post child states at base + i * stride.  The large page's own PAMT
+	// entry takes the post target (PT_NDA); the 512 entries one size down,
+	// outside the view, take its former type and owner with bepoch 0.
+	constexpr void demote(EntryRef r, unsigned level, const Operand& op, const sim::View& pre,
+			      const sim::View& post)
+	{
+		const u64 base = entry(r).hpa;
+		const u64 stride = sim::bytes_in(level - 1);
+		const u32 idx = alloc_sept_page(op.pa);
+
+		for (std::size_t i = 0; i < spec::SEPT_FANOUT; i++)
+			pages_[idx].e[i] = {post.child[i], base + i * stride};
+		set_pamt(base >> sim::PAGE_SHIFT, post.target.pt, post.target.bepoch);
+		split_leaf_page(base >> sim::PAGE_SHIFT, level, pre.target.pt);
+		set_pamt(op.pfn, post.operand_pt, 0);
+		entry(r) = {post.path[level], op.pa};
+	}
+
+	// PROMOTE (research 5.10): the entry becomes child 0's leaf at the large
+	// size, the 512 child pages merge into one PAMT entry, the S-EPT page
+	// is freed (post.target, PT_NDA); RCX returns it.
+	constexpr u64 promote(EntryRef r, unsigned level, const sim::View& post)
+	{
+		const u64 child_pa = entry(r).hpa;
+		const u64 base = page_at(child_pa).e[0].hpa;
+		const u64 child_pfn = child_pa >> sim::PAGE_SHIFT;
+
+		merge_leaf_pages(base >> sim::PAGE_SHIFT, level);
+		free_sept_page(child_pfn);
+		frame_at(child_pfn).bepoch = post.target.bepoch;
+		set_pt(child_pfn, post.target.pt);
+		entry(r) = {post.path[level], base};
+		return child_pa;
+	}
+
+	// Research 1: on a walk failure RCX/RDX describe the last entry read, on
+	// a state failure the target entry.
+	constexpr void set_ext_err(TdxModuleArgs& a, u64 st, const Walk& wk, unsigned level) const
+	{
+		const u64 walk_failed = with_operand(status::TDX_EPT_WALK_FAILED, operand::RCX);
+		const bool state_failed = st == with_operand(status::TDX_EPT_ENTRY_STATE_INCORRECT, operand::RCX) ||
+					  st == with_operand(status::TDX_GPA_RANGE_ALREADY_BLOCKED, operand::RCX);
+
+		if (st == walk_failed && wk.read)
+			set_entry_details(a, wk, wk.last);
+		else if (state_failed && wk.reached)
+			set_entry_details(a, wk, level);
+	}
+
+	constexpr void set_entry_details(TdxModuleArgs& a, const Walk& wk, unsigned level) const
+	{
+		const Entry& e = entry(wk.ref[level]);
+
+		a.rcx = sim::sept_arch_entry(e.state, e.hpa);
+		a.rdx = sim::sept_level_state(level, e.state);
+	}
+
+	// --- leaves on the TD alone, and MR.EXTEND -------------------------------
+
+	static constexpr bool tdr_exclusive(Leaf leaf)
+	{
+		return leaf == Leaf::TDH_MR_FINALIZE || leaf == Leaf::TDH_MNG_VPFLUSHDONE ||
+		       leaf == Leaf::TDH_MNG_KEY_FREEID; // research 3.4
+	}
+
+	// TRACK, MR.FINALIZE, VPFLUSHDONE, KEY.FREEID: RCX = TDR (research 5.6,
+	// 5.16, 5.17, 5.19).
+	constexpr u64 td_leaf(Leaf leaf, TdxModuleArgs& a, sim::Busy busy)
+	{
+		busy.tdr = busy.tdr || (tdr_exclusive(leaf) && any_vcpu_in_guest());
+		if (const u64 err = check_tdr(a.rcx, operand::RCX, busy))
+			return err;
+		sim::Args args{};
+		args.busy = busy;
+		const sim::Outcome out = run_spec(leaf, args, td_view());
+		if (out.status == status::TDX_SUCCESS)
+			td_.st = out.post.td;
+		return out.status;
+	}
+
+	// MR.EXTEND (research 5.12): RCX a 256-byte aligned GPA, RDX the TDR
+	// (exclusive); a walk to the leaf.
+	constexpr u64 mr_extend(TdxModuleArgs& a, sim::Busy busy)
+	{
+		const u64 gpa = a.rcx;
+		const u64 rdx = a.rdx;
+
+		a.rcx = 0;
+		a.rdx = 0;
+		busy.tdr = busy.tdr || any_vcpu_in_guest();
+		if (const u64 err = check_tdr(rdx, operand::RDX, busy))
+			return err;
+		const Walk wk = walk(gpa, 0);
+		sim::Args args{};
+		args.page_info_ok = !(gpa & 0xFF) && gpa_valid(gpa);
+		args.busy = busy;
+		const sim::Outcome out = run_spec(Leaf::TDH_MR_EXTEND, args, make_view(wk, 0, Operand{}));
+		if (out.status == with_operand(status::TDX_EPT_ENTRY_NOT_PRESENT, operand::RCX) && wk.read)
+			set_entry_details(a, wk, wk.last);
+		return out.status;
+	}
+
+	// CACHE.WB (research 5.15): RCX 0 starts, 1 resumes.  Nothing is ever
+	// interrupted here, so a resume has no saved state (check 4); a start
+	// is the spec's.
+	constexpr u64 cache_wb(TdxModuleArgs& a, const sim::Busy& busy)
+	{
+		if (a.rcx > 1)
+			return with_operand(status::TDX_OPERAND_INVALID, operand::RCX);
+		sim::Args args{};
+		args.busy = busy;
+		if (a.rcx == 1 && !busy.kot)
+			return status::TDX_WBCACHE_RESUME_ERROR;
+		const sim::Outcome out = run_spec(Leaf::TDH_PHYMEM_CACHE_WB, args, td_view());
+		if (out.status == status::TDX_SUCCESS && td_.exists)
+			td_.st = out.post.td;
+		return out.status;
+	}
+
+	// RECLAIM (research 5.13): RCX = HPA; the PAMT walk to the page's actual
+	// size gives the target and args.level.  An address inside a larger page
+	// (check 5) is folded into page_info_ok.  Outputs RCX/RDX/R8 = PT,
+	// owner, size.
+	constexpr u64 reclaim(TdxModuleArgs& a, const sim::Busy& busy)
+	{
+		const u64 pa = a.rcx;
+		sim::Args args{};
+		sim::View s = td_view();
+
+		args.page_info_ok = !(pa & (sim::PAGE_SIZE - 1)) && !(pa >> phys_bits_);
+		args.busy = busy;
+		if (args.page_info_ok && !in_tdmr(pa >> sim::PAGE_SHIFT))
+			return with_operand(status::TDX_OPERAND_ADDR_RANGE_ERROR, operand::RCX);
+		const u64 pfn = pa >> sim::PAGE_SHIFT;
+		if (args.page_info_ok) {
+			const Frame& f = leaf_frame(pfn);
+			args.page_info_ok = frame_at(pfn).head == pfn;
+			args.level = f.size;
+			s.target = {f.pt, f.bepoch};
+		}
+		const sim::Outcome out = run_spec(Leaf::TDH_PHYMEM_PAGE_RECLAIM, args, s);
+		if (out.status == status::TDX_SUCCESS)
+			reclaimed(a, pfn, out.post);
+		return out.status;
+	}
+
+	constexpr void reclaimed(TdxModuleArgs& a, u64 pfn, const sim::View& post)
+	{
+		const Frame f = frame_at(pfn);
+
+		a.rcx = f.pt;
+		a.rdx = f.owner;
+		a.r8 = f.size;
+		release_owned(pfn, f.pt);
+		frame_at(pfn).bepoch = post.target.bepoch;
+		set_pt(pfn, post.target.pt);
+		if (f.pt == sim::w(sim::PageType::PT_TDR))
+			destroy_td();
+		else
+			td_.st = post.td;
+	}
+
+	// What the module's own structures lose with a reclaimed page.
+	constexpr void release_owned(u64 pfn, u64 pt)
+	{
+		if (frame_at(pfn).sept != sim::NO_PAGE) {
+			if (frame_at(pfn).sept == td_.root)
+				td_.root = sim::NO_PAGE;
+			free_sept_page(pfn);
+		}
+		if (pt != sim::w(sim::PageType::PT_TDVPR))
+			return;
+		for (Vcpu& v : vcpus_)
+			if (v.tdvpr_pa >> sim::PAGE_SHIFT == pfn)
+				v.live = false;
+	}
+
+	constexpr void destroy_td()
+	{
+		td_ = Td{};
+		vcpus_.clear();
+	}
+
+	// --- leaves the spec does not cover yet (hw-local rules) ------------------
+	//
+	// sept.hpp has no rule for TDH.VP.ENTER, TDH.VP.FLUSH or
+	// TDH.PHYMEM.PAGE.WBINVD.  Until it does, their checks live here, each
+	// cited; VP.ENTER reuses the spec's TD-state check and epoch steps.
+
+	// TDH.VP.ENTER (research 3.2, 3.4, 4): the TD-state check with the
+	// VP.ENTER OP_STATE set, the shared epoch lock, then
+	// adjust_tlb_tracking_state (spec::tlb_vp_enter).  The vCPU stays in the
+	// guest -- running on another LP -- until td_exit().
+	constexpr u64 vp_enter(TdxModuleArgs& a, const sim::Busy& busy)
+	{
+		const std::size_t v = find_vcpu(a.rcx);
+		if (v == vcpus_.size())
+			return tdvpr_error(a.rcx);
+		spec::Checks<sim::C> c(spec::concrete);
+		spec::td_state_check(c, td_.st, busy, {operand::TDR, true}, sim::vp_enter_op_states, spec::no_fault);
+		c.fail_if(busy.epoch, with_operand(status::TDX_OPERAND_BUSY, operand::TD_EPOCH));
+		const auto step = spec::tlb_vp_enter(spec::concrete, tlb_view(vcpus_[v]), 0);
+		// A vCPU in the guest holds its TDVPR: assumed BUSY|RCX.
+		c.fail_if(!step.enabled, with_operand(status::TDX_OPERAND_BUSY, operand::RCX));
+		if (!c.ok())
+			return c.status;
+		apply_tlb(vcpus_[v], step.post);
+		associate(vcpus_[v]);
+		return status::TDX_SUCCESS;
+	}
+
+	// TDH.VP.FLUSH (research 5.19): keys configured, the vCPU associated;
+	// it is then dissociated (num_assoc_vcpus--, research 5.16 check 4).
+	// The LP it must run on is not modelled.
+	constexpr u64 vp_flush(TdxModuleArgs& a)
+	{
+		const std::size_t v = find_vcpu(a.rcx);
+		if (v == vcpus_.size())
+			return tdvpr_error(a.rcx);
+		if (!lifecycle_is(sim::Lifecycle::TD_KEYS_CONFIGURED))
+			return status::TDX_TD_KEYS_NOT_CONFIGURED;
+		if (vcpus_[v].in_guest)
+			return with_operand(status::TDX_OPERAND_BUSY, operand::RCX);
+		if (!vcpus_[v].associated)
+			return status::TDX_VCPU_NOT_ASSOCIATED;
+		vcpus_[v].associated = false;
+		td_.st.num_assoc_vcpus -= 1;
+		return status::TDX_SUCCESS;
+	}
+
+	// TDH.PHYMEM.PAGE.WBINVD (research 5.14): RCX = HPA | HKID << phys bits;
+	// the HPA must be a 4K PT_NDA page in the TDMR.  No metadata changes.
+	constexpr u64 page_wbinvd(TdxModuleArgs& a) const
+	{
+		const u64 pa = a.rcx & (spec::bit_ull(phys_bits_) - 1);
+
+		if (const u64 err = check_hpa(pa, 0))
+			return with_operand(err, operand::RCX);
+		if (operand_type(pa >> sim::PAGE_SHIFT, 0) != sim::w(sim::PageType::PT_NDA))
+			return with_operand(status::TDX_PAGE_METADATA_INCORRECT, operand::RCX);
+		return status::TDX_SUCCESS;
+	}
+
+	// A TDVPR operand that names no vCPU: the explicit-HPA statuses
+	// (research 1) with PT_TDVPR expected.
+	constexpr u64 tdvpr_error(u64 pa) const
+	{
+		if (const u64 err = check_hpa(pa, 0))
+			return with_operand(err, operand::RCX);
+		return with_operand(status::TDX_PAGE_METADATA_INCORRECT, operand::RCX);
+	}
+
+	constexpr std::size_t find_vcpu(u64 tdvpr_pa) const
+	{
+		for (std::size_t i = 0; i < vcpus_.size(); i++)
+			if (vcpus_[i].live && vcpus_[i].tdvpr_pa == tdvpr_pa)
+				return i;
+		return vcpus_.size();
+	}
+
+	constexpr void associate(Vcpu& v)
+	{
+		if (v.associated)
+			return;
+		v.associated = true;
+		td_.st.num_assoc_vcpus += 1;
+	}
+
+	// One vCPU as the spec's epoch model sees it.
+	constexpr spec::TlbState<sim::C, 1> tlb_view(const Vcpu& v) const
+	{
+		spec::TlbState<sim::C, 1> t{};
+
+		t.epoch = td_.st.epoch;
+		t.in_guest[0] = v.in_guest;
+		t.vcpu_epoch[0] = v.vcpu_epoch;
+		t.stale[0] = false;
+		t.blocked = false;
+		t.bepoch = 0;
+		return t;
+	}
+
+	constexpr void apply_tlb(Vcpu& v, const spec::TlbState<sim::C, 1>& t)
+	{
+		td_.st.epoch = t.epoch;
+		v.in_guest = t.in_guest[0];
+		v.vcpu_epoch = t.vcpu_epoch[0];
+	}
+
+	constexpr bool any_vcpu_in_guest() const
+	{
+		for (const Vcpu& v : vcpus_)
+			if (v.live && v.in_guest)
+				return true;
+		return false;
+	}
+
+	constexpr bool lifecycle_is(sim::Lifecycle l) const
+	{
+		return td_.exists && td_.st.lifecycle == sim::w(l);
+	}
+
+	// --- PAMT -----------------------------------------------------------------
+
+	constexpr bool in_tdmr(u64 pfn) const { return pfn >= base_ && pfn - base_ < frames_.size(); }
+	constexpr Frame& frame_at(u64 pfn) { return frames_[pfn - base_]; }
+	constexpr const Frame& frame_at(u64 pfn) const { return frames_[pfn - base_]; }
+	constexpr const Frame& leaf_frame(u64 pfn) const { return frame_at(frame_at(pfn).head); }
+
+	constexpr bool free_page(u64 pa) const
+	{
+		return !check_hpa(pa, 0) && operand_type(pa >> sim::PAGE_SHIFT, 0) == sim::w(sim::PageType::PT_NDA);
+	}
+
+	// A 4K page handed to the TD by a construction helper.
+	constexpr void give_page(u64 pa, sim::PageType pt)
+	{
+		set_pamt(pa >> sim::PAGE_SHIFT, sim::w(pt), 0);
+	}
+
+	// A 4K PAMT entry owned by the TD (or freed, for PT_NDA).
+	constexpr void set_pamt(u64 pfn, u64 pt, u64 bepoch)
+	{
+		frame_at(pfn).bepoch = bepoch;
+		set_pt(pfn, pt);
+	}
+
+	// A page's type; PT_NDA also drops its owner and size (research 7.2).
+	constexpr void set_pt(u64 pfn, u64 pt)
+	{
+		Frame& f = frame_at(pfn);
+
+		if (pt != sim::w(sim::PageType::PT_NDA)) {
+			f.pt = pt;
+			f.owner = td_.tdr_pa;
+			return;
+		}
+		for (u64 i = 1; i < sim::frames_in(f.size); i++)
+			frame_at(pfn + i).head = pfn + i;
+		f.pt = pt;
+		f.owner = 0;
+		f.size = 0;
+	}
+
+	// A page of `size` at head: the head frame holds its PAMT entry, the
+	// frames it covers point at the head (research 7.2).
+	constexpr void make_leaf_page(u64 head, unsigned size, u64 pt, u64 bepoch)
+	{
+		Frame& f = frame_at(head);
+
+		f.size = size;
+		f.head = head;
+		set_pamt(head, pt, bepoch);
+		for (u64 i = 1; i < sim::frames_in(size); i++)
+			frame_at(head + i).head = head;
+	}
+
+	// DEMOTE: 512 pages one size down, the parent's type and owner, bepoch 0
+	// (research 5.9 effect).
+	constexpr void split_leaf_page(u64 head, unsigned size, u64 pt)
+	{
+		const u64 n = sim::frames_in(size - 1);
+
+		for (u64 i = 0; i < spec::SEPT_FANOUT; i++)
+			make_leaf_page(head + i * n, size - 1, pt, 0);
+	}
+
+	// PROMOTE: the 512 child entries become PT_NDA, the large entry takes
+	// PT_REG and the owner (research 5.10 effect).
+	constexpr void merge_leaf_pages(u64 head, unsigned size)
+	{
+		const u64 pt = frame_at(head).pt;
+
+		for (u64 i = 0; i < sim::frames_in(size); i++) {
+			Frame& f = frame_at(head + i);
+			f.pt = sim::w(sim::PageType::PT_NDA);
+			f.owner = 0;
+			f.bepoch = 0;
+			f.size = 0;
+		}
+		make_leaf_page(head, size, pt, 0);
+	}
+
+	// --- S-EPT pages ------------------------------------------------------------
+
+	constexpr u32 alloc_sept_page(u64 pa)
+	{
+		u32 idx;
+
+		if (free_pages_.empty()) {
+			idx = static_cast<u32>(pages_.size());
+			pages_.emplace_back();
+		} else {
+			idx = free_pages_.back();
+			free_pages_.pop_back();
+			pages_[idx] = SeptPage{};
+		}
+		frame_at(pa >> sim::PAGE_SHIFT).sept = idx;
+		return idx;
+	}
+
+	constexpr void free_sept_page(u64 pfn)
+	{
+		free_pages_.push_back(frame_at(pfn).sept);
+		frame_at(pfn).sept = sim::NO_PAGE;
+	}
+
+	constexpr Entry& entry(EntryRef r) { return pages_[r.page].e[r.slot]; }
+	constexpr const Entry& entry(EntryRef r) const { return pages_[r.page].e[r.slot]; }
+	constexpr const SeptPage& page_at(u64 pa) const { return pages_[frame_at(pa >> sim::PAGE_SHIFT).sept]; }
+
+	// The S-EPT page a non-leaf entry links, if the module still holds it
+	// (after teardown RECLAIM an NL entry may point at a freed page).
+	constexpr const SeptPage* child_page(const Entry& e) const
+	{
+		if (!sim::is_nl(e.state))
+			return nullptr;
+		const u32 idx = frame_at(e.hpa >> sim::PAGE_SHIFT).sept;
+		return idx == sim::NO_PAGE ? nullptr : &pages_[idx];
+	}
+
+	template <class F>
+	constexpr void visit_page(u32 page, unsigned level, u64 gpa, F& f) const
+	{
+		for (u32 i = 0; i < spec::SEPT_FANOUT; i++) {
+			const Entry& e = pages_[page].e[i];
+			const u64 at = gpa | (u64{i} << (sim::PAGE_SHIFT + 9 * level));
+			if (e.state == sim::w(sim::SeptState::FREE))
+				continue;
+			f(at, level, SeptEntryView{static_cast<spec::SeptState>(e.state), e.hpa});
+			if (level > 0 && child_page(e))
+				visit_page(frame_at(e.hpa >> sim::PAGE_SHIFT).sept, level - 1, at, f);
+		}
+	}
+
+	spec::TdGeometry g_;
+	u64 base_;
+	unsigned phys_bits_;
+	std::vector<Frame> frames_;
+	std::vector<SeptPage> pages_;
+	std::vector<u32> free_pages_;
+	std::vector<Vcpu> vcpus_;
+	Td td_;
+	std::array<u64, 64> calls_{};
+};
+
+static_assert(SeamcallBackend<SimModule>);
+static_assert(KeyedSeamcallBackend<SimModule>);
+
+} // namespace arborist::hw

@@ -28,7 +28,7 @@ struct TdpIter {
 };
 
 namespace detail {
-constexpr const spec::Concrete& d = spec::concrete;
+inline constexpr const spec::Concrete& d = spec::concrete;
 }
 
 constexpr u64 spte_index_of(const PageTables& pt, u64 gfn, u64 gfn_bits, unsigned level)

@@ -447,9 +447,9 @@ public:
 		unsigned level;
 		SptePtr ptr;
 	};
-	// The deepest SPTE on the walk to gfn (present leaf, or the non-present
-	// entry where the walk ends).
-	constexpr Lookup lookup(u32 root, u64 gfn) const
+	// The SPTE on the walk to gfn at `at_level`, or the deepest one (a leaf,
+	// or the non-present entry where the walk ends) if the walk stops above.
+	constexpr Lookup lookup(u32 root, u64 gfn, unsigned at_level = 0) const
 	{
 		u32 sp = root;
 		unsigned level = pt_[root].level;
@@ -458,7 +458,7 @@ public:
 			const SptePtr p{sp, static_cast<u32>(spte_index_of(pt_, gfn, bits, level))};
 			const u64 s = pt_.spte(p);
 			const u32 child = spte_to_child_sp(pt_, flavor(), s, level);
-			if (child == NO_SP)
+			if (child == NO_SP || level == at_level)
 				return {s, level, p};
 			sp = child;
 			level--;

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// A whole TDX VM as KVM v6.19 runs one: the TDP MMU with a mirror and a
+// direct root, KVM's TDX glue, guest_memfd for private memory, vCPUs, and
+// the simulated TDX module underneath.  It strings together the kernel's
+// entry points in the kernel's order: KVM_TDX_INIT_VM and vCPU creation,
+// KVM_TDX_INIT_MEM_REGION (PAGE.ADD), KVM_TDX_FINALIZE_VM, EPT-violation
+// faults, MMU-notifier/guest_memfd invalidation, and VM destruction
+// (shared/research/linux-kvm-tdx.md 5.3 "Full teardown order").
+#pragma once
+
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "arborist/hw/sim_module.hpp"
+#include "arborist/impl/tdp_mmu.hpp"
+#include "arborist/impl/tdx.hpp"
+
+namespace arborist::impl {
+
+// kvm_make_all_cpus_request(KVM_REQ_OUTSIDE_GUEST_MODE) on the simulated
+// module: every vCPU inside the guest exits.
+struct SimVcpuEnv {
+	hw::SimModule* module;
+	constexpr void kick_all_vcpus()
+	{
+		for (std::size_t i = 0; i < module->num_vcpus(); i++)
+			if (module->vcpu(i).in_guest)
+				module->td_exit(i);
+	}
+};
+
+using SimTdx = KvmTdx<hw::SimModule, SimVcpuEnv>;
+
+struct TdVmOptions {
+	spec::TdGeometry geometry = spec::td_pwl4;
+	u64 tdmr_base_pfn = 0x100000; // frames the module manages (TDX memory)
+	u64 tdmr_pages = 1 << 16;
+	u64 shared_base_pfn = 0x10000; // host frames backing shared memory
+	unsigned nr_vcpus = 1;
+	Variants variants{};
+	TdxVariants tdx_variants{};
+	u64 resched_every = 0;
+	bool log_events = true;
+};
+
+// guest_memfd: the private page of each GFN, allocated on first fault
+// (kvm_gmem_get_pfn) and kept until the file is released.
+class Gmem {
+public:
+	// The page backing `gfn` at `level` (a 2M folio is 512 aligned frames).
+	std::optional<u64> get_pfn(u64 gfn, unsigned level, HostPages& pages)
+	{
+		if (const auto it = map_.find(gfn); it != map_.end())
+			return it->second;
+		const u64 n = level == 2 ? 512 : 1;
+		const auto pfn = pages.alloc_run(n, n);
+		if (pfn)
+			for (u64 i = 0; i < n; i++)
+				map_.emplace(gfn + i, *pfn + i);
+		return pfn;
+	}
+	const std::unordered_map<u64, u64>& pages() const { return map_; }
+	// The file is closed: its pages go back to the host allocator.
+	void release(HostPages& pages)
+	{
+		for (const auto& [gfn, pfn] : map_)
+			pages.free_pfn(pfn);
+		map_.clear();
+	}
+
+private:
+	std::unordered_map<u64, u64> map_;
+};
+
+class TdVm {
+public:
+	explicit TdVm(const TdVmOptions& o)
+		: opt_(o), module_(o.geometry, o.tdmr_base_pfn, o.tdmr_pages), pages_(o.tdmr_base_pfn, o.tdmr_pages),
+		  env_{&module_}, tdx_(module_, env_, pages_, log_, o.tdx_variants), mmu_(mmu_config(o), tdx_),
+		  roots_(o.nr_vcpus)
+	{
+		log_.enabled = o.log_events;
+		mmu_.log().enabled = o.log_events;
+	}
+	TdVm(const TdVm&) = delete;
+	TdVm& operator=(const TdVm&) = delete;
+
+	// KVM_TDX_INIT_VM + KVM_CREATE_VCPU/KVM_TDX_INIT_VCPU.
+	bool create()
+	{
+		return tdx_.create(hw::sim::MIN_NUM_TDCS_PAGES, opt_.nr_vcpus, 1, [&](u64 tdr, u16 hkid, const std::vector<u64>& tdcs,
+							     const std::vector<u64>& tdvpr) {
+			if (!module_.create_td(tdr, hkid) || !module_.key_config())
+				return false;
+			for (const u64 pa : tdcs)
+				if (!module_.add_tdcs_page(pa))
+					return false;
+			if (!module_.mng_init())
+				return false;
+			for (const u64 pa : tdvpr)
+				if (!module_.add_vcpu(pa))
+					return false;
+			return true;
+		});
+	}
+
+	// A fault on `gpa` from vCPU `vcpu`: private (mirror root, guest_memfd
+	// page) unless the GPA carries the shared bit.  Before finalize, a
+	// private fault is KVM_TDX_INIT_MEM_REGION's prefault (PAGE.ADD from a
+	// source page).  Retries -EBUSY/RET_PF_RETRY a few times like the
+	// EPT-violation loop does.
+	int fault(unsigned vcpu, u64 gpa, unsigned level = 1, bool write = true)
+	{
+		PageFault f;
+		f.addr = gpa;
+		f.goal_level = level;
+		f.write = write;
+		const bool priv = spec::fault_uses_mirror_root(spec::concrete, opt_.geometry, gpa);
+		const u64 gfn = mmu_.fault_gfn(f);
+		if (priv) {
+			const u64 head = gfn & ~(pages_per_level(level) - 1);
+			const auto pfn = gmem_.get_pfn(head, level, pages_);
+			if (!pfn)
+				return RET_PF_RETRY;
+			f.pfn = *pfn;
+		} else {
+			f.pfn = opt_.shared_base_pfn + gfn;
+		}
+		tdx_.set_page_add_src(tdx_.state() == SimTdx::State::runnable
+					      ? std::nullopt
+					      : std::optional<u64>{source_page_pa()});
+		int r = RET_PF_RETRY;
+		for (int tries = 0; tries < 8 && r == RET_PF_RETRY; tries++)
+			r = mmu_.page_fault(roots_[vcpu], f);
+		tdx_.set_page_add_src(std::nullopt);
+		return r;
+	}
+
+	bool finalize() { return tdx_.finalize(); }
+
+	// TDH.VP.ENTER / TD exit of a vCPU (tdx_vcpu_run refuses entry while
+	// wait_for_sept_zap is set).
+	u64 enter(unsigned vcpu)
+	{
+		if (tdx_.wait_for_sept_zap())
+			return hw::status::TDX_SUCCESS;
+		hw::TdxModuleArgs a{};
+		return hw::tdh_vp_enter(module_, tdx_.vcpus()[vcpu], &a);
+	}
+	bool exit(unsigned vcpu) { return module_.td_exit(vcpu); }
+
+	// An MMU-notifier / guest_memfd invalidation of [start, end) GFNs.
+	bool unmap(u64 start, u64 end, bool private_range, bool shared_range)
+	{
+		return mmu_.unmap_gfn_range(start, end, mmu_.filter_to_root_types(private_range, shared_range), true, false);
+	}
+
+	// kvm_gmem_release(): invalidate every private GFN; seed 004 pins the
+	// inode instead (while fewer than 64 are pinned).
+	void gmem_release()
+	{
+		if (!tdx_.gmem_defer_removal())
+			unmap(0, gfn_limit(), true, false);
+		mmu_.rcu_barrier();
+	}
+
+	// VM destruction: guest_memfd release, tdx_mmu_release_hkid (pre-destroy),
+	// vCPU MMU unload, kvm_mmu_uninit_tdp_mmu (zap mirror roots: S-EPT pages
+	// RECLAIMed), tdx_vm_destroy (control pages).
+	bool destroy()
+	{
+		for (std::size_t i = 0; i < module_.num_vcpus(); i++)
+			if (module_.vcpu(i).in_guest)
+				module_.td_exit(i);
+		gmem_release();
+		const bool released = tdx_.release_hkid();
+		for (auto& r : roots_)
+			mmu_.unload_roots(r);
+		mmu_.uninit();
+		const bool reclaimed = tdx_.reclaim_control_pages();
+		gmem_.release(pages_);
+		return released && reclaimed;
+	}
+
+	hw::SimModule& module() { return module_; }
+	const hw::SimModule& module() const { return module_; }
+	SimTdx& tdx() { return tdx_; }
+	TdpMmu<SimTdx>& mmu() { return mmu_; }
+	const TdpMmu<SimTdx>& mmu() const { return mmu_; }
+	VcpuRoots& roots(unsigned vcpu) { return roots_[vcpu]; }
+	HostPages& pages() { return pages_; }
+	const Gmem& gmem() const { return gmem_; }
+	EventLog& tdx_log() { return log_; }
+	const TdVmOptions& options() const { return opt_; }
+	u64 shared_bit_gpa() const { return u64{1} << opt_.geometry.shared_gpa_bit(); }
+
+private:
+	static Config mmu_config(const TdVmOptions& o)
+	{
+		Config c;
+		c.flavor = spec::ept_v6_19;
+		c.paging = o.geometry.pwl == 5 ? spec::x86_paging_5level : spec::x86_paging_4level;
+		c.is_td = true;
+		c.td = o.geometry;
+		c.variants = o.variants;
+		c.variants.private_huge_pages_seed001 = o.tdx_variants.private_huge_pages_seed001;
+		c.resched_every = o.resched_every;
+		return c;
+	}
+	static constexpr u64 pages_per_level(unsigned level) { return u64{1} << (9 * (level - 1)); }
+	// Private GFNs lie below the shared bit.
+	u64 gfn_limit() const { return spec::gfn_direct_bits(spec::concrete, opt_.geometry); }
+	// A shared (KeyID 0) page outside the TDMR as PAGE.ADD's source.
+	u64 source_page_pa() const { return opt_.shared_base_pfn << spec::PAGE_SHIFT; }
+
+	TdVmOptions opt_;
+	hw::SimModule module_;
+	HostPages pages_;
+	SimVcpuEnv env_;
+	EventLog log_;
+	SimTdx tdx_;
+	TdpMmu<SimTdx> mmu_;
+	std::vector<VcpuRoots> roots_;
+	Gmem gmem_;
+};
+
+} // namespace arborist::impl

@@ -1,0 +1,432 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// KVM's TDX side of the external page table: Linux v6.19
+// arch/x86/kvm/vmx/tdx.c (tdx_sept_* hooks, tdx_track, tdh_do_no_vcpus,
+// tdx_mmu_release_hkid, tdx_reclaim_*), over any SEAMCALL backend: the
+// simulated module (hw/arborist/hw/sim_module.hpp) by default, the real
+// instruction in a kernel-side build.  Contracts:
+// shared/research/linux-kvm-tdx.md section 5.
+//
+// Variants (named after the seed that proposes them):
+//  - seed 001: private 2M pages, split with BLOCK, TRACK, DEMOTE
+//    (tdx_sept_split_private_spte of the huge-page series);
+//  - seed 004: removal deferred to TD_TEARDOWN: guest_memfd release pins the
+//    inode (at most 64) instead of zapping, and pages are RECLAIMed after
+//    the HKID is released; beyond 64 inodes, dynamic removal as in v6.19.
+#pragma once
+
+#include <cerrno>
+#include <optional>
+#include <vector>
+
+#include "arborist/hw/seamcall.hpp"
+#include "arborist/impl/events.hpp"
+#include "arborist/impl/mmu_page.hpp"
+#include "arborist/spte.hpp"
+
+namespace arborist::impl {
+
+using hw::u16;
+
+// The host's page allocator for pages it hands to the module (S-EPT pages,
+// control pages, guest_memfd pages): frames of the TDMR.
+class HostPages {
+public:
+	constexpr HostPages(u64 base_pfn, u64 count) : base_(base_pfn), used_(count, false), free_(count) {}
+	constexpr std::optional<u64> alloc_pfn() { return alloc_run(1, 1); }
+	// `n` contiguous frames whose first frame is a multiple of `align`
+	// (a 2M private page: 512, 512).
+	constexpr std::optional<u64> alloc_run(u64 n, u64 align)
+	{
+		// Next fit from the last allocation, then from the start.
+		u64 from = align_index(cursor_, align);
+		for (int pass = 0; pass < 2; pass++, from = align_index(0, align))
+			for (u64 i = from; i + n <= used_.size(); i += align)
+				if (run_free(i, n))
+					return take(i, n);
+		return std::nullopt;
+	}
+	constexpr void free_pfn(u64 pfn)
+	{
+		const u64 i = pfn - base_;
+		if (i < used_.size() && used_[i]) {
+			used_[i] = false;
+			free_++;
+		}
+	}
+	constexpr u64 free_count() const { return free_; }
+	constexpr u64 base() const { return base_; }
+	constexpr u64 count() const { return used_.size(); }
+
+private:
+	// The first index at or after i whose frame number is a multiple of align.
+	constexpr u64 align_index(u64 i, u64 align) const { return (base_ + i + align - 1) / align * align - base_; }
+	constexpr bool run_free(u64 i, u64 n) const
+	{
+		for (u64 k = 0; k < n; k++)
+			if (used_[i + k])
+				return false;
+		return true;
+	}
+	constexpr u64 take(u64 i, u64 n)
+	{
+		for (u64 k = 0; k < n; k++)
+			used_[i + k] = true;
+		free_ -= n;
+		cursor_ = i + n;
+		return base_ + i;
+	}
+	u64 base_;
+	std::vector<bool> used_;
+	u64 free_;
+	u64 cursor_ = 0;
+};
+
+struct TdxVariants {
+	enum class Teardown : std::uint8_t { dynamic_v6_19, deferred_seed004 } teardown = Teardown::dynamic_v6_19;
+	bool private_huge_pages_seed001 = false;
+};
+
+// TDX_MAX_GMEM_INODES of the seed-004 RFC.
+inline constexpr unsigned TDX_MAX_GMEM_INODES = 64;
+
+// Something that can make every vCPU leave the guest:
+// kvm_make_all_cpus_request(kvm, KVM_REQ_OUTSIDE_GUEST_MODE).
+template <class E>
+concept VcpuKicker = requires(E& e) { e.kick_all_vcpus(); };
+
+template <hw::KeyedSeamcallBackend B, VcpuKicker Env>
+class KvmTdx {
+public:
+	// enum kvm_tdx_state
+	enum class State : std::uint8_t { uninitialized, initialized, runnable };
+
+	constexpr KvmTdx(B& module, Env& env, HostPages& pages, EventLog& log, TdxVariants v = {})
+		: m_(module), env_(env), pages_(pages), log_(log), v_(v)
+	{
+	}
+
+	// ---- kvm_x86_ops external page-table hooks ---------------------------------
+
+	// tdx_sept_link_private_spt(): TDH.MEM.SEPT.ADD at the level of the SPTE
+	// that points to the new table.  BUSY -> -EBUSY (the fault retries).
+	constexpr int link_external_spt(u64 gfn, unsigned level, u64 external_spt)
+	{
+		u64 e1 = 0, e2 = 0;
+		const u64 err = hw::tdh_mem_sept_add(m_, tdr_pa_, gpa(gfn), tdx_level(level), external_spt, &e1, &e2);
+		return install_result(err, "TDH.MEM.SEPT.ADD", gfn, level);
+	}
+
+	// tdx_sept_set_private_spte(): PAGE.ADD before MR.FINALIZE (with the
+	// source page of KVM_TDX_INIT_MEM_REGION), PAGE.AUG after.
+	constexpr int set_external_spte(u64 gfn, unsigned level, u64 mirror_spte)
+	{
+		if (bug_on(!level_supported(level), "tdx_sept_set_private_spte: level != PG_LEVEL_4K"))
+			return -EIO;
+		const u64 pa = page_pa(mirror_spte);
+		u64 e1 = 0, e2 = 0, err;
+		if (state_ != State::runnable) {
+			if (bug_on(!page_add_src_, "tdx_sept_set_private_spte: no page_add_src before finalize"))
+				return -EIO;
+			err = hw::tdh_mem_page_add(m_, tdr_pa_, gpa(gfn), pa, *page_add_src_, &e1, &e2);
+			return install_result(err, "TDH.MEM.PAGE.ADD", gfn, level);
+		}
+		err = hw::tdh_mem_page_aug(m_, tdr_pa_, gpa(gfn), tdx_level(level), pa, &e1, &e2);
+		return install_result(err, "TDH.MEM.PAGE.AUG", gfn, level);
+	}
+
+	// tdx_sept_remove_private_spte(): BLOCK, TRACK + kick, REMOVE, then
+	// PAGE.WBINVD with the TD's HKID before the page goes back to the host.
+	// Every step retries once after forcing vCPUs out (tdh_do_no_vcpus).
+	constexpr void remove_external_spte(u64 gfn, unsigned level, u64 mirror_spte)
+	{
+		const u64 pa = page_pa(mirror_spte);
+		if (!hkid_assigned_) {
+			// v6.19: "HKID is released after all private pages have been
+			// removed"; seed 004 reclaims in TD_TEARDOWN instead.
+			if (v_.teardown == TdxVariants::Teardown::deferred_seed004) {
+				teardown_private_spte(level, pa);
+				return;
+			}
+			bug_on(true, "tdx_sept_remove_private_spte: HKID not assigned");
+			return;
+		}
+		if (bug_on(!level_supported(level), "tdx_sept_remove_private_spte: level != PG_LEVEL_4K"))
+			return;
+		u64 e1 = 0, e2 = 0;
+		u64 err = do_no_vcpus([&] { return hw::tdh_mem_range_block(m_, tdr_pa_, gpa(gfn), tdx_level(level), &e1, &e2); });
+		if (tdx_bug_on(err, "TDH.MEM.RANGE.BLOCK"))
+			return;
+		track();
+		err = do_no_vcpus([&] { return hw::tdh_mem_page_remove(m_, tdr_pa_, gpa(gfn), tdx_level(level), &e1, &e2); });
+		if (tdx_bug_on(err, "TDH.MEM.PAGE.REMOVE"))
+			return;
+		err = hw::tdh_phymem_page_wbinvd_hkid(m_, hkid_, pa);
+		if (tdx_bug_on(err, "TDH.PHYMEM.PAGE.WBINVD"))
+			return;
+		released(pa);
+	}
+
+	// tdx_sept_free_private_spt(): only after the HKID is freed ("KVM doesn't
+	// (yet) zap page table pages in mirror page table while TD is active").
+	constexpr int free_external_spt(u64, unsigned, u64 external_spt)
+	{
+		if (bug_on(hkid_assigned_, "tdx_sept_free_private_spt: HKID still assigned"))
+			return -EIO;
+		return reclaim_page(external_spt) ? 0 : -EIO;
+	}
+
+	// Seed 001 (huge-page series v3 tdx_sept_split_private_spte): only in
+	// RUNNABLE and for 2M: BLOCK, TRACK, DEMOTE; "No UNBLOCK is needed".
+	constexpr int split_external_spt(u64 gfn, unsigned level, u64 new_spt, u64)
+	{
+		if (bug_on(state_ != State::runnable || level != 2, "tdx_sept_split_private_spte: not RUNNABLE or not 2M"))
+			return -EIO;
+		u64 e1 = 0, e2 = 0;
+		u64 err = do_no_vcpus([&] { return hw::tdh_mem_range_block(m_, tdr_pa_, gpa(gfn), tdx_level(level), &e1, &e2); });
+		if (tdx_bug_on(err, "TDH.MEM.RANGE.BLOCK"))
+			return -EIO;
+		track();
+		err = do_no_vcpus(
+			[&] { return hw::tdh_mem_page_demote(m_, tdr_pa_, gpa(gfn), tdx_level(level), new_spt, &e1, &e2); });
+		return tdx_bug_on(err, "TDH.MEM.PAGE.DEMOTE") ? -EIO : 0;
+	}
+
+	// kvm_mmu_alloc_external_spt(): a page from mmu_external_spt_cache.
+	constexpr u64 alloc_external_spt()
+	{
+		const auto pfn = pages_.alloc_pfn();
+		if (bug_on(!pfn, "mmu_external_spt_cache: out of pages"))
+			return 0;
+		return *pfn << spec::PAGE_SHIFT;
+	}
+
+	// tdp_mmu_free_sp(): free_page(sp->external_spt).
+	constexpr void free_external_spt_page(u64 pa) { pages_.free_pfn(pa >> spec::PAGE_SHIFT); }
+
+	constexpr bool vm_bugged() const { return bugged_; }
+
+	// ---- TD life (tdx_td_init, tdx_td_finalize, tdx_mmu_release_hkid,
+	// tdx_vm_destroy) --------------------------------------------------------------
+
+	constexpr State state() const { return state_; }
+	constexpr bool hkid_assigned() const { return hkid_assigned_; }
+	constexpr u64 tdr_pa() const { return tdr_pa_; }
+	constexpr const std::vector<u64>& vcpus() const { return tdvpr_; }
+	constexpr bool wait_for_sept_zap() const { return wait_for_sept_zap_; }
+
+	// The source page of KVM_TDX_INIT_MEM_REGION (kvm_tdx->page_add_src).
+	constexpr void set_page_add_src(std::optional<u64> pa) { page_add_src_ = pa; }
+
+	// tdx_td_finalize(): TDH.MR.FINALIZE, INITIALIZED -> RUNNABLE.
+	constexpr bool finalize()
+	{
+		const u64 err = hw::tdh_mr_finalize(m_, tdr_pa_);
+		if (tdx_bug_on(err, "TDH.MR.FINALIZE"))
+			return false;
+		state_ = State::runnable;
+		return true;
+	}
+
+	// tdx_mmu_release_hkid(): VP.FLUSH every vCPU, VPFLUSHDONE, CACHE.WB on
+	// each package, KEY.FREEID.  On TDX_FLUSHVP_NOT_DONE the HKID stays.
+	constexpr bool release_hkid()
+	{
+		if (!hkid_assigned_)
+			return true;
+		for (const u64 tdvpr : tdvpr_) {
+			const u64 err = hw::tdh_vp_flush(m_, tdvpr);
+			if (err != hw::status::TDX_VCPU_NOT_ASSOCIATED)
+				tdx_bug_on(err, "TDH.VP.FLUSH");
+		}
+		u64 err = hw::tdh_mng_vpflushdone(m_, tdr_pa_);
+		if (err == hw::status::TDX_FLUSHVP_NOT_DONE)
+			return false;
+		if (tdx_bug_on(err, "TDH.MNG.VPFLUSHDONE"))
+			return false;
+		bool resume = false;
+		for (int i = 0; i < 10000; i++) { // TDX_SEAMCALL_RETRIES
+			err = hw::tdh_phymem_cache_wb(m_, resume);
+			if (err != hw::status::TDX_INTERRUPTED_RESUMABLE)
+				break;
+			resume = true;
+		}
+		if (err != hw::status::TDX_NO_HKID_READY_TO_WBCACHE && tdx_bug_on(err, "TDH.PHYMEM.CACHE.WB"))
+			return false;
+		err = hw::tdh_mng_key_freeid(m_, tdr_pa_);
+		if (tdx_bug_on(err, "TDH.MNG.KEY.FREEID"))
+			return false;
+		hkid_assigned_ = false;
+		return true;
+	}
+
+	// tdx_vm_destroy() -> tdx_reclaim_td_control_pages(), and tdx_vcpu_free():
+	// RECLAIM each vCPU's TDVPR, the TDCS pages, then the TDR (which also gets
+	// PAGE.WBINVD with the global KeyID).  Gives up while the HKID is assigned.
+	constexpr bool reclaim_control_pages()
+	{
+		if (bug_on(hkid_assigned_, "tdx_reclaim_td_control_pages: HKID still assigned"))
+			return false;
+		bool ok = true;
+		// A page returns to the host allocator only once RECLAIMed;
+		// otherwise it is leaked, as the kernel does.
+		auto give_back = [&](u64 pa) {
+			if (reclaim_page(pa))
+				pages_.free_pfn(pa >> spec::PAGE_SHIFT);
+			else
+				ok = false;
+		};
+		for (const u64 tdvpr : tdvpr_)
+			give_back(tdvpr);
+		tdvpr_.clear();
+		for (const u64 tdcs : tdcs_)
+			give_back(tdcs);
+		tdcs_.clear();
+		give_back(tdr_pa_);
+		state_ = State::uninitialized;
+		return ok;
+	}
+
+	// Seed 004: kvm_gmem_release() asks whether to defer removal of a
+	// guest_memfd's pages to TD_TEARDOWN; the inode is pinned, at most 64.
+	constexpr bool gmem_defer_removal()
+	{
+		if (v_.teardown != TdxVariants::Teardown::deferred_seed004 || pinned_inodes_ >= TDX_MAX_GMEM_INODES)
+			return false;
+		pinned_inodes_++;
+		return true;
+	}
+	constexpr unsigned pinned_inodes() const { return pinned_inodes_; }
+
+	// Private pages given back to the host, in order (for the ownership checks).
+	constexpr const std::vector<u64>& released_pages() const { return released_; }
+
+	// ---- building the TD (tdx_td_init + vCPU creation; not SEAMCALL-exact in
+	// the simulated module, see SimModule::build_td) --------------------------
+	template <class Build>
+	constexpr bool create(unsigned tdcs_pages, unsigned nr_vcpus, u16 hkid, Build&& build)
+	{
+		const auto tdr = pages_.alloc_pfn();
+		if (!tdr)
+			return false;
+		tdr_pa_ = *tdr << spec::PAGE_SHIFT;
+		for (unsigned i = 0; i < tdcs_pages; i++)
+			if (const auto p = pages_.alloc_pfn())
+				tdcs_.push_back(*p << spec::PAGE_SHIFT);
+		for (unsigned i = 0; i < nr_vcpus; i++)
+			if (const auto p = pages_.alloc_pfn())
+				tdvpr_.push_back(*p << spec::PAGE_SHIFT);
+		hkid_ = hkid;
+		if (!build(tdr_pa_, hkid, tdcs_, tdvpr_))
+			return false;
+		hkid_assigned_ = true;
+		state_ = State::initialized;
+		return true;
+	}
+
+private:
+	static constexpr const spec::Concrete& d() { return spec::concrete; }
+	static constexpr u64 gpa(u64 gfn) { return gfn << spec::PAGE_SHIFT; }
+	// pg_level_to_tdx_sept_level()
+	static constexpr int tdx_level(unsigned pg_level) { return static_cast<int>(pg_level) - 1; }
+	static constexpr u64 page_pa(u64 mirror_spte)
+	{
+		return spec::spte_to_pfn(d(), spec::ept_v6_19, mirror_spte) << spec::PAGE_SHIFT;
+	}
+	constexpr bool level_supported(unsigned level) const
+	{
+		return level == 1 || (v_.private_huge_pages_seed001 && level == 2);
+	}
+
+	constexpr bool bug_on(bool cond, const char* what)
+	{
+		if (cond) {
+			bugged_ = true;
+			log_.add({EventKind::kvm_bug, 0, 0, 0, 0, 0, what});
+		}
+		return cond;
+	}
+	// TDX_BUG_ON(): any non-zero status is a KVM bug.
+	constexpr bool tdx_bug_on(u64 err, const char* what) { return bug_on(err != hw::status::TDX_SUCCESS, what); }
+
+	// The install-side SEAMCALLs map BUSY to -EBUSY; anything else is a bug.
+	constexpr int install_result(u64 err, const char* what, u64 gfn, unsigned level)
+	{
+		if (err == hw::status::TDX_SUCCESS)
+			return 0;
+		if (hw::tdx_operand_busy(err))
+			return -EBUSY;
+		bug_on(true, what);
+		(void)gfn;
+		(void)level;
+		return -EIO;
+	}
+
+	// tdh_do_no_vcpus(): on BUSY, block TD entry (wait_for_sept_zap), kick
+	// every vCPU out of the guest and retry once; "the retry is guaranteed to
+	// succeed, absent KVM and/or TDX-Module bugs".
+	template <class F>
+	constexpr u64 do_no_vcpus(F&& f)
+	{
+		u64 err = f();
+		if (hw::tdx_operand_busy(err)) {
+			wait_for_sept_zap_ = true;
+			env_.kick_all_vcpus();
+			err = f();
+			wait_for_sept_zap_ = false;
+		}
+		return err;
+	}
+
+	// tdx_track(): TRACK, then kick every vCPU so that none still runs with
+	// the old epoch; nothing to do before the TD is RUNNABLE.
+	constexpr void track()
+	{
+		if (state_ != State::runnable)
+			return;
+		const u64 err = do_no_vcpus([&] { return hw::tdh_mem_track(m_, tdr_pa_); });
+		tdx_bug_on(err, "TDH.MEM.TRACK");
+		env_.kick_all_vcpus();
+	}
+
+	// tdx_reclaim_page(): TDH.PHYMEM.PAGE.RECLAIM; the page returns to the
+	// host only on success (callers leak it otherwise).
+	constexpr bool reclaim_page(u64 pa)
+	{
+		u64 pt = 0, owner = 0, size = 0;
+		const u64 err = hw::tdh_phymem_page_reclaim(m_, pa, &pt, &owner, &size);
+		if (tdx_bug_on(err, "TDH.PHYMEM.PAGE.RECLAIM"))
+			return false;
+		return true;
+	}
+
+	// Seed 004 tdx_sept_teardown_private_spte(): 4K only, RECLAIM then unpin.
+	constexpr void teardown_private_spte(unsigned level, u64 pa)
+	{
+		if (bug_on(level != 1, "tdx_sept_teardown_private_spte: level != PG_LEVEL_4K"))
+			return;
+		if (reclaim_page(pa))
+			released(pa);
+	}
+
+	constexpr void released(u64 pa) { released_.push_back(pa >> spec::PAGE_SHIFT); }
+
+	B& m_;
+	Env& env_;
+	HostPages& pages_;
+	EventLog& log_;
+	TdxVariants v_;
+	State state_ = State::uninitialized;
+	u64 tdr_pa_ = 0;
+	u16 hkid_ = 0;
+	bool hkid_assigned_ = false;
+	bool wait_for_sept_zap_ = false;
+	bool bugged_ = false;
+	std::optional<u64> page_add_src_;
+	std::vector<u64> tdcs_;
+	std::vector<u64> tdvpr_;
+	std::vector<u64> released_;
+	unsigned pinned_inodes_ = 0;
+};
+
+} // namespace arborist::impl

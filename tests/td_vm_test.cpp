@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// A TDX VM end to end: the TDP MMU's mirror root drives KVM's TDX glue,
+// which drives the simulated TDX module (impl/arborist/impl/td_vm.hpp).
+// Checked after every operation: roots refine the spec, mirror and S-EPT
+// agree.  Sources: shared/research/linux-kvm-tdx.md 3, 5;
+// shared/research/tdx-module-sept.md 4, 5, 7.
+#include <gtest/gtest.h>
+
+#include "arborist/impl/mirror_check.hpp"
+#include "arborist/impl/refinement.hpp"
+#include "arborist/impl/td_vm.hpp"
+
+namespace {
+
+using namespace arborist;
+using namespace arborist::impl;
+using hw::Leaf;
+using spec::SeptState;
+using spec::u64;
+
+struct Td {
+	TdVm vm;
+	RootRefinement<SimTdx> refine;
+	explicit Td(TdVmOptions o = {}) : vm(o), refine(vm.mmu()) {}
+
+	void check(const char* after)
+	{
+		const auto r = refine.check();
+		EXPECT_TRUE(r.ok) << after << ": " << r.why;
+		if (vm.roots(0).mirror != NO_SP) {
+			const auto m = check_mirror_agrees(vm, vm.roots(0).mirror);
+			EXPECT_TRUE(m.ok) << after << ": " << m.why;
+		}
+		EXPECT_FALSE(vm.tdx().vm_bugged()) << after;
+		EXPECT_EQ(vm.mmu().bugs(), 0u) << after;
+	}
+	int fault(u64 gpa, unsigned level = 1)
+	{
+		const int r = vm.fault(0, gpa, level);
+		check("fault");
+		return r;
+	}
+	u64 calls(Leaf l) const { return vm.module().calls(l); }
+	std::optional<hw::SeptEntryView> entry(u64 gpa, unsigned tdx_level = 0) const
+	{
+		return vm.module().sept_entry(gpa, tdx_level);
+	}
+};
+
+TEST(TdVm, BuildAddFinalizeAug)
+{
+	Td td;
+	ASSERT_TRUE(td.vm.create());
+	// KVM_TDX_INIT_MEM_REGION: private pages before finalize use PAGE.ADD.
+	EXPECT_EQ(td.fault(0x1000), RET_PF_FIXED);
+	EXPECT_EQ(td.calls(Leaf::TDH_MEM_SEPT_ADD), 3u); // levels 4, 3, 2 tables
+	EXPECT_EQ(td.calls(Leaf::TDH_MEM_PAGE_ADD), 1u);
+	EXPECT_EQ(td.entry(0x1000)->state, SeptState::MAPPED);
+	ASSERT_TRUE(td.vm.finalize());
+	// After finalize: PAGE.AUG, the entry is PENDING until the guest accepts.
+	EXPECT_EQ(td.fault(0x2000), RET_PF_FIXED);
+	EXPECT_EQ(td.calls(Leaf::TDH_MEM_PAGE_AUG), 1u);
+	EXPECT_EQ(td.entry(0x2000)->state, SeptState::PENDING);
+	// A shared GPA goes to the direct root and makes no SEAMCALL.
+	const u64 before = td.vm.module().total_calls();
+	EXPECT_EQ(td.fault(td.vm.shared_bit_gpa() | 0x3000), RET_PF_FIXED);
+	EXPECT_EQ(td.vm.module().total_calls(), before);
+	const auto l = td.vm.mmu().lookup(td.vm.roots(0).direct, (td.vm.shared_bit_gpa() | 0x3000) >> 12);
+	EXPECT_TRUE(spec::is_shadow_present_pte(spec::concrete, spec::ept_v6_19, l.spte));
+}
+
+// tdx_sept_remove_private_spte(): BLOCK, TRACK, REMOVE, WBINVD; the page is
+// FREE in S-EPT, PT_NDA in the PAMT, and goes back to the host.
+TEST(TdVm, ZapPrivateLeafBlocksTracksRemoves)
+{
+	Td td;
+	ASSERT_TRUE(td.vm.create());
+	ASSERT_TRUE(td.vm.finalize());
+	td.fault(0x5000);
+	const u64 pfn = td.entry(0x5000)->hpa >> 12;
+	td.vm.module().reset_calls();
+	td.vm.unmap(0x5, 0x6, true, false);
+	td.check("unmap");
+	EXPECT_EQ(td.calls(Leaf::TDH_MEM_RANGE_BLOCK), 1u);
+	EXPECT_EQ(td.calls(Leaf::TDH_MEM_TRACK), 1u);
+	EXPECT_EQ(td.calls(Leaf::TDH_MEM_PAGE_REMOVE), 1u);
+	EXPECT_EQ(td.calls(Leaf::TDH_PHYMEM_PAGE_WBINVD), 1u);
+	EXPECT_FALSE(td.entry(0x5000).has_value() && td.entry(0x5000)->state != SeptState::FREE);
+	EXPECT_EQ(td.vm.module().pamt(pfn)->pt, spec::PageType::PT_NDA);
+	ASSERT_EQ(td.vm.tdx().released_pages().size(), 1u);
+	EXPECT_EQ(td.vm.tdx().released_pages()[0], pfn);
+}
+
+// TDX_OPERAND_BUSY on the zap path: wait_for_sept_zap, kick, retry once.
+TEST(TdVm, BusyOnZapPathKicksAndRetriesOnce)
+{
+	Td td;
+	ASSERT_TRUE(td.vm.create());
+	ASSERT_TRUE(td.vm.finalize());
+	td.fault(0x7000);
+	EXPECT_EQ(td.vm.enter(0), hw::status::TDX_SUCCESS);
+	EXPECT_TRUE(td.vm.module().vcpu(0).in_guest);
+	td.vm.module().reset_calls();
+	td.vm.module().inject_busy.tree = true; // BLOCK's exclusive tree lock
+	td.vm.unmap(0x7, 0x8, true, false);
+	td.check("unmap with busy");
+	EXPECT_EQ(td.calls(Leaf::TDH_MEM_RANGE_BLOCK), 2u); // one BUSY, one retry
+	EXPECT_FALSE(td.vm.module().vcpu(0).in_guest);      // kicked out
+	EXPECT_EQ(td.calls(Leaf::TDH_MEM_PAGE_REMOVE), 1u);
+}
+
+// -EBUSY on the map path: the fault returns RET_PF_RETRY, the mirror SPTE
+// is restored from FROZEN, and the retried fault succeeds.
+TEST(TdVm, BusyOnMapPathRetriesTheFault)
+{
+	Td td;
+	ASSERT_TRUE(td.vm.create());
+	ASSERT_TRUE(td.vm.finalize());
+	td.fault(0x9000); // build the tables
+	td.vm.module().reset_calls();
+	td.vm.module().inject_busy.entry = true;
+	EXPECT_EQ(td.fault(0xa000), RET_PF_FIXED);
+	EXPECT_EQ(td.calls(Leaf::TDH_MEM_PAGE_AUG), 2u);
+	EXPECT_EQ(td.entry(0xa000)->state, SeptState::PENDING);
+}
+
+// VM destruction in v6.19 order: every private leaf removed while the HKID
+// is assigned, then the HKID released, then the S-EPT pages and control
+// pages RECLAIMed; nothing is left owned by the TD.
+TEST(TdVm, DestroyReclaimsEverything)
+{
+	Td td;
+	ASSERT_TRUE(td.vm.create());
+	td.fault(0x1000);
+	ASSERT_TRUE(td.vm.finalize());
+	for (u64 g = 0x10; g < 0x30; g++)
+		td.fault(g << 12);
+	td.fault(0x40000000); // another 1G region: more tables
+	const u64 free_before = td.vm.pages().free_count();
+	td.vm.module().reset_calls();
+	ASSERT_TRUE(td.vm.destroy());
+	td.check("destroy");
+	EXPECT_EQ(td.calls(Leaf::TDH_MEM_PAGE_REMOVE), 34u);
+	EXPECT_EQ(td.calls(Leaf::TDH_MNG_VPFLUSHDONE), 1u);
+	EXPECT_EQ(td.calls(Leaf::TDH_MNG_KEY_FREEID), 1u);
+	// S-EPT pages (3 + 2) + TDVPR + the TDCS pages + TDR.
+	EXPECT_EQ(td.calls(Leaf::TDH_PHYMEM_PAGE_RECLAIM), 5u + 1 + hw::sim::MIN_NUM_TDCS_PAGES + 1);
+	EXPECT_EQ(td.vm.module().td().chldcnt, 0u);
+	EXPECT_GT(td.vm.pages().free_count(), free_before);
+	EXPECT_EQ(td.vm.pages().free_count(), td.vm.pages().count()); // every frame back
+}
+
+// Seed 004: removal deferred to TD_TEARDOWN.  No BLOCK/TRACK/REMOVE at all;
+// private pages are RECLAIMed after KEY.FREEID.
+TEST(TdVmSeed004, DeferredTeardownReclaimsPrivatePages)
+{
+	TdVmOptions o;
+	o.tdx_variants.teardown = TdxVariants::Teardown::deferred_seed004;
+	Td td(o);
+	ASSERT_TRUE(td.vm.create());
+	ASSERT_TRUE(td.vm.finalize());
+	for (u64 g = 0x10; g < 0x20; g++)
+		td.fault(g << 12);
+	td.vm.module().reset_calls();
+	ASSERT_TRUE(td.vm.destroy());
+	EXPECT_EQ(td.vm.tdx().pinned_inodes(), 1u);
+	EXPECT_EQ(td.calls(Leaf::TDH_MEM_RANGE_BLOCK), 0u);
+	EXPECT_EQ(td.calls(Leaf::TDH_MEM_PAGE_REMOVE), 0u);
+	EXPECT_EQ(td.calls(Leaf::TDH_PHYMEM_PAGE_RECLAIM), 16u + 3 + 1 + hw::sim::MIN_NUM_TDCS_PAGES + 1);
+	EXPECT_EQ(td.vm.tdx().released_pages().size(), 16u);
+	EXPECT_EQ(td.vm.module().td().chldcnt, 0u);
+	EXPECT_FALSE(td.vm.tdx().vm_bugged());
+}
+
+// v6.19 baseline of the same: removing a private page after the HKID is
+// released is a KVM bug (tdx_sept_remove_private_spte's KVM_BUG_ON).
+TEST(TdVmSeed004, V619RejectsRemovalWithoutHkid)
+{
+	Td td;
+	ASSERT_TRUE(td.vm.create());
+	ASSERT_TRUE(td.vm.finalize());
+	td.fault(0x1000);
+	ASSERT_TRUE(td.vm.tdx().release_hkid());
+	td.vm.unmap(1, 2, true, false);
+	EXPECT_TRUE(td.vm.tdx().vm_bugged());
+}
+
+// Mirror write path, seed 000's question: SEAMCALL then cmpxchg.  With no
+// contention it behaves like v6.19 (agreement holds); its failure needs a
+// concurrent zap, which is the model checker's job.
+TEST(TdVmSeed000, SeamcallThenCmpxchgWithoutContention)
+{
+	TdVmOptions o;
+	o.variants.mirror_write = Variants::MirrorWrite::seamcall_then_cmpxchg_seed000;
+	Td td(o);
+	ASSERT_TRUE(td.vm.create());
+	ASSERT_TRUE(td.vm.finalize());
+	EXPECT_EQ(td.fault(0x3000), RET_PF_FIXED);
+	EXPECT_EQ(td.entry(0x3000)->state, SeptState::PENDING);
+}
+
+// Seed 001: a private 2M page split with BLOCK, TRACK, DEMOTE under the
+// write lock; the children are unblocked (no UNBLOCK needed).
+TEST(TdVmSeed001, SplitPrivateHugePageDemotes)
+{
+	TdVmOptions o;
+	o.tdx_variants.private_huge_pages_seed001 = true;
+	Td td(o);
+	ASSERT_TRUE(td.vm.create());
+	ASSERT_TRUE(td.vm.finalize());
+	// A 2M private fault needs 512 contiguous, aligned frames from guest_memfd:
+	// take the GFN's page as the head of an aligned 2M run.
+	EXPECT_EQ(td.vm.fault(0, 0x200000, 2), RET_PF_FIXED);
+	EXPECT_EQ(td.calls(Leaf::TDH_MEM_PAGE_AUG), 1u);
+	EXPECT_EQ(td.entry(0x200000, 1)->state, SeptState::PENDING);
+	td.vm.module().reset_calls();
+	EXPECT_EQ(td.vm.mmu().split_huge_pages(td.vm.roots(0).mirror, 0x200, 0x400, 1, false), 0);
+	td.check("split");
+	EXPECT_EQ(td.calls(Leaf::TDH_MEM_RANGE_BLOCK), 1u);
+	EXPECT_EQ(td.calls(Leaf::TDH_MEM_TRACK), 1u);
+	EXPECT_EQ(td.calls(Leaf::TDH_MEM_PAGE_DEMOTE), 1u);
+	EXPECT_EQ(td.entry(0x200000, 1)->state, SeptState::NL_MAPPED);
+	EXPECT_EQ(td.entry(0x201000, 0)->state, SeptState::PENDING);
+}
+
+TEST(TdVmSeed001, V619RejectsPrivateHugePages)
+{
+	Td td;
+	ASSERT_TRUE(td.vm.create());
+	ASSERT_TRUE(td.vm.finalize());
+	td.vm.fault(0, 0x200000, 2);
+	EXPECT_TRUE(td.vm.tdx().vm_bugged()); // KVM_BUG_ON(level != PG_LEVEL_4K)
+}
+
+TEST(TdVm, FivLevelGeometry)
+{
+	TdVmOptions o;
+	o.geometry = spec::td_pwl5;
+	Td td(o);
+	ASSERT_TRUE(td.vm.create());
+	ASSERT_TRUE(td.vm.finalize());
+	EXPECT_EQ(td.fault(0x1000), RET_PF_FIXED);
+	EXPECT_EQ(td.calls(Leaf::TDH_MEM_SEPT_ADD), 4u);
+	EXPECT_EQ(td.fault((u64{1} << 51) | 0x1000), RET_PF_FIXED); // shared, bit 51
+	ASSERT_TRUE(td.vm.destroy());
+	EXPECT_EQ(td.vm.pages().free_count(), td.vm.pages().count());
+}
+
+} // namespace

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench.hpp"
 #include "prove.hpp"
 
 namespace {
@@ -22,6 +23,7 @@ constexpr const char* USAGE = R"(usage: arborist COMMAND [OPTIONS]
 
 commands:
   prove      discharge every proof obligation with Z3 and print the table
+  bench      timed runs of the executable reference (see below)
   version    print the arborist, Z3 and Boost versions
   help       print this text
 
@@ -34,7 +36,12 @@ arborist prove options:
   --timeout MS      per-solver-call limit in milliseconds (default 60000)
   --verbose         print the counterexample the known-bad variant produced
 
-exit status: 0 all obligations proved, non-vacuous and refuted under their
+arborist bench teardown [--pages N] [--variant dynamic|deferred|both]
+  fault in N private 4K pages of a TD through the simulated TDX module
+  (default 1048576, a 4 GiB TD), tear it down, print pages/s, peak memory
+  and SEAMCALL counts by leaf, for each teardown variant (default both)
+
+exit status of prove: 0 all obligations proved, non-vacuous and refuted under their
 known-bad variant; 1 some obligation failed; 2 usage error.
 )";
 
@@ -86,6 +93,31 @@ int cmd_prove(const std::vector<std::string>& args)
 	return arborist::cli::prove(o, std::cout, std::cerr);
 }
 
+int cmd_bench(const std::vector<std::string>& args)
+{
+	if (args.empty() || args[0] != "teardown")
+		usage_error("bench: expected 'teardown'");
+	std::uint64_t pages = 1u << 20;
+	std::string variant = "both";
+	for (std::size_t i = 1; i < args.size(); i++) {
+		const std::string& a = args[i];
+		auto value = [&]() -> std::string {
+			if (i + 1 >= args.size())
+				usage_error("option " + a + " needs a value");
+			return args[++i];
+		};
+		if (a == "--pages")
+			pages = parse_unsigned(a, value(), 1, 1u << 24);
+		else if (a == "--variant") {
+			variant = value();
+			if (variant != "dynamic" && variant != "deferred" && variant != "both")
+				usage_error("option --variant: expected dynamic, deferred or both, got '" + variant + "'");
+		} else
+			usage_error("bench teardown: unknown option '" + a + "'");
+	}
+	return arborist::cli::bench_teardown(pages, variant, std::cout, std::cerr);
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -97,6 +129,8 @@ int main(int argc, char** argv)
 	args.erase(args.begin());
 	if (cmd == "prove")
 		return cmd_prove(args);
+	if (cmd == "bench")
+		return cmd_bench(args);
 	if (cmd == "version" || cmd == "--version") {
 		if (!args.empty())
 			usage_error("version takes no arguments");

@@ -204,10 +204,24 @@ public:
 		// Research 1: RAX bits above the leaf are the version, any other
 		// bit is OPERAND_INVALID|RAX.  Version 1 (SEPT.ADD, SEPT.REMOVE,
 		// PROMOTE) carries L2 S-EPT pages, not modelled: only 0 is taken.
-		if (fn >> TDX_VERSION_SHIFT)
-			return with_operand(status::TDX_OPERAND_INVALID, operand::RAX);
-		return dispatch(static_cast<Leaf>(leaf), a, busy);
+		const TdxModuleArgs in = a;
+		const u64 ret = (fn >> TDX_VERSION_SHIFT) ? with_operand(status::TDX_OPERAND_INVALID, operand::RAX)
+							  : dispatch(static_cast<Leaf>(leaf), a, busy);
+		if (trace_enabled)
+			trace.push_back({static_cast<Leaf>(leaf), in.rcx, in.rdx, in.r8, ret, a.rcx, a.rdx});
+		return ret;
 	}
+
+	// Every SEAMCALL with its inputs and status, when trace_enabled (for
+	// `arborist run`, trace generation and tests).
+	struct CallRecord {
+		Leaf leaf;
+		u64 rcx, rdx, r8; // inputs
+		u64 status;       // RAX out
+		u64 out_rcx, out_rdx;
+	};
+	bool trace_enabled = false;
+	std::vector<CallRecord> trace;
 
 	// --- TD construction (not SEAMCALL-exact) --------------------------------
 	//

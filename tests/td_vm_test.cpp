@@ -247,4 +247,35 @@ TEST(TdVm, FivLevelGeometry)
 	EXPECT_EQ(td.vm.pages().free_count(), td.vm.pages().count());
 }
 
+// A whole TD in a constant expression: build, finalize, AUG a private page,
+// zap it (BLOCK, TRACK, REMOVE, WBINVD), destroy, everything reclaimed.
+constexpr bool constexpr_td_scenario()
+{
+	hw::SimModule m(spec::td_pwl4, 0x100, 32);
+	HostPages pages(0x100, 32);
+	SimVcpuEnv env{&m};
+	EventLog log;
+	SimTdx tdx(m, env, pages, log);
+	if (!tdx.create(hw::sim::MIN_NUM_TDCS_PAGES, 1, 1, sim_td_builder(m)) || !tdx.finalize())
+		return false;
+	TdpMmu<SimTdx> mmu(td_mmu_config(spec::td_pwl4), tdx);
+	VcpuRoots v;
+	PageFault f;
+	f.addr = 0x1000;
+	f.pfn = *pages.alloc_pfn();
+	f.write = true;
+	if (mmu.page_fault(v, f) != RET_PF_FIXED || m.sept_entry(0x1000, 0)->state != SeptState::PENDING)
+		return false;
+	mmu.unmap_gfn_range(1, 2, KVM_MIRROR_ROOTS, true, false);
+	if (m.sept_entry(0x1000, 0)->state != SeptState::FREE || tdx.released_pages().size() != 1)
+		return false;
+	if (!tdx.release_hkid())
+		return false;
+	mmu.unload_roots(v);
+	mmu.uninit();
+	return tdx.reclaim_control_pages() && m.td().chldcnt == 0 && !tdx.vm_bugged() && mmu.bugs() == 0 &&
+	       m.calls(Leaf::TDH_MEM_PAGE_REMOVE) == 1 && m.calls(Leaf::TDH_PHYMEM_PAGE_RECLAIM) == 3 + 1 + 6 + 1;
+}
+static_assert(constexpr_td_scenario());
+
 } // namespace

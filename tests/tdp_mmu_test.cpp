@@ -233,6 +233,67 @@ TEST(TdpMmuMap, ReplacingTableWithHugePageRemovesTheTable)
 	EXPECT_EQ(vm.mmu.bugs(), 0u);
 }
 
+// Allocation failure during an eager split: the split is traced with
+// -ENOMEM, the huge page stays, and nothing leaks.
+TEST(TdpMmuSplit, AllocationFailureLeavesHugePage)
+{
+	Vm vm;
+	vm.fault(0x400, 0x7200, 2);
+	vm.mmu.tables().fail_allocs = 1;
+	vm.mmu.log().clear();
+	EXPECT_EQ(vm.mmu.split_huge_pages(vm.vcpu.direct, 0x400, 0x600, 1, true), -ENOMEM);
+	vm.refined();
+	ASSERT_EQ(vm.mmu.log().count(EventKind::split_huge_page), 1u);
+	EXPECT_EQ(vm.mmu.log().events().back().err, -ENOMEM);
+	EXPECT_EQ(vm.mmu.lookup(vm.vcpu.direct, 0x400).spte, 0x7200ee7u);
+	EXPECT_TRUE(vm.changes().empty());
+	EXPECT_EQ(vm.mmu.split_huge_pages(vm.vcpu.direct, 0x400, 0x600, 1, true), 0); // and again, now it works
+	EXPECT_EQ(vm.mmu.lookup(vm.vcpu.direct, 0x401).level, 1u);
+}
+
+// Removal variants (seed 000): replacing a table of 4K leaves by a 2M leaf
+// removes the table.  v6.19 processes its children at once
+// (handle_removed_pt under the shared lock freezes all 512, the present
+// leaves among them); the RCU-deferred variant only unlinks the table and
+// its present children are zapped by the RCU callback after the grace
+// period, with exclusive access.
+TEST(TdpMmuRemovalVariants, ChildrenProcessedAtOnceVersusAfterGracePeriod)
+{
+	for (const auto removal : {Variants::Removal::recursive_v6_19, Variants::Removal::rcu_deferred_seed000}) {
+		Config c = npt_config();
+		c.variants.removal = removal;
+		Vm vm(c);
+		for (u64 g = 0x400; g < 0x408; g++)
+			vm.fault(g, 0x7000 + (g - 0x400));
+		vm.mmu.log().clear();
+		EXPECT_EQ(vm.fault(0x400, 0x7000, 2), RET_PF_FIXED);
+		auto frozen = [&] {
+			u64 n = 0, leaves = 0;
+			for (const auto& e : vm.changes())
+				if (e.b == 0x5a0) {
+					n++;
+					leaves += e.a != 0;
+				}
+			return std::pair{n, leaves};
+		};
+		const auto at_fault = frozen();
+		vm.mmu.rcu_barrier();
+		vm.refined();
+		const auto after_gp = frozen();
+		if (removal == Variants::Removal::recursive_v6_19) {
+			EXPECT_EQ(at_fault.first, 512u); // every child, even non-present ones
+			EXPECT_EQ(at_fault.second, 8u);
+			EXPECT_EQ(after_gp, at_fault);
+		} else {
+			EXPECT_EQ(at_fault.first, 0u); // the branch is only pruned
+			EXPECT_EQ(after_gp.first, 8u);  // the callback zaps the present leaves
+			EXPECT_EQ(after_gp.second, 8u);
+		}
+		EXPECT_EQ(vm.mmu.lookup(vm.vcpu.direct, 0x403).level, 2u);
+		EXPECT_EQ(vm.mmu.bugs(), 0u);
+	}
+}
+
 // Tiny geometry: 4 entries per table, 3 levels, the same code.
 TEST(TdpMmuGeometry, TinyTablesWork)
 {

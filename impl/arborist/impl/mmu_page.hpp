@@ -89,6 +89,20 @@ public:
 		return id;
 	}
 
+	// Allocation that can fail (tdp_mmu_alloc_sp_for_split() uses
+	// GFP_KERNEL_ACCOUNT and returns NULL on failure; the fault path's vCPU
+	// caches are topped up beforehand and cannot fail).  fail_allocs makes
+	// the next allocations fail, for tests of the -ENOMEM paths.
+	u64 fail_allocs = 0;
+	constexpr u32 try_alloc(unsigned level, u64 gfn, bool mirror, u64 nonpresent)
+	{
+		if (fail_allocs) {
+			fail_allocs--;
+			return NO_SP;
+		}
+		return alloc(level, gfn, mirror, nonpresent);
+	}
+
 	// tdp_mmu_free_sp(): only after the RCU grace period.
 	constexpr void free(u32 id)
 	{

@@ -33,6 +33,38 @@ struct SimVcpuEnv {
 
 using SimTdx = KvmTdx<hw::SimModule, SimVcpuEnv>;
 
+// KVM_TDX_INIT_VM and vCPU creation on the simulated module (its TD
+// construction helpers are not SEAMCALL-exact; see SimModule::create_td).
+constexpr auto sim_td_builder(hw::SimModule& module)
+{
+	return [&module](u64 tdr, u16 hkid, const std::vector<u64>& tdcs, const std::vector<u64>& tdvpr) {
+		if (!module.create_td(tdr, hkid) || !module.key_config())
+			return false;
+		for (const u64 pa : tdcs)
+			if (!module.add_tdcs_page(pa))
+				return false;
+		if (!module.mng_init())
+			return false;
+		for (const u64 pa : tdvpr)
+			if (!module.add_vcpu(pa))
+				return false;
+		return true;
+	};
+}
+
+// The TDP MMU configuration of a TD (EPT v6.19 flavour, shared bit).
+constexpr Config td_mmu_config(const spec::TdGeometry& g, const Variants& v = {}, bool huge = false)
+{
+	Config c;
+	c.flavor = spec::ept_v6_19;
+	c.paging = g.pwl == 5 ? spec::x86_paging_5level : spec::x86_paging_4level;
+	c.is_td = true;
+	c.td = g;
+	c.variants = v;
+	c.variants.private_huge_pages_seed001 = huge;
+	return c;
+}
+
 struct TdVmOptions {
 	spec::TdGeometry geometry = spec::td_pwl4;
 	u64 tdmr_base_pfn = 0x100000; // frames the module manages (TDX memory)
@@ -88,23 +120,7 @@ public:
 	TdVm& operator=(const TdVm&) = delete;
 
 	// KVM_TDX_INIT_VM + KVM_CREATE_VCPU/KVM_TDX_INIT_VCPU.
-	bool create()
-	{
-		return tdx_.create(hw::sim::MIN_NUM_TDCS_PAGES, opt_.nr_vcpus, 1, [&](u64 tdr, u16 hkid, const std::vector<u64>& tdcs,
-							     const std::vector<u64>& tdvpr) {
-			if (!module_.create_td(tdr, hkid) || !module_.key_config())
-				return false;
-			for (const u64 pa : tdcs)
-				if (!module_.add_tdcs_page(pa))
-					return false;
-			if (!module_.mng_init())
-				return false;
-			for (const u64 pa : tdvpr)
-				if (!module_.add_vcpu(pa))
-					return false;
-			return true;
-		});
-	}
+	bool create() { return tdx_.create(hw::sim::MIN_NUM_TDCS_PAGES, opt_.nr_vcpus, 1, sim_td_builder(module_)); }
 
 	// A fault on `gpa` from vCPU `vcpu`: private (mirror root, guest_memfd
 	// page) unless the GPA carries the shared bit.  Before finalize, a
@@ -199,13 +215,7 @@ public:
 private:
 	static Config mmu_config(const TdVmOptions& o)
 	{
-		Config c;
-		c.flavor = spec::ept_v6_19;
-		c.paging = o.geometry.pwl == 5 ? spec::x86_paging_5level : spec::x86_paging_4level;
-		c.is_td = true;
-		c.td = o.geometry;
-		c.variants = o.variants;
-		c.variants.private_huge_pages_seed001 = o.tdx_variants.private_huge_pages_seed001;
+		Config c = td_mmu_config(o.geometry, o.variants, o.tdx_variants.private_huge_pages_seed001);
 		c.resched_every = o.resched_every;
 		return c;
 	}

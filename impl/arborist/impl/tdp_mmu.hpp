@@ -107,6 +107,7 @@ public:
 	// ---- state, read-only to callers -------------------------------------------
 	constexpr const Config& config() const { return cfg_; }
 	constexpr const PageTables& tables() const { return pt_; }
+	constexpr PageTables& tables() { return pt_; } // failure injection (fail_allocs)
 	constexpr const std::vector<u32>& roots() const { return roots_; }
 	constexpr const std::vector<RcuCallback>& rcu_queue() const { return rcu_; }
 	constexpr EventLog& log() { return log_; }
@@ -393,7 +394,14 @@ public:
 				continue;
 			if (!present(it.old_spte) || !spec::is_large_pte(d(), flavor(), it.old_spte))
 				continue;
-			const u32 sp = alloc_child_sp(it);
+			// tdp_mmu_split_huge_pages_root(): allocate outside mmu_lock; on
+			// failure trace the split with -ENOMEM and give up.
+			const u32 sp = alloc_child_sp(it, true);
+			if (sp == NO_SP) {
+				log_.add({EventKind::split_huge_page, it.gfn, it.level, it.old_spte, 0, -ENOMEM});
+				ret = -ENOMEM;
+				break;
+			}
 			const int r = split_huge_page(it, sp, shared);
 			if (r) {
 				free_sp(sp);
@@ -555,10 +563,13 @@ private:
 	// tdp_mmu_alloc_sp() + tdp_mmu_init_child_sp(): the child inherits the
 	// parent's role (mirror or direct) with level - 1; a mirror child also
 	// gets its external page (kvm_mmu_alloc_external_spt()).
-	constexpr u32 alloc_child_sp(const TdpIter& it)
+	constexpr u32 alloc_child_sp(const TdpIter& it, bool may_fail = false)
 	{
 		const bool mirror = pt_[it.sptep.sp].mirror;
-		const u32 sp = pt_.alloc(it.level - 1, it.gfn, mirror, nonpresent());
+		const u32 sp = may_fail ? pt_.try_alloc(it.level - 1, it.gfn, mirror, nonpresent())
+					: pt_.alloc(it.level - 1, it.gfn, mirror, nonpresent());
+		if (sp == NO_SP)
+			return NO_SP;
 		pt_[sp].parent = it.sptep.sp;
 		pt_[sp].parent_index = it.sptep.index;
 		if (mirror)

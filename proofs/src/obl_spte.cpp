@@ -14,6 +14,7 @@ namespace {
 using spec::SpteFlavor;
 using W = SymWord;
 using B = SymBool;
+using spec::u64;
 namespace fl = spec::faults;
 
 std::string nm(const SpteFlavor& f, const char* what) { return "spte." + std::string(f.name) + "." + what; }
@@ -184,12 +185,42 @@ void add_for(std::vector<Obligation>& out, const SpteFlavor& f)
 			    }));
 }
 
+// The tiny geometries the model checker explores (2, 4 and 8 entries per
+// table) run the same split rules; prove them at those sizes too.
+void add_tiny_geometry(std::vector<Obligation>& out, const SpteFlavor& f)
+{
+	for (const unsigned bits : {1u, 2u, 3u}) {
+		const std::string tag = "level_bits" + std::to_string(bits);
+		out.push_back(lemma(
+			nm(f, ("split_roundtrip." + tag).c_str()), "lemma",
+			"spte.c make_small_spte(), make_huge_spte(); spec Paging (tiny tables for model checking)",
+			"with " + std::to_string(1u << bits) + "-entry tables, child i of a split maps pfn + i * "
+			"pages-per-child and make_huge_spte recovers the huge SPTE, for split levels 2M-like and 1G-like",
+			fl::split_wrong_stride, [f, bits](const Symbolic& d, spec::Fault x) {
+				const W huge = d.word("huge_spte"), i = d.word("index"), cl = d.word("child_level");
+				const W child = spec::make_small_spte(d, f, huge, cl, i, x, bits);
+				const W back = spec::make_huge_spte(d, f, child, cl + d.lit(1), spec::no_fault, bits);
+				const W align = spec::pages_per_hpage(d, cl + d.lit(1), bits) - d.lit(1);
+				return Query{{spec::is_shadow_present_pte(d, f, huge), spec::is_large_pte(d, f, huge),
+					      (spec::spte_to_pfn(d, f, huge) & align) == d.lit(0), d.ule(d.lit(1), cl),
+					      d.ule(cl, d.lit(2)), d.ult(i, d.lit(u64{1} << bits))},
+					     spec::spte_to_pfn(d, f, child) ==
+							     spec::spte_to_pfn(d, f, huge) +
+								     i * spec::pages_per_hpage(d, cl, bits) &&
+						     back == huge,
+					     {{"child", child}, {"back", back}}};
+			}));
+	}
+}
+
 } // namespace
 
 void add_spte_obligations(std::vector<Obligation>& out)
 {
 	for (const SpteFlavor& f : spec::spte_flavors)
 		add_for(out, f);
+	for (const SpteFlavor& f : spec::spte_flavors)
+		add_tiny_geometry(out, f);
 }
 
 } // namespace arborist::proofs

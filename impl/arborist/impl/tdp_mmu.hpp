@@ -23,6 +23,7 @@
 #include "arborist/impl/events.hpp"
 #include "arborist/impl/hooks.hpp"
 #include "arborist/impl/mmu_page.hpp"
+#include "arborist/impl/root_ops.hpp"
 #include "arborist/impl/tdp_iter.hpp"
 #include "arborist/root.hpp"
 #include "arborist/spte.hpp"
@@ -59,6 +60,8 @@ struct Variants {
 	bool private_huge_pages_seed001 = false;
 	// CONFIG_KVM_PROVE_MMU: tdp_mmu_zap_root() skips the 4K and 2M passes.
 	bool prove_mmu = false;
+	// Root put: v6.19, or one of the two proposals of seed 003 (root_ops.hpp).
+	PutRootVariant put_root = PutRootVariant::v6_19;
 };
 
 struct Config {
@@ -127,30 +130,31 @@ public:
 
 	// ---- roots (section 3.1) -------------------------------------------------------
 
-	// kvm_tdp_mmu_get_root(): refcount_inc_not_zero().
-	constexpr bool get_root(u32 root)
-	{
-		MmuPage& sp = pt_[root];
-		if (sp.root_count == 0)
-			return false;
-		sp.root_count++;
-		return true;
-	}
+	// kvm_tdp_mmu_get_root(): refcount_inc_not_zero().  The same state
+	// machine the model checker interleaves (root_ops.hpp), run whole.
+	constexpr bool get_root(u32 root) { return run_whole(GetRootOp{root}, *this).ok; }
 
-	// kvm_tdp_mmu_put_root(): the final put frees, through RCU; it must never
-	// be the put of a valid root (the TDP MMU holds a reference until it
-	// invalidates the root).
+	// kvm_tdp_mmu_put_root(): the final put frees, through RCU; in v6.19 it
+	// must never be the put of a valid root (the TDP MMU holds a reference
+	// until it invalidates the root).  Seed 003's variants invalidate and
+	// zap inside the put.
 	constexpr void put_root(u32 root)
 	{
-		MmuPage& sp = pt_[root];
-		if (bug_on(sp.root_count == 0, "kvm_tdp_mmu_put_root: refcount already zero"))
-			return;
-		if (--sp.root_count != 0)
-			return;
-		bug_on(!sp.invalid, "kvm_tdp_mmu_put_root: final reference of a valid root");
-		std::erase(roots_, root);         // list_del_rcu under tdp_mmu_pages_lock
-		call_rcu({RcuCallback::Kind::free_sp, root});
+		run_whole(PutRootOp{root, cfg_.variants.put_root, lock_ != LockMode::write}, *this);
 	}
+
+	// ---- RootHost: the atomic actions of root_ops.hpp ---------------------------
+	constexpr u32& root_refcount(u32 root) { return pt_[root].root_count; }
+	constexpr bool& root_invalid(u32 root) { return pt_[root].invalid; }
+	constexpr void root_list_del(u32 root) { std::erase(roots_, root); }
+	constexpr void root_call_rcu_free(u32 root) { call_rcu({RcuCallback::Kind::free_sp, root}); }
+	constexpr void root_zap(u32 root, bool shared)
+	{
+		const LockMode saved = take_lock(shared ? LockMode::read : LockMode::write);
+		zap_root(root, shared);
+		lock_ = saved;
+	}
+	constexpr bool kvm_bug_on(bool cond, const char* what) { return bug_on(cond, what); }
 
 	// kvm_tdp_mmu_alloc_root(vcpu, mirror): reuse a valid root of the same
 	// role, else allocate one with "one reference for the vCPU, and one

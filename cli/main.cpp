@@ -4,6 +4,7 @@
 //
 //   arborist prove [--json | --markdown] [--filter SUBSTR]... [--list]
 //                  [--jobs N] [--timeout MS] [--verbose]
+//   arborist run SCENARIO [--dot FILE] [--refine] [--quiet]
 //   arborist version
 //   arborist help
 #include <cstdio>
@@ -15,7 +16,9 @@
 #include <vector>
 
 #include "bench.hpp"
+#include "conform/conform.hpp"
 #include "prove.hpp"
+#include "scenario.hpp"
 
 namespace {
 
@@ -24,6 +27,8 @@ constexpr const char* USAGE = R"(usage: arborist COMMAND [OPTIONS]
 commands:
   prove      discharge every proof obligation with Z3 and print the table
   bench      timed runs of the executable reference (see below)
+  conform    check kernel ftrace traces against the reference (docs/conformance.md)
+  run        execute a scenario file on the executable reference (see below)
   version    print the arborist, Z3 and Boost versions
   help       print this text
 
@@ -40,6 +45,17 @@ arborist bench teardown [--pages N] [--variant dynamic|deferred|both]
   fault in N private 4K pages of a TD through the simulated TDX module
   (default 1048576, a 4 GiB TD), tear it down, print pages/s, peak memory
   and SEAMCALL counts by leaf, for each teardown variant (default both)
+
+arborist run SCENARIO [--dot FILE] [--refine] [--quiet]
+  run the scenario (format: docs/scenarios.md) on a TDX VM over the simulated
+  TDX module or a plain EPT/NPT VM; print each operation with the SEAMCALLs
+  it issued and their statuses, then the final page-table trees, S-EPT
+  entries and page ownership
+  --dot FILE   also write the final trees (and the S-EPT) as Graphviz
+  --refine     check root refinement and mirror/S-EPT agreement after every operation
+  --quiet      print only failures and the result line
+  exit status: 0 ok; 1 a failed expect, an unexpected KVM bug or a refinement
+  violation; 2 unreadable or malformed scenario ("FILE:LINE: field 'KEY': ...")
 
 exit status of prove: 0 all obligations proved, non-vacuous and refuted under their
 known-bad variant; 1 some obligation failed; 2 usage error.
@@ -118,6 +134,33 @@ int cmd_bench(const std::vector<std::string>& args)
 	return arborist::cli::bench_teardown(pages, variant, std::cout, std::cerr);
 }
 
+int cmd_run(const std::vector<std::string>& args)
+{
+	arborist::cli::RunOptions o;
+	std::string path;
+	for (std::size_t i = 0; i < args.size(); i++) {
+		const std::string& a = args[i];
+		if (a == "--dot") {
+			if (i + 1 >= args.size())
+				usage_error("option --dot needs a value");
+			o.dot_path = args[++i];
+		} else if (a == "--refine") {
+			o.refine = true;
+		} else if (a == "--quiet") {
+			o.quiet = true;
+		} else if (a.starts_with("-")) {
+			usage_error("run: unknown option '" + a + "'");
+		} else if (path.empty()) {
+			path = a;
+		} else {
+			usage_error("run: more than one scenario file given");
+		}
+	}
+	if (path.empty())
+		usage_error("run: no scenario file given");
+	return arborist::cli::run_scenario(path, o, std::cout, std::cerr);
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -131,6 +174,10 @@ int main(int argc, char** argv)
 		return cmd_prove(args);
 	if (cmd == "bench")
 		return cmd_bench(args);
+	if (cmd == "conform")
+		return arborist::conform::conform_main(args, std::cout, std::cerr);
+	if (cmd == "run")
+		return cmd_run(args);
 	if (cmd == "version" || cmd == "--version") {
 		if (!args.empty())
 			usage_error("version takes no arguments");

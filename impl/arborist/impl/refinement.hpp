@@ -63,26 +63,38 @@ struct RefinementResult {
 	std::string why; // the first violation, for test output and `arborist run --refine`
 };
 
-// Is `post` reachable from `pre` by at most kMaxSteps enabled, non-bug
-// spec steps?  Breadth-first over the six root operations.
+// Is `post` reachable from `pre` by a sequence of enabled, non-bug spec
+// steps?  Breadth-first over the six root operations, without revisiting a
+// state.  One kernel call can take a root through many spec steps (VM
+// destruction with N vCPUs: N puts, invalidate, zap, put, RCU free), so
+// the bound is generous; the refcount limits how far it can go anyway.
 constexpr bool root_steps_reach(const RootAbs& pre, const RootAbs& post)
 {
-	constexpr unsigned kMaxSteps = 4;
+	constexpr unsigned kMaxSteps = 64;
 	const auto& d = spec::concrete;
+	std::vector<RootAbs> seen{pre};
 	std::vector<RootAbs> frontier{pre};
-	for (unsigned depth = 0; depth <= kMaxSteps; depth++) {
+	for (unsigned depth = 0; depth <= kMaxSteps && !frontier.empty(); depth++) {
 		std::vector<RootAbs> next;
 		for (const RootAbs& s : frontier) {
 			if (s == post)
 				return true;
-			if (depth == kMaxSteps)
-				continue;
 			const std::array<spec::Step<spec::Concrete, RootAbs>, 6> steps{
 				spec::root_alloc(d, s), spec::root_get(d, s),           spec::root_put(d, s),
 				spec::root_invalidate(d, s), spec::root_zap_invalidated(d, s), spec::root_rcu_free(d, s)};
-			for (const auto& st : steps)
-				if (st.enabled && !st.bug && !(st.post == s))
-					next.push_back(st.post);
+			for (const auto& st : steps) {
+				const bool known = std::find_if(seen.begin(), seen.end(), [&](const RootAbs& x) {
+							   return x == st.post;
+						   }) != seen.end();
+				if (!st.enabled || st.bug || known)
+					continue;
+				// Never explore past the refcount the target has, plus slack
+				// for the gets and puts a kernel call pairs up.
+				if (st.post.refcount > post.refcount + pre.refcount + 4)
+					continue;
+				seen.push_back(st.post);
+				next.push_back(st.post);
+			}
 		}
 		frontier = std::move(next);
 	}

@@ -62,6 +62,9 @@ constexpr Config td_mmu_config(const spec::TdGeometry& g, const Variants& v = {}
 	c.td = g;
 	c.variants = v;
 	c.variants.private_huge_pages_seed001 = huge;
+	// KVM's own page tables are host memory, not TDX memory: keep their
+	// frame numbers apart from the TDMR so traces are unambiguous.
+	c.pt_base_pfn = 0x4000000;
 	return c;
 }
 
@@ -160,12 +163,14 @@ public:
 	// wait_for_sept_zap is set).
 	u64 enter(unsigned vcpu)
 	{
+		if (vcpu >= tdx_.vcpus().size())
+			return hw::status::TDX_OPERAND_INVALID; // no such vCPU (or the TD is gone)
 		if (tdx_.wait_for_sept_zap())
 			return hw::status::TDX_SUCCESS;
 		hw::TdxModuleArgs a{};
 		return hw::tdh_vp_enter(module_, tdx_.vcpus()[vcpu], &a);
 	}
-	bool exit(unsigned vcpu) { return module_.td_exit(vcpu); }
+	bool exit(unsigned vcpu) { return vcpu < module_.num_vcpus() && module_.td_exit(vcpu); }
 
 	// An MMU-notifier / guest_memfd invalidation of [start, end) GFNs.
 	bool unmap(u64 start, u64 end, bool private_range, bool shared_range)

@@ -1,0 +1,1243 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// The conformance checker: reconstruction of the page-table trees from a
+// trace, attribution of every traced change to one entry, the derivations
+// of what the trace leaves out, and the per-event rules.  Every SPTE rule
+// is a spec function (spec/arborist/spte.hpp, gfn.hpp) or a rule of
+// derive.hpp; docs/conformance.md has them in prose with their sources.
+//
+// The derivations D1-D7 are those of docs/conformance.md ("What the trace
+// leaves out"); D5, the CPU's A/D updates, is in derive.hpp.
+//
+// Sources cited below:
+//   [README]   shared/traces/linux-6.1-npt/README.md, "Line formats" and
+//              the bullets of "What the trace leaves out", named here by
+//              their first words: [README split] "Split children are not
+//              traced", [README 5a0] "The final 5a0 to 0 step is not
+//              traced", [README removed_pt] "handle_removed_pt traces every
+//              child", [README fast] "The fast path changes SPTEs without
+//              spte_changed", [README roots] "No events from the KVM roots
+//              themselves";
+//   [RESEARCH] shared/research/linux-kvm-tdx.md (§3.3 handle_changed_spte /
+//              handle_removed_pt, §3.6 split, §7 tracepoints, §8 bugs);
+//   Linux 6.1 arch/x86/kvm/mmu/tdp_mmu.c, mmu.c, spte.h, mmutrace.h.
+#include "checker.hpp"
+
+#include <algorithm>
+#include <array>
+#include <bitset>
+#include <optional>
+#include <unordered_map>
+
+#include "arborist/gfn.hpp"
+#include "arborist/spte.hpp"
+#include "derive.hpp"
+
+namespace arborist::conform {
+
+// ---- the reconstructed state ------------------------------------------------
+
+namespace {
+
+using spec::u64;
+constexpr const spec::Concrete& d = spec::concrete;
+constexpr unsigned ENTRIES = spec::SPTE_ENT_PER_PAGE;
+constexpr u64 NO_PFN = ~u64{0};
+constexpr std::size_t HISTORY_RING = std::size_t{1} << 16; // events remembered for reports
+constexpr std::size_t HISTORY_SHOWN = 8;                   // earlier events shown per violation
+constexpr std::size_t SPARE_TABLES = 64;                   // freed tables kept for reuse
+
+// How a slot got a value: a traced change, or a derivation.
+enum class Origin : std::uint8_t { traced, unfreeze, fast_fix, hardware_ad };
+
+// One entry of the history ring: a value change of one slot.
+struct Record {
+	u64 seq = 0;
+	u64 prev = 0; // the slot's previous record
+	u64 slot = 0; // table serial * ENTRIES + index
+	u64 line = 0;
+	u64 gfn = 0, old_spte = 0, new_spte = 0;
+	u32 as_id = 0;
+	unsigned level = 0;
+	Origin origin = Origin::traced;
+};
+
+// A page table as the trace shows it.  Non-root tables are known by their
+// PFN (the one the non-leaf SPTE linking them points to); roots by serial
+// only, since no event gives a root's address [README roots].
+struct Table {
+	u64 serial = 0;
+	u64 pfn = NO_PFN;
+	u64 base_gfn = 0;
+	unsigned level = 0;
+	u32 as_id = 0;
+	bool is_root = false;
+	// Linked: the entry that points here.  Detached: nullptr.
+	Table* parent = nullptr;
+	unsigned parent_index = 0;
+	// Roots.
+	bool valid = true;
+	u64 created_seq = 0, created_line = 0;
+	// Detached (handle_removed_pt() in progress on teardown_cpu).
+	bool detached = false;
+	u32 teardown_cpu = 0;
+	u64 detach_seq = 0, detach_line = 0;
+	std::string detach_text;
+	unsigned next_index = 0; // children below this index were handled
+	bool orphan_reported = false;
+	// The entries.
+	unsigned present = 0;
+	std::array<u64, ENTRIES> spte{};
+	std::array<u64, ENTRIES> last_record{};
+	std::bitset<ENTRIES> mmio;
+};
+
+struct SlotKey {
+	u64 base;
+	u32 level, as_id;
+	bool operator==(const SlotKey&) const = default;
+};
+struct SlotKeyHash {
+	std::size_t operator()(const SlotKey& k) const
+	{
+		const u64 h = (k.base * 0x9e3779b97f4a7c15ull) ^ (u64{k.level} << 56) ^ (u64{k.as_id} << 48);
+		return static_cast<std::size_t>(h ^ (h >> 29));
+	}
+};
+
+enum class Match : std::uint8_t { exact, hardware_ad, none };
+
+// A slot that may be the one an event changed.
+struct Candidate {
+	Table* table = nullptr; // nullptr with from_pool: a fresh root
+	bool from_pool = false;
+	unsigned index = 0;
+	u64 held = 0;
+	Match match = Match::none;
+	int rank = 0;
+	u64 order = 0; // larger is preferred
+	bool found() const { return table || from_pool; }
+};
+
+// Roots that hold nothing are interchangeable, so they are only counted
+// (this bounds memory by the live trees, whatever the number of VMs).
+struct RootPool {
+	u64 count = 0;
+	u64 newest_seq = 0, newest_line = 0;
+};
+
+// A non-present to non-present change waiting for mark_mmio_spte, which
+// the fault path traces right after an MMIO SPTE is installed.
+struct PendingNonpresent {
+	u64 line = 0;
+	std::string text;
+	u64 table = 0;
+	unsigned index = 0;
+	u64 gfn = 0, old_spte = 0, new_spte = 0;
+	bool excused = false; // the old value was MMIO
+	std::string slot;
+	std::vector<HistoryEntry> history;
+};
+
+struct Request {
+	u64 gfn = 0, pfn = 0;
+	unsigned level = 0;
+	u64 line = 0;
+};
+
+struct SplitNote {
+	u64 gfn = 0, huge = 0;
+	unsigned level = 0;
+};
+
+struct CpuState {
+	std::vector<Table*> teardown; // handle_removed_pt() recursion, innermost last
+	std::optional<PendingNonpresent> nonpresent;
+	std::optional<Request> request;
+	std::optional<SplitNote> split;
+};
+
+std::string_view trimmed(std::string_view s)
+{
+	while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+		s.remove_prefix(1);
+	return s;
+}
+
+std::string spte_changed_text(u32 as_id, u64 gfn, unsigned level, u64 old_spte, u64 new_spte)
+{
+	return "kvm_tdp_mmu_spte_changed: as id " + std::to_string(as_id) + " gfn " + hex(gfn) + " level " +
+	       std::to_string(level) + " old_spte " + hex(old_spte) + " new_spte " + hex(new_spte);
+}
+
+} // namespace
+
+struct Checker::Impl {
+	Impl(const Profile& p, bool partial, Sink s) : profile(p), f(p.flavor), sink(std::move(s)), ring(HISTORY_RING)
+	{
+		if (partial)
+			set_partial("--partial");
+	}
+
+	const Profile& profile;
+	const spec::SpteFlavor& f;
+	Sink sink;
+	Stats stats;
+
+	std::unordered_map<u64, std::unique_ptr<Table>> tables; // by serial; owns every table
+	std::unordered_map<u64, Table*> by_pfn;
+	std::unordered_map<SlotKey, std::vector<Table*>, SlotKeyHash> by_key;
+	std::vector<Table*> roots;
+	RootPool pool;
+	std::vector<std::unique_ptr<Table>> spare;
+	std::vector<CpuState> cpus;
+	std::vector<Record> ring;
+	std::vector<Candidate> candidates;
+	std::vector<std::pair<std::string, u64>> other_events;
+	u64 next_serial = 0, next_seq = 1, next_order = 0;
+	bool seen_root = false, seen_mmu_event = false;
+	// The last by_key lookup: consecutive events mostly hit one table.
+	SlotKey cached_key{~u64{0}, 0, 0};
+	std::vector<Table*>* cached_tables = nullptr;
+
+	// ---- SPTE predicates, all from spec/ -----------------------------------------
+	bool present(u64 s) const { return spec::is_shadow_present_pte(d, f, s); }
+	bool leaf(u64 s, unsigned level) const { return present(s) && spec::is_last_spte(d, f, s, u64{level}); }
+	bool nonleaf(u64 s, unsigned level) const { return present(s) && !spec::is_last_spte(d, f, s, u64{level}); }
+	bool frozen(u64 s) const { return spec::is_frozen_spte(d, f, s); }
+	u64 pfn_of(u64 s) const { return spec::spte_to_pfn(d, f, s); }
+	u64 child_pfn(u64 s, unsigned level) const { return nonleaf(s, level) ? pfn_of(s) : NO_PFN; }
+	u64 nonpresent() const { return spec::nonpresent_spte(d, f); }
+	u64 pages(unsigned level) const { return spec::pages_per_hpage(d, u64{level}); }
+	u64 round_to(u64 gfn, unsigned level) const { return spec::gfn_round_for_level(d, gfn, u64{level}); }
+	unsigned index_of(u64 gfn, unsigned level) const
+	{
+		return static_cast<unsigned>(spec::spte_index(d, spec::gfn_to_gpa(d, gfn), u64{level}));
+	}
+	u64 slot_gfn(const Table& t, unsigned i) const { return t.base_gfn + i * pages(t.level); }
+	Match match(u64 held, u64 seen, unsigned level) const
+	{
+		if (held == seen)
+			return Match::exact;
+		return hardware_ad_update(d, f, held, seen, u64{level}) ? Match::hardware_ad : Match::none;
+	}
+
+	// ---- reporting -----------------------------------------------------------------
+	void report(Violation&& v)
+	{
+		stats.violations++;
+		sink(std::move(v));
+	}
+
+	Violation violation(std::string_view kind, u64 line, std::string_view text, std::string message)
+	{
+		const ViolationKind& k = violation_kind(kind);
+		Violation v;
+		v.kind = k.kind;
+		v.rule = k.rule;
+		v.source = k.source;
+		v.line = line;
+		v.event = std::string(trimmed(text));
+		v.message = std::move(message);
+		return v;
+	}
+
+	void set_partial(std::string reason)
+	{
+		if (stats.partial)
+			return;
+		stats.partial = true;
+		stats.partial_reason = std::move(reason);
+	}
+
+	// ---- history ---------------------------------------------------------------------
+	u64 add_record(Table& t, unsigned i, Origin o, u64 line, u64 old_spte, u64 new_spte)
+	{
+		const u64 seq = next_seq++;
+		Record& r = ring[seq % HISTORY_RING];
+		r = Record{};
+		r.seq = seq;
+		r.prev = t.last_record[i];
+		r.slot = t.serial * ENTRIES + i;
+		r.line = line;
+		r.gfn = slot_gfn(t, i);
+		r.old_spte = old_spte;
+		r.new_spte = new_spte;
+		r.as_id = t.as_id;
+		r.level = t.level;
+		r.origin = o;
+		t.last_record[i] = seq;
+		return seq;
+	}
+
+	const Record* record(u64 seq) const
+	{
+		const Record& r = ring[seq % HISTORY_RING];
+		return seq != 0 && r.seq == seq ? &r : nullptr;
+	}
+
+	HistoryEntry history_entry(const Record& r, unsigned index, bool derived_child) const
+	{
+		HistoryEntry h;
+		h.line = r.line;
+		if (derived_child) {
+			const u64 child = spec::make_small_spte(d, f, r.old_spte, u64{r.level - 1}, u64{index});
+			h.origin = "derived: split child (spec::make_small_spte)";
+			h.event = "child " + std::to_string(index) + " of huge SPTE " + hex(r.old_spte) + " = " +
+				  hex(child) + " (children of a split are not traced)";
+			return h;
+		}
+		if (r.origin == Origin::traced) {
+			h.origin = "traced";
+			h.event = spte_changed_text(r.as_id, r.gfn, r.level, r.old_spte, r.new_spte);
+			return h;
+		}
+		h.event = "gfn " + hex(r.gfn) + " level " + std::to_string(r.level) + ": " + hex(r.old_spte) + " -> " +
+			  hex(r.new_spte);
+		switch (r.origin) {
+		case Origin::unfreeze:
+			h.origin = "derived: untraced write after the freeze (tdp_mmu_zap_spte_atomic)";
+			break;
+		case Origin::fast_fix:
+			h.origin = "fast_page_fault: untraced fix by the fast path";
+			break;
+		default:
+			h.origin = "derived: A/D bits set by the CPU (untraced)";
+			break;
+		}
+		return h;
+	}
+
+	std::vector<HistoryEntry> history(const Table& t, unsigned i) const
+	{
+		std::vector<HistoryEntry> out;
+		const u64 slot = t.serial * ENTRIES + i;
+		for (const Record* r = record(t.last_record[i]); r && out.size() < HISTORY_SHOWN; r = record(r->prev)) {
+			const bool child = r->slot != slot; // the split that created this slot
+			out.push_back(history_entry(*r, i, child));
+			if (child)
+				break;
+		}
+		std::reverse(out.begin(), out.end());
+		return out;
+	}
+
+	const Table* top_of(const Table& t) const
+	{
+		const Table* p = &t;
+		while (!p->is_root && !p->detached && p->parent)
+			p = p->parent;
+		return p;
+	}
+
+	std::string table_name(const Table& t) const
+	{
+		return "level-" + std::to_string(t.level) + " table pfn " + hex(t.pfn) + " (gfn " + hex(t.base_gfn) + "-" +
+		       hex(t.base_gfn + pages(t.level + 1) - 1) + ")";
+	}
+
+	std::string describe_table(const Table& t) const
+	{
+		if (t.is_root)
+			return "root created at line " + std::to_string(t.created_line) + (t.valid ? " (valid)" : " (invalid)");
+		const std::string s = table_name(t);
+		const Table* top = top_of(t);
+		if (t.detached)
+			return s + ", unlinked at line " + std::to_string(t.detach_line);
+		if (top->is_root)
+			return s + " in the " + describe_table(*top);
+		return s + " under a table unlinked at line " + std::to_string(top->detach_line);
+	}
+
+	std::string describe_slot(const Table& t, unsigned i) const
+	{
+		return describe_table(t) + ", index " + std::to_string(i) + " (level " + std::to_string(t.level) + ", gfn " +
+		       hex(slot_gfn(t, i)) + ") holding " + hex(t.spte[i]);
+	}
+
+	Violation slot_violation(std::string_view kind, const Where& w, std::string_view text, std::string message,
+				 const Table& t, unsigned i)
+	{
+		Violation v = violation(kind, w.line, text, std::move(message));
+		v.slot = describe_slot(t, i);
+		v.history = history(t, i);
+		return v;
+	}
+
+	// ---- tables ---------------------------------------------------------------------
+	Table& new_table()
+	{
+		std::unique_ptr<Table> t;
+		if (!spare.empty()) {
+			t = std::move(spare.back());
+			spare.pop_back();
+			*t = Table{};
+		} else {
+			t = std::make_unique<Table>();
+		}
+		t->serial = ++next_serial;
+		t->spte.fill(nonpresent());
+		Table& ref = *t;
+		tables.emplace(ref.serial, std::move(t));
+		stats.max_live_tables = std::max<u64>(stats.max_live_tables, tables.size());
+		return ref;
+	}
+
+	Table* table_by_serial(u64 serial)
+	{
+		const auto it = tables.find(serial);
+		return it == tables.end() ? nullptr : it->second.get();
+	}
+
+	Table* table_by_pfn(u64 pfn)
+	{
+		const auto it = by_pfn.find(pfn);
+		return it == by_pfn.end() ? nullptr : it->second;
+	}
+
+	std::vector<Table*>* tables_at(const SlotKey& k)
+	{
+		if (cached_tables && k == cached_key)
+			return cached_tables;
+		const auto it = by_key.find(k);
+		if (it == by_key.end())
+			return nullptr;
+		cached_key = k;
+		cached_tables = &it->second;
+		return cached_tables;
+	}
+
+	void index_table(Table& t)
+	{
+		by_pfn[t.pfn] = &t;
+		by_key[SlotKey{t.base_gfn, t.level, t.as_id}].push_back(&t);
+	}
+
+	void unindex_table(Table& t)
+	{
+		const auto p = by_pfn.find(t.pfn);
+		if (p != by_pfn.end() && p->second == &t)
+			by_pfn.erase(p);
+		const auto k = by_key.find(SlotKey{t.base_gfn, t.level, t.as_id});
+		if (k == by_key.end())
+			return;
+		std::erase(k->second, &t);
+		if (k->second.empty()) {
+			if (cached_tables == &k->second)
+				cached_tables = nullptr;
+			by_key.erase(k);
+		}
+	}
+
+	void drop_table(Table& t)
+	{
+		if (t.is_root)
+			std::erase(roots, &t);
+		else
+			unindex_table(t);
+		const auto it = tables.find(t.serial);
+		if (spare.size() < SPARE_TABLES)
+			spare.push_back(std::move(it->second));
+		tables.erase(it);
+	}
+
+	void set_entry(Table& t, unsigned i, u64 v)
+	{
+		t.present += present(v) ? 1 : 0;
+		t.present -= present(t.spte[i]) ? 1 : 0;
+		t.spte[i] = v;
+		t.mmio.reset(i);
+	}
+
+	// ---- roots (D7: [README roots], [RESEARCH] §3.1) -----------------------------------
+	Table& materialize_root(u32 as_id)
+	{
+		Table& r = new_table();
+		r.is_root = true;
+		r.level = profile.root_level;
+		r.as_id = as_id;
+		r.created_seq = pool.newest_seq;
+		r.created_line = pool.newest_line;
+		pool.count--;
+		roots.push_back(&r);
+		return r;
+	}
+
+	// An emptied root goes back to the pool if it is valid; an invalid one
+	// is dropped, since KVM never installs SPTEs in an invalid root.
+	void release_root(Table& r)
+	{
+		if (r.valid) {
+			pool.count++;
+			pool.newest_seq = std::max(pool.newest_seq, r.created_seq);
+		}
+		drop_table(r);
+	}
+
+	// ---- teardown (D4: handle_removed_pt(), [RESEARCH] §3.3, [README removed_pt]) ---------
+	CpuState& cpu_state(u32 cpu)
+	{
+		if (cpu >= cpus.size())
+			cpus.resize(cpu + 1);
+		return cpus[cpu];
+	}
+
+	// The linked tables below t's present non-leaf entries, recursively.
+	void discard_children(Table& t)
+	{
+		for (unsigned i = 0; i < ENTRIES; i++) {
+			const u64 pfn = child_pfn(t.spte[i], t.level);
+			Table* c = pfn != NO_PFN ? table_by_pfn(pfn) : nullptr;
+			if (c && !c->detached && c->parent == &t && c->parent_index == i) {
+				discard_children(*c);
+				drop_table(*c);
+			}
+		}
+	}
+
+	void report_orphan(Table& t, const std::vector<unsigned>& missed, u64 detected_line, std::string_view how)
+	{
+		t.orphan_reported = true;
+		std::string list;
+		for (std::size_t k = 0; k < missed.size() && k < 8; k++)
+			list += (k ? ", " : "") + std::string("index ") + std::to_string(missed[k]) + " gfn " +
+				hex(slot_gfn(t, missed[k])) + " = " + hex(t.spte[missed[k]]);
+		if (missed.size() > 8)
+			list += ", ...";
+		const std::string count = missed.size() == 1 ? "1 present child was" : std::to_string(missed.size()) +
+											 " present children were";
+		Violation v = violation("spte.orphaned-table", t.detach_line, t.detach_text,
+					"this change unlinked the " + table_name(t) + ", but " + count +
+						" never frozen (found at line " + std::to_string(detected_line) + ", " +
+						std::string(how) + "): " + list);
+		v.slot = describe_slot(t, missed.front());
+		v.history = history(t, missed.front());
+		report(std::move(v));
+	}
+
+	std::vector<unsigned> present_children(const Table& t, unsigned from, unsigned to) const
+	{
+		std::vector<unsigned> out;
+		for (unsigned k = from; k < to; k++)
+			if (present(t.spte[k]))
+				out.push_back(k);
+		return out;
+	}
+
+	// The teardown of t ended: every present child must have been frozen.
+	void finish_table(Table& t, u64 line)
+	{
+		const std::vector<unsigned> left = present_children(t, 0, ENTRIES);
+		if (!left.empty() && !t.orphan_reported)
+			report_orphan(t, left, line, "where the teardown ended");
+		discard_children(t);
+		stats.tables_torn_down++;
+		drop_table(t);
+	}
+
+	void finish_top(u32 cpu, u64 line)
+	{
+		std::vector<Table*>& st = cpus[cpu].teardown;
+		Table* t = st.back();
+		st.pop_back();
+		finish_table(*t, line);
+	}
+
+	// Any event of this CPU outside its teardown ends the teardown:
+	// handle_removed_pt() runs to completion under mmu_lock.
+	void end_teardown(u32 cpu, u64 line)
+	{
+		if (cpu >= cpus.size())
+			return;
+		while (!cpus[cpu].teardown.empty())
+			finish_top(cpu, line);
+	}
+
+	void finish_detached(Table& t, u64 line)
+	{
+		std::vector<Table*>& st = cpu_state(t.teardown_cpu).teardown;
+		if (std::find(st.begin(), st.end(), &t) == st.end()) {
+			finish_table(t, line);
+			return;
+		}
+		while (st.back() != &t)
+			finish_top(t.teardown_cpu, line);
+		finish_top(t.teardown_cpu, line);
+	}
+
+	// An event on detached table t at index i from its teardown CPU: the
+	// teardowns nested deeper have returned, and the loop over t's children
+	// has passed every index below i, so a present child there was skipped.
+	// Returns whether a table was finished (and freed).
+	bool teardown_progress(u32 cpu, Table& t, unsigned i, u64 line)
+	{
+		std::vector<Table*>& st = cpu_state(cpu).teardown;
+		const bool ours = t.detached && t.teardown_cpu == cpu && std::find(st.begin(), st.end(), &t) != st.end();
+		const std::size_t depth = st.size();
+		if (!ours) {
+			end_teardown(cpu, line);
+			return depth != 0;
+		}
+		while (st.back() != &t)
+			finish_top(cpu, line);
+		const std::vector<unsigned> missed = present_children(t, t.next_index, i);
+		t.next_index = std::max(t.next_index, i + 1);
+		if (!missed.empty() && !t.orphan_reported)
+			report_orphan(t, missed, line, "where the teardown had moved past");
+		return depth != st.size();
+	}
+
+	// resync: the change replaced a value the trace never showed (a lost
+	// update, already reported), so the child's teardown is not checked.
+	void detach_child(Table& t, unsigned i, u64 pfn, u32 cpu, const Where& w, std::string_view text, bool resync)
+	{
+		Table* c = table_by_pfn(pfn);
+		if (!c || c->detached || c->parent != &t || c->parent_index != i)
+			return; // a table the trace never linked (partial trace)
+		c->detached = true;
+		c->parent = nullptr;
+		c->teardown_cpu = cpu;
+		c->detach_seq = ++next_order;
+		c->detach_line = w.line;
+		c->detach_text = std::string(trimmed(text));
+		c->orphan_reported = resync;
+		cpu_state(cpu).teardown.push_back(c);
+	}
+
+	// ---- linking (D1 split children: [README split], [RESEARCH] §3.6) ---------------------
+	// A table page is linked in one place at a time; finding it still linked
+	// elsewhere means its old parent entry changed without a trace.
+	void replace_stale_table(Table& old, const Where& w, std::string_view text)
+	{
+		if (old.detached) {
+			finish_detached(old, w.line);
+			return;
+		}
+		const Table* parent = old.parent;
+		Violation v = violation("spte.orphaned-table", w.line, text,
+					"table pfn " + hex(old.pfn) + " is linked here while the trace still has it linked as the " +
+						describe_table(old) + ": its old parent entry was replaced without a traced "
+								     "teardown");
+		if (parent) {
+			v.slot = describe_slot(*parent, old.parent_index);
+			v.history = history(*parent, old.parent_index);
+		}
+		report(std::move(v));
+		discard_children(old);
+		drop_table(old);
+	}
+
+	void fill_split_children(Table& c, u64 huge, u64 seq)
+	{
+		for (unsigned k = 0; k < ENTRIES; k++) {
+			c.spte[k] = spec::make_small_spte(d, f, huge, u64{c.level}, u64{k});
+			c.present += present(c.spte[k]) ? 1 : 0;
+			c.last_record[k] = seq;
+		}
+		stats.split_children += ENTRIES;
+	}
+
+	// Returns false if replacing a stale table freed t itself (a trace
+	// that links a table into its own subtree).
+	bool link_child(Table& t, unsigned i, u64 pfn, u64 held, u64 seq, const Where& w, std::string_view text)
+	{
+		if (Table* old = table_by_pfn(pfn)) {
+			const u64 serial = t.serial;
+			replace_stale_table(*old, w, text);
+			if (!table_by_serial(serial))
+				return false;
+		}
+		Table& c = new_table();
+		c.pfn = pfn;
+		c.level = t.level - 1;
+		c.base_gfn = slot_gfn(t, i);
+		c.as_id = t.as_id;
+		c.parent = &t;
+		c.parent_index = i;
+		if (leaf(held, t.level))
+			fill_split_children(c, held, seq);
+		index_table(c);
+		stats.tables_linked++;
+		return true;
+	}
+
+	// D2: tdp_mmu_zap_spte_atomic() freezes the entry (traced), flushes,
+	// then writes 0 with __kvm_tdp_mmu_write_spte(), untraced [README 5a0].
+	// Children of a table being torn down stay frozen: the table is freed.
+	void unfreeze(Table& t, unsigned i, u64 line)
+	{
+		const u64 was = t.spte[i];
+		set_entry(t, i, nonpresent());
+		add_record(t, i, Origin::unfreeze, line, was, nonpresent());
+		stats.unfrozen++;
+	}
+
+	// Returns false if t was freed on the way (see link_child()).
+	bool update_tree(Table& t, unsigned i, u64 held, u64 seq, u32 cpu, const Where& w, std::string_view text,
+			 bool resync)
+	{
+		const u64 before = child_pfn(held, t.level), after = child_pfn(t.spte[i], t.level);
+		if (before != NO_PFN && before != after)
+			detach_child(t, i, before, cpu, w, text, resync);
+		if (after != NO_PFN && after != before)
+			return link_child(t, i, after, held, seq, w, text);
+		return true;
+	}
+
+	void apply_change(Table& t, unsigned i, const SpteChanged& e, u32 cpu, const Where& w, std::string_view text)
+	{
+		const u64 held = t.spte[i];
+		const bool resync = match(held, e.old_spte, t.level) == Match::none;
+		const u64 seq = add_record(t, i, Origin::traced, w.line, e.old_spte, e.new_spte);
+		set_entry(t, i, e.new_spte);
+		if (!update_tree(t, i, held, seq, cpu, w, text, resync))
+			return;
+		if (frozen(e.new_spte) && (!t.detached || t.teardown_cpu != cpu))
+			unfreeze(t, i, w.line);
+		if (t.is_root && t.present == 0)
+			release_root(t);
+	}
+
+	// ---- attribution -------------------------------------------------------------
+	//
+	// The tracepoint names (as id, level, gfn), not the table.  The candidates
+	// are every live table covering that slot: the roots for the root level,
+	// else the tables indexed by (as id, level, base gfn), linked or being
+	// torn down, and a fresh root from the pool.  The chosen one holds old_spte
+	// (exactly, else through a hardware A/D update); among those, by rank:
+	//   0  a table this CPU is tearing down, for a freeze (handle_removed_pt());
+	//   1  a linked table under a valid root, newest root first (a new root
+	//      fills while an invalidated one is zapped; KVM never installs in an
+	//      invalid root, [RESEARCH] §3.1, §8 #9);
+	//   2  a linked table under an invalid root, newest first;
+	//   3  a table another CPU is tearing down, for a freeze;
+	//   4  a table inside a subtree being torn down;
+	//   5  a table being torn down, for anything but a freeze.
+	// With no holder, the best-ranked candidate is reported (lost update) and
+	// takes the new value, so one bad event does not cascade.
+	int rank(const Table& t, bool freeze, u32 cpu, u64& order) const
+	{
+		if (t.detached) {
+			order = t.detach_seq;
+			if (!freeze)
+				return 5;
+			return t.teardown_cpu == cpu ? 0 : 3;
+		}
+		const Table* top = top_of(t);
+		if (!top->is_root) {
+			order = top->detach_seq;
+			return 4;
+		}
+		order = top->created_seq;
+		return top->valid ? 1 : 2;
+	}
+
+	static bool better(const Candidate& a, const Candidate& b)
+	{
+		if (a.match != b.match)
+			return a.match < b.match;
+		if (a.rank != b.rank)
+			return a.rank < b.rank;
+		return a.order > b.order;
+	}
+
+	void add_candidate(Table& t, unsigned i, u64 old_spte, bool freeze, u32 cpu)
+	{
+		Candidate c;
+		c.table = &t;
+		c.index = i;
+		c.held = t.spte[i];
+		c.match = match(c.held, old_spte, t.level);
+		c.rank = rank(t, freeze, cpu, c.order);
+		candidates.push_back(c);
+	}
+
+	void collect_roots(u32 as_id, u64 gfn, u64 old_spte, bool freeze, u32 cpu)
+	{
+		if (round_to(gfn, profile.root_level + 1) != 0)
+			return; // beyond what a root maps
+		const unsigned i = index_of(gfn, profile.root_level);
+		for (Table* r : roots)
+			if (r->as_id == as_id)
+				add_candidate(*r, i, old_spte, freeze, cpu);
+		if (pool.count > 0) {
+			Candidate c;
+			c.from_pool = true;
+			c.index = i;
+			c.held = nonpresent();
+			c.match = match(c.held, old_spte, profile.root_level);
+			c.rank = 1;
+			c.order = pool.newest_seq;
+			candidates.push_back(c);
+		}
+	}
+
+	Candidate attribute(u32 as_id, unsigned level, u64 gfn, u64 old_spte, u64 new_spte, u32 cpu)
+	{
+		candidates.clear();
+		const bool freeze = frozen(new_spte);
+		if (level == profile.root_level) {
+			collect_roots(as_id, gfn, old_spte, freeze, cpu);
+		} else if (std::vector<Table*>* ts = tables_at(SlotKey{round_to(gfn, level + 1), level, as_id})) {
+			const unsigned i = index_of(gfn, level);
+			for (Table* t : *ts)
+				add_candidate(*t, i, old_spte, freeze, cpu);
+		}
+		Candidate best;
+		for (const Candidate& c : candidates)
+			if (!best.found() || better(c, best))
+				best = c;
+		return best;
+	}
+
+	// ---- kvm_tdp_mmu_spte_changed ---------------------------------------------------------
+	// A trace that starts at the beginning shows a root created before any
+	// other MMU event (the root is allocated before the vCPU's first fault).
+	void note_first_mmu_event(const Where& w)
+	{
+		if (seen_mmu_event)
+			return;
+		seen_mmu_event = true;
+		if (!seen_root)
+			set_partial("line " + std::to_string(w.line) +
+				    ": the first MMU event is not a root creation (kvm_mmu_get_page ... new), so the trace "
+				    "starts after the VM did");
+	}
+
+	bool check_level(const SpteChanged& e, const TraceLine& tl, const Where& w)
+	{
+		if (e.level >= spec::PG_LEVEL_4K && e.level <= profile.root_level)
+			return true;
+		report(violation("spte.bad-level", w.line, tl.text,
+				 "level " + std::to_string(e.level) + " is outside 1.." + std::to_string(profile.root_level)));
+		return false;
+	}
+
+	void check_values(const SpteChanged& e, const TraceLine& tl, const Where& w)
+	{
+		if (e.gfn != round_to(e.gfn, e.level))
+			report(violation("spte.misaligned", w.line, tl.text,
+					 "gfn " + hex(e.gfn) + " is not aligned to level " + std::to_string(e.level) +
+						 " (spec::gfn_round_for_level gives " + hex(round_to(e.gfn, e.level)) + ")"));
+		if (leaf(e.old_spte, e.level) && leaf(e.new_spte, e.level) && pfn_of(e.old_spte) != pfn_of(e.new_spte))
+			report(violation("spte.pfn-change", w.line, tl.text,
+					 "present leaf " + hex(e.old_spte) + " (pfn " + hex(pfn_of(e.old_spte)) +
+						 ") replaced by present leaf " + hex(e.new_spte) + " (pfn " +
+						 hex(pfn_of(e.new_spte)) + ")"));
+		if (leaf(e.new_spte, e.level) && !spec::spte_writable_invariant(d, f, e.new_spte))
+			report(violation("spte.writable", w.line, tl.text,
+					 "new leaf " + hex(e.new_spte) + ": W=" + std::to_string(spec::is_writable_pte(d, f, e.new_spte)) +
+						 " MMU-writable=" + std::to_string(spec::is_mmu_writable_spte(d, f, e.new_spte)) +
+						 " host-writable=" + std::to_string(spec::is_host_writable_spte(d, f, e.new_spte))));
+	}
+
+	void no_slot(const SpteChanged& e, const TraceLine& tl, const Where& w)
+	{
+		if (stats.partial) {
+			stats.unattributed++;
+			return;
+		}
+		report(violation("spte.unreachable", w.line, tl.text,
+				 "no page table reconstructed so far holds the level-" + std::to_string(e.level) +
+					 " entry of gfn " + hex(e.gfn) + " in address space " + std::to_string(e.as_id) + " (" +
+					 std::to_string(roots.size()) + " non-empty root(s), " + std::to_string(pool.count) +
+					 " empty)"));
+	}
+
+	void check_held(const Candidate& c, Table& t, const SpteChanged& e, const TraceLine& tl, const Where& w)
+	{
+		if (c.match == Match::hardware_ad) {
+			set_entry(t, c.index, e.old_spte);
+			add_record(t, c.index, Origin::hardware_ad, w.line, c.held, e.old_spte);
+			stats.hardware_ad++;
+		} else if (c.match == Match::none) {
+			report(slot_violation("spte.lost-update", w, tl.text,
+					      "old_spte " + hex(e.old_spte) + ", but the slot held " + hex(c.held), t,
+					      c.index));
+		}
+	}
+
+	void check_nonpresent_change(const Candidate& c, Table& t, const SpteChanged& e, const TraceLine& tl,
+				     const Where& w)
+	{
+		if (present(e.old_spte) || present(e.new_spte) || frozen(e.new_spte))
+			return;
+		CpuState& cs = cpu_state(tl.cpu);
+		if (cs.nonpresent)
+			settle_nonpresent(cs, nullptr);
+		PendingNonpresent p;
+		p.line = w.line;
+		p.text = std::string(trimmed(tl.text));
+		p.table = t.serial;
+		p.index = c.index;
+		p.gfn = e.gfn;
+		p.old_spte = e.old_spte;
+		p.new_spte = e.new_spte;
+		p.excused = c.match != Match::none && t.mmio.test(c.index);
+		p.slot = describe_slot(t, c.index);
+		p.history = history(t, c.index);
+		cs.nonpresent = std::move(p);
+	}
+
+	// D6: MMIO is learned from the trace, not from a mask (the MMIO value
+	// depends on the host's MAXPHYADDR): the fault path traces
+	// mark_mmio_spte right after installing an MMIO SPTE
+	// (tdp_mmu_map_handle_target_level()).
+	void settle_nonpresent(CpuState& cs, const MarkMmioSpte* mark)
+	{
+		PendingNonpresent& p = *cs.nonpresent;
+		if (mark && mark->gfn == p.gfn) {
+			Table* t = table_by_serial(p.table);
+			if (t && t->spte[p.index] == p.new_spte) {
+				t->mmio.set(p.index);
+				stats.mmio_installs++;
+			}
+		} else if (!p.excused) {
+			Violation v = violation("spte.nonpresent-change", p.line, p.text,
+						"non-present " + hex(p.old_spte) + " -> non-present " + hex(p.new_spte) +
+							": not a freeze, the old value is not an MMIO SPTE and no "
+							"mark_mmio_spte for gfn " + hex(p.gfn) + " follows");
+			v.slot = std::move(p.slot);
+			v.history = std::move(p.history);
+			report(std::move(v));
+		}
+		cs.nonpresent.reset();
+	}
+
+	void check_request(const SpteChanged& e, u64 gfn, const TraceLine& tl, const Where& w)
+	{
+		CpuState& cs = cpu_state(tl.cpu);
+		if (!cs.request || e.level != cs.request->level || gfn != round_to(cs.request->gfn, e.level) ||
+		    !leaf(e.new_spte, e.level))
+			return;
+		const Request r = *cs.request;
+		cs.request.reset();
+		if (r.pfn & ~(f.pfn_mask >> spec::PAGE_SHIFT))
+			return; // KVM_PFN_NOSLOT or an error PFN: an MMIO fault
+		const u64 want = pfn_round_for_level(d, r.pfn, u64{e.level});
+		if (pfn_of(e.new_spte) != want)
+			report(violation("spte.wrong-pfn", w.line, tl.text,
+					 "installed pfn " + hex(pfn_of(e.new_spte)) + ", but kvm_mmu_spte_requested at line " +
+						 std::to_string(r.line) + " announced pfn " + hex(r.pfn) +
+						 (want == r.pfn ? std::string()
+								: " (" + hex(want) + " aligned to level " +
+									  std::to_string(e.level) + ")")));
+	}
+
+	// A huge leaf replaced by a table is a split (tdp_mmu_split_huge_page()
+	// is the only writer of that change); kvm_mmu_split_huge_page follows.
+	void note_split(const SpteChanged& e, u32 cpu)
+	{
+		if (leaf(e.old_spte, e.level) && nonleaf(e.new_spte, e.level))
+			cpu_state(cpu).split = SplitNote{e.gfn, e.old_spte, e.level};
+	}
+
+	// Attribution, re-done if finishing this CPU's teardown freed the
+	// chosen table (a table inside a subtree that was being torn down).
+	Candidate attribute_and_progress(const SpteChanged& e, u64 gfn, u32 cpu, const Where& w)
+	{
+		Candidate c = attribute(e.as_id, e.level, gfn, e.old_spte, e.new_spte, cpu);
+		if (!c.table) {
+			end_teardown(cpu, w.line);
+			return c;
+		}
+		const u64 serial = c.table->serial;
+		if (teardown_progress(cpu, *c.table, c.index, w.line) && !table_by_serial(serial))
+			c = attribute(e.as_id, e.level, gfn, e.old_spte, e.new_spte, cpu);
+		return c;
+	}
+
+	void on_spte_changed(const TraceLine& tl, const Where& w)
+	{
+		const SpteChanged e = decode_spte_changed(tl.payload, w);
+		if (!check_level(e, tl, w)) {
+			end_teardown(tl.cpu, w.line);
+			return;
+		}
+		const u64 gfn = round_to(e.gfn, e.level);
+		check_values(e, tl, w);
+		note_split(e, tl.cpu);
+		const Candidate c = attribute_and_progress(e, gfn, tl.cpu, w);
+		if (!c.found()) {
+			no_slot(e, tl, w);
+			return;
+		}
+		Table& t = c.from_pool ? materialize_root(e.as_id) : *c.table;
+		check_held(c, t, e, tl, w);
+		check_nonpresent_change(c, t, e, tl, w);
+		check_request(e, gfn, tl, w);
+		apply_change(t, c.index, e, tl.cpu, w, tl.text);
+	}
+
+	// ---- the other events --------------------------------------------------------------
+	// A new root: kvm_mmu_get_page "l<root level> ... direct ... new" (tdp_mmu_init_sp()).
+	void on_get_page(const TraceLine& tl, const Where& w)
+	{
+		const MmuPage p = decode_mmu_page(tl.payload, w, true);
+		if (p.created != MmuPage::Created::created || !p.direct || p.level != profile.root_level)
+			return;
+		seen_root = true;
+		pool.count++;
+		pool.newest_seq = ++next_order;
+		pool.newest_line = w.line;
+		stats.roots_created++;
+	}
+
+	// kvm_mmu_zap_all_fast(): every root of the VM becomes invalid
+	// (kvm_tdp_mmu_invalidate_all_roots()).  Empty roots stay counted: they
+	// are interchangeable, and one may belong to another VM of the trace.
+	void on_zap_all_fast(const TraceLine& tl, const Where& w)
+	{
+		decode_zap_all_fast(tl.payload, w);
+		for (Table* r : roots)
+			r->valid = false;
+	}
+
+	void on_split(const TraceLine& tl, const Where& w)
+	{
+		const SplitHugePage s = decode_split_huge_page(tl.payload, w);
+		CpuState& cs = cpu_state(tl.cpu);
+		const std::optional<SplitNote> note = cs.split;
+		cs.split.reset();
+		const bool linked = note && note->gfn == s.gfn && note->level == static_cast<unsigned>(s.level) &&
+				    note->huge == s.spte;
+		if (linked == (s.err == 0))
+			return;
+		report(violation("spte.split-mismatch", w.line, tl.text,
+				 s.err == 0 ? "the split of huge SPTE " + hex(s.spte) + " at gfn " + hex(s.gfn) + " level " +
+						      std::to_string(s.level) +
+						      " succeeded, but this CPU traced no such link just before it"
+					    : "the split reports errno " + std::to_string(s.err) +
+						      ", but this CPU traced the link of its table"));
+	}
+
+	void on_spte_requested(const TraceLine& tl, const Where& w)
+	{
+		const SpteRequested r = decode_spte_requested(tl.payload, w);
+		cpu_state(tl.cpu).request = Request{r.gfn, r.pfn, r.level, w.line};
+	}
+
+	void on_set_spte(const TraceLine& tl, const Where& w)
+	{
+		const SetSpte s = decode_set_spte(tl.payload, w);
+		cpu_state(tl.cpu).request.reset();
+		const u64 pfn = spec::gpa_to_gfn(d, s.at);
+		const unsigned i = static_cast<unsigned>((s.at - spec::gfn_to_gpa(d, pfn)) / sizeof(u64));
+		Table* t = table_by_pfn(pfn);
+		if (!t) {
+			if (!stats.partial && s.level < profile.root_level)
+				report(violation("spte.set-spte-mismatch", w.line, tl.text,
+						 "no page table with pfn " + hex(pfn) + " was linked"));
+			return; // roots: the trace never gives their address
+		}
+		std::string what;
+		if (t->level != s.level || slot_gfn(*t, i) != round_to(s.gfn, s.level))
+			what = "the entry at " + hex(s.at) + " maps gfn " + hex(slot_gfn(*t, i)) + " at level " +
+			       std::to_string(t->level) + ", not gfn " + hex(s.gfn) + " at level " + std::to_string(s.level);
+		else if (match(t->spte[i], s.spte, t->level) == Match::none)
+			what = "spte " + hex(s.spte) + ", but the entry holds " + hex(t->spte[i]);
+		if (!what.empty())
+			report(slot_violation("spte.set-spte-mismatch", w, tl.text, what, *t, i));
+	}
+
+	void on_mark_mmio_spte(const TraceLine& tl, const Where& w)
+	{
+		decode_mark_mmio_spte(tl.payload, w);
+		cpu_state(tl.cpu).request.reset();
+	}
+
+	// The leaf a fast page fault fixed: the walk of every root to gfn.
+	Candidate fast_fault_slot(u64 gfn, u64 old_spte)
+	{
+		Candidate best;
+		for (Table* r : roots) {
+			Table* t = r;
+			for (;;) {
+				const unsigned i = index_of(gfn, t->level);
+				Table* c = t->level > 1 ? table_by_pfn(child_pfn(t->spte[i], t->level)) : nullptr;
+				if (c && !c->detached && c->parent == t && c->parent_index == i) {
+					t = c;
+					continue;
+				}
+				Candidate cand;
+				cand.table = t;
+				cand.index = i;
+				cand.held = t->spte[i];
+				cand.match = leaf(cand.held, t->level) ? match(cand.held, old_spte, t->level) : Match::none;
+				cand.rank = r->valid ? 1 : 2;
+				cand.order = r->created_seq;
+				if (!best.found() || better(cand, best))
+					best = cand;
+				break;
+			}
+		}
+		return best;
+	}
+
+	// D3: a fix by the fast path is visible only in fast_page_fault
+	// ("fixed 1"); its new value is *sptep when traced [README fast].
+	void on_fast_page_fault(const TraceLine& tl, const Where& w)
+	{
+		const FastPageFault e = decode_fast_page_fault(tl.payload, w);
+		if (!e.fixed)
+			return; // a lockless read only
+		const Candidate c = fast_fault_slot(spec::gpa_to_gfn(d, e.gva), e.old_spte);
+		if (!c.found()) {
+			if (stats.partial)
+				stats.unattributed++;
+			else
+				report(violation("spte.unreachable", w.line, tl.text,
+						 "no root reconstructed so far maps gva " + hex(e.gva)));
+			return;
+		}
+		Table& t = *c.table;
+		if (c.match == Match::none)
+			report(slot_violation("spte.lost-update", w, tl.text,
+					      "the fast path fixed old " + hex(e.old_spte) + ", but the slot held " + hex(c.held),
+					      t, c.index));
+		const u64 fix = spec::fast_pf_fix_spte(d, f, e.old_spte, (e.error_code & PFERR_WRITE) != 0);
+		if (fix != e.new_spte)
+			report(slot_violation("spte.fast-fix", w, tl.text,
+					      "new " + hex(e.new_spte) + ", but spec::fast_pf_fix_spte(" + hex(e.old_spte) +
+						      ") = " + hex(fix),
+					      t, c.index));
+		add_record(t, c.index, Origin::fast_fix, w.line, c.held, e.new_spte);
+		set_entry(t, c.index, e.new_spte);
+		stats.fast_fixes++;
+	}
+
+	// ---- the line loop --------------------------------------------------------------
+	void count_other(std::string_view name)
+	{
+		for (auto& [n, count] : other_events)
+			if (n == name) {
+				count++;
+				return;
+			}
+		other_events.emplace_back(std::string(name), 1);
+	}
+
+	// Lost events: nothing after them can be checked against what came
+	// before, so the state is dropped and the rest is a partial trace.
+	void gap(const TraceLine& tl, const Where& w)
+	{
+		stats.gaps++;
+		set_partial("line " + std::to_string(w.line) + ": " + std::string(trimmed(tl.text)));
+		tables.clear();
+		by_pfn.clear();
+		by_key.clear();
+		cached_tables = nullptr;
+		roots.clear();
+		pool = RootPool{};
+		cpus.clear();
+	}
+
+	void dispatch(EventId id, const TraceLine& tl, const Where& w)
+	{
+		switch (id) {
+		case EventId::tdp_mmu_spte_changed:
+			on_spte_changed(tl, w);
+			break;
+		case EventId::mmu_get_page:
+			on_get_page(tl, w);
+			break;
+		case EventId::mmu_prepare_zap_page:
+			decode_mmu_page(tl.payload, w, false);
+			break;
+		case EventId::mmu_split_huge_page:
+			on_split(tl, w);
+			break;
+		case EventId::mmu_set_spte:
+			on_set_spte(tl, w);
+			break;
+		case EventId::mmu_spte_requested:
+			on_spte_requested(tl, w);
+			break;
+		case EventId::fast_page_fault:
+			on_fast_page_fault(tl, w);
+			break;
+		case EventId::mmu_zap_all_fast:
+			on_zap_all_fast(tl, w);
+			break;
+		case EventId::mark_mmio_spte:
+			on_mark_mmio_spte(tl, w);
+			break;
+		case EventId::other:
+			break;
+		}
+	}
+
+	void on_event(const TraceLine& tl, const Where& w)
+	{
+		stats.events++;
+		const EventId id = classify_event(tl.event);
+		stats.by_event[static_cast<std::size_t>(id)]++;
+		if (id == EventId::other) {
+			count_other(tl.event);
+			return;
+		}
+		if (tl.cpu < cpus.size() && cpus[tl.cpu].nonpresent) {
+			std::optional<MarkMmioSpte> mark;
+			if (id == EventId::mark_mmio_spte)
+				mark = decode_mark_mmio_spte(tl.payload, w);
+			settle_nonpresent(cpus[tl.cpu], mark ? &*mark : nullptr);
+		}
+		if (id != EventId::tdp_mmu_spte_changed && id != EventId::mmu_prepare_zap_page)
+			end_teardown(tl.cpu, w.line);
+		if (id != EventId::mmu_get_page)
+			note_first_mmu_event(w);
+		dispatch(id, tl, w);
+		if (id == EventId::mmu_get_page)
+			note_first_mmu_event(w);
+	}
+
+	void feed(const TraceLine& tl, const Where& w)
+	{
+		stats.lines++;
+		switch (tl.kind) {
+		case LineKind::event:
+			on_event(tl, w);
+			break;
+		case LineKind::entries:
+			if (tl.first < tl.second)
+				set_partial("the ring buffer dropped " + std::to_string(tl.second - tl.first) +
+					    " of its first events (\"entries-in-buffer/entries-written\")");
+			break;
+		case LineKind::buffer_started:
+		case LineKind::lost_events:
+			gap(tl, w);
+			break;
+		default:
+			break;
+		}
+	}
+
+	void finish(u64 line)
+	{
+		for (u32 cpu = 0; cpu < cpus.size(); cpu++) {
+			end_teardown(cpu, line);
+			if (cpus[cpu].nonpresent)
+				settle_nonpresent(cpus[cpu], nullptr);
+		}
+		stats.other_events.clear();
+		for (const auto& [name, count] : other_events)
+			stats.other_events.emplace(name, count);
+	}
+};
+
+Checker::Checker(const Profile& profile, bool partial, Sink sink)
+	: impl_(std::make_unique<Impl>(profile, partial, std::move(sink)))
+{
+}
+
+Checker::~Checker() = default;
+
+void Checker::feed(const TraceLine& line, const Where& where) { impl_->feed(line, where); }
+
+void Checker::finish() { impl_->finish(impl_->stats.lines); }
+
+const Stats& Checker::stats() const { return impl_->stats; }
+
+const Profile& Checker::profile() const { return impl_->profile; }
+
+} // namespace arborist::conform

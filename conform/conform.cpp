@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// The "arborist conform" command: options, reading each trace as a stream,
+// profile inference, and the text and JSON reports (see conform.hpp).
+#include "conform.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+
+#include "checker.hpp"
+#include "ftrace.hpp"
+#include "profile.hpp"
+
+namespace arborist::conform {
+
+const char* const CONFORM_USAGE = R"(usage: arborist conform [--profile P] [--json] [--partial] TRACE...
+
+Replay ftrace text (as written by /sys/kernel/tracing/trace or by
+trace-cmd report; '-' reads stdin) against the spec of the TDP MMU and
+report every violation: its kind, FILE:LINE, the event, the rule with its
+source, and the earlier events on the same page-table entry.  Each TRACE is
+checked on its own.
+
+  --profile P   linux-6.1-npt (AMD NPT, Linux 6.1) or linux-6.19-tdx (EPT,
+                Linux v6.19); default: inferred from the first SPTE change
+                whose old or new value is a profile's non-present or frozen
+                value (0 / 5a0 for linux-6.1-npt, bit 63 / bit 63|5a0 for
+                linux-6.19-tdx)
+  --json        machine-readable report on stdout
+  --partial     the trace may start after the VM did: changes to tables it
+                never saw created are counted, not reported
+
+exit status: 0 no violation; 1 some violation; 2 usage error, unreadable
+file, or a malformed line ("FILE:LINE: field 'NAME': ...").
+)";
+
+namespace {
+
+constexpr std::size_t INFERENCE_WINDOW = std::size_t{1} << 16; // lines held before defaulting
+constexpr const Profile& DEFAULT_PROFILE = linux_6_1_npt;
+
+struct Options {
+	const Profile* profile = nullptr;
+	bool json = false;
+	bool partial = false;
+	std::vector<std::string> traces;
+};
+
+std::string json_str(std::string_view s)
+{
+	std::string o = "\"";
+	for (const char c : s) {
+		switch (c) {
+		case '"':
+			o += "\\\"";
+			break;
+		case '\\':
+			o += "\\\\";
+			break;
+		case '\n':
+			o += "\\n";
+			break;
+		case '\t':
+			o += "\\t";
+			break;
+		default:
+			if (static_cast<unsigned char>(c) < 0x20) {
+				char buf[8];
+				std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+				o += buf;
+			} else {
+				o += c;
+			}
+		}
+	}
+	return o + "\"";
+}
+
+// ---- reports -------------------------------------------------------------------
+
+class Report {
+public:
+	explicit Report(std::ostream& out) : out_(out) {}
+	virtual ~Report() = default;
+	virtual void begin_trace(const std::string& file, const Profile& p, const std::string& how) = 0;
+	virtual void violation(const std::string& file, const Violation& v) = 0;
+	virtual void end_trace(const std::string& file, const Stats& s) = 0;
+	virtual void error(const std::string& what) = 0;
+	virtual void end(u64 violations, int status) = 0;
+
+protected:
+	std::ostream& out_;
+};
+
+std::string event_counts(const Stats& s)
+{
+	std::string o;
+	for (std::size_t i = 0; i + 1 < NUM_EVENT_IDS; i++)
+		if (s.by_event[i])
+			o += (o.empty() ? "" : ", ") + std::to_string(s.by_event[i]) + " " +
+			     std::string(event_name(static_cast<EventId>(i)));
+	for (const auto& [name, n] : s.other_events)
+		o += (o.empty() ? "" : ", ") + std::to_string(n) + " " + name + " (ignored)";
+	return o;
+}
+
+class TextReport final : public Report {
+public:
+	using Report::Report;
+
+	void begin_trace(const std::string& file, const Profile& p, const std::string& how) override
+	{
+		out_ << file << ": profile " << p.name << " (" << how << ")\n";
+	}
+
+	void violation(const std::string& file, const Violation& v) override
+	{
+		out_ << file << ":" << v.line << ": " << v.kind << ": " << v.message << "\n";
+		out_ << "    event:  " << v.event << "\n";
+		if (!v.slot.empty())
+			out_ << "    slot:   " << v.slot << "\n";
+		out_ << "    rule:   " << v.rule << "\n";
+		out_ << "    source: " << v.source << "\n";
+		if (v.history.empty())
+			return;
+		out_ << "    earlier events on this slot:\n";
+		for (const HistoryEntry& h : v.history)
+			out_ << "      " << file << ":" << h.line << ": [" << h.origin << "] " << h.event << "\n";
+	}
+
+	void end_trace(const std::string& file, const Stats& s) override
+	{
+		out_ << file << ": " << s.lines << " lines, " << s.events << " events: " << event_counts(s) << "\n";
+		out_ << file << ": derived " << s.split_children << " split children, " << s.unfrozen
+		     << " untraced writes after a freeze, " << s.fast_fixes << " fast-path fixes, " << s.hardware_ad
+		     << " hardware A/D updates, " << s.mmio_installs << " MMIO SPTEs; " << s.roots_created << " roots, "
+		     << s.tables_linked << " tables linked, " << s.tables_torn_down << " torn down, at most "
+		     << s.max_live_tables << " live\n";
+		if (s.partial)
+			out_ << file << ": partial trace (" << s.partial_reason << "): " << s.unattributed
+			     << " changes to tables the trace never created were not checked\n";
+		out_ << file << ": " << s.violations << (s.violations == 1 ? " violation\n" : " violations\n");
+	}
+
+	void error(const std::string&) override {}
+	void end(u64, int) override {}
+};
+
+class JsonReport final : public Report {
+public:
+	explicit JsonReport(std::ostream& out) : Report(out) { out_ << "{\"traces\":["; }
+
+	void begin_trace(const std::string& file, const Profile& p, const std::string& how) override
+	{
+		out_ << (traces_++ ? "," : "") << "{\"file\":" << json_str(file) << ",\"profile\":" << json_str(p.name)
+		     << ",\"profile_source\":" << json_str(how) << ",\"violations\":[";
+		in_trace_ = true;
+		violations_ = 0;
+	}
+
+	void violation(const std::string& file, const Violation& v) override
+	{
+		out_ << (violations_++ ? "," : "") << "{\"kind\":" << json_str(v.kind) << ",\"file\":" << json_str(file)
+		     << ",\"line\":" << v.line << ",\"event\":" << json_str(v.event) << ",\"message\":" << json_str(v.message)
+		     << ",\"slot\":" << json_str(v.slot) << ",\"rule\":" << json_str(v.rule)
+		     << ",\"source\":" << json_str(v.source) << ",\"history\":[";
+		for (std::size_t i = 0; i < v.history.size(); i++)
+			out_ << (i ? "," : "") << "{\"file\":" << json_str(file) << ",\"line\":" << v.history[i].line
+			     << ",\"origin\":" << json_str(v.history[i].origin) << ",\"event\":" << json_str(v.history[i].event)
+			     << "}";
+		out_ << "]}";
+	}
+
+	void end_trace(const std::string&, const Stats& s) override
+	{
+		out_ << "],\"lines\":" << s.lines << ",\"events\":" << s.events << ",\"event_counts\":{";
+		bool first = true;
+		for (std::size_t i = 0; i + 1 < NUM_EVENT_IDS; i++) {
+			out_ << (first ? "" : ",") << json_str(event_name(static_cast<EventId>(i))) << ":" << s.by_event[i];
+			first = false;
+		}
+		for (const auto& [name, n] : s.other_events)
+			out_ << "," << json_str(name) << ":" << n;
+		out_ << "},\"derived\":{\"split_children\":" << s.split_children << ",\"unfrozen\":" << s.unfrozen
+		     << ",\"fast_fixes\":" << s.fast_fixes << ",\"hardware_ad\":" << s.hardware_ad
+		     << ",\"mmio_spte\":" << s.mmio_installs << "},\"roots_created\":" << s.roots_created
+		     << ",\"tables_linked\":" << s.tables_linked << ",\"tables_torn_down\":" << s.tables_torn_down
+		     << ",\"max_live_tables\":" << s.max_live_tables << ",\"partial\":" << (s.partial ? "true" : "false")
+		     << ",\"partial_reason\":" << json_str(s.partial_reason) << ",\"unattributed\":" << s.unattributed
+		     << ",\"gaps\":" << s.gaps << ",\"violation_count\":" << s.violations << "}";
+		in_trace_ = false;
+	}
+
+	void error(const std::string& what) override
+	{
+		if (in_trace_)
+			out_ << "]}";
+		in_trace_ = false;
+		error_ = what;
+	}
+
+	void end(u64 violations, int status) override
+	{
+		out_ << "],\"violations\":" << violations << ",\"status\":" << status;
+		if (!error_.empty())
+			out_ << ",\"error\":" << json_str(error_);
+		out_ << "}\n";
+	}
+
+private:
+	int traces_ = 0;
+	u64 violations_ = 0;
+	bool in_trace_ = false;
+	std::string error_;
+};
+
+// ---- one trace -------------------------------------------------------------------
+
+// The profile a kvm_tdp_mmu_spte_changed line names, if any (profile.hpp).
+const Profile* infer_from_line(const TraceLine& tl, const Where& w, std::string& how)
+{
+	if (tl.kind != LineKind::event || classify_event(tl.event) != EventId::tdp_mmu_spte_changed)
+		return nullptr;
+	const SpteChanged e = decode_spte_changed(tl.payload, w);
+	const std::pair<const char*, u64> values[] = {{"old_spte", e.old_spte}, {"new_spte", e.new_spte}};
+	for (const auto& [field, v] : values) {
+		const Profile* p = profile_identified_by(v);
+		if (!p)
+			continue;
+		const bool np = v == spec::nonpresent_spte(spec::concrete, p->flavor);
+		how = "inferred from line " + std::to_string(w.line) + ": " + field + " " + hex(v) + " is the " +
+		      (np ? "SHADOW_NONPRESENT_VALUE" : "frozen value (REMOVED_SPTE/FROZEN_SPTE)") + " of " +
+		      std::string(p->flavor.name);
+		return p;
+	}
+	return nullptr;
+}
+
+class TraceRun {
+public:
+	TraceRun(const std::string& file, const Options& o, Report& r) : file_(file), opts_(o), report_(r) {}
+
+	// Returns the number of violations; throws ParseError.
+	u64 run(ByteSource& src)
+	{
+		LineReader reader(src);
+		Where w{file_, 0};
+		while (const std::optional<std::string_view> text = reader.next()) {
+			w.line = reader.line_number();
+			const TraceLine tl = parse_trace_line(*text, w);
+			if (checker_)
+				checker_->feed(tl, w);
+			else
+				hold(tl, *text, w);
+		}
+		if (!checker_)
+			start(DEFAULT_PROFILE, held_.empty() ? "no SPTE change in the trace; default"
+							     : "no SPTE change names a profile; default");
+		checker_->finish();
+		report_.end_trace(file_, checker_->stats());
+		return checker_->stats().violations;
+	}
+
+private:
+	// Before the profile is known, lines are kept (up to a window).
+	void hold(const TraceLine& tl, std::string_view text, const Where& w)
+	{
+		std::string how;
+		const Profile* p = opts_.profile;
+		if (p)
+			how = "--profile";
+		else
+			p = infer_from_line(tl, w, how);
+		held_.emplace_back(w.line, std::string(text));
+		if (p)
+			start(*p, how);
+		else if (held_.size() >= INFERENCE_WINDOW)
+			start(DEFAULT_PROFILE, "no SPTE change in the first " + std::to_string(INFERENCE_WINDOW) +
+						       " lines names a profile; default");
+	}
+
+	void start(const Profile& p, const std::string& how)
+	{
+		checker_ = std::make_unique<Checker>(p, opts_.partial,
+						     [this](Violation&& v) { report_.violation(file_, v); });
+		report_.begin_trace(file_, p, how);
+		for (const auto& [line, text] : held_) {
+			const Where w{file_, line};
+			checker_->feed(parse_trace_line(text, w), w);
+		}
+		held_.clear();
+	}
+
+	const std::string& file_;
+	const Options& opts_;
+	Report& report_;
+	std::unique_ptr<Checker> checker_;
+	std::vector<std::pair<u64, std::string>> held_;
+};
+
+std::unique_ptr<ByteSource> open_trace(const std::string& file)
+{
+	if (file == "-")
+		return std::make_unique<StdioSource>(stdin, false);
+	std::FILE* f = std::fopen(file.c_str(), "rb");
+	if (!f)
+		throw std::runtime_error(file + ": cannot open: " + std::strerror(errno));
+	return std::make_unique<StdioSource>(f, true);
+}
+
+// ---- options ------------------------------------------------------------------------
+
+std::optional<Options> parse_options(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+				     int& status)
+{
+	Options o;
+	for (std::size_t i = 0; i < args.size(); i++) {
+		const std::string& a = args[i];
+		if (a == "-h" || a == "--help") {
+			out << CONFORM_USAGE;
+			status = 0;
+			return std::nullopt;
+		}
+		if (a == "--json") {
+			o.json = true;
+		} else if (a == "--partial") {
+			o.partial = true;
+		} else if (a == "--profile" || a.starts_with("--profile=")) {
+			const std::string name = a == "--profile" ? (i + 1 < args.size() ? args[++i] : "") : a.substr(10);
+			o.profile = find_profile(name);
+			if (!o.profile) {
+				err << "arborist conform: option --profile: expected linux-6.1-npt or linux-6.19-tdx, got '"
+				    << name << "'\n";
+				status = 2;
+				return std::nullopt;
+			}
+		} else if (a.size() > 1 && a[0] == '-') {
+			err << "arborist conform: unknown option '" << a << "'\n(run 'arborist conform --help' for usage)\n";
+			status = 2;
+			return std::nullopt;
+		} else {
+			o.traces.push_back(a);
+		}
+	}
+	if (o.traces.empty()) {
+		err << "arborist conform: no TRACE given\n(run 'arborist conform --help' for usage)\n";
+		status = 2;
+		return std::nullopt;
+	}
+	return o;
+}
+
+} // namespace
+
+int conform_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err)
+{
+	int status = 0;
+	const std::optional<Options> opts = parse_options(args, out, err, status);
+	if (!opts)
+		return status;
+	std::unique_ptr<Report> report;
+	if (opts->json)
+		report = std::make_unique<JsonReport>(out);
+	else
+		report = std::make_unique<TextReport>(out);
+	u64 violations = 0;
+	for (const std::string& file : opts->traces) {
+		try {
+			const std::unique_ptr<ByteSource> src = open_trace(file);
+			violations += TraceRun(file, *opts, *report).run(*src);
+		} catch (const std::exception& e) {
+			err << "arborist conform: " << e.what() << "\n";
+			report->error(e.what());
+			report->end(violations, 2);
+			return 2;
+		}
+	}
+	status = violations ? 1 : 0;
+	report->end(violations, status);
+	return status;
+}
+
+} // namespace arborist::conform

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// Streaming reader for ftrace text, in the two layouts a kernel trace comes in:
+//
+//   /sys/kernel/tracing/trace (kernel/trace/trace.c, print_trace_fmt()):
+//     "<comm>-<pid> [<cpu>] <flags> <sec>.<usec>: <event>: <payload>"
+//     optionally with "(<tgid>)" after the pid (options/record-tgid) and
+//     without the flags column (options/irq-info off);
+//   trace-cmd report (tracecmd/trace-read.c, "%16s-%-5d [%03d]"):
+//     "<comm>-<pid> [<cpu>] <sec>.<usec>: <event>: <payload>"
+//     with the event name padded by spaces and a "cpus=N" / "version = N"
+//     header.
+//
+// The line layout and the payload formats of the events the checker
+// replays are those of shared/traces/linux-6.1-npt/README.md ("Line
+// formats") and tests/data/linux-6.1-npt/formats.txt.  Numbers printed
+// with %llx/%x are hexadecimal (with or without 0x); "as id", "level",
+// "vcpu", "errno", "gen" and the page-role fields are decimal.
+//
+// Every error is a ParseError whose message is "FILE:LINE: field 'NAME':
+// what", naming the first field that does not parse.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace arborist::conform {
+
+using u64 = std::uint64_t;
+using u32 = std::uint32_t;
+
+// Where a line came from, for error messages.
+struct Where {
+	std::string_view file;
+	u64 line = 0;
+};
+
+class ParseError : public std::runtime_error {
+public:
+	ParseError(const Where& w, std::string_view field, const std::string& what);
+	const std::string& field() const { return field_; }
+	u64 line() const { return line_; }
+
+private:
+	std::string field_;
+	u64 line_;
+};
+
+// ---- reading lines ----------------------------------------------------------
+
+// A source of bytes: a file, stdin, or a generator (the benchmark).
+class ByteSource {
+public:
+	virtual ~ByteSource() = default;
+	// Up to cap bytes into buf; 0 at the end.
+	virtual std::size_t read(char* buf, std::size_t cap) = 0;
+};
+
+// A stdio stream (a file or stdin); closes it if owned.
+class StdioSource final : public ByteSource {
+public:
+	StdioSource(std::FILE* f, bool owned) : f_(f), owned_(owned) {}
+	~StdioSource() override;
+	StdioSource(const StdioSource&) = delete;
+	StdioSource& operator=(const StdioSource&) = delete;
+	std::size_t read(char* buf, std::size_t cap) override;
+
+private:
+	std::FILE* f_;
+	bool owned_;
+};
+
+// In-memory text (tests).
+class StringSource final : public ByteSource {
+public:
+	explicit StringSource(std::string text) : text_(std::move(text)) {}
+	std::size_t read(char* buf, std::size_t cap) override;
+
+private:
+	std::string text_;
+	std::size_t pos_ = 0;
+};
+
+// Splits a byte stream into lines without copying them; a line's view is
+// valid until the next call.  Memory is one buffer, grown only for a line
+// longer than it.
+class LineReader {
+public:
+	explicit LineReader(ByteSource& src, std::size_t chunk = std::size_t{1} << 20);
+	// The next line without its '\n' (and '\r'), or nullopt at the end.
+	std::optional<std::string_view> next();
+	u64 line_number() const { return line_; }
+
+private:
+	bool refill();
+
+	ByteSource& src_;
+	std::vector<char> buf_;
+	std::size_t begin_ = 0, end_ = 0;
+	bool eof_ = false;
+	u64 line_ = 0;
+};
+
+// ---- the line prefix --------------------------------------------------------
+
+enum class LineKind : std::uint8_t {
+	blank,          // empty or white space
+	comment,        // "# ..." header of /sys/kernel/tracing/trace
+	header,         // trace-cmd: "cpus=N", "version = N", "CPU N is empty"
+	entries,        // "# entries-in-buffer/entries-written: A/B ..."
+	buffer_started, // "##### CPU N buffer started ####": that CPU overran
+	lost_events,    // "CPU:N [LOST M EVENTS]", "CPU:N [M EVENTS DROPPED]"
+	event,
+};
+
+struct TraceLine {
+	LineKind kind = LineKind::blank;
+	std::string_view text; // the whole line
+	std::string_view comm, flags, timestamp, event, payload;
+	u32 pid = 0;
+	u32 cpu = 0;
+	// entries: entries-in-buffer and entries-written; lost_events: CPU and
+	// count (count 0 when trace-cmd does not know it).
+	u64 first = 0, second = 0;
+};
+
+inline constexpr u32 MAX_CPU = 65535;
+
+TraceLine parse_trace_line(std::string_view text, const Where& w);
+
+// ---- event payloads ---------------------------------------------------------
+
+enum class EventId : std::uint8_t {
+	tdp_mmu_spte_changed,
+	mmu_get_page,
+	mmu_prepare_zap_page,
+	mmu_split_huge_page,
+	mmu_set_spte,
+	mmu_spte_requested,
+	fast_page_fault,
+	mmu_zap_all_fast,
+	mark_mmio_spte,
+	other,
+};
+inline constexpr std::size_t NUM_EVENT_IDS = static_cast<std::size_t>(EventId::other) + 1;
+
+EventId classify_event(std::string_view name);
+std::string_view event_name(EventId id);
+
+// "as id %d gfn %llx level %d old_spte %llx new_spte %llx"
+struct SpteChanged {
+	u32 as_id = 0;
+	u64 gfn = 0;
+	u32 level = 0;
+	u64 old_spte = 0, new_spte = 0;
+};
+
+// KVM_MMU_PAGE_PRINTK(): "sp gen %u gfn %llx l%u %u-byte q%u%s %s%s %snxe
+// %sad root %u %s%c", plus " new"/" existing" for kvm_mmu_get_page.
+struct MmuPage {
+	u32 gen = 0;
+	u64 gfn = 0;
+	u32 level = 0;
+	u32 gpte_bytes = 0;
+	u32 quadrant = 0;
+	bool direct = false;
+	std::string_view access; // "wux", "-u-", ...
+	bool invalid = false;
+	bool efer_nx = false;
+	bool ad_disabled = false;
+	u32 root_count = 0;
+	bool unsync = false;
+	enum class Created : std::uint8_t { unknown, created, existing } created = Created::unknown;
+};
+
+// "gfn %llx spte %llx level %d errno %d"
+struct SplitHugePage {
+	u64 gfn = 0, spte = 0;
+	int level = 0;
+	int err = 0;
+};
+
+// "gfn %llx spte %llx (%s%s%s%s) level %d at %llx"
+struct SetSpte {
+	u64 gfn = 0, spte = 0;
+	bool r = false, w = false, x = false;
+	int u = -1; // -1: no user bit in this flavour (EPT)
+	u32 level = 0;
+	u64 at = 0; // physical address of the SPTE
+};
+
+// "gfn %llx pfn %llx level %d"
+struct SpteRequested {
+	u64 gfn = 0, pfn = 0;
+	u32 level = 0;
+};
+
+// "vcpu %d gva %llx error_code %s sptep %p old %#llx new %llx spurious %d fixed %d"
+struct FastPageFault {
+	int vcpu = 0;
+	u64 gva = 0;
+	u32 error_code = 0; // PFERR_* bits from the __print_flags() names
+	std::string_view sptep;
+	u64 old_spte = 0, new_spte = 0;
+	bool spurious = false, fixed = false;
+};
+inline constexpr u32 PFERR_PRESENT = 1u << 0, PFERR_WRITE = 1u << 1, PFERR_USER = 1u << 2,
+		     PFERR_RSVD = 1u << 3, PFERR_FETCH = 1u << 4;
+
+// "kvm-mmu-valid-gen %u used_pages %x"
+struct ZapAllFast {
+	u32 valid_gen = 0;
+	u64 used_pages = 0;
+};
+
+// "sptep:%p gfn %llx access %x gen %x"
+struct MarkMmioSpte {
+	std::string_view sptep;
+	u64 gfn = 0;
+	u32 access = 0, gen = 0;
+};
+
+SpteChanged decode_spte_changed(std::string_view payload, const Where& w);
+MmuPage decode_mmu_page(std::string_view payload, const Where& w, bool with_created);
+SplitHugePage decode_split_huge_page(std::string_view payload, const Where& w);
+SetSpte decode_set_spte(std::string_view payload, const Where& w);
+SpteRequested decode_spte_requested(std::string_view payload, const Where& w);
+FastPageFault decode_fast_page_fault(std::string_view payload, const Where& w);
+ZapAllFast decode_zap_all_fast(std::string_view payload, const Where& w);
+MarkMmioSpte decode_mark_mmio_spte(std::string_view payload, const Where& w);
+
+// Formats a value as the kernel's %llx does.
+std::string hex(u64 v);
+
+} // namespace arborist::conform

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// The violation kinds of the conformance checker: stable names, each with
+// the rule it checks and the rule's source.  docs/conformance.md has an
+// example of each.
+#include <stdexcept>
+
+#include "checker.hpp"
+
+namespace arborist::conform {
+
+// ---- violation kinds ------------------------------------------------------------
+
+namespace {
+
+#define RESEARCH "shared/research/linux-kvm-tdx.md "
+#define TRACE_README "shared/traces/linux-6.1-npt/README.md "
+
+const std::vector<ViolationKind> KINDS = {
+	{"spte.lost-update",
+	 "old_spte is the value the write replaced (try_cmpxchg64, xchg or a write under mmu_lock held for "
+	 "write), so it equals the value the slot holds after the earlier events and the derivations",
+	 "Linux 6.1 tdp_mmu.c: tdp_mmu_set_spte_atomic(), __tdp_mmu_set_spte() and handle_removed_pt() pass "
+	 "the replaced value to __handle_changed_spte(), which traces it; " RESEARCH "§3.3"},
+	{"spte.pfn-change",
+	 "a present leaf is never replaced in place by a present leaf with another PFN "
+	 "(spec::is_shadow_present_pte, spec::is_last_spte, spec::spte_to_pfn)",
+	 "__handle_changed_spte(): \"Invalid SPTE change: cannot replace a present leaf SPTE with another "
+	 "present leaf SPTE mapping a different PFN!\" then BUG(); " RESEARCH "§3.3 step 2, §9 invariant 3"},
+	{"spte.orphaned-table",
+	 "when a present non-leaf SPTE is replaced, handle_removed_pt() freezes every present child of the "
+	 "table it pointed to, in index order, before the table is freed; a table is linked in one place only",
+	 "__handle_changed_spte() step 8 and handle_removed_pt(); " RESEARCH "§3.3, §9 invariant 4, §8 #6 and "
+	 "#10 (524a1e4e381f, c8e5a0d0e9bc); " TRACE_README "\"handle_removed_pt traces every child\""},
+	{"spte.misaligned", "gfn is aligned to the level: gfn == spec::gfn_round_for_level(gfn, level)",
+	 "__handle_changed_spte(): WARN_ON(gfn & (KVM_PAGES_PER_HPAGE(level) - 1)); " RESEARCH "§3.3 step 1"},
+	{"spte.bad-level", "level is from PG_LEVEL_4K to the root level of the profile",
+	 "__handle_changed_spte(): WARN_ON(level > PT64_ROOT_MAX_LEVEL), WARN_ON(level < PG_LEVEL_4K); " RESEARCH
+	 "§3.3 step 1; " TRACE_README "\"The NPT root is 4-level\""},
+	{"spte.nonpresent-change",
+	 "a change between two non-present values installs, replaces or removes an MMIO SPTE (one that "
+	 "mark_mmio_spte names), or freezes the entry (spec::is_frozen_spte)",
+	 "__handle_changed_spte(): WARN unless is_mmio_spte(old) || is_mmio_spte(new) || "
+	 "is_removed_spte(new); " RESEARCH "§3.3 step 6"},
+	{"spte.writable",
+	 "a new leaf keeps the writable invariant: MMU-writable implies host-writable and W implies "
+	 "MMU-writable (spec::spte_writable_invariant)",
+	 "spte.h check_spte_writable_invariants(), called by __handle_changed_spte() for a leaf; " RESEARCH
+	 "§1.3, §3.3 step 5"},
+	{"spte.unreachable",
+	 "every traced entry belongs to a page table reachable from a root created in the trace, or to a table "
+	 "being torn down",
+	 "every new root is traced by kvm_mmu_get_page (tdp_mmu_init_sp()) and every link of a table by "
+	 "kvm_tdp_mmu_spte_changed (tdp_mmu_link_sp()); " TRACE_README "\"No events from the KVM roots "
+	 "themselves\"; " RESEARCH "§7"},
+	{"spte.fast-fix",
+	 "a fast_page_fault fix (fixed 1) turns old into spec::fast_pf_fix_spte(old, write): it sets W, and "
+	 "only on an MMU-writable present SPTE",
+	 "Linux 6.1 mmu.c fast_page_fault(), fast_pf_fix_direct_spte(); " TRACE_README "\"The fast path "
+	 "changes SPTEs without spte_changed\""},
+	{"spte.set-spte-mismatch",
+	 "kvm_mmu_set_spte reports *sptep just after the fault wrote it: the table at 'at' maps gfn at level "
+	 "and holds spte",
+	 "mmutrace.h kvm_mmu_set_spte (spte = *sptep, sptep = virt_to_phys(sptep)) from "
+	 "tdp_mmu_map_handle_target_level(); " TRACE_README "\"Line formats\""},
+	{"spte.split-mismatch",
+	 "kvm_mmu_split_huge_page with errno 0 follows the traced link of a new table over the huge SPTE it "
+	 "names, at its gfn and level",
+	 "tdp_mmu_split_huge_page(): make_small_spte() for each child, tdp_mmu_link_sp(), then "
+	 "trace_kvm_mmu_split_huge_page(gfn, huge_spte, level, ret); " RESEARCH "§3.6"},
+	{"spte.wrong-pfn",
+	 "the leaf a fault installs at its goal level maps the PFN kvm_mmu_spte_requested announced, aligned "
+	 "to the level (pfn_round_for_level)",
+	 "kvm_tdp_mmu_map(): trace_kvm_mmu_spte_requested(fault) (pfn = fault->pfn | gfn offset), then "
+	 "make_spte() with fault->pfn; " RESEARCH "§3.5, §7"},
+};
+
+#undef RESEARCH
+#undef TRACE_README
+
+} // namespace
+
+const std::vector<ViolationKind>& violation_kinds() { return KINDS; }
+
+const ViolationKind& violation_kind(std::string_view kind)
+{
+	for (const ViolationKind& k : KINDS)
+		if (k.kind == kind)
+			return k;
+	throw std::logic_error("unknown violation kind " + std::string(kind));
+}
+
+} // namespace arborist::conform

@@ -1,0 +1,18 @@
+# `arborist run SCENARIO --dot FILE` must succeed and write a graph that
+# Graphviz renders.
+execute_process(COMMAND ${ARBORIST} run ${SCENARIO} --quiet --dot ${OUT}.dot RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "arborist run --dot failed (exit ${rc})")
+endif()
+execute_process(COMMAND ${DOT} -Tsvg ${OUT}.dot -o ${OUT}.svg RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "dot rejected ${OUT}.dot (exit ${rc}): ${err}")
+endif()
+file(READ ${OUT}.dot graph)
+foreach(part "subgraph cluster_root_" "subgraph cluster_sept" "style=dashed")
+  string(FIND "${graph}" "${part}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "${OUT}.dot has no '${part}'")
+  endif()
+endforeach()
+message("dot rendered ${OUT}.svg")

@@ -25,6 +25,7 @@
 #include "arborist/impl/mmu_page.hpp"
 #include "arborist/impl/root_ops.hpp"
 #include "arborist/impl/tdp_iter.hpp"
+#include "arborist/mirror_hook.hpp"
 #include "arborist/root.hpp"
 #include "arborist/spte.hpp"
 
@@ -594,10 +595,9 @@ private:
 
 	// set_external_spte_present(): freeze the mirror SPTE, update S-EPT,
 	// then publish the new value (or restore the old one on failure).
-	constexpr int set_external_spte_present(SptePtr p, u64 gfn, u64& old, u64 new_spte, unsigned level)
+	constexpr int set_external_spte_present(SptePtr p, u64 gfn, u64& old, u64 new_spte, unsigned level,
+						bool is_leaf)
 	{
-		const bool is_leaf = present(new_spte) && last(new_spte, level);
-		bug_on(present(old), "set_external_spte_present: was present");
 		if (cfg_.variants.mirror_write == Variants::MirrorWrite::seamcall_then_cmpxchg_seed000) {
 			// The ordering seed 000 questions: S-EPT first, then the cmpxchg,
 			// which can fail after the SEAMCALL succeeded.
@@ -624,20 +624,31 @@ private:
 		return hooks_.link_external_spt(gfn, level, pt_[child].external_spt);
 	}
 
-	// __tdp_mmu_set_spte_atomic() + handle_changed_spte(shared = true).
+	// __tdp_mmu_set_spte_atomic() + handle_changed_spte(shared = true).  For
+	// a mirror SPTE, which external hook (if any) the change needs is the
+	// spec's decision (spec/arborist/mirror_hook.hpp).
 	constexpr int set_spte_atomic(TdpIter& it, u64 new_spte)
 	{
 		lockdep_held(LockMode::read);
-		bug_on(it.yielded || spec::is_frozen_spte(d(), flavor(), it.old_spte),
-		       "__tdp_mmu_set_spte_atomic: yielded or frozen iterator");
-		if (pt_[it.sptep.sp].mirror && !spec::is_frozen_spte(d(), flavor(), new_spte)) {
-			// Atomic zapping is never used on mirror roots.
-			if (bug_on(!present(new_spte), "__tdp_mmu_set_spte_atomic: atomic zap of a mirror SPTE"))
+		bug_on(it.yielded, "__tdp_mmu_set_spte_atomic: yielded iterator");
+		if (pt_[it.sptep.sp].mirror) {
+			const auto hook = static_cast<spec::MirrorHook>(
+				spec::mirror_hook_atomic(d(), flavor(), it.old_spte, new_spte, u64{it.level}));
+			// A frozen old SPTE, an atomic zap of a mirror SPTE or a present
+			// old SPTE: the path's WARN/KVM_BUG_ON fires.
+			if (bug_on(hook == spec::MirrorHook::bug, "__tdp_mmu_set_spte_atomic: mirror contract broken"))
 				return -EBUSY;
-			if (const int ret = set_external_spte_present(it.sptep, it.gfn, it.old_spte, new_spte, it.level))
-				return ret;
-		} else if (!cmpxchg_spte(it.sptep, it.old_spte, new_spte)) {
-			return -EBUSY;
+			if (hook != spec::MirrorHook::none) {
+				if (const int ret = set_external_spte_present(it.sptep, it.gfn, it.old_spte, new_spte, it.level,
+									      hook == spec::MirrorHook::set))
+					return ret;
+			} else if (!cmpxchg_spte(it.sptep, it.old_spte, new_spte)) {
+				return -EBUSY;
+			}
+		} else {
+			bug_on(spec::is_frozen_spte(d(), flavor(), it.old_spte), "__tdp_mmu_set_spte_atomic: frozen old SPTE");
+			if (!cmpxchg_spte(it.sptep, it.old_spte, new_spte))
+				return -EBUSY;
 		}
 		handle_changed_spte(it.gfn, it.old_spte, new_spte, it.level, true);
 		return 0;
@@ -659,18 +670,31 @@ private:
 		       "tdp_mmu_set_spte: frozen SPTE");
 		old = write_spte_nonatomic(p, old, new_spte);
 		handle_changed_spte(gfn, old, new_spte, level, false);
-		if (pt_[p.sp].mirror) {
-			if (!present(new_spte))
-				remove_external_spte(gfn, old, level);
-			else if (cfg_.variants.private_huge_pages_seed001 && last(old, level) && !last(new_spte, level))
-				split_external_spt(gfn, old, new_spte, level);
-			else
-				// v6.19: "Users that do non-atomic setting of PTEs don't
-				// operate on mirror roots"; seed 001 keeps this for anything
-				// but zap and split.
-				bug_on(true, "tdp_mmu_set_spte: present non-atomic set of a mirror SPTE");
-		}
+		if (pt_[p.sp].mirror)
+			mirror_nonatomic_hook(gfn, old, new_spte, level);
 		return old;
+	}
+
+	// tdp_mmu_set_spte()'s external hook for a mirror SPTE: the spec decides
+	// (v6.19: zaps only; seed 001: also leaf -> non-leaf splits).
+	constexpr void mirror_nonatomic_hook(u64 gfn, u64 old, u64 new_spte, unsigned level)
+	{
+		switch (static_cast<spec::MirrorHook>(spec::mirror_hook_nonatomic(
+			d(), flavor(), old, new_spte, u64{level}, cfg_.variants.private_huge_pages_seed001))) {
+		case spec::MirrorHook::remove:
+			remove_external_spte(gfn, old, level);
+			break;
+		case spec::MirrorHook::split:
+			split_external_spt(gfn, old, new_spte, level);
+			break;
+		case spec::MirrorHook::bug:
+			// v6.19: "Users that do non-atomic setting of PTEs don't operate
+			// on mirror roots" (seed 001 keeps this for all but zap and split).
+			bug_on(true, "tdp_mmu_set_spte: mirror SPTE change with no external hook");
+			break;
+		default:
+			break;
+		}
 	}
 
 	constexpr void iter_set_spte(TdpIter& it, u64 new_spte)
@@ -680,7 +704,8 @@ private:
 	}
 
 	// remove_external_spte(): leaves only; external page tables go through
-	// free_external_spt() in handle_removed_pt().
+	// free_external_spt() in handle_removed_pt(), which calls this for every
+	// child and relies on the early return.
 	constexpr void remove_external_spte(u64 gfn, u64 old, unsigned level)
 	{
 		if (!last(old, level))

@@ -152,23 +152,14 @@ std::string rcx_name(Leaf l)
 	}
 }
 
-// Leaves whose RCX is page info (GPA | TDX level).
+// Leaves whose RCX is page info (GPA | TDX level): the S-EPT leaves that
+// walk to a requested level (spec::sept_leaves).
 bool takes_page_info(Leaf l)
 {
-	switch (l) {
-	case Leaf::TDH_MEM_SEPT_ADD:
-	case Leaf::TDH_MEM_PAGE_ADD:
-	case Leaf::TDH_MEM_PAGE_AUG:
-	case Leaf::TDH_MEM_RANGE_BLOCK:
-	case Leaf::TDH_MEM_RANGE_UNBLOCK:
-	case Leaf::TDH_MEM_PAGE_REMOVE:
-	case Leaf::TDH_MEM_SEPT_REMOVE:
-	case Leaf::TDH_MEM_PAGE_DEMOTE:
-	case Leaf::TDH_MEM_PAGE_PROMOTE:
-		return true;
-	default:
-		return false;
-	}
+	for (const auto& info : spec::sept_leaves)
+		if (info.leaf == l)
+			return info.walks;
+	return false;
 }
 
 struct SeptStateName {

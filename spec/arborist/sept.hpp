@@ -372,6 +372,27 @@ constexpr void fill_children(const D& d, SeptLocal<D, F>& s, const typename D::B
 
 template <Domain D>
 constexpr typename D::Word count_if(const D& d, const typename D::Bool& commit, const typename D::Word& w,
+				    const typename D::Word& delta, Fault x);
+
+// The effect shared by the leaves that install a page (SEPT.ADD, PAGE.ADD,
+// AUG): the entry takes its new state, the page (R8) becomes `pt` owned by
+// the TD with bepoch 0, and TDR.CHLDCNT grows by `units`.
+template <Domain D, std::size_t F>
+constexpr SeptLocal<D, F> install_page(const D& d, const SeptLocal<D, F>& s, const typename D::Word& level,
+				       const typename D::Bool& commit, SeptState state, PageType pt,
+				       const typename D::Word& units, Fault x)
+{
+	SeptLocal<D, F> p = s;
+	sept_set_target(d, p, level, commit, d.lit(state));
+	p.target.pt = d.ite(commit, d.lit(pt), s.target.pt);
+	p.target.bepoch = d.ite(commit, d.lit(0), s.target.bepoch);
+	p.operand_pt = d.ite(commit, d.lit(pt), s.operand_pt);
+	p.td.chldcnt = count_if(d, commit, s.td.chldcnt, units, x);
+	return p;
+}
+
+template <Domain D>
+constexpr typename D::Word count_if(const D& d, const typename D::Bool& commit, const typename D::Word& w,
 				    const typename D::Word& delta, Fault x)
 {
 	if (x == faults::chldcnt_not_counted)
@@ -399,13 +420,8 @@ constexpr SeptOutcome<D, F> tdh_mem_sept_add(const D& d, const TdGeometry& g, co
 	const auto add = is_free;
 	new_page_check(c, s, a, add);
 	const auto commit = c.ok() && add;
-	SeptLocal<D, F> p = s;
-	sept_set_target(d, p, a.level, commit, d.lit(SeptState::NL_MAPPED));
-	fill_children(d, p, commit, d.lit(SeptState::FREE));
-	p.target.pt = d.ite(commit, d.lit(PageType::PT_EPT), s.target.pt);
-	p.target.bepoch = d.ite(commit, d.lit(0), s.target.bepoch);
-	p.operand_pt = d.ite(commit, d.lit(PageType::PT_EPT), s.operand_pt);
-	p.td.chldcnt = count_if(d, commit, s.td.chldcnt, d.lit(1), x);
+	SeptLocal<D, F> p = install_page(d, s, a.level, commit, SeptState::NL_MAPPED, PageType::PT_EPT, d.lit(1), x);
+	fill_children(d, p, commit, d.lit(SeptState::FREE)); // SEPTE_INIT_VALUE
 	return {c.status, p};
 }
 
@@ -422,14 +438,7 @@ constexpr SeptOutcome<D, F> tdh_mem_page_add(const D& d, const TdGeometry& g, co
 	c.fail_if(!a.source_ok, hw::with_operand(st::TDX_OPERAND_INVALID, opd::R9));
 	new_page_check(c, s, a, d.truth(true));
 
-	const auto commit = c.ok();
-	SeptLocal<D, F> p = s;
-	sept_set_target(d, p, a.level, commit, d.lit(SeptState::MAPPED));
-	p.target.pt = d.ite(commit, d.lit(PageType::PT_REG), s.target.pt);
-	p.target.bepoch = d.ite(commit, d.lit(0), s.target.bepoch);
-	p.operand_pt = d.ite(commit, d.lit(PageType::PT_REG), s.operand_pt);
-	p.td.chldcnt = count_if(d, commit, s.td.chldcnt, d.lit(1), x);
-	return {c.status, p};
+	return {c.status, install_page(d, s, a.level, c.ok(), SeptState::MAPPED, PageType::PT_REG, d.lit(1), x)};
 }
 
 // TDH.MEM.PAGE.AUG (leaf 6), section 5.3: 4K or 2M, leaves the entry PENDING.
@@ -445,14 +454,8 @@ constexpr SeptOutcome<D, F> tdh_mem_page_aug(const D& d, const TdGeometry& g, co
 			  hw::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
 	new_page_check(c, s, a, d.truth(true));
 
-	const auto commit = c.ok();
-	SeptLocal<D, F> p = s;
-	sept_set_target(d, p, a.level, commit, d.lit(SeptState::PENDING));
-	p.target.pt = d.ite(commit, d.lit(PageType::PT_REG), s.target.pt);
-	p.target.bepoch = d.ite(commit, d.lit(0), s.target.bepoch);
-	p.operand_pt = d.ite(commit, d.lit(PageType::PT_REG), s.operand_pt);
-	p.td.chldcnt = count_if(d, commit, s.td.chldcnt, pages_in_level(d, a.level), x);
-	return {c.status, p};
+	return {c.status, install_page(d, s, a.level, c.ok(), SeptState::PENDING, PageType::PT_REG,
+				       pages_in_level(d, a.level), x)};
 }
 
 // TDH.MEM.RANGE.BLOCK (leaf 7), section 5.4.

@@ -177,12 +177,15 @@ constexpr typename D::Bool sept_tlb_tracking_required(const D& d, const typename
 			     SeptState::PENDING_BLOCKED, SeptState::PENDING_BLOCKEDW});
 }
 
-// Only RUNNABLE, LIVE_EXPORT and LIVE_IMPORT allow TDH.VP.ENTER, so only they
-// require TLB tracking.
+// TDH.VP.ENTER's OP_STATE set (section 3.2 table, "VP.ENTER (0)").
+inline constexpr OpState ops_vp_enter_set[] = {OpState::RUNNABLE, OpState::LIVE_EXPORT, OpState::LIVE_IMPORT};
+
+// Only the OP_STATEs that allow TDH.VP.ENTER can have vCPUs in the guest, so
+// only they require TLB tracking (op_state_is_tlb_tracking_required).
 template <Domain D>
 constexpr typename D::Bool op_state_tlb_tracking_required(const D& d, const typename D::Word& op)
 {
-	return one_of(d, op, {OpState::RUNNABLE, OpState::LIVE_EXPORT, OpState::LIVE_IMPORT});
+	return one_of(d, op, ops_vp_enter_set);
 }
 
 // OP_STATE sets of seamcall_state_lookup (section 3.2).

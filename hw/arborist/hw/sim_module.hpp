@@ -66,30 +66,11 @@ inline constexpr u64 NO_PFN = ~u64{0};
 inline constexpr unsigned SEPT_ROOT_PAGE_INDEX = 3;
 inline constexpr unsigned MIN_NUM_TDCS_PAGES = 6;
 
-// TDH.VP.ENTER's OP_STATE set (research 3.2 table, "VP.ENTER (0)").
-inline constexpr OpState vp_enter_op_states[] = {OpState::RUNNABLE, OpState::LIVE_EXPORT,
-						 OpState::LIVE_IMPORT};
-
 template <class E>
 constexpr u64 w(E e)
 {
 	return static_cast<u64>(e);
 }
-
-// The spec says the same set requires TLB tracking because only it allows
-// VP.ENTER (sept.hpp op_state_tlb_tracking_required): keep the two equal.
-constexpr bool vp_enter_set_matches_spec()
-{
-	for (u64 op = 0; op <= w(OpState::FAILED_IMPORT); op++) {
-		bool in = false;
-		for (OpState s : vp_enter_op_states)
-			in = in || w(s) == op;
-		if (in != spec::op_state_tlb_tracking_required(spec::concrete, op))
-			return false;
-	}
-	return true;
-}
-static_assert(vp_enter_set_matches_spec());
 
 // 4K frames of a page of the given TDX level / PAMT size (0 4K, 1 2M, 2 1G).
 constexpr u64 frames_in(unsigned size)
@@ -1036,7 +1017,7 @@ private:
 		if (v == vcpus_.size())
 			return tdvpr_error(a.rcx);
 		spec::Checks<sim::C> c(spec::concrete);
-		spec::td_state_check(c, td_.st, busy, {operand::TDR, true}, sim::vp_enter_op_states, spec::no_fault);
+		spec::td_state_check(c, td_.st, busy, {operand::TDR, true}, spec::ops_vp_enter_set, spec::no_fault);
 		c.fail_if(busy.epoch, with_operand(status::TDX_OPERAND_BUSY, operand::TD_EPOCH));
 		const auto step = spec::tlb_vp_enter(spec::concrete, tlb_view(vcpus_[v]), 0);
 		// A vCPU in the guest holds its TDVPR: assumed BUSY|RCX.

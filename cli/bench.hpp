@@ -10,4 +10,9 @@ namespace arborist::cli {
 // variant: "dynamic", "deferred" or "both".  Returns the exit status.
 int bench_teardown(std::uint64_t pages, const std::string& variant, std::ostream& out, std::ostream& err);
 
+// States/s of arborist's model checker and of SPIN on the root-lifecycle
+// configuration with `iterators` iterator tasks; variant "v6.19" or
+// "dec-and-test".  Returns the exit status (1 when the tools disagree).
+int bench_check(unsigned iterators, const std::string& variant, std::ostream& out, std::ostream& err);
+
 } // namespace arborist::cli

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bench.hpp"
+#include "check.hpp"
 #include "conform/conform.hpp"
 #include "prove.hpp"
 #include "scenario.hpp"
@@ -27,6 +28,7 @@ constexpr const char* USAGE = R"(usage: arborist COMMAND [OPTIONS]
 commands:
   prove      discharge every proof obligation with Z3 and print the table
   bench      timed runs of the executable reference (see below)
+  check      model-check a named concurrent configuration (docs/model-checking.md)
   conform    check kernel ftrace traces against the reference (docs/conformance.md)
   run        execute a scenario file on the executable reference (see below)
   version    print the arborist, Z3 and Boost versions
@@ -46,6 +48,11 @@ arborist bench teardown [--pages N] [--variant dynamic|deferred|both]
   (default 1048576, a 4 GiB TD), tear it down, print pages/s, peak memory
   and SEAMCALL counts by leaf, for each teardown variant (default both)
 
+arborist bench check [--iterators N] [--variant v6.19|dec-and-test]
+  states/s of arborist's model checker and of SPIN on the same root-lifecycle
+  configuration with N iterator tasks (default 4), both without reductions;
+  the reachable-state counts must agree (exit 1 otherwise)
+
 arborist run SCENARIO [--dot FILE] [--refine] [--quiet]
   run the scenario (format: docs/scenarios.md) on a TDX VM over the simulated
   TDX module or a plain EPT/NPT VM; print each operation with the SEAMCALLs
@@ -56,6 +63,17 @@ arborist run SCENARIO [--dot FILE] [--refine] [--quiet]
   --quiet      print only failures and the result line
   exit status: 0 ok; 1 a failed expect, an unexpected KVM bug or a refinement
   violation; 2 unreadable or malformed scenario ("FILE:LINE: field 'KEY': ...")
+
+arborist check NAME... | --all | --list [--json] [--dot FILE] [--emit-promela FILE]
+               [--no-symmetry] [--no-por] [--no-termination] [--max-states N]
+  explore every interleaving of the configuration's threads breadth first;
+  print the verdict (a property broken, with the shortest counterexample, or
+  none), states, transitions and states/s
+  --dot FILE            the state at the violation as Graphviz
+  --emit-promela FILE   write the configuration as a Promela model for SPIN
+  --no-symmetry/--no-por  turn off symmetry or partial-order reduction
+  exit status: 0 every configuration gave its recorded verdict; 1 otherwise;
+  2 usage error
 
 exit status of prove: 0 all obligations proved, non-vacuous and refuted under their
 known-bad variant; 1 some obligation failed; 2 usage error.
@@ -111,8 +129,26 @@ int cmd_prove(const std::vector<std::string>& args)
 
 int cmd_bench(const std::vector<std::string>& args)
 {
+	if (!args.empty() && args[0] == "check") {
+		unsigned iterators = 4;
+		std::string variant = "v6.19";
+		for (std::size_t i = 1; i < args.size(); i++) {
+			const std::string& a = args[i];
+			if (i + 1 >= args.size())
+				usage_error("bench check: option " + a + " needs a value");
+			if (a == "--iterators")
+				iterators = parse_unsigned(a, args[++i], 0, 6);
+			else if (a == "--variant")
+				variant = args[++i];
+			else
+				usage_error("bench check: unknown option '" + a + "'");
+		}
+		if (variant != "v6.19" && variant != "dec-and-test")
+			usage_error("option --variant: expected v6.19 or dec-and-test, got '" + variant + "'");
+		return arborist::cli::bench_check(iterators, variant, std::cout, std::cerr);
+	}
 	if (args.empty() || args[0] != "teardown")
-		usage_error("bench: expected 'teardown'");
+		usage_error("bench: expected 'teardown' or 'check'");
 	std::uint64_t pages = 1u << 20;
 	std::string variant = "both";
 	for (std::size_t i = 1; i < args.size(); i++) {
@@ -174,6 +210,8 @@ int main(int argc, char** argv)
 		return cmd_prove(args);
 	if (cmd == "bench")
 		return cmd_bench(args);
+	if (cmd == "check")
+		return arborist::cli::check_main(args, std::cout, std::cerr);
 	if (cmd == "conform")
 		return arborist::conform::conform_main(args, std::cout, std::cerr);
 	if (cmd == "run")

@@ -67,6 +67,35 @@ struct PutRootOp {
 
 	constexpr bool operator==(const PutRootOp&) const = default;
 
+	// The next step touches nothing shared: the return from the zap (the
+	// yield point itself is the ZAP step).  The model checker's partial-order
+	// reduction explores such a step alone.
+	constexpr bool next_step_is_local() const { return pc == ZAP_DONE; }
+
+	// The put has committed to freeing the root (its count reached zero):
+	// list_del_rcu() and call_rcu() are all that is left.  An abstraction
+	// function completes such a put (the spec's put is one step).
+	constexpr bool freeing() const { return pc == LIST_DEL || pc == CALL_RCU; }
+
+	// The kernel operation the next step performs, for counterexamples.
+	constexpr const char* next_step_name() const
+	{
+		switch (pc) {
+		case START:
+		case RECHECK:
+			return variant == PutRootVariant::seed003_refcount_dec_not_one ? "refcount_dec_not_one"
+										       : "refcount_dec_and_test";
+		case LIST_DEL: return "list_del_rcu";
+		case CALL_RCU: return "call_rcu(tdp_mmu_free_sp_rcu_callback)";
+		case XCHG_INVALID: return "xchg(&root->role.invalid, true)";
+		case SET_ONE: return "refcount_set(1)";
+		case ZAP: return "tdp_mmu_zap_root";
+		case ZAP_DONE: return "return from the yielding zap";
+		case FORCE_ZERO: return "refcount_set(0)";
+		}
+		return "?";
+	}
+
 	template <RootHost M>
 	constexpr OpStatus step(M& m)
 	{

@@ -153,6 +153,29 @@ TEST(ModelCheckerConfigs, Seed003ObjectionIsTheCounterexample)
 	EXPECT_EQ(r.trace.back().thread_name, "vcpu");
 }
 
+// Seed 000: with the SEAMCALL first, the second vCPU's AUG meets the entry
+// the first one made PENDING.
+TEST(ModelCheckerConfigs, Seed000SecondAugFails)
+{
+	const Result r = find_mc_config("mirror.seed000.seamcall-then-cmpxchg")->run({});
+	ASSERT_TRUE(r.violation);
+	EXPECT_EQ(r.violation->invariant, "kvm.no_bug");
+	EXPECT_NE(r.trace.back().action.find("TDH.MEM.PAGE.AUG -> TDX_EPT_ENTRY_STATE_INCORRECT"), std::string::npos);
+	EXPECT_NE(r.final_state.find("KVM_BUG_ON: TDH.MEM.PAGE.AUG"), std::string::npos);
+	// The frozen protocol on the same configuration is exhaustively clean.
+	const Result v619 = find_mc_config("mirror.v6.19.frozen")->run({});
+	EXPECT_TRUE(v619.exhaustive());
+	EXPECT_GT(v619.states, 50u);
+}
+
+TEST(ModelCheckerConfigs, Seed004NoPinReturnsAMappedPage)
+{
+	const Result r = find_mc_config("teardown.seed004.no-pin")->run({});
+	ASSERT_TRUE(r.violation);
+	EXPECT_EQ(r.violation->invariant, "pamt.page_returned_while_owned");
+	EXPECT_NE(r.trace.back().action.find("folios freed to the host"), std::string::npos);
+}
+
 TEST(ModelCheckerConfigs, NamesAreUnique)
 {
 	const auto& all = mc_configs();

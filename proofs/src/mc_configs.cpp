@@ -8,6 +8,7 @@
 
 #include "arborist/mc/configs.hpp"
 #include "arborist/mc/root_system.hpp"
+#include "arborist/mc/tdx_system.hpp"
 
 namespace arborist::mc {
 
@@ -37,6 +38,8 @@ std::vector<McConfig> make_configs()
 				"seed 003, Paolo Bonzini's version: refcount_dec_and_test, xchg(invalid), "
 				"refcount_set(1), yielding zap, refcount_dec_and_test; a vCPU put and two iterators",
 				"pass", {impl::PutRootVariant::seed003_dec_and_test, 2, false}));
+	for (McConfig& c : tdx_configs())
+		v.push_back(std::move(c));
 	return v;
 }
 

@@ -22,7 +22,7 @@ struct MirrorCheck {
 	u64 mirror_leaves = 0, mirror_tables = 0, sept_entries = 0;
 };
 
-inline MirrorCheck check_mirror_agrees(TdVm& vm, u32 mirror_root)
+inline MirrorCheck check_mirror_agrees(const TdVm& vm, u32 mirror_root)
 {
 	using spec::SeptState;
 	MirrorCheck r;

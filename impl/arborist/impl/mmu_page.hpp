@@ -119,6 +119,7 @@ public:
 	constexpr u64 spte(SptePtr p) const { return pool_[p.sp].spt[p.index]; }
 	constexpr std::size_t capacity() const { return pool_.size(); }
 	constexpr std::size_t live() const { return live_; }
+	constexpr const std::vector<u32>& free_list() const { return free_; } // reuse order
 
 private:
 	spec::Paging paging_;

@@ -119,7 +119,13 @@ public:
 		log_.enabled = o.log_events;
 		mmu_.log().enabled = o.log_events;
 	}
-	TdVm(const TdVm&) = delete;
+	// A deep copy: the copy's KVM glue and TDP MMU are bound to the copy's
+	// module, allocator and log.  The model checker copies a VM per state.
+	TdVm(const TdVm& o)
+		: opt_(o.opt_), module_(o.module_), pages_(o.pages_), env_{&module_}, log_(o.log_),
+		  tdx_(o.tdx_, module_, env_, pages_, log_), mmu_(o.mmu_, tdx_), roots_(o.roots_), gmem_(o.gmem_)
+	{
+	}
 	TdVm& operator=(const TdVm&) = delete;
 
 	// KVM_TDX_INIT_VM + KVM_CREATE_VCPU/KVM_TDX_INIT_VCPU.
@@ -132,21 +138,10 @@ public:
 	// EPT-violation loop does.
 	int fault(unsigned vcpu, u64 gpa, unsigned level = 1, bool write = true)
 	{
-		PageFault f;
-		f.addr = gpa;
-		f.goal_level = level;
-		f.write = write;
-		const bool priv = spec::fault_uses_mirror_root(spec::concrete, opt_.geometry, gpa);
-		const u64 gfn = mmu_.fault_gfn(f);
-		if (priv) {
-			const u64 head = gfn & ~(pages_per_level(level) - 1);
-			const auto pfn = gmem_.get_pfn(head, level, pages_);
-			if (!pfn)
-				return RET_PF_RETRY;
-			f.pfn = *pfn;
-		} else {
-			f.pfn = opt_.shared_base_pfn + gfn;
-		}
+		const std::optional<PageFault> resolved = resolve_fault(gpa, level, write);
+		if (!resolved)
+			return RET_PF_RETRY;
+		const PageFault f = *resolved;
 		tdx_.set_page_add_src(tdx_.state() == SimTdx::State::runnable
 					      ? std::nullopt
 					      : std::optional<u64>{source_page_pa()});
@@ -155,6 +150,26 @@ public:
 			r = mmu_.page_fault(roots_[vcpu], f);
 		tdx_.set_page_add_src(std::nullopt);
 		return r;
+	}
+
+	// kvm_mmu_do_page_fault()'s inputs for a fault on gpa: the pfn from
+	// guest_memfd (private) or the host mapping (shared).
+	std::optional<PageFault> resolve_fault(u64 gpa, unsigned level = 1, bool write = true)
+	{
+		PageFault f;
+		f.addr = gpa;
+		f.goal_level = level;
+		f.write = write;
+		const u64 gfn = mmu_.fault_gfn(f);
+		if (spec::fault_uses_mirror_root(spec::concrete, opt_.geometry, gpa)) {
+			const auto pfn = gmem_.get_pfn(gfn & ~(pages_per_level(level) - 1), level, pages_);
+			if (!pfn)
+				return std::nullopt;
+			f.pfn = *pfn;
+		} else {
+			f.pfn = opt_.shared_base_pfn + gfn;
+		}
+		return f;
 	}
 
 	bool finalize() { return tdx_.finalize(); }
@@ -201,19 +216,27 @@ public:
 			mmu_.unload_roots(r);
 		mmu_.uninit();
 		const bool reclaimed = tdx_.reclaim_control_pages();
-		gmem_.release(pages_);
+		gmem_free_folios();
 		return released && reclaimed;
 	}
+
+	// The guest_memfd inode is evicted: its folios go back to the host.  With
+	// seed 004's pinning this waits for the TD's teardown (the unpin).
+	void gmem_free_folios() { gmem_.release(pages_); }
 
 	hw::SimModule& module() { return module_; }
 	const hw::SimModule& module() const { return module_; }
 	SimTdx& tdx() { return tdx_; }
+	const SimTdx& tdx() const { return tdx_; }
 	TdpMmu<SimTdx>& mmu() { return mmu_; }
 	const TdpMmu<SimTdx>& mmu() const { return mmu_; }
 	VcpuRoots& roots(unsigned vcpu) { return roots_[vcpu]; }
+	const VcpuRoots& roots(unsigned vcpu) const { return roots_[vcpu]; }
 	HostPages& pages() { return pages_; }
+	const HostPages& pages() const { return pages_; }
 	const Gmem& gmem() const { return gmem_; }
 	EventLog& tdx_log() { return log_; }
+	const EventLog& tdx_log() const { return log_; }
 	const TdVmOptions& options() const { return opt_; }
 	u64 shared_bit_gpa() const { return u64{1} << opt_.geometry.shared_gpa_bit(); }
 

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <optional>
 #include <vector>
@@ -107,6 +108,22 @@ template <ExternalHooks Hooks>
 class TdpMmu {
 public:
 	constexpr TdpMmu(const Config& c, Hooks& hooks) : cfg_(c), pt_(c.paging, c.pt_base_pfn), hooks_(hooks) {}
+	// A copy of the whole MMU state bound to another hooks object: the model
+	// checker copies a VM (TdVm's copy constructor) state by state.
+	constexpr TdpMmu(const TdpMmu& o, Hooks& hooks)
+		: cfg_(o.cfg_), pt_(o.pt_), hooks_(hooks), roots_(o.roots_), rcu_(o.rcu_), log_(o.log_), lock_(o.lock_),
+		  tlb_flushes_(o.tlb_flushes_), bugs_(o.bugs_), resched_clock_(o.resched_clock_), yields_(o.yields_),
+		  stats_(o.stats_)
+	{
+	}
+	TdpMmu(const TdpMmu&) = delete;
+	TdpMmu& operator=(const TdpMmu&) = delete;
+
+	// The mmu_lock mode the calling task holds.  Whole calls take and drop
+	// it themselves; the model checker sets it to the stepping thread's
+	// mode before each step, since lock_ serves only lockdep assertions.
+	constexpr LockMode lock_context() const { return lock_; }
+	constexpr void set_lock_context(LockMode m) { lock_ = m; }
 
 	// ---- state, read-only to callers -------------------------------------------
 	constexpr const Config& config() const { return cfg_; }
@@ -283,42 +300,144 @@ public:
 
 	// kvm_tdp_mmu_map(): walk to goal_level, linking missing tables (and
 	// splitting a huge page in the way) atomically, then install the leaf.
+	// The whole call runs MapOp, the machine the model checker steps.
 	constexpr int map(u32 root, const PageFault& f)
 	{
-		lockdep_held(LockMode::read);
-		const u64 gfn = fault_gfn(f);
-		bug_on(root == NO_SP || pt_[root].invalid, "kvm_tdp_mmu_map: no root or invalid root");
-		log_.add({EventKind::spte_requested, gfn, f.goal_level, f.pfn, 0});
-		TdpIter it;
-		for (start(it, root, spec::PG_LEVEL_4K, gfn); it.valid && it.gfn < gfn + 1; next(it)) {
-			if (spec::is_frozen_spte(d(), flavor(), it.old_spte))
-				return RET_PF_RETRY;
-			if (it.level == f.goal_level)
-				return map_handle_target_level(it, f);
-			// Step down into the lower level page table if it exists.
-			if (present(it.old_spte) && !spec::is_large_pte(d(), flavor(), it.old_spte))
-				continue;
-			// Non-present, or a huge page that needs to be split.
-			const u32 sp = alloc_child_sp(it);
-			int r;
-			if (present(it.old_spte)) {
-				// "Don't support large page for mirrored roots (TDX)"
-				if (bug_on(pt_[sp].mirror, "kvm_tdp_mmu_map: split of a mirror huge page"))
-					r = -EIO;
-				else
-					r = split_huge_page(it, sp, true);
-			} else {
-				r = link_sp(it, sp, true);
-			}
-			// Force the guest to retry if installing an upper level SPTE failed.
-			if (r) {
-				free_sp(sp);
-				return RET_PF_RETRY;
+		MapOp op{root, f};
+		while (op.step(*this) == OpStatus::running) {
+		}
+		return op.ret;
+	}
+
+	// __tdp_mmu_set_spte_atomic() at the kernel's atomicity: for a mirror
+	// SPTE, the cmpxchg to FROZEN_SPTE, the S-EPT SEAMCALL and the final
+	// write are separate steps (v6.19 set_external_spte_present()); seed
+	// 000's ordering is the SEAMCALL, then the cmpxchg.
+	struct AtomicSet {
+		enum : std::uint8_t { BEGIN, EXTERNAL, PUBLISH, CMPXCHG_AFTER };
+		u64 new_spte = 0;
+		std::uint8_t pc = BEGIN;
+		std::uint8_t hook = 0; // spec::MirrorHook
+		int ret = 0;
+		constexpr bool operator==(const AtomicSet&) const = default;
+	};
+
+	// kvm_tdp_mmu_map() as a machine: one step() is one atomic action (an
+	// SPTE read, a cmpxchg or write, a SEAMCALL), with the local decisions
+	// between them.
+	struct MapOp {
+		enum : std::uint8_t { START, LOOP, LINK_SET, TARGET_SET, ADVANCE, DONE };
+		u32 root = NO_SP;
+		PageFault f{};
+		TdpIter it{};
+		u32 sp = NO_SP;    // the table being linked
+		u64 gfn = 0;
+		u64 old_leaf = 0;  // the target SPTE before the set, for the TLB flush
+		AtomicSet set{};
+		std::uint8_t pc = START;
+		int ret = RET_PF_RETRY;
+
+		constexpr OpStatus step(TdpMmu& m)
+		{
+			switch (pc) {
+			case START:
+				m.lockdep_held(LockMode::read);
+				gfn = m.fault_gfn(f);
+				m.bug_on(root == NO_SP || m.pt_[root].invalid, "kvm_tdp_mmu_map: no root or invalid root");
+				m.log_.add({EventKind::spte_requested, gfn, f.goal_level, f.pfn, 0});
+				m.start(it, root, spec::PG_LEVEL_4K, gfn); // reads the root's entry
+				pc = LOOP;
+				return OpStatus::running;
+			case LOOP: return body(m);
+			case ADVANCE:
+				m.next(it); // step down into the table just linked
+				pc = LOOP;
+				return OpStatus::running;
+			case LINK_SET:
+			case TARGET_SET: return continue_set(m);
+			default: return OpStatus::done;
 			}
 		}
-		// The walk aborted before reaching the target level.
-		return RET_PF_RETRY;
-	}
+		constexpr bool operator==(const MapOp&) const = default;
+
+	private:
+		constexpr OpStatus finish(int r)
+		{
+			ret = r;
+			pc = DONE;
+			return OpStatus::done;
+		}
+		// The loop body at the current SPTE, up to its next shared access.
+		constexpr OpStatus body(TdpMmu& m)
+		{
+			if (!it.valid || it.gfn >= gfn + 1)
+				return finish(RET_PF_RETRY); // the walk aborted before the target level
+			if (spec::is_frozen_spte(d(), m.flavor(), it.old_spte))
+				return finish(RET_PF_RETRY);
+			if (it.level == f.goal_level)
+				return begin_target(m);
+			// Step down into the lower level page table if it exists.
+			if (m.present(it.old_spte) && !spec::is_large_pte(d(), m.flavor(), it.old_spte)) {
+				m.next(it);
+				return OpStatus::running;
+			}
+			// Non-present, or a huge page that needs to be split.
+			sp = m.alloc_child_sp(it);
+			if (m.present(it.old_spte)) {
+				// "Don't support large page for mirrored roots (TDX)"
+				const int r = m.bug_on(m.pt_[sp].mirror, "kvm_tdp_mmu_map: split of a mirror huge page")
+						      ? -EIO
+						      : m.split_huge_page(it, sp, true);
+				return linked(m, r);
+			}
+			set = {spec::make_nonleaf_spte(d(), m.flavor(), u64{m.pt_.pa_of(sp)}, !m.cfg_.ad_enabled)};
+			pc = LINK_SET;
+			return continue_set(m);
+		}
+		// tdp_mmu_map_handle_target_level(), up to the atomic set.
+		constexpr OpStatus begin_target(TdpMmu& m)
+		{
+			const auto& fl = m.flavor();
+			if (m.present(it.old_spte) && m.last(it.old_spte, it.level) &&
+			    (f.prefetch || !f.write || spec::is_writable_pte(d(), fl, it.old_spte))) {
+				m.bug_on(f.pfn != spec::spte_to_pfn(d(), fl, it.old_spte), "spurious fault with another PFN");
+				return finish(RET_PF_SPURIOUS);
+			}
+			const spec::LeafRequest<spec::Concrete> req{f.pfn, it.level, f.exec, f.map_writable, f.write};
+			const u64 new_spte = spec::make_spte(d(), fl, req);
+			if (new_spte == it.old_spte)
+				return finish(RET_PF_SPURIOUS);
+			old_leaf = it.old_spte;
+			set = {new_spte};
+			pc = TARGET_SET;
+			return continue_set(m);
+		}
+		constexpr OpStatus continue_set(TdpMmu& m)
+		{
+			if (!m.atomic_set_step(it, set))
+				return OpStatus::running;
+			if (pc == LINK_SET)
+				return linked(m, set.ret);
+			// Force the guest to retry if the set failed.
+			if (set.ret)
+				return finish(RET_PF_RETRY);
+			if (m.present(old_leaf) && (!m.last(old_leaf, it.level) ||
+						    spec::leaf_spte_change_needs_tlb_flush(d(), m.flavor(), old_leaf, set.new_spte)))
+				m.flush_remote_tlbs(it.gfn, it.level);
+			m.log_.add({EventKind::set_spte, it.gfn, it.level, set.new_spte, 0});
+			return finish(RET_PF_FIXED);
+		}
+		// Force the guest to retry if installing an upper level SPTE failed.
+		constexpr OpStatus linked(TdpMmu& m, int r)
+		{
+			if (r) {
+				m.free_sp(sp);
+				return finish(RET_PF_RETRY);
+			}
+			pc = ADVANCE;
+			return OpStatus::running;
+		}
+	};
 
 	// ---- zapping (section 3.2) --------------------------------------------------
 
@@ -593,26 +712,6 @@ private:
 
 	// ---- setting SPTEs (section 3.3) ----------------------------------------------
 
-	// set_external_spte_present(): freeze the mirror SPTE, update S-EPT,
-	// then publish the new value (or restore the old one on failure).
-	constexpr int set_external_spte_present(SptePtr p, u64 gfn, u64& old, u64 new_spte, unsigned level,
-						bool is_leaf)
-	{
-		if (cfg_.variants.mirror_write == Variants::MirrorWrite::seamcall_then_cmpxchg_seed000) {
-			// The ordering seed 000 questions: S-EPT first, then the cmpxchg,
-			// which can fail after the SEAMCALL succeeded.
-			const int ret = external_set(gfn, level, new_spte, is_leaf);
-			if (ret)
-				return ret;
-			return cmpxchg_spte(p, old, new_spte) ? 0 : -EBUSY;
-		}
-		if (!cmpxchg_spte(p, old, frozen()))
-			return -EBUSY;
-		const int ret = external_set(gfn, level, new_spte, is_leaf);
-		write_spte(p, ret ? old : new_spte);
-		return ret;
-	}
-
 	constexpr int external_set(u64 gfn, unsigned level, u64 new_spte, bool is_leaf)
 	{
 		if (is_leaf)
@@ -624,34 +723,74 @@ private:
 		return hooks_.link_external_spt(gfn, level, pt_[child].external_spt);
 	}
 
-	// __tdp_mmu_set_spte_atomic() + handle_changed_spte(shared = true).  For
-	// a mirror SPTE, which external hook (if any) the change needs is the
-	// spec's decision (spec/arborist/mirror_hook.hpp).
+	// __tdp_mmu_set_spte_atomic() + handle_changed_spte(shared = true), whole.
 	constexpr int set_spte_atomic(TdpIter& it, u64 new_spte)
 	{
-		lockdep_held(LockMode::read);
-		bug_on(it.yielded, "__tdp_mmu_set_spte_atomic: yielded iterator");
-		if (pt_[it.sptep.sp].mirror) {
-			const auto hook = static_cast<spec::MirrorHook>(
-				spec::mirror_hook_atomic(d(), flavor(), it.old_spte, new_spte, u64{it.level}));
+		AtomicSet a{new_spte};
+		while (!atomic_set_step(it, a)) {
+		}
+		return a.ret;
+	}
+
+	// One step of __tdp_mmu_set_spte_atomic(); true when it returned (a.ret).
+	// For a mirror SPTE, which external hook (if any) the change needs is
+	// the spec's decision (spec/arborist/mirror_hook.hpp); v6.19's
+	// set_external_spte_present() freezes the SPTE, updates S-EPT, then
+	// publishes the new value (or restores the old one on failure).
+	constexpr bool atomic_set_step(TdpIter& it, AtomicSet& a)
+	{
+		using spec::MirrorHook;
+		const bool seamcall_first =
+			cfg_.variants.mirror_write == Variants::MirrorWrite::seamcall_then_cmpxchg_seed000;
+		auto done = [&](int ret) {
+			if (!ret)
+				handle_changed_spte(it.gfn, it.old_spte, a.new_spte, it.level, true);
+			a.ret = ret;
+			return true;
+		};
+		switch (a.pc) {
+		case AtomicSet::BEGIN: {
+			lockdep_held(LockMode::read);
+			bug_on(it.yielded, "__tdp_mmu_set_spte_atomic: yielded iterator");
+			if (!pt_[it.sptep.sp].mirror) {
+				bug_on(spec::is_frozen_spte(d(), flavor(), it.old_spte),
+				       "__tdp_mmu_set_spte_atomic: frozen old SPTE");
+				return cmpxchg_spte(it.sptep, it.old_spte, a.new_spte) ? done(0) : (a.ret = -EBUSY, true);
+			}
+			const auto hook = static_cast<MirrorHook>(
+				spec::mirror_hook_atomic(d(), flavor(), it.old_spte, a.new_spte, u64{it.level}));
+			a.hook = static_cast<std::uint8_t>(hook);
 			// A frozen old SPTE, an atomic zap of a mirror SPTE or a present
 			// old SPTE: the path's WARN/KVM_BUG_ON fires.
-			if (bug_on(hook == spec::MirrorHook::bug, "__tdp_mmu_set_spte_atomic: mirror contract broken"))
-				return -EBUSY;
-			if (hook != spec::MirrorHook::none) {
-				if (const int ret = set_external_spte_present(it.sptep, it.gfn, it.old_spte, new_spte, it.level,
-									      hook == spec::MirrorHook::set))
-					return ret;
-			} else if (!cmpxchg_spte(it.sptep, it.old_spte, new_spte)) {
-				return -EBUSY;
+			if (bug_on(hook == MirrorHook::bug, "__tdp_mmu_set_spte_atomic: mirror contract broken"))
+				return a.ret = -EBUSY, true;
+			if (hook == MirrorHook::none)
+				return cmpxchg_spte(it.sptep, it.old_spte, a.new_spte) ? done(0) : (a.ret = -EBUSY, true);
+			if (seamcall_first) {
+				// The ordering seed 000 questions: S-EPT first, then the
+				// cmpxchg, which can fail after the SEAMCALL succeeded.
+				a.ret = external_set(it.gfn, it.level, a.new_spte, hook == MirrorHook::set);
+				if (a.ret)
+					return true;
+				a.pc = AtomicSet::CMPXCHG_AFTER;
+				return false;
 			}
-		} else {
-			bug_on(spec::is_frozen_spte(d(), flavor(), it.old_spte), "__tdp_mmu_set_spte_atomic: frozen old SPTE");
-			if (!cmpxchg_spte(it.sptep, it.old_spte, new_spte))
-				return -EBUSY;
+			if (!cmpxchg_spte(it.sptep, it.old_spte, frozen()))
+				return a.ret = -EBUSY, true;
+			a.pc = AtomicSet::EXTERNAL;
+			return false;
 		}
-		handle_changed_spte(it.gfn, it.old_spte, new_spte, it.level, true);
-		return 0;
+		case AtomicSet::EXTERNAL:
+			a.ret = external_set(it.gfn, it.level, a.new_spte,
+					     static_cast<MirrorHook>(a.hook) == MirrorHook::set);
+			a.pc = AtomicSet::PUBLISH;
+			return false;
+		case AtomicSet::PUBLISH:
+			write_spte(it.sptep, a.ret ? it.old_spte : a.new_spte);
+			return a.ret ? true : done(0);
+		default: // CMPXCHG_AFTER
+			return cmpxchg_spte(it.sptep, it.old_spte, a.new_spte) ? done(0) : (a.ret = -EBUSY, true);
+		}
 	}
 
 	// kvm_tdp_mmu_write_spte(): xchg if the old value has volatile bits,
@@ -896,28 +1035,6 @@ private:
 		return ret;
 	}
 
-	// tdp_mmu_map_handle_target_level()
-	constexpr int map_handle_target_level(TdpIter& it, const PageFault& f)
-	{
-		if (present(it.old_spte) && last(it.old_spte, it.level) &&
-		    (f.prefetch || !f.write || spec::is_writable_pte(d(), flavor(), it.old_spte))) {
-			bug_on(f.pfn != spec::spte_to_pfn(d(), flavor(), it.old_spte), "spurious fault with another PFN");
-			return RET_PF_SPURIOUS;
-		}
-		const spec::LeafRequest<spec::Concrete> req{f.pfn, it.level, f.exec, f.map_writable, f.write};
-		const u64 new_spte = spec::make_spte(d(), flavor(), req);
-		if (new_spte == it.old_spte)
-			return RET_PF_SPURIOUS;
-		const u64 old = it.old_spte;
-		if (set_spte_atomic(it, new_spte))
-			return RET_PF_RETRY;
-		if (present(old) &&
-		    (!last(old, it.level) || spec::leaf_spte_change_needs_tlb_flush(d(), flavor(), old, new_spte)))
-			flush_remote_tlbs(it.gfn, it.level);
-		log_.add({EventKind::set_spte, it.gfn, it.level, new_spte, 0});
-		return RET_PF_FIXED;
-	}
-
 	Config cfg_;
 	PageTables pt_;
 	Hooks& hooks_;
@@ -929,7 +1046,7 @@ private:
 	u64 bugs_ = 0;
 	u64 resched_clock_ = 0;
 	u64 yields_ = 0;
-	u64 stats_[6] = {};
+	std::array<u64, 6> stats_{};
 };
 
 } // namespace arborist::impl

@@ -57,6 +57,8 @@ public:
 	constexpr u64 free_count() const { return free_; }
 	constexpr u64 base() const { return base_; }
 	constexpr u64 count() const { return used_.size(); }
+	constexpr bool used(u64 pfn) const { return pfn >= base_ && pfn - base_ < used_.size() && used_[pfn - base_]; }
+	constexpr u64 cursor() const { return cursor_; } // where the next search starts
 
 private:
 	// The first index at or after i whose frame number is a multiple of align.
@@ -105,6 +107,17 @@ public:
 		: m_(module), env_(env), pages_(pages), log_(log), v_(v)
 	{
 	}
+	// A copy of KVM's TDX state bound to another module, environment, page
+	// allocator and log (TdVm's copy constructor, for the model checker).
+	constexpr KvmTdx(const KvmTdx& o, B& module, Env& env, HostPages& pages, EventLog& log)
+		: m_(module), env_(env), pages_(pages), log_(log), v_(o.v_), state_(o.state_), tdr_pa_(o.tdr_pa_),
+		  hkid_(o.hkid_), hkid_assigned_(o.hkid_assigned_), wait_for_sept_zap_(o.wait_for_sept_zap_),
+		  bugged_(o.bugged_), page_add_src_(o.page_add_src_), tdcs_(o.tdcs_), tdvpr_(o.tdvpr_),
+		  released_(o.released_), pinned_inodes_(o.pinned_inodes_)
+	{
+	}
+	KvmTdx(const KvmTdx&) = delete;
+	KvmTdx& operator=(const KvmTdx&) = delete;
 
 	// ---- kvm_x86_ops external page-table hooks ---------------------------------
 

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// TDX configurations of the model checker: a whole TD (impl::TdVm: the TDP
+// MMU with its mirror root, KVM's TDX glue, and the simulated TDX module
+// running the spec's S-EPT leaves) copied state by state, with tasks that
+// run impl/'s stepped operations on it.
+//
+// Tasks:
+//  - fault: a vCPU's EPT violation on a private GPA:
+//    read_lock(mmu_lock), then TdpMmu::MapOp (kvm_tdp_mmu_map()) step by
+//    step -- every SPTE read, cmpxchg and write, and every SEAMCALL the
+//    external hooks issue, is its own step -- then read_unlock;
+//  - unmap: kvm_tdp_mmu_unmap_gfn_range() of the private range (guest_memfd
+//    punch hole), which v6.19 runs under write_lock(mmu_lock): while it
+//    holds the lock no other MMU task runs, so the zap is one step between
+//    its lock and unlock steps;
+//  - split: seed 001, kvm_tdp_mmu_try_split_huge_pages() of a private 2M
+//    page (split_external_spt -> BLOCK, TRACK, DEMOTE), under the lock mode
+//    the configuration names; with the exclusive lock it is one step like
+//    unmap, with the shared lock its atomic set goes through MapOp's
+//    AtomicSet path and the spec's mirror-hook decision;
+//  - vcpu_run: TDH.VP.ENTER then a TD exit (TLB epochs; KVM's kicks);
+//  - gmem_close: kvm_gmem_release() -- v6.19 invalidates every private
+//    GFN (BLOCK, TRACK, REMOVE, WBINVD), seed 004 pins the inode instead
+//    (while fewer than 64 are pinned, else the v6.19 path) -- then the
+//    eviction of the inode frees the folios to the host; a pinned inode is
+//    evicted only after the TD's teardown;
+//  - vm_destroy: kvm_destroy_vm() once the last file reference is gone
+//    (guest_memfd and vCPU files hold VM references): tdx_mmu_release_hkid
+//    (VP.FLUSH, VPFLUSHDONE, CACHE.WB, KEY.FREEID), the vCPUs' root puts,
+//    kvm_mmu_uninit_tdp_mmu (the mirror root's zap: seed 004 RECLAIMs the
+//    still-mapped private pages there), tdx_vm_destroy (control pages);
+//  - prune: seed 000's pruning of a private branch at run time:
+//    tdp_mmu_zap_root() of the mirror root under write_lock(mmu_lock) with
+//    the HKID assigned; with the RCU-deferred removal variant the pruned
+//    tables are handed to the RCU callback (v6.19 never does this: its
+//    tdx_sept_free_private_spt() is a KVM_BUG_ON while the HKID is
+//    assigned);
+//  - rcu: the grace period; runs queued TDP MMU callbacks once no fault
+//    task is inside its RCU read-side section (mmu_lock readers here).
+//
+// Properties: no KVM_BUG_ON (the kernel's own assertions, including every
+// SEAMCALL status KVM treats as impossible -- the simulated module returns
+// the spec's status codes), and, in every state where no task is inside an
+// operation, the mirror root and the S-EPT agree in both directions
+// (impl/arborist/impl/mirror_check.hpp), while the TD's HKID is assigned.
+// Teardown (seed 004): no page the TDX module still owns (PAMT not
+// PT_NDA) is free in the host's allocator -- a private page returned to the
+// host while mapped or before its HKID is released and its page RECLAIMed
+// -- and, once every task is done, no page is leaked (every TDMR frame is
+// free in the host allocator and PT_NDA in the PAMT).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arborist/impl/mirror_check.hpp"
+#include "arborist/impl/td_vm.hpp"
+#include "arborist/mc/checker.hpp"
+
+namespace arborist::mc {
+
+using impl::LockMode;
+using impl::OpStatus;
+using impl::PageFault;
+using impl::TdVm;
+using impl::u32;
+using spec::u64;
+
+enum class TdxTask : std::uint8_t { fault, unmap, split, rcu, vcpu_run, gmem_close, vm_destroy, prune };
+
+struct TdxMcConfig {
+	impl::Variants variants{};
+	impl::TdxVariants tdx_variants{};
+	std::vector<TdxTask> tasks;   // rcu is added when absent
+	bool prelink = true;          // fault a neighbouring GFN first, so the upper tables exist
+	bool huge = false;            // map the target as a 2M private page first (seed 001)
+	bool split_shared = false;    // seed 001 split under read_lock instead of write_lock
+	unsigned nr_vcpus = 2;
+	unsigned long long fault_gpa = 0x200000; // what the fault tasks fault on
+	unsigned pinned_inodes = 0;  // guest_memfd inodes already pinned (seed 004's cap is 64)
+	bool pin_inode = true;       // false: defer removal without pinning (the known-bad seed-004 variant)
+};
+
+struct TdxThread {
+	TdxTask kind{};
+	std::uint8_t pc = 0; // LOCK, OP, UNLOCK, DONE
+	std::uint8_t vcpu = 0;
+	impl::TdpMmu<impl::SimTdx>::MapOp map{};
+	int result = 0;
+	constexpr bool operator==(const TdxThread&) const = default;
+};
+
+struct TdxMcState {
+	std::shared_ptr<TdVm> vm; // copy-on-step: copied before each step
+	std::uint8_t readers = 0;
+	bool writer = false;
+	bool vm_destroyed = false; // kvm_destroy_vm() finished: a pinned inode may be evicted
+	std::vector<TdxThread> th;
+};
+
+class TdxSystem {
+public:
+	using State = TdxMcState;
+
+	explicit TdxSystem(TdxMcConfig c);
+
+	State initial() const;
+	unsigned thread_count() const { return static_cast<unsigned>(tasks_.size()); }
+	std::string thread_name(unsigned t) const;
+	// Fault tasks of distinct vCPUs use distinct vCPU roots and frames: no
+	// symmetry is claimed.
+	unsigned symmetry_class(unsigned) const { return 0; }
+	bool done(const State& s, unsigned t) const;
+	bool enabled(const State& s, unsigned t) const;
+	bool is_local(const State&, unsigned) const { return false; }
+	std::optional<Violation> step(State& s, unsigned t, std::string* describe) const;
+	std::optional<Violation> check(const State& s) const;
+	void encode_shared(const State& s, std::string& out) const;
+	void encode_thread(const State& s, unsigned t, std::string& out) const;
+	std::string describe_state(const State& s) const;
+	std::string dot(const State& s) const;
+
+	static constexpr u64 TARGET_GPA = 0x200000; // the private page the tasks race on (GFN 0x200)
+
+private:
+	enum : std::uint8_t { LOCK, OP, UNLOCK, DONE };
+	bool quiescent(const State& s) const;
+	bool all_done(const State& s) const;
+	bool tasks_done_have_teardown() const;
+	bool pinned(const State& s) const;
+
+	TdxMcConfig cfg_;
+	std::vector<TdxTask> tasks_;
+};
+
+static_assert(System<TdxSystem>);
+
+struct McConfig;
+std::vector<McConfig> tdx_configs();
+
+} // namespace arborist::mc

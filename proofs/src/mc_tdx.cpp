@@ -1,0 +1,642 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// The TDX configurations of the model checker (proofs/arborist/mc/tdx_system.hpp).
+#include <cstring>
+#include <memory>
+
+#include <boost/hana/for_each.hpp>
+#include <boost/hana/members.hpp>
+
+#include "arborist/hw/names.hpp"
+#include "arborist/mc/configs.hpp"
+#include "arborist/mc/tdx_system.hpp"
+
+namespace arborist::mc {
+
+namespace {
+
+void put(std::string& out, u64 v)
+{
+	// Little-endian, variable length: small numbers (states, levels, flags)
+	// take one byte.
+	do {
+		std::uint8_t b = v & 0x7f;
+		v >>= 7;
+		if (v)
+			b |= 0x80;
+		out.push_back(static_cast<char>(b));
+	} while (v);
+}
+
+TdVm& mutable_vm(TdxMcState& s)
+{
+	// Copy on write: a state's VM may be shared with its parent and siblings.
+	if (s.vm.use_count() > 1)
+		s.vm = std::make_shared<TdVm>(*s.vm);
+	return *s.vm;
+}
+
+std::string hex(u64 v)
+{
+	char b[24];
+	std::snprintf(b, sizeof b, "%llx", static_cast<unsigned long long>(v));
+	return b;
+}
+
+const char* task_name(TdxTask k)
+{
+	switch (k) {
+	case TdxTask::fault: return "fault";
+	case TdxTask::unmap: return "unmap";
+	case TdxTask::split: return "split";
+	case TdxTask::rcu: return "rcu";
+	case TdxTask::vcpu_run: return "vcpu";
+	case TdxTask::gmem_close: return "gmem";
+	case TdxTask::vm_destroy: return "destroy";
+	case TdxTask::prune: return "prune";
+	}
+	return "?";
+}
+
+// The last SEAMCALLs the module ran, for counterexample steps.
+std::string seamcalls_since(const hw::SimModule& m, std::size_t from)
+{
+	std::string r;
+	for (std::size_t i = from; i < m.trace.size(); i++) {
+		const auto& c = m.trace[i];
+		const std::string_view st = hw::status_base_name(c.status);
+		r += (r.empty() ? "" : ", ") + hw::leaf_name(c.leaf) + " -> " +
+		     (st.empty() ? std::to_string(c.status) : std::string(st));
+	}
+	return r;
+}
+
+} // namespace
+
+TdxSystem::TdxSystem(TdxMcConfig c) : cfg_(std::move(c)), tasks_(cfg_.tasks)
+{
+	bool has_rcu = false;
+	for (TdxTask k : tasks_)
+		has_rcu = has_rcu || k == TdxTask::rcu;
+	if (!has_rcu)
+		tasks_.push_back(TdxTask::rcu);
+}
+
+// A finalized TD with two vCPUs' roots loaded; with prelink, a private page
+// in the same 2M range is mapped, so the S-EPT tables above the target
+// exist; with huge, the target's 2M range is mapped as one private page.
+TdxMcState TdxSystem::initial() const
+{
+	impl::TdVmOptions o;
+	o.nr_vcpus = cfg_.nr_vcpus;
+	o.variants = cfg_.variants;
+	o.tdx_variants = cfg_.tdx_variants;
+	o.tdmr_pages = cfg_.huge ? 2048 : 64;
+	o.log_events = false;
+	TdxMcState s;
+	s.vm = std::make_shared<TdVm>(o);
+	TdVm& vm = *s.vm;
+	vm.create();
+	vm.finalize();
+	if (cfg_.prelink && !cfg_.huge)
+		vm.fault(0, TARGET_GPA + 0x1000);
+	if (cfg_.huge)
+		vm.fault(0, TARGET_GPA, 2);
+	for (unsigned v = 0; v < cfg_.nr_vcpus; v++)
+		vm.mmu().load_roots(vm.roots(v));
+	for (unsigned i = 0; i < cfg_.pinned_inodes; i++)
+		vm.tdx().gmem_defer_removal(); // other guest_memfd inodes pinned before this one
+	vm.module().trace_enabled = true;
+	unsigned next_vcpu = 0;
+	for (TdxTask k : tasks_) {
+		TdxThread t;
+		t.kind = k;
+		if (k == TdxTask::fault) {
+			t.vcpu = static_cast<std::uint8_t>(next_vcpu++ % cfg_.nr_vcpus);
+			const auto f = vm.resolve_fault(cfg_.fault_gpa);
+			const u32 root = vm.mmu().root_for_fault(vm.roots(t.vcpu), *f);
+			t.map = {root, *f};
+		}
+		s.th.push_back(t);
+	}
+	return s;
+}
+
+std::string TdxSystem::thread_name(unsigned t) const
+{
+	std::string n = task_name(tasks_[t]);
+	if (tasks_[t] == TdxTask::fault)
+		n += std::to_string(t);
+	return n;
+}
+
+bool TdxSystem::done(const State& s, unsigned t) const
+{
+	if (tasks_[t] == TdxTask::rcu)
+		return s.vm->mmu().rcu_queue().empty();
+	return s.th[t].pc == DONE;
+}
+
+bool TdxSystem::enabled(const State& s, unsigned t) const
+{
+	if (done(s, t))
+		return false;
+	const TdxThread& th = s.th[t];
+	switch (tasks_[t]) {
+	case TdxTask::fault: return th.pc != LOCK || !s.writer;
+	case TdxTask::unmap:
+	case TdxTask::prune: return th.pc != LOCK || (!s.writer && s.readers == 0);
+	case TdxTask::split:
+		if (th.pc != LOCK)
+			return true;
+		return cfg_.split_shared ? !s.writer : !s.writer && s.readers == 0;
+	case TdxTask::rcu: return s.readers == 0 && !s.writer; // no reader inside rcu_read_lock()
+	case TdxTask::vcpu_run: return !s.vm_destroyed;
+	case TdxTask::gmem_close:
+		// A pinned inode is evicted only once the TD is torn down.
+		return th.pc != UNLOCK || !pinned(s) || s.vm_destroyed;
+	case TdxTask::vm_destroy:
+		// The last reference: guest_memfd's release and the vCPU files.
+		for (unsigned u = 0; u < thread_count(); u++)
+			if ((tasks_[u] == TdxTask::gmem_close && s.th[u].pc == LOCK) ||
+			    (tasks_[u] == TdxTask::vcpu_run && s.th[u].pc != DONE))
+				return false;
+		return true;
+	}
+	return false;
+}
+
+bool TdxSystem::pinned(const State& s) const
+{
+	return cfg_.pin_inode && s.vm->tdx().pinned_inodes() > cfg_.pinned_inodes;
+}
+
+std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) const
+{
+	TdVm& vm = mutable_vm(s);
+	TdxThread& th = s.th[t];
+	if (d) { // replaying a counterexample: keep the KVM_BUG_ON reasons
+		vm.mmu().log().enabled = true;
+		vm.tdx_log().enabled = true;
+	}
+	const std::size_t calls_before = vm.module().trace.size();
+	std::string what;
+	auto& mmu = vm.mmu();
+	switch (tasks_[t]) {
+	case TdxTask::fault:
+		if (th.pc == LOCK) {
+			s.readers++;
+			th.pc = OP;
+			what = "read_lock(mmu_lock); rcu_read_lock";
+		} else if (th.pc == OP) {
+			const auto before = th.map;
+			mmu.set_lock_context(LockMode::read);
+			const bool finished = th.map.step(mmu) == OpStatus::done;
+			mmu.set_lock_context(LockMode::none);
+			if (d) {
+				what = "kvm_tdp_mmu_map: level " + std::to_string(before.it.level) + " SPTE " +
+				       std::to_string(before.it.old_spte);
+				char buf[64];
+				std::snprintf(buf, sizeof buf, "kvm_tdp_mmu_map step %u at level %u, old_spte 0x%llx",
+					      unsigned(before.pc), before.it.level,
+					      static_cast<unsigned long long>(before.it.old_spte));
+				what = buf;
+				if (th.map.it.old_spte != before.it.old_spte || th.map.set.pc != before.set.pc)
+					std::snprintf(buf, sizeof buf, " -> 0x%llx",
+						      static_cast<unsigned long long>(th.map.it.old_spte)),
+						what += buf;
+			}
+			if (finished) {
+				th.result = th.map.ret;
+				th.pc = UNLOCK;
+				what += ", returns " + std::to_string(th.map.ret);
+			}
+		} else {
+			s.readers--;
+			th.pc = DONE;
+			what = "rcu_read_unlock; read_unlock(mmu_lock)";
+		}
+		break;
+	case TdxTask::unmap:
+		if (th.pc == LOCK) {
+			s.writer = true;
+			th.pc = OP;
+			what = "write_lock(mmu_lock)";
+		} else if (th.pc == OP) {
+			// kvm_tdp_mmu_unmap_gfn_range() of the target's 2M range, private roots
+			const u64 gfn = TARGET_GPA >> spec::PAGE_SHIFT;
+			vm.unmap(gfn & ~u64{511}, (gfn & ~u64{511}) + 512, true, false);
+			th.pc = UNLOCK;
+			what = "kvm_tdp_mmu_unmap_gfn_range (private, whole 2M range)";
+		} else {
+			s.writer = false;
+			th.pc = DONE;
+			what = "write_unlock(mmu_lock)";
+		}
+		break;
+	case TdxTask::prune:
+		if (th.pc == LOCK) {
+			s.writer = true;
+			th.pc = OP;
+			what = "write_lock(mmu_lock)";
+		} else if (th.pc == OP) {
+			mmu.set_lock_context(LockMode::write);
+			mmu.zap_root(vm.roots(0).mirror, false);
+			mmu.set_lock_context(LockMode::none);
+			th.pc = UNLOCK;
+			what = "tdp_mmu_zap_root (mirror root, exclusive): private branches pruned";
+		} else {
+			s.writer = false;
+			th.pc = DONE;
+			what = "write_unlock(mmu_lock)";
+		}
+		break;
+	case TdxTask::split:
+		if (th.pc == LOCK) {
+			(cfg_.split_shared ? s.readers++ : (s.writer = true, s.readers));
+			th.pc = OP;
+			what = cfg_.split_shared ? "read_lock(mmu_lock)" : "write_lock(mmu_lock)";
+		} else if (th.pc == OP) {
+			const u64 gfn = TARGET_GPA >> spec::PAGE_SHIFT;
+			th.result = mmu.split_huge_pages(vm.roots(0).mirror, gfn, gfn + 512, 1, cfg_.split_shared);
+			th.pc = UNLOCK;
+			what = "kvm_tdp_mmu_try_split_huge_pages (mirror, 2M -> 4K), returns " + std::to_string(th.result);
+		} else {
+			(cfg_.split_shared ? s.readers-- : (s.writer = false, s.readers));
+			th.pc = DONE;
+			what = cfg_.split_shared ? "read_unlock(mmu_lock)" : "write_unlock(mmu_lock)";
+		}
+		break;
+	case TdxTask::rcu:
+		mmu.rcu_barrier();
+		what = "grace period: TDP MMU RCU callbacks run";
+		break;
+	case TdxTask::vcpu_run:
+		if (th.pc == LOCK) {
+			th.result = static_cast<int>(vm.enter(0) == hw::status::TDX_SUCCESS);
+			th.pc = OP;
+			what = "tdx_vcpu_run: TDH.VP.ENTER";
+		} else {
+			vm.exit(0);
+			th.pc = DONE;
+			what = "TD exit; the vCPU file is closed";
+		}
+		break;
+	case TdxTask::gmem_close:
+		if (th.pc == LOCK) {
+			vm.gmem_release(); // invalidate, or pin the inode (seed 004)
+			th.pc = UNLOCK;
+			what = "kvm_gmem_release";
+		} else {
+			vm.gmem_free_folios();
+			th.pc = DONE;
+			what = "guest_memfd inode evicted: folios freed to the host";
+		}
+		break;
+	case TdxTask::vm_destroy:
+		const int stage = th.pc == LOCK ? 0 : th.result;
+		switch (stage) {
+		case 0:
+			vm.tdx().release_hkid();
+			what = "tdx_mmu_release_hkid";
+			break;
+		case 1:
+			for (unsigned v = 0; v < cfg_.nr_vcpus; v++)
+				mmu.unload_roots(vm.roots(v));
+			what = "kvm_mmu_unload: vCPU root references put";
+			break;
+		case 2:
+			mmu.uninit();
+			what = "kvm_mmu_uninit_tdp_mmu: mirror root zapped";
+			break;
+		default:
+			vm.tdx().reclaim_control_pages();
+			s.vm_destroyed = true;
+			what = "tdx_vm_destroy: control pages and TDR reclaimed";
+			break;
+		}
+		th.result = stage + 1; // the next stage
+		th.pc = th.result == 4 ? DONE : OP;
+		break;
+	}
+	if (d) {
+		const std::string calls = seamcalls_since(vm.module(), calls_before);
+		*d = what + (calls.empty() ? "" : "; SEAMCALL " + calls);
+	}
+	vm.module().trace.clear(); // the trace is for the step's description only
+	return std::nullopt;
+}
+
+bool TdxSystem::all_done(const State& s) const
+{
+	for (unsigned t = 0; t < thread_count(); t++)
+		if (!done(s, t))
+			return false;
+	return tasks_done_have_teardown();
+}
+
+bool TdxSystem::tasks_done_have_teardown() const
+{
+	for (TdxTask k : tasks_)
+		if (k == TdxTask::vm_destroy)
+			return true;
+	return false;
+}
+
+// No operation in flight: no MMU task inside its operation and no RCU
+// callback pending (seed 000 defers the S-EPT side of a removal to it).
+bool TdxSystem::quiescent(const State& s) const
+{
+	if (!s.vm->mmu().rcu_queue().empty())
+		return false;
+	for (unsigned t = 0; t < thread_count(); t++)
+		if ((tasks_[t] == TdxTask::fault || tasks_[t] == TdxTask::split || tasks_[t] == TdxTask::unmap ||
+		     tasks_[t] == TdxTask::prune) &&
+		    s.th[t].pc != LOCK && s.th[t].pc != DONE)
+			return false;
+	return true;
+}
+
+std::optional<Violation> TdxSystem::check(const State& s) const
+{
+	const TdVm& vm = *s.vm;
+	if (vm.mmu().bugs() || vm.tdx().vm_bugged())
+		return Violation{"kvm.no_bug", "a KVM_BUG_ON fired (the VM is dead)"};
+	// No page the module owns is free in the host allocator.
+	const auto& pages = vm.pages();
+	const u64 base = vm.options().tdmr_base_pfn, n = vm.options().tdmr_pages;
+	for (u64 pfn = base; pfn < base + n; pfn++) {
+		const auto pv = vm.module().pamt(pfn);
+		if (pv && pv->pt != spec::PageType::PT_NDA && !pages.used(pfn))
+			return Violation{"pamt.page_returned_while_owned",
+					 "frame 0x" + hex(pfn) + " is free in the host allocator while the PAMT still has it " +
+						 (pv->pt == spec::PageType::PT_REG ? "as a TD private page (PT_REG)" : "owned by the TD")};
+	}
+	if (all_done(s))
+		for (u64 pfn = base; pfn < base + n; pfn++) {
+			const auto pv = vm.module().pamt(pfn);
+			if (pages.used(pfn) || (pv && pv->pt != spec::PageType::PT_NDA))
+				return Violation{"td.page_leaked", "frame 0x" + hex(pfn) + " was never given back to the host"};
+		}
+	// "mirror and S-EPT agree once no operation is in flight" (while the TD
+	// still has its HKID: after the release the mirror is zapped first)
+	if (quiescent(s) && vm.tdx().hkid_assigned())
+		for (unsigned v = 0; v < cfg_.nr_vcpus; v++) {
+			const u32 root = vm.roots(v).mirror;
+			if (root == impl::NO_SP)
+				continue;
+			const impl::MirrorCheck mc = impl::check_mirror_agrees(vm, root);
+			if (!mc.ok)
+				return Violation{"mirror.agrees_with_sept", mc.why};
+		}
+	return std::nullopt;
+}
+
+void TdxSystem::encode_shared(const State& s, std::string& out) const
+{
+	const TdVm& vm = *s.vm;
+	put(out, s.readers);
+	put(out, s.writer | s.vm_destroyed << 1);
+	// The TDP MMU: every live table and its SPTEs, the roots, RCU callbacks.
+	const auto& mmu = vm.mmu();
+	const auto& pt = mmu.tables();
+	put(out, pt.capacity());
+	for (u32 id = 0; id < pt.capacity(); id++) {
+		const impl::MmuPage& p = pt[id];
+		put(out, static_cast<u64>(p.state));
+		if (p.state == impl::SpState::freed)
+			continue;
+		put(out, p.level | p.mirror << 4 | p.invalid << 5 | p.root << 6 | p.scheduled_root_to_zap << 7);
+		put(out, p.gfn);
+		put(out, p.root_count);
+		put(out, p.external_spt);
+		for (u64 e : p.spt)
+			put(out, e);
+	}
+	for (u32 id : pt.free_list())
+		put(out, id);
+	put(out, mmu.roots().size());
+	for (u32 r : mmu.roots())
+		put(out, r);
+	put(out, mmu.rcu_queue().size());
+	for (const auto& cb : mmu.rcu_queue())
+		put(out, cb.sp << 1 | static_cast<u32>(cb.kind));
+	put(out, mmu.bugs());
+	// KVM's TDX state and the host's page allocator.
+	const auto& tdx = vm.tdx();
+	put(out, static_cast<u64>(tdx.state()) | tdx.hkid_assigned() << 2 | tdx.wait_for_sept_zap() << 3 |
+			 tdx.vm_bugged() << 4);
+	put(out, tdx.released_pages().size());
+	put(out, tdx.pinned_inodes());
+	const auto& pages = vm.pages();
+	put(out, pages.cursor());
+	for (u64 pfn = pages.base(); pfn < pages.base() + pages.count(); pfn += 64) {
+		u64 bits = 0;
+		for (u64 i = 0; i < 64 && pfn + i < pages.base() + pages.count(); i++)
+			bits |= u64{pages.used(pfn + i)} << i;
+		put(out, bits);
+	}
+	// The module: TD state, every non-FREE S-EPT entry, PAMT, vCPUs.
+	const hw::SimModule& m = vm.module();
+	boost::hana::for_each(boost::hana::members(m.td()), [&](const auto& f) {
+		if constexpr (std::is_same_v<std::decay_t<decltype(f)>, spec::EpochState<hw::sim::C>>)
+			boost::hana::for_each(boost::hana::members(f), [&](const auto& g) { put(out, u64(g)); });
+		else
+			put(out, u64(f));
+	});
+	m.for_each_entry([&](u64 gpa, unsigned level, const hw::SeptEntryView& e) {
+		put(out, gpa | level);
+		put(out, static_cast<u64>(e.state));
+		put(out, e.hpa);
+	});
+	out.push_back('|');
+	for (u64 pfn = vm.options().tdmr_base_pfn; pfn < vm.options().tdmr_base_pfn + vm.options().tdmr_pages; pfn++) {
+		const auto pv = m.pamt(pfn);
+		if (!pv || pv->pt == spec::PageType::PT_NDA)
+			continue;
+		put(out, pfn);
+		put(out, static_cast<u64>(pv->pt));
+		put(out, pv->owner);
+		put(out, pv->bepoch);
+	}
+	for (std::size_t i = 0; i < m.num_vcpus(); i++) {
+		const hw::VcpuView v = m.vcpu(i);
+		put(out, v.associated | v.in_guest << 1);
+		put(out, v.vcpu_epoch);
+	}
+}
+
+void TdxSystem::encode_thread(const State& s, unsigned t, std::string& out) const
+{
+	const TdxThread& th = s.th[t];
+	put(out, th.pc);
+	put(out, static_cast<u64>(th.result + 64));
+	if (tasks_[t] != TdxTask::fault)
+		return;
+	const auto& m = th.map;
+	put(out, m.pc);
+	put(out, static_cast<u64>(m.ret + 64));
+	put(out, m.sp);
+	put(out, m.old_leaf);
+	put(out, m.set.new_spte);
+	put(out, m.set.pc | m.set.hook << 4);
+	put(out, static_cast<u64>(m.set.ret + 64));
+	const auto& it = m.it;
+	put(out, it.sptep.sp);
+	put(out, it.sptep.index);
+	put(out, it.gfn);
+	put(out, it.level | it.valid << 4 | it.yielded << 5);
+	put(out, it.old_spte);
+	put(out, it.next_last_level_gfn);
+	for (u32 p : it.pt_path)
+		put(out, p);
+}
+
+std::string TdxSystem::describe_state(const State& s) const
+{
+	const TdVm& vm = *s.vm;
+	std::string r = "mmu_lock: " + std::to_string(s.readers) + " readers" + (s.writer ? ", writer" : "") + "\n";
+	char buf[160];
+	for (unsigned v = 0; v < cfg_.nr_vcpus; v++) {
+		const u32 root = vm.roots(v).mirror;
+		if (root == impl::NO_SP)
+			continue;
+		const auto l = vm.mmu().lookup(root, TARGET_GPA >> spec::PAGE_SHIFT);
+		std::snprintf(buf, sizeof buf, "mirror SPTE of GFN 0x%llx (vCPU %u's root): 0x%llx at level %u\n",
+			      static_cast<unsigned long long>(TARGET_GPA >> spec::PAGE_SHIFT), v,
+			      static_cast<unsigned long long>(l.spte), l.level);
+		r += buf;
+	}
+	for (unsigned level = 0; level < 2; level++)
+		if (const auto e = vm.module().sept_entry(TARGET_GPA, level)) {
+			std::snprintf(buf, sizeof buf, "S-EPT entry of GPA 0x%llx at TDX level %u: %s, HPA 0x%llx\n",
+				      static_cast<unsigned long long>(TARGET_GPA), level, hw::sept_state_name(e->state).c_str(),
+				      static_cast<unsigned long long>(e->hpa));
+			r += buf;
+		}
+	for (const impl::EventLog* log : {&vm.mmu().log(), &vm.tdx_log()})
+		for (const auto& ev : log->events())
+			if (ev.kind == impl::EventKind::kvm_bug && ev.what)
+				r += std::string("KVM_BUG_ON: ") + ev.what + "\n";
+	for (unsigned t = 0; t < thread_count(); t++)
+		r += "  " + thread_name(t) + ": pc " + std::to_string(s.th[t].pc) + "\n";
+	return r;
+}
+
+std::string TdxSystem::dot(const State& s) const
+{
+	std::string g = "digraph sept {\n  node [shape=box, fontname=monospace];\n";
+	char buf[200];
+	s.vm->module().for_each_entry([&](u64 gpa, unsigned level, const hw::SeptEntryView& e) {
+		std::snprintf(buf, sizeof buf, "  \"L%u 0x%llx\" [label=\"S-EPT L%u GPA 0x%llx\\n%s\"];\n", level,
+			      static_cast<unsigned long long>(gpa), level, static_cast<unsigned long long>(gpa),
+			      hw::sept_state_name(e.state).c_str());
+		g += buf;
+	});
+	return g + "}\n";
+}
+
+namespace {
+
+McConfig tdx_config(std::string name, std::string summary, std::string source, std::string expected,
+		    TdxMcConfig tc)
+{
+	return {std::move(name), std::move(summary), std::move(source), std::move(expected),
+		[tc](const Options& o) { return check(TdxSystem(tc), o); }, {}};
+}
+
+} // namespace
+
+std::vector<McConfig> tdx_configs()
+{
+	using impl::Variants;
+	std::vector<McConfig> v;
+	TdxMcConfig race;
+	race.tasks = {TdxTask::fault, TdxTask::fault};
+	v.push_back(tdx_config("mirror.v6.19.frozen",
+			       "two vCPUs fault the same private GFN; v6.19 set_external_spte_present: cmpxchg to "
+			       "FROZEN_SPTE, TDH.MEM.PAGE.AUG, then the final write",
+			       "seed 000; Linux v6.19 tdp_mmu.c set_external_spte_present", "pass", race));
+	race.variants.mirror_write = Variants::MirrorWrite::seamcall_then_cmpxchg_seed000;
+	v.push_back(tdx_config("mirror.seed000.seamcall-then-cmpxchg",
+			       "two vCPUs fault the same private GFN; the S-EPT SEAMCALL first, then "
+			       "try_cmpxchg64 (the ordering Kai Huang questions in seed 000)",
+			       "seed 000 (\"The populating thread makes SEAMCALL successfully but then "
+			       "try_cmpxchg64() fails\")",
+			       "kvm.no_bug", race));
+	TdxMcConfig fresh = race;
+	fresh.prelink = false;
+	fresh.variants = {};
+	v.push_back(tdx_config("mirror.v6.19.frozen-link",
+			       "two vCPUs fault the same private GFN of a fresh TD: they race on every "
+			       "TDH.MEM.SEPT.ADD of the walk and on the AUG; v6.19 frozen-SPTE protocol",
+			       "seed 000; Linux v6.19 tdp_mmu.c tdp_mmu_link_sp", "pass", fresh));
+	TdxMcConfig zap;
+	zap.tasks = {TdxTask::fault, TdxTask::unmap};
+	v.push_back(tdx_config("mirror.v6.19.fault-vs-unmap",
+			       "a vCPU faults a private GFN while guest_memfd punches the hole "
+			       "(kvm_tdp_mmu_unmap_gfn_range under write_lock: BLOCK, TRACK, REMOVE)",
+			       "Linux v6.19 tdp_mmu.c, tdx.c tdx_sept_remove_private_spte", "pass", zap));
+	TdxMcConfig split;
+	split.tdx_variants.private_huge_pages_seed001 = true;
+	split.huge = true;
+	split.tasks = {TdxTask::split, TdxTask::fault};
+	split.fault_gpa = TdxSystem::TARGET_GPA + 0x200000; // a 4K page in the next 2M range
+	v.push_back(tdx_config("split.seed001.exclusive",
+			       "seed 001: split a private 2M page (split_external_spt: BLOCK, TRACK, DEMOTE) under "
+			       "write_lock(mmu_lock), while a vCPU faults a GFN inside it",
+			       "seed 001", "pass", split));
+	split.split_shared = true;
+	v.push_back(tdx_config("split.seed001.shared",
+			       "seed 001's split_external_spt reached from the shared-lock split path "
+			       "(tdp_mmu_split_huge_pages_root with shared = true) while a vCPU faults",
+			       "seed 001 (\"under an exclusive mmu_lock\")", "kvm.no_bug", split));
+	TdxMcConfig prune;
+	prune.tasks = {TdxTask::prune, TdxTask::fault};
+	v.push_back(tdx_config("removal.v6.19.runtime-prune",
+			       "a private branch pruned at run time (mirror root zapped under write_lock, HKID "
+			       "assigned) while a vCPU faults; v6.19's recursive handle_removed_pt",
+			       "seed 000; Linux v6.19 tdx.c tdx_sept_free_private_spt (KVM_BUG_ON while the HKID is "
+			       "assigned: v6.19 never prunes private branches at run time)",
+			       "kvm.no_bug", prune));
+	prune.variants.removal = Variants::Removal::rcu_deferred_seed000;
+	v.push_back(tdx_config("removal.seed000.rcu-deferred",
+			       "seed 000: the same pruning with the branch handed to the RCU callback; a vCPU faults "
+			       "into the pruned range before the callback has removed the S-EPT children",
+			       "seed 000 (\"the RCU callback has exclusive access to the branch\")", "kvm.no_bug",
+			       prune));
+	TdxMcConfig td;
+	td.nr_vcpus = 1;
+	td.tasks = {TdxTask::vcpu_run, TdxTask::gmem_close, TdxTask::vm_destroy};
+	v.push_back(tdx_config("teardown.v6.19.dynamic",
+			       "guest_memfd release (BLOCK, TRACK, REMOVE, WBINVD of every private page, with the HKID "
+			       "assigned) racing a running vCPU, then VM destruction",
+			       "seed 004; Linux v6.19 tdx.c tdx_sept_remove_private_spte, kvm_gmem_release", "pass", td));
+	td.tdx_variants.teardown = impl::TdxVariants::Teardown::deferred_seed004;
+	v.push_back(tdx_config("teardown.seed004.deferred",
+			       "seed 004: guest_memfd release pins the inode instead of removing pages; they are "
+			       "RECLAIMed in TD_TEARDOWN after the HKID is released; the inode is evicted after that",
+			       "seed 004", "pass", td));
+	TdxMcConfig cap = td;
+	cap.pinned_inodes = impl::TDX_MAX_GMEM_INODES;
+	v.push_back(tdx_config("teardown.seed004.cap-fallback",
+			       "seed 004 with 64 inodes already pinned: this release falls back to dynamic removal",
+			       "seed 004 (the 64-inode cap)", "pass", cap));
+	TdxMcConfig rcu_td = td;
+	rcu_td.tdx_variants = {};
+	rcu_td.variants.removal = Variants::Removal::rcu_deferred_seed000;
+	v.push_back(tdx_config("removal.seed000.teardown",
+			       "seed 000's RCU-deferred removal where v6.19 removes private tables: the mirror root's "
+			       "zap at VM destruction, after the HKID release (the v6.19 baseline is "
+			       "teardown.v6.19.dynamic)",
+			       "seed 000", "pass", rcu_td));
+	TdxMcConfig nopin = td;
+	nopin.pin_inode = false;
+	v.push_back(tdx_config("teardown.seed004.no-pin",
+			       "known-bad: removal deferred to TD_TEARDOWN but the inode not pinned, so its folios "
+			       "return to the host while the S-EPT still maps them",
+			       "seed 004 (why the inode must be pinned)", "pamt.page_returned_while_owned", nopin));
+	return v;
+}
+
+} // namespace arborist::mc

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // The TDX configurations of the model checker (proofs/arborist/mc/tdx_system.hpp).
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -273,7 +274,10 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 		break;
 	case TdxTask::vcpu_run:
 		if (th.pc == LOCK) {
+			const u64 epoch = vm.module().vcpu(0).vcpu_epoch;
 			th.result = static_cast<int>(vm.enter(0) == hw::status::TDX_SUCCESS);
+			if (vm.module().vcpu(0).vcpu_epoch != epoch)
+				th.tlb.clear(); // VP.ENTER flushed: the vCPU's epoch moved
 			th.pc = OP;
 			what = "tdx_vcpu_run: TDH.VP.ENTER";
 		} else {
@@ -319,12 +323,31 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 		th.pc = th.result == 4 ? DONE : OP;
 		break;
 	}
+	hardware_walks(s);
 	if (d) {
 		const std::string calls = seamcalls_since(vm.module(), calls_before);
 		*d = what + (calls.empty() ? "" : "; SEAMCALL " + calls);
 	}
 	vm.module().trace.clear(); // the trace is for the step's description only
 	return std::nullopt;
+}
+
+// A vCPU in the guest may walk the S-EPT at any moment: after every step it
+// may have cached every entry that is present now.
+void TdxSystem::hardware_walks(State& s) const
+{
+	const hw::SimModule& m = s.vm->module();
+	for (unsigned t = 0; t < thread_count(); t++) {
+		if (tasks_[t] != TdxTask::vcpu_run || !m.num_vcpus() || !m.vcpu(0).in_guest)
+			continue;
+		std::vector<u64>& tlb = s.th[t].tlb;
+		m.for_each_entry([&](u64, unsigned, const hw::SeptEntryView& e) {
+			if (e.state == spec::SeptState::MAPPED || e.state == spec::SeptState::NL_MAPPED)
+				tlb.push_back(e.hpa >> spec::PAGE_SHIFT);
+		});
+		std::sort(tlb.begin(), tlb.end());
+		tlb.erase(std::unique(tlb.begin(), tlb.end()), tlb.end());
+	}
 }
 
 bool TdxSystem::all_done(const State& s) const
@@ -372,6 +395,16 @@ std::optional<Violation> TdxSystem::check(const State& s) const
 					 "frame 0x" + hex(pfn) + " is free in the host allocator while the PAMT still has it " +
 						 (pv->pt == spec::PageType::PT_REG ? "as a TD private page (PT_REG)" : "owned by the TD")};
 	}
+	// A running vCPU's cached translation to a page that is no longer the TD's.
+	for (unsigned t = 0; t < thread_count(); t++)
+		if (tasks_[t] == TdxTask::vcpu_run && vm.module().num_vcpus() && vm.module().vcpu(0).in_guest)
+			for (u64 pfn : s.th[t].tlb) {
+				const auto pv = vm.module().pamt(pfn);
+				if (!pv || pv->pt == spec::PageType::PT_NDA || pv->owner != vm.module().tdr_pa())
+					return Violation{"tlb.stale_translation",
+							 "vCPU 0 is in the guest with a cached translation to frame 0x" + hex(pfn) +
+								 ", which the TD no longer owns"};
+			}
 	if (all_done(s))
 		for (u64 pfn = base; pfn < base + n; pfn++) {
 			const auto pv = vm.module().pamt(pfn);
@@ -410,8 +443,13 @@ void TdxSystem::encode_shared(const State& s, std::string& out) const
 		put(out, p.gfn);
 		put(out, p.root_count);
 		put(out, p.external_spt);
-		for (u64 e : p.spt)
-			put(out, e);
+		const u64 np = mmu.nonpresent();
+		for (u32 i = 0; i < p.spt.size(); i++)
+			if (p.spt[i] != np) { // the rest hold the flavour's non-present value
+				put(out, i);
+				put(out, p.spt[i]);
+			}
+		out.push_back('|');
 	}
 	for (u32 id : pt.free_list())
 		put(out, id);
@@ -471,6 +509,9 @@ void TdxSystem::encode_thread(const State& s, unsigned t, std::string& out) cons
 	const TdxThread& th = s.th[t];
 	put(out, th.pc);
 	put(out, static_cast<u64>(th.result + 64));
+	for (u64 pfn : th.tlb)
+		put(out, pfn);
+	out.push_back('|');
 	if (tasks_[t] != TdxTask::fault)
 		return;
 	const auto& m = th.map;

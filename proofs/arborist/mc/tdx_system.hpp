@@ -48,7 +48,11 @@
 // PT_NDA) is free in the host's allocator -- a private page returned to the
 // host while mapped or before its HKID is released and its page RECLAIMed
 // -- and, once every task is done, no page is leaked (every TDMR frame is
-// free in the host allocator and PT_NDA in the PAMT).
+// free in the host allocator and PT_NDA in the PAMT).  Hardware walkers:
+// a vCPU in the guest may cache any present S-EPT entry at any time, and
+// drops its cache only when VP.ENTER flushes; no cached page may stop being
+// the TD's (tlb.stale_translation: "a vCPU can still use a freed page table
+// or a removed page").
 #pragma once
 
 #include <memory>
@@ -90,6 +94,10 @@ struct TdxThread {
 	std::uint8_t vcpu = 0;
 	impl::TdpMmu<impl::SimTdx>::MapOp map{};
 	int result = 0;
+	// vcpu_run: the hardware walker's cached translations (TLB and
+	// paging-structure caches): the HPAs of every present S-EPT entry seen
+	// while in the guest, dropped when VP.ENTER flushes (a new TD epoch).
+	std::vector<u64> tlb;
 	constexpr bool operator==(const TdxThread&) const = default;
 };
 
@@ -131,6 +139,7 @@ private:
 	bool all_done(const State& s) const;
 	bool tasks_done_have_teardown() const;
 	bool pinned(const State& s) const;
+	void hardware_walks(State& s) const;
 
 	TdxMcConfig cfg_;
 	std::vector<TdxTask> tasks_;

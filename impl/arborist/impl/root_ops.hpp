@@ -41,7 +41,10 @@ concept RootHost = requires(M& m, u32 root, const char* what, bool shared) {
 	{ m.kvm_bug_on(true, what) } -> std::same_as<bool>;
 };
 
-enum class OpStatus : std::uint8_t { running, done };
+// What a step of an operation's machine did: more steps follow, the
+// operation returned, or it yielded (cond_resched: mmu_lock and RCU were
+// dropped and are re-taken before the next step).
+enum class OpStatus : std::uint8_t { running, done, yielded };
 
 // kvm_tdp_mmu_get_root(): refcount_inc_not_zero() -- one atomic step.
 struct GetRootOp {
@@ -239,7 +242,7 @@ private:
 template <class Op, RootHost M>
 constexpr Op run_whole(Op op, M& m)
 {
-	while (op.step(m) == OpStatus::running) {
+	while (op.step(m) != OpStatus::done) {
 	}
 	return op;
 }

@@ -304,7 +304,7 @@ public:
 	constexpr int map(u32 root, const PageFault& f)
 	{
 		MapOp op{root, f};
-		while (op.step(*this) == OpStatus::running) {
+		while (op.step(*this) != OpStatus::done) {
 		}
 		return op.ret;
 	}
@@ -442,26 +442,71 @@ public:
 	// ---- zapping (section 3.2) --------------------------------------------------
 
 	// tdp_mmu_zap_leafs(): zap present leaves in [start, end) under the write
-	// lock; no page table is freed, so no RCU grace period is needed.
+	// lock; no page table is freed, so no RCU grace period is needed.  The
+	// whole call runs ZapLeafsOp; a yield only drops and re-takes the lock.
 	constexpr bool zap_leafs(u32 root, u64 start, u64 end, bool can_yield, bool flush)
 	{
-		lockdep_held(LockMode::write);
-		end = std::min(end, max_gfn_exclusive());
-		TdpIter it;
-		for (this->start(it, root, spec::PG_LEVEL_4K, start); it.valid && it.gfn < end; next(it)) {
-			if (can_yield && cond_resched(it, flush, false)) {
-				flush = false;
-				continue;
-			}
-			if (!present(it.old_spte) || !last(it.old_spte, it.level))
-				continue;
-			iter_set_spte(it, nonpresent());
-			// Zapping SPTEs in invalid roots doesn't require a TLB flush.
-			if (!pt_[root].invalid)
-				flush = true;
+		ZapLeafsOp op{root, start, end, can_yield, flush};
+		while (op.step(*this) != OpStatus::done) {
 		}
-		return flush;
+		return op.flush;
 	}
+
+	// tdp_mmu_zap_leafs() as a machine: one step is one SPTE read or one
+	// zap (an xchg and the bookkeeping it triggers, the external hook for a
+	// mirror leaf included), or a yield.
+	struct ZapLeafsOp {
+		enum : std::uint8_t { START, LOOP, ADVANCE, DONE };
+		u32 root = NO_SP;
+		u64 start = 0, end = 0;
+		bool can_yield = false;
+		bool flush = false; // the return value: a TLB flush is pending
+		TdpIter it{};
+		std::uint8_t pc = START;
+
+		constexpr OpStatus step(TdpMmu& m)
+		{
+			switch (pc) {
+			case START:
+				m.lockdep_held(LockMode::write);
+				end = std::min(end, m.max_gfn_exclusive());
+				m.start(it, root, spec::PG_LEVEL_4K, start);
+				pc = LOOP;
+				return OpStatus::running;
+			case LOOP: return body(m);
+			case ADVANCE:
+				m.next(it);
+				pc = LOOP;
+				return OpStatus::running;
+			default: return OpStatus::done;
+			}
+		}
+		constexpr bool operator==(const ZapLeafsOp&) const = default;
+
+	private:
+		constexpr OpStatus body(TdpMmu& m)
+		{
+			if (!it.valid || it.gfn >= end) {
+				pc = DONE;
+				return OpStatus::done;
+			}
+			if (can_yield && m.cond_resched(it, flush, false)) {
+				flush = false;
+				pc = ADVANCE; // the walk restarts from the root
+				return OpStatus::yielded;
+			}
+			if (!m.present(it.old_spte) || !m.last(it.old_spte, it.level)) {
+				m.next(it);
+				return OpStatus::running;
+			}
+			m.iter_set_spte(it, m.nonpresent());
+			// Zapping SPTEs in invalid roots doesn't require a TLB flush.
+			if (!m.pt_[root].invalid)
+				flush = true;
+			pc = ADVANCE;
+			return OpStatus::running;
+		}
+	};
 
 	// kvm_tdp_mmu_unmap_gfn_range(): the mmu_notifier / guest_memfd path;
 	// valid roots of the requested types plus invalid ones.

@@ -201,7 +201,7 @@ std::string spte_changed_text(u32 as_id, u64 gfn, unsigned level, u64 old_spte, 
 
 struct Checker::Impl {
 	Impl(const Profile& p, bool partial, Sink s)
-		: profile(p), f(p.flavor), sink(std::move(s)), ring(HISTORY_RING), root_level(p.root_level)
+		: profile(p), f(p.flavor), sink(std::move(s)), root_level(p.root_level)
 	{
 		if (partial)
 			set_partial("--partial");
@@ -286,7 +286,12 @@ struct Checker::Impl {
 	u64 add_record(Table& t, unsigned i, Origin o, u64 line, u64 old_spte, u64 new_spte)
 	{
 		const u64 seq = next_seq++;
-		Record& r = ring[seq % HISTORY_RING];
+		// The ring grows to HISTORY_RING as records come (seq counts from
+		// 1), then wraps: a short trace does not pay for the whole ring.
+		const std::size_t at = seq % HISTORY_RING;
+		if (at >= ring.size())
+			ring.resize(at + 1);
+		Record& r = ring[at];
 		r = Record{};
 		r.seq = seq;
 		r.prev = t.last_record[i];
@@ -304,7 +309,10 @@ struct Checker::Impl {
 
 	const Record* record(u64 seq) const
 	{
-		const Record& r = ring[seq % HISTORY_RING];
+		const std::size_t at = seq % HISTORY_RING;
+		if (at >= ring.size())
+			return nullptr;
+		const Record& r = ring[at];
 		return seq != 0 && r.seq == seq ? &r : nullptr;
 	}
 

@@ -560,6 +560,15 @@ private:
 		const sim::View s = make_view(wk, pi.level, op);
 		const sim::Outcome out = run_with_operand(leaf, make_args(leaf, pi, rdx, a.r9, wk, busy), s, op);
 
+		// A walk that never reached the target (the S-EPT root page was
+		// reclaimed in TD_TEARDOWN) has nothing to commit to: the module's
+		// walk fails.  The spec's TD-state check keeps a faithful run from
+		// getting here; a run with a check skipped (inject_fault, as the
+		// conformance checker does) can.
+		if (out.status == status::TDX_SUCCESS && !wk.reached && leaf != Leaf::TDH_MEM_SEPT_ADD)
+			return with_operand(status::TDX_EPT_WALK_FAILED, operand::RCX);
+		if (out.status == status::TDX_SUCCESS && !wk.reached && out.post.path[pi.level] != s.path[pi.level])
+			return with_operand(status::TDX_EPT_WALK_FAILED, operand::RCX);
 		if (out.status == status::TDX_SUCCESS)
 			commit(leaf, a, wk, pi.level, op, s, out.post);
 		else

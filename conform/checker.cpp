@@ -1232,13 +1232,48 @@ struct Checker::Impl {
 			root_level = p.pwl;
 	}
 
-	void report_seamcall(SeamcallVerdict& v, const TraceLine& tl, const Where& w)
+	// The recent TDX events by the GPA they concern (S-EPT leaves: RCX page
+	// info; hooks: the gfn), for "earlier events on this slot".
+	struct TdxRecord {
+		u64 gpa = 0;
+		u64 line = 0;
+		std::string text;
+	};
+	std::vector<TdxRecord> tdx_ring;
+	std::size_t tdx_ring_next = 0;
+	static constexpr std::size_t TDX_RING = 4096;
+
+	void note_tdx(u64 gpa, const TraceLine& tl, const Where& w)
+	{
+		TdxRecord r{gpa, w.line, std::string(trimmed(tl.text))};
+		if (tdx_ring.size() < TDX_RING)
+			tdx_ring.push_back(std::move(r));
+		else
+			tdx_ring[tdx_ring_next] = std::move(r);
+		tdx_ring_next = (tdx_ring_next + 1) % TDX_RING;
+	}
+
+	std::vector<HistoryEntry> tdx_history(u64 gpa, u64 before) const
+	{
+		std::vector<HistoryEntry> out;
+		for (std::size_t k = 0; k < tdx_ring.size() && out.size() < HISTORY_SHOWN; k++) {
+			const TdxRecord& r = tdx_ring[(tdx_ring_next + TDX_RING - 1 - k) % TDX_RING % std::max<std::size_t>(tdx_ring.size(), 1)];
+			if (r.gpa == gpa && r.line < before)
+				out.push_back({r.line, "traced", r.text});
+		}
+		std::reverse(out.begin(), out.end());
+		return out;
+	}
+
+	void report_seamcall(SeamcallVerdict& v, const TraceLine& tl, const Where& w, std::optional<u64> gpa = {})
 	{
 		if (v.kind.empty())
 			return;
 		Violation x = violation(v.kind, w.line, tl.text, std::move(v.message));
 		if (!v.check.empty())
 			x.slot = "spec check: " + v.check;
+		if (gpa)
+			x.history = tdx_history(*gpa, w.line);
 		report(std::move(x));
 	}
 
@@ -1248,7 +1283,13 @@ struct Checker::Impl {
 		if (!tdx)
 			return;
 		SeamcallVerdict v = tdx->seamcall(c, w);
-		report_seamcall(v, tl, w);
+		std::optional<u64> gpa;
+		for (const spec::SeptLeafInfo& i : spec::sept_leaves)
+			if (i.walks && static_cast<u32>(i.leaf) == c.leaf)
+				gpa = c.rcx & hw::sim::GPA_MASK;
+		report_seamcall(v, tl, w, gpa);
+		if (gpa)
+			note_tdx(*gpa, tl, w);
 		if (!v.sept_changed)
 			return;
 		CpuState& cs = cpu_state(tl.cpu);
@@ -1282,6 +1323,7 @@ struct Checker::Impl {
 		const HookCall h = decode_hook(tl.payload, w, exit);
 		if (!tdx)
 			return;
+		note_tdx(spec::gfn_to_gpa(d, h.gfn), tl, w);
 		CpuState& cs = cpu_state(tl.cpu);
 		if (!exit) {
 			cs.hook = HookNote{h, w.line, std::string(trimmed(tl.text))};

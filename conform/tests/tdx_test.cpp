@@ -111,7 +111,16 @@ TEST(Mutation, RemoveWithoutTrack)
 	const std::size_t remove = nth(t, "leaf TDH.MEM.PAGE.REMOVE");
 	ASSERT_LT(track, remove);
 	erase(t, track);
-	expect_at(check_tdx(t), "sept.tlb-not-tracked", remove - 1);
+	const CheckResult r = check_tdx(t);
+	expect_at(r, "sept.tlb-not-tracked", remove - 1);
+	// The earlier events on the entry: the hook that zaps it and its BLOCK.
+	ASSERT_FALSE(r.violations.empty());
+	const std::vector<HistoryEntry>& h = r.violations.front().history;
+	ASSERT_GE(h.size(), 2u) << kinds(r);
+	ASSERT_LE(h.size(), 8u);
+	EXPECT_NE(h[h.size() - 2].event.find("tdx_hook_enter: hook remove_external_spte gfn 1 "), std::string::npos);
+	EXPECT_NE(h.back().event.find("TDH.MEM.RANGE.BLOCK rcx 1000 "), std::string::npos);
+	EXPECT_NE(h.front().event.find("gfn 1 "), std::string::npos); // the install's hook
 }
 
 TEST(Mutation, RemoveWithoutBlock)

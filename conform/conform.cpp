@@ -24,11 +24,13 @@ report every violation: its kind, FILE:LINE, the event, the rule with its
 source, and the earlier events on the same page-table entry.  Each TRACE is
 checked on its own.
 
-  --profile P   linux-6.1-npt (AMD NPT, Linux 6.1) or linux-6.19-tdx (EPT,
-                Linux v6.19); default: inferred from the first SPTE change
-                whose old or new value is a profile's non-present or frozen
-                value (0 / 5a0 for linux-6.1-npt, bit 63 / bit 63|5a0 for
-                linux-6.19-tdx)
+  --profile P   linux-6.1-npt (AMD NPT, Linux 6.1) or linux-6.19-tdx (EPT
+                with TDX, Linux v6.19: SEAMCALLs replayed on a simulated TDX
+                module, mirror roots checked against the S-EPT); default:
+                inferred from the first TDX event (docs/trace-format.md,
+                linux-6.19-tdx) or SPTE change whose old or new value is a
+                profile's non-present or frozen value (0 / 5a0 for
+                linux-6.1-npt, bit 63 / bit 63|5a0 for linux-6.19-tdx)
   --json        machine-readable report on stdout
   --partial     the trace may start after the VM did: changes to tables it
                 never saw created are counted, not reported

@@ -4,7 +4,7 @@
 //
 //   arborist prove [--json | --markdown] [--filter SUBSTR]... [--list]
 //                  [--jobs N] [--timeout MS] [--verbose]
-//   arborist run SCENARIO [--dot FILE] [--refine] [--quiet]
+//   arborist run SCENARIO [--dot FILE] [--trace FILE] [--refine] [--quiet]
 //   arborist version
 //   arborist help
 #include <cstdio>
@@ -53,12 +53,14 @@ arborist bench check [--iterators N] [--variant v6.19|dec-and-test]
   configuration with N iterator tasks (default 4), both without reductions;
   the reachable-state counts must agree (exit 1 otherwise)
 
-arborist run SCENARIO [--dot FILE] [--refine] [--quiet]
+arborist run SCENARIO [--dot FILE] [--trace FILE] [--refine] [--quiet]
   run the scenario (format: docs/scenarios.md) on a TDX VM over the simulated
   TDX module or a plain EPT/NPT VM; print each operation with the SEAMCALLs
   it issued and their statuses, then the final page-table trees, S-EPT
   entries and page ownership
   --dot FILE   also write the final trees (and the S-EPT) as Graphviz
+  --trace FILE also write the run's kernel trace (TDX events of
+               docs/trace-format.md) for `arborist conform`
   --refine     check root refinement and mirror/S-EPT agreement after every operation
   --quiet      print only failures and the result line
   exit status: 0 ok; 1 a failed expect, an unexpected KVM bug or a refinement
@@ -180,6 +182,10 @@ int cmd_run(const std::vector<std::string>& args)
 			if (i + 1 >= args.size())
 				usage_error("option --dot needs a value");
 			o.dot_path = args[++i];
+		} else if (a == "--trace") {
+			if (i + 1 >= args.size())
+				usage_error("option --trace needs a value");
+			o.trace_path = args[++i];
 		} else if (a == "--refine") {
 			o.refine = true;
 		} else if (a == "--quiet") {

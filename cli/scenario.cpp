@@ -32,6 +32,7 @@
 #include "arborist/impl/refinement.hpp"
 #include "arborist/impl/td_vm.hpp"
 #include "arborist/impl/tdp_mmu.hpp"
+#include "trace_writer.hpp"
 
 namespace arborist::cli {
 
@@ -1015,7 +1016,25 @@ public:
 	bool start()
 	{
 		enable_trace(vm_.module());
-		return vm_.create();
+		// One clock for the three records, so --trace can merge them.
+		vm_.mmu().log().clock = &clock_;
+		vm_.tdx_log().clock = &clock_;
+		vm_.module().trace_clock = &clock_;
+		if (!vm_.create())
+			return false;
+		build_ = td_build_of(vm_.module());
+		return true;
+	}
+	TraceInput trace_input()
+	{
+		TraceInput t;
+		t.mmu = &vm_.mmu().log();
+		t.tdx = &vm_.tdx_log();
+		t.module = &vm_.module();
+		t.build = build_;
+		t.geometry = vm_.options().geometry;
+		t.nr_vcpus = vm_.options().nr_vcpus;
+		return t;
 	}
 	TdVm& vm() { return vm_; }
 	TdpMmu<SimTdx>& mmu() { return vm_.mmu(); }
@@ -1043,6 +1062,8 @@ private:
 	}
 
 	TdVm vm_;
+	u64 clock_ = 1;
+	TdBuild build_;
 };
 
 class PlainMachine {
@@ -1052,7 +1073,17 @@ public:
 
 	explicit PlainMachine(const VmSpec& s) : spec_(s), mmu_(config(s), hooks_) {}
 
-	bool start() { return true; }
+	bool start()
+	{
+		mmu_.log().clock = &clock_;
+		return true;
+	}
+	TraceInput trace_input()
+	{
+		TraceInput t;
+		t.mmu = &mmu_.log();
+		return t;
+	}
 	TdpMmu<NoExternalHooks>& mmu() { return mmu_; }
 	VcpuRoots& roots(unsigned) { return vcpu_; }
 	unsigned vcpus() const { return 1; }
@@ -1092,6 +1123,7 @@ private:
 
 	VmSpec spec_;
 	NoExternalHooks hooks_;
+	u64 clock_ = 1;
 	TdpMmu<NoExternalHooks> mmu_;
 	VcpuRoots vcpu_;
 };
@@ -1400,8 +1432,8 @@ std::string root_label(const MmuPage& p, u32 sp)
 template <class M>
 class Runner {
 public:
-	Runner(const Scenario& sc, const RunOptions& o, M& m, std::ostream& out)
-		: sc_(sc), opt_(o), m_(m), out_(out)
+	Runner(const Scenario& sc, const RunOptions& o, M& m, std::ostream& out, std::string source)
+		: sc_(sc), opt_(o), m_(m), out_(out), source_(std::move(source))
 	{
 		refine_.emplace(m.mmu());
 	}
@@ -1423,7 +1455,8 @@ public:
 		if (!opt_.quiet)
 			print_final_state();
 		const bool dot_written = opt_.dot_path.empty() || write_dot();
-		return verdict(dot_written);
+		const bool trace_written = opt_.trace_path.empty() || write_trace_file();
+		return verdict(dot_written && trace_written);
 	}
 
 private:
@@ -1697,6 +1730,8 @@ private:
 		if constexpr (TracedModule<Module>) {
 			for (; trace_seen_ < module.trace.size(); trace_seen_++) {
 				const auto& c = module.trace[trace_seen_];
+				if (c.td_exit)
+					continue; // a TD exit, not a SEAMCALL
 				out << "    " << leaf_name(c.leaf) << " " << call_operands(c.leaf, c.rcx, c.r8) << " -> "
 				    << status_text(c.status) << "\n";
 			}
@@ -1907,6 +1942,23 @@ private:
 		return s;
 	}
 
+	// ---- --trace ------------------------------------------------------------------------
+	bool write_trace_file()
+	{
+		std::ofstream f(opt_.trace_path);
+		TraceInput t = m_.trace_input();
+		t.source = source_;
+		const std::size_t n = write_trace(f, t);
+		f.close();
+		if (!f) {
+			out_ << "FAILED: cannot write " << opt_.trace_path << "\n";
+			return false;
+		}
+		if (!opt_.quiet)
+			out_ << "trace: " << n << " events written to " << opt_.trace_path << "\n";
+		return true;
+	}
+
 	// ---- Graphviz ----------------------------------------------------------------------
 	bool write_dot()
 	{
@@ -1960,6 +2012,7 @@ private:
 	const RunOptions& opt_;
 	M& m_;
 	std::ostream& out_;
+	std::string source_;
 	std::optional<RootRefinement<typename M::Hooks>> refine_;
 	std::string last_mirror_violation_;
 	std::ostringstream discard_;
@@ -1973,10 +2026,10 @@ private:
 };
 
 template <class M>
-int run_on(const Scenario& sc, const RunOptions& o, std::ostream& out)
+int run_on(const Scenario& sc, const RunOptions& o, std::ostream& out, const std::string& path)
 {
 	const auto machine = std::make_unique<M>(sc.vm);
-	return Runner<M>(sc, o, *machine, out).run();
+	return Runner<M>(sc, o, *machine, out, path).run();
 }
 
 } // namespace
@@ -2001,8 +2054,8 @@ int run_scenario(const std::string& path, const RunOptions& options, std::ostrea
 		return 2;
 	}
 	if (sc.vm.is_td())
-		return run_on<TdMachine>(sc, options, out);
-	return run_on<PlainMachine>(sc, options, out);
+		return run_on<TdMachine>(sc, options, out, path);
+	return run_on<PlainMachine>(sc, options, out, path);
 }
 
 } // namespace arborist::cli

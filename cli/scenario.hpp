@@ -15,6 +15,7 @@ struct RunOptions {
 	std::string dot_path; // --dot FILE: the final trees as Graphviz; empty = none
 	bool refine = false;  // --refine: refinement checks after every operation
 	bool quiet = false;   // --quiet: print failures and the result line only
+	std::string trace_path; // --trace FILE: the run's kernel trace (docs/trace-format.md); empty = none
 };
 
 // Exit status: 0 every expectation held, no unexpected KVM bug, no

@@ -30,8 +30,10 @@
 #include <unordered_map>
 
 #include "arborist/gfn.hpp"
+#include "arborist/mirror_hook.hpp"
 #include "arborist/spte.hpp"
 #include "derive.hpp"
+#include "tdx.hpp"
 
 namespace arborist::conform {
 
@@ -80,6 +82,7 @@ struct Table {
 	u64 created_seq = 0, created_line = 0;
 	// Detached (handle_removed_pt() in progress on teardown_cpu).
 	bool detached = false;
+	bool mirror = false; // a table of a mirror root (TDX: role.is_mirror, inherited by children)
 	u32 teardown_cpu = 0;
 	u64 detach_seq = 0, detach_line = 0;
 	std::string detach_text;
@@ -150,7 +153,31 @@ struct SplitNote {
 	unsigned level = 0;
 };
 
+// TDX (docs/conformance.md "TDX traces"): the last external hook this CPU
+// entered, and the S-EPT update a mirror change of this CPU still owes.
+struct HookNote {
+	HookCall call;
+	u64 line = 0;
+	std::string text;
+	bool returned = false;
+	int ret = 0;
+	bool used = false; // an install was paired with it
+};
+
+struct MirrorDue {
+	spec::MirrorHook hook = spec::MirrorHook::none; // remove or split
+	u64 table = 0;
+	unsigned index = 0;
+	u64 gfn = 0;
+	unsigned level = 0;
+	u64 line = 0;
+	std::string text;
+	bool demoted = false; // split: a DEMOTE of this entry succeeded
+};
+
 struct CpuState {
+	std::optional<HookNote> hook;
+	std::optional<MirrorDue> mirror;
 	std::vector<Table*> teardown; // handle_removed_pt() recursion, innermost last
 	std::optional<PendingNonpresent> nonpresent;
 	std::optional<Request> request;
@@ -173,10 +200,13 @@ std::string spte_changed_text(u32 as_id, u64 gfn, unsigned level, u64 old_spte, 
 } // namespace
 
 struct Checker::Impl {
-	Impl(const Profile& p, bool partial, Sink s) : profile(p), f(p.flavor), sink(std::move(s)), ring(HISTORY_RING)
+	Impl(const Profile& p, bool partial, Sink s)
+		: profile(p), f(p.flavor), sink(std::move(s)), root_level(p.root_level)
 	{
 		if (partial)
 			set_partial("--partial");
+		if (p.tdx)
+			tdx = std::make_unique<TdxReplay>();
 	}
 
 	const Profile& profile;
@@ -196,6 +226,8 @@ struct Checker::Impl {
 	std::vector<std::pair<std::string, u64>> other_events;
 	u64 next_serial = 0, next_seq = 1, next_order = 0;
 	bool seen_root = false, seen_mmu_event = false;
+	unsigned root_level;             // the profile's, or EPTP.PWL of the TD (tdx_td_params)
+	std::unique_ptr<TdxReplay> tdx;  // linux-6.19-tdx only
 	// The last by_key lookup: consecutive events mostly hit one table.
 	SlotKey cached_key{~u64{0}, 0, 0};
 	std::vector<Table*>* cached_tables = nullptr;
@@ -254,7 +286,12 @@ struct Checker::Impl {
 	u64 add_record(Table& t, unsigned i, Origin o, u64 line, u64 old_spte, u64 new_spte)
 	{
 		const u64 seq = next_seq++;
-		Record& r = ring[seq % HISTORY_RING];
+		// The ring grows to HISTORY_RING as records come (seq counts from
+		// 1), then wraps: a short trace does not pay for the whole ring.
+		const std::size_t at = seq % HISTORY_RING;
+		if (at >= ring.size())
+			ring.resize(at + 1);
+		Record& r = ring[at];
 		r = Record{};
 		r.seq = seq;
 		r.prev = t.last_record[i];
@@ -272,7 +309,10 @@ struct Checker::Impl {
 
 	const Record* record(u64 seq) const
 	{
-		const Record& r = ring[seq % HISTORY_RING];
+		const std::size_t at = seq % HISTORY_RING;
+		if (at >= ring.size())
+			return nullptr;
+		const Record& r = ring[at];
 		return seq != 0 && r.seq == seq ? &r : nullptr;
 	}
 
@@ -450,11 +490,12 @@ struct Checker::Impl {
 	}
 
 	// ---- roots (D7: [README roots], [RESEARCH] §3.1) -----------------------------------
-	Table& materialize_root(u32 as_id)
+	Table& materialize_root(u32 as_id, bool mirror)
 	{
 		Table& r = new_table();
+		r.mirror = mirror;
 		r.is_root = true;
-		r.level = profile.root_level;
+		r.level = root_level;
 		r.as_id = as_id;
 		r.created_seq = pool.newest_seq;
 		r.created_line = pool.newest_line;
@@ -652,6 +693,7 @@ struct Checker::Impl {
 		c.level = t.level - 1;
 		c.base_gfn = slot_gfn(t, i);
 		c.as_id = t.as_id;
+		c.mirror = t.mirror;
 		c.parent = &t;
 		c.parent_index = i;
 		if (leaf(held, t.level))
@@ -741,8 +783,13 @@ struct Checker::Impl {
 		return a.order > b.order;
 	}
 
+	// TDX: -1 any table, 0 direct roots' tables only, 1 mirror only.
+	int want_mirror = -1;
+
 	void add_candidate(Table& t, unsigned i, u64 old_spte, bool freeze, u32 cpu)
 	{
+		if (want_mirror >= 0 && t.mirror != (want_mirror == 1))
+			return;
 		Candidate c;
 		c.table = &t;
 		c.index = i;
@@ -754,9 +801,9 @@ struct Checker::Impl {
 
 	void collect_roots(u32 as_id, u64 gfn, u64 old_spte, bool freeze, u32 cpu)
 	{
-		if (round_to(gfn, profile.root_level + 1) != 0)
+		if (round_to(gfn, root_level + 1) != 0)
 			return; // beyond what a root maps
-		const unsigned i = index_of(gfn, profile.root_level);
+		const unsigned i = index_of(gfn, root_level);
 		for (Table* r : roots)
 			if (r->as_id == as_id)
 				add_candidate(*r, i, old_spte, freeze, cpu);
@@ -765,7 +812,7 @@ struct Checker::Impl {
 			c.from_pool = true;
 			c.index = i;
 			c.held = nonpresent();
-			c.match = match(c.held, old_spte, profile.root_level);
+			c.match = match(c.held, old_spte, root_level);
 			c.rank = 1;
 			c.order = pool.newest_seq;
 			candidates.push_back(c);
@@ -776,7 +823,7 @@ struct Checker::Impl {
 	{
 		candidates.clear();
 		const bool freeze = frozen(new_spte);
-		if (level == profile.root_level) {
+		if (level == root_level) {
 			collect_roots(as_id, gfn, old_spte, freeze, cpu);
 		} else if (std::vector<Table*>* ts = tables_at(SlotKey{round_to(gfn, level + 1), level, as_id})) {
 			const unsigned i = index_of(gfn, level);
@@ -806,10 +853,10 @@ struct Checker::Impl {
 
 	bool check_level(const SpteChanged& e, const TraceLine& tl, const Where& w)
 	{
-		if (e.level >= spec::PG_LEVEL_4K && e.level <= profile.root_level)
+		if (e.level >= spec::PG_LEVEL_4K && e.level <= root_level)
 			return true;
 		report(violation("spte.bad-level", w.line, tl.text,
-				 "level " + std::to_string(e.level) + " is outside 1.." + std::to_string(profile.root_level)));
+				 "level " + std::to_string(e.level) + " is outside 1.." + std::to_string(root_level)));
 		return false;
 	}
 
@@ -949,7 +996,20 @@ struct Checker::Impl {
 
 	void on_spte_changed(const TraceLine& tl, const Where& w)
 	{
-		const SpteChanged e = decode_spte_changed(tl.payload, w);
+		SpteChanged e = decode_spte_changed(tl.payload, w);
+		// A walk of a whole root (__tdp_mmu_zap_root(): gfn_bits 0 over
+		// [0, tdp_mmu_max_gfn_exclusive())) traces a direct root's entries
+		// above the shared bit with it; the fault path's walks trace them
+		// without it (iter->gfn excludes gfn_bits, linux-kvm-tdx.md §2).
+		// Both name one slot of a direct root; a mirror walk never has it.
+		bool shared_alias = false;
+		if (tdx) {
+			const spec::TdGeometry g{root_level};
+			const u64 bits = spec::gfn_direct_bits(d, g);
+			shared_alias = (e.gfn & bits) != 0 && spec::gfn_within_gpaw(d, g, e.gfn);
+			if (shared_alias)
+				e.gfn = spec::fault_gfn(d, g, spec::gfn_to_gpa(d, e.gfn));
+		}
 		if (!check_level(e, tl, w)) {
 			end_teardown(tl.cpu, w.line);
 			return;
@@ -957,16 +1017,338 @@ struct Checker::Impl {
 		const u64 gfn = round_to(e.gfn, e.level);
 		check_values(e, tl, w);
 		note_split(e, tl.cpu);
+		const bool paired = tdx && pair_install(e, tl.cpu);
+		want_mirror = !tdx ? -1 : paired ? 1 : (shared_alias || (!present(e.old_spte) && present(e.new_spte))) ? 0 : -1;
 		const Candidate c = attribute_and_progress(e, gfn, tl.cpu, w);
 		if (!c.found()) {
+			want_mirror = -1;
 			no_slot(e, tl, w);
 			return;
 		}
-		Table& t = c.from_pool ? materialize_root(e.as_id) : *c.table;
+		Table& t = c.from_pool ? materialize_root(e.as_id, want_mirror == 1) : *c.table;
+		want_mirror = -1;
 		check_held(c, t, e, tl, w);
 		check_nonpresent_change(c, t, e, tl, w);
 		check_request(e, gfn, tl, w);
+		const u64 serial = t.serial;
+		const bool mirror = t.mirror;
+		const unsigned index = c.index;
 		apply_change(t, c.index, e, tl.cpu, w, tl.text);
+		if (mirror)
+			mirror_changed(serial, index, e, gfn, paired, tl, w);
+	}
+
+	// ---- TDX: mirror roots and the S-EPT (docs/conformance.md "TDX traces") -------------
+	//
+	// set_external_spte_present() (Linux v6.19 tdp_mmu.c, linux-kvm-tdx.md
+	// §3.3) freezes the mirror SPTE, calls set_external_spte or
+	// link_external_spt, and writes the new value untraced; the trace line of
+	// the change follows the hook's return.  So an install (non-present to
+	// present) right after this CPU's successful link/set hook for that GFN
+	// and level is a mirror SPTE, and any other install is a direct one.
+	bool pair_install(const SpteChanged& e, u32 cpu)
+	{
+		if (present(e.old_spte) || !present(e.new_spte))
+			return false;
+		CpuState& cs = cpu_state(cpu);
+		if (!cs.hook || !cs.hook->returned || cs.hook->used || cs.hook->ret != 0 || cs.hook->call.gfn != e.gfn ||
+		    cs.hook->call.level != e.level ||
+		    (cs.hook->call.hook != TdxHook::link_external_spt && cs.hook->call.hook != TdxHook::set_external_spte))
+			return false;
+		cs.hook->used = true;
+		return true;
+	}
+
+	// The hook a change of a mirror SPTE calls is the spec's decision
+	// (spec/arborist/mirror_hook.hpp).  Without a paired link/set hook the
+	// change went through tdp_mmu_set_spte() (seed 001's split included) or
+	// handle_removed_pt(), which freezes a child and then calls
+	// remove_external_spte() for it (the hook returns early for a non-leaf).
+	void mirror_changed(u64 serial, unsigned index, const SpteChanged& e, u64 gfn, bool paired, const TraceLine& tl,
+			    const Where& w)
+	{
+		Table* t = table_by_serial(serial);
+		if (paired) {
+			if (t)
+				check_sync(*t, index, gfn, e.level, w.line, tl.text,
+					   "after " + std::string(hook_name(cpu_state(tl.cpu).hook->call.hook)));
+			return;
+		}
+		spec::MirrorHook h;
+		if (frozen(e.new_spte))
+			h = leaf(e.old_spte, e.level) ? spec::MirrorHook::remove : spec::MirrorHook::none;
+		else
+			h = static_cast<spec::MirrorHook>(
+				spec::mirror_hook_nonatomic(d, f, e.old_spte, e.new_spte, u64{e.level}, d.truth(true)));
+		if (h == spec::MirrorHook::remove || h == spec::MirrorHook::split) {
+			MirrorDue m;
+			m.hook = h;
+			m.table = serial;
+			m.index = index;
+			m.gfn = gfn;
+			m.level = e.level;
+			m.line = w.line;
+			m.text = std::string(trimmed(tl.text));
+			cpu_state(tl.cpu).mirror = std::move(m);
+		} else if (h == spec::MirrorHook::bug && present(e.new_spte)) {
+			Violation v = violation("mirror.unsynced", w.line, tl.text,
+						"mirror SPTE " + hex(e.old_spte) + " -> " + hex(e.new_spte) +
+							" without link_external_spt/set_external_spte: the S-EPT is not "
+							"updated (spec::mirror_hook_nonatomic gives a KVM bug)");
+			if (t) {
+				v.slot = describe_slot(*t, index);
+				v.history = history(*t, index);
+			}
+			report(std::move(v));
+		}
+	}
+
+	// The mirror SPTE and the S-EPT entry of (gfn, level) agree: a present
+	// leaf is a MAPPED or PENDING S-EPT leaf of the same page, a present
+	// non-leaf an NL_MAPPED entry, a non-present SPTE a FREE/REMOVED (or
+	// unreachable) entry.  Only while one TD has its HKID (before that the
+	// S-EPT is being built, after it the module's tree is dead).
+	void check_sync(const Table* t, unsigned index, u64 mirror_value, u64 gfn, unsigned level, u64 line,
+			std::string_view text, const std::string& when)
+	{
+		const u64 pfn = leaf(mirror_value, level) ? pfn_of(mirror_value) : NO_PFN;
+		const std::optional<SeptSlot> s = tdx->sept_of_live_td(gfn, level, pfn);
+		if (!s)
+			return;
+		using SS = spec::SeptState;
+		bool ok;
+		if (leaf(mirror_value, level))
+			ok = s->reached && (s->state == SS::MAPPED || s->state == SS::PENDING) && s->hpa == s->sim_page;
+		else if (present(mirror_value))
+			ok = s->reached && s->state == SS::NL_MAPPED;
+		else
+			ok = !s->reached || s->state == SS::FREE || s->state == SS::REMOVED;
+		if (ok)
+			return;
+		stats.mirror_checks_failed++;
+		const std::string sept = !s->reached ? std::string("not reachable")
+						     : "state " + std::string(sept_state_name(s->state)) +
+							       (s->hpa ? " (simulated hpa " + hex(s->hpa) + ")" : "");
+		Violation v = violation("mirror.unsynced", line, text,
+					"mirror SPTE " + hex(mirror_value) + " at gfn " + hex(gfn) + " level " +
+						std::to_string(level) + ", but the S-EPT entry is " + sept + " " + when +
+						(s->sim_page != NO_PFN && leaf(mirror_value, level)
+							 ? " (the mirror's pfn " + hex(pfn) + " is simulated hpa " + hex(s->sim_page) + ")"
+							 : std::string()));
+		if (t) {
+			v.slot = describe_slot(*t, index);
+			v.history = history(*t, index);
+		}
+		report(std::move(v));
+	}
+
+	void check_sync(Table& t, unsigned index, u64 gfn, unsigned level, u64 line, std::string_view text,
+			const std::string& when)
+	{
+		stats.mirror_checks++;
+		check_sync(&t, index, t.spte[index], gfn, level, line, text, when);
+	}
+
+	static std::string_view sept_state_name(spec::SeptState st)
+	{
+		using SS = spec::SeptState;
+		switch (st) {
+		case SS::NL_MAPPED: return "NL_MAPPED";
+		case SS::NL_BLOCKED: return "NL_BLOCKED";
+		case SS::REMOVED: return "REMOVED";
+		case SS::FREE: return "FREE";
+		case SS::MAPPED: return "MAPPED";
+		case SS::BLOCKEDW: return "BLOCKEDW";
+		case SS::BLOCKED: return "BLOCKED";
+		case SS::PENDING: return "PENDING";
+		case SS::PENDING_BLOCKEDW: return "PENDING_BLOCKEDW";
+		case SS::PENDING_BLOCKED: return "PENDING_BLOCKED";
+		}
+		return "?";
+	}
+
+	// The mirror entry of (gfn, level) under a valid mirror root, if any.
+	std::pair<Table*, unsigned> mirror_slot(u64 gfn, unsigned level)
+	{
+		if (level == root_level) {
+			for (Table* r : roots)
+				if (r->mirror && r->valid)
+					return {r, index_of(gfn, level)};
+			return {nullptr, 0};
+		}
+		if (level < spec::PG_LEVEL_4K || level > root_level)
+			return {nullptr, 0};
+		if (std::vector<Table*>* ts = tables_at(SlotKey{round_to(gfn, level + 1), level, 0}))
+			for (Table* t : *ts)
+				if (t->mirror && !t->detached && top_of(*t)->is_root && top_of(*t)->valid)
+					return {t, index_of(gfn, level)};
+		return {nullptr, 0};
+	}
+
+	// A mirror change that owes an S-EPT update is settled: by its hook's
+	// return (exit), or by the next MMU event of the CPU without it.
+	void settle_mirror(CpuState& cs, const HookCall* exit, u64 line)
+	{
+		MirrorDue m = std::move(*cs.mirror);
+		cs.mirror.reset();
+		Table* t = table_by_serial(m.table);
+		const bool hooked = exit && exit->gfn == m.gfn && exit->level == m.level &&
+				    exit->hook == (m.hook == spec::MirrorHook::split ? TdxHook::split_external_spt
+										     : TdxHook::remove_external_spte);
+		if (m.hook == spec::MirrorHook::split && !m.demoted) {
+			Violation v = violation("mirror.huge", m.line, m.text,
+						"the mirror leaf at gfn " + hex(m.gfn) + " level " + std::to_string(m.level) +
+							" became a non-leaf, but " +
+							(hooked ? std::string("split_external_spt returned without a successful "
+									      "TDH.MEM.PAGE.DEMOTE of it")
+								: "no split_external_spt with a TDH.MEM.PAGE.DEMOTE of it followed "
+								  "(found at line " + std::to_string(line) + ")"));
+			if (t) {
+				v.slot = describe_slot(*t, m.index);
+				v.history = history(*t, m.index);
+			}
+			report(std::move(v));
+			return;
+		}
+		if (t && t->detached)
+			t = nullptr; // a frozen child of a table being torn down: the mirror side is gone
+		const u64 value = t ? t->spte[m.index] : nonpresent();
+		stats.mirror_checks++;
+		check_sync(t, m.index, value, m.gfn, m.level, m.line, m.text,
+			   hooked ? "after " + std::string(hook_name(exit->hook)) + " returned (line " + std::to_string(line) + ")"
+				  : "and no " + std::string(m.hook == spec::MirrorHook::split ? "split_external_spt"
+											  : "remove_external_spte") +
+					    " followed (found at line " + std::to_string(line) + ")");
+	}
+
+	void on_td_params(const TraceLine& tl, const Where& w)
+	{
+		const TdParams p = decode_td_params(tl.payload, w);
+		if (!tdx)
+			return;
+		tdx->td_params(p, w);
+		// The roots are EPTP.PWL levels deep (tdx_td_init(), spec::TdGeometry).
+		if (roots.empty() && pool.count == 0)
+			root_level = p.pwl;
+	}
+
+	// The recent TDX events by the GPA they concern (S-EPT leaves: RCX page
+	// info; hooks: the gfn), for "earlier events on this slot".
+	struct TdxRecord {
+		u64 gpa = 0;
+		u64 line = 0;
+		std::string text;
+	};
+	std::vector<TdxRecord> tdx_ring;
+	std::size_t tdx_ring_next = 0;
+	static constexpr std::size_t TDX_RING = 4096;
+
+	void note_tdx(u64 gpa, const TraceLine& tl, const Where& w)
+	{
+		TdxRecord r{gpa, w.line, std::string(trimmed(tl.text))};
+		if (tdx_ring.size() < TDX_RING)
+			tdx_ring.push_back(std::move(r));
+		else
+			tdx_ring[tdx_ring_next] = std::move(r);
+		tdx_ring_next = (tdx_ring_next + 1) % TDX_RING;
+	}
+
+	std::vector<HistoryEntry> tdx_history(u64 gpa, u64 before) const
+	{
+		std::vector<HistoryEntry> out;
+		for (std::size_t k = 0; k < tdx_ring.size() && out.size() < HISTORY_SHOWN; k++) {
+			const TdxRecord& r = tdx_ring[(tdx_ring_next + TDX_RING - 1 - k) % TDX_RING % std::max<std::size_t>(tdx_ring.size(), 1)];
+			if (r.gpa == gpa && r.line < before)
+				out.push_back({r.line, "traced", r.text});
+		}
+		std::reverse(out.begin(), out.end());
+		return out;
+	}
+
+	void report_seamcall(SeamcallVerdict& v, const TraceLine& tl, const Where& w, std::optional<u64> gpa = {})
+	{
+		if (v.kind.empty())
+			return;
+		Violation x = violation(v.kind, w.line, tl.text, std::move(v.message));
+		if (!v.check.empty())
+			x.slot = "spec check: " + v.check;
+		if (gpa)
+			x.history = tdx_history(*gpa, w.line);
+		report(std::move(x));
+	}
+
+	void on_seamcall(const TraceLine& tl, const Where& w)
+	{
+		const Seamcall c = decode_seamcall(tl.payload, w);
+		if (!tdx)
+			return;
+		SeamcallVerdict v = tdx->seamcall(c, w);
+		std::optional<u64> gpa;
+		for (const spec::SeptLeafInfo& i : spec::sept_leaves)
+			if (i.walks && static_cast<u32>(i.leaf) == c.leaf)
+				gpa = c.rcx & hw::sim::GPA_MASK;
+		report_seamcall(v, tl, w, gpa);
+		if (gpa)
+			note_tdx(*gpa, tl, w);
+		if (!v.sept_changed)
+			return;
+		CpuState& cs = cpu_state(tl.cpu);
+		const unsigned level = v.tdx_level + 1;
+		const u64 gfn = spec::gpa_to_gfn(d, v.gpa);
+		if (cs.mirror && cs.mirror->hook == spec::MirrorHook::split &&
+		    c.leaf == static_cast<u32>(hw::Leaf::TDH_MEM_PAGE_DEMOTE) && cs.mirror->gfn == gfn &&
+		    cs.mirror->level == level)
+			cs.mirror->demoted = true;
+		if (cs.hook && !cs.hook->returned)
+			return; // inside a hook: its S-EPT update is checked when the mirror side is known
+		// An S-EPT change outside any external hook: the mirror must agree
+		// with it right away.
+		const auto [t, i] = mirror_slot(gfn, level);
+		stats.mirror_checks++;
+		check_sync(t, i, t ? t->spte[i] : nonpresent(), gfn, level, w.line, tl.text,
+			   "after a " + std::string(c.leaf_name) + " outside any external hook");
+	}
+
+	void on_vcpu(const TraceLine& tl, const Where& w, bool exit)
+	{
+		const VcpuRun r = decode_vcpu_run(tl.payload, w, exit);
+		if (!tdx)
+			return;
+		SeamcallVerdict v = exit ? tdx->vcpu_exit(r, w) : tdx->vcpu_enter(r, w);
+		report_seamcall(v, tl, w);
+	}
+
+	void on_hook(const TraceLine& tl, const Where& w, bool exit)
+	{
+		const HookCall h = decode_hook(tl.payload, w, exit);
+		if (!tdx)
+			return;
+		note_tdx(spec::gfn_to_gpa(d, h.gfn), tl, w);
+		CpuState& cs = cpu_state(tl.cpu);
+		if (!exit) {
+			cs.hook = HookNote{h, w.line, std::string(trimmed(tl.text))};
+			return;
+		}
+		if (cs.hook && !cs.hook->returned && cs.hook->call.hook == h.hook && cs.hook->call.gfn == h.gfn &&
+		    cs.hook->call.level == h.level) {
+			cs.hook->returned = true;
+			cs.hook->ret = h.ret;
+		} else {
+			HookNote n{h, w.line, std::string(trimmed(tl.text))};
+			n.returned = true;
+			n.ret = h.ret;
+			cs.hook = std::move(n);
+		}
+		if (cs.mirror)
+			settle_mirror(cs, &h, w.line);
+		// A failed install restored the old mirror SPTE (untraced): the
+		// S-EPT must not have changed either.
+		if (h.ret != 0 && (h.hook == TdxHook::link_external_spt || h.hook == TdxHook::set_external_spte)) {
+			const auto [t, i] = mirror_slot(h.gfn, h.level);
+			stats.mirror_checks++;
+			check_sync(t, i, t ? t->spte[i] : nonpresent(), h.gfn, h.level, w.line, tl.text,
+				   "after " + std::string(hook_name(h.hook)) + " failed");
+		}
 	}
 
 	// ---- the other events --------------------------------------------------------------
@@ -974,7 +1356,7 @@ struct Checker::Impl {
 	void on_get_page(const TraceLine& tl, const Where& w)
 	{
 		const MmuPage p = decode_mmu_page(tl.payload, w, true);
-		if (p.created != MmuPage::Created::created || !p.direct || p.level != profile.root_level)
+		if (p.created != MmuPage::Created::created || !p.direct || p.level != root_level)
 			return;
 		seen_root = true;
 		pool.count++;
@@ -1025,7 +1407,7 @@ struct Checker::Impl {
 		const unsigned i = static_cast<unsigned>((s.at - spec::gfn_to_gpa(d, pfn)) / sizeof(u64));
 		Table* t = table_by_pfn(pfn);
 		if (!t) {
-			if (!stats.partial && s.level < profile.root_level)
+			if (!stats.partial && s.level < root_level)
 				report(violation("spte.set-spte-mismatch", w.line, tl.text,
 						 "no page table with pfn " + hex(pfn) + " was linked"));
 			return; // roots: the trace never gives their address
@@ -1162,9 +1544,28 @@ struct Checker::Impl {
 		case EventId::mark_mmio_spte:
 			on_mark_mmio_spte(tl, w);
 			break;
+		case EventId::tdx_td_params:
+			on_td_params(tl, w);
+			break;
+		case EventId::tdx_seamcall:
+			on_seamcall(tl, w);
+			break;
+		case EventId::tdx_vcpu_enter:
+		case EventId::tdx_vcpu_exit:
+			on_vcpu(tl, w, id == EventId::tdx_vcpu_exit);
+			break;
+		case EventId::tdx_hook_enter:
+		case EventId::tdx_hook_exit:
+			on_hook(tl, w, id == EventId::tdx_hook_exit);
+			break;
 		case EventId::other:
 			break;
 		}
+	}
+
+	static bool is_tdx_event(EventId id)
+	{
+		return id >= EventId::tdx_td_params && id <= EventId::tdx_hook_exit;
 	}
 
 	void on_event(const TraceLine& tl, const Where& w)
@@ -1176,6 +1577,15 @@ struct Checker::Impl {
 			count_other(tl.event);
 			return;
 		}
+		if (is_tdx_event(id)) {
+			// SEAMCALLs and hooks run inside the MMU operation of their CPU
+			// (handle_removed_pt() calls remove_external_spte() per child):
+			// they neither end a teardown nor count as its first MMU event.
+			dispatch(id, tl, w);
+			return;
+		}
+		if (tl.cpu < cpus.size() && cpus[tl.cpu].mirror)
+			settle_mirror(cpus[tl.cpu], nullptr, w.line);
 		if (tl.cpu < cpus.size() && cpus[tl.cpu].nonpresent) {
 			std::optional<MarkMmioSpte> mark;
 			if (id == EventId::mark_mmio_spte)
@@ -1215,9 +1625,16 @@ struct Checker::Impl {
 	void finish(u64 line)
 	{
 		for (u32 cpu = 0; cpu < cpus.size(); cpu++) {
+			if (cpus[cpu].mirror)
+				settle_mirror(cpus[cpu], nullptr, line);
 			end_teardown(cpu, line);
 			if (cpus[cpu].nonpresent)
 				settle_nonpresent(cpus[cpu], nullptr);
+		}
+		if (tdx) {
+			stats.seamcalls_replayed = tdx->stats().seamcalls;
+			stats.seamcalls_not_replayed = tdx->stats().not_replayed;
+			stats.tds = tdx->stats().tds;
 		}
 		stats.other_events.clear();
 		for (const auto& [name, count] : other_events)

@@ -79,6 +79,9 @@ struct Stats {
 	bool partial = false;
 	std::string partial_reason;
 	u64 violations = 0;
+	// TDX (linux-6.19-tdx)
+	u64 seamcalls_replayed = 0, seamcalls_not_replayed = 0, tds = 0;
+	u64 mirror_checks = 0, mirror_checks_failed = 0;
 };
 
 class Checker {

@@ -24,11 +24,13 @@ report every violation: its kind, FILE:LINE, the event, the rule with its
 source, and the earlier events on the same page-table entry.  Each TRACE is
 checked on its own.
 
-  --profile P   linux-6.1-npt (AMD NPT, Linux 6.1) or linux-6.19-tdx (EPT,
-                Linux v6.19); default: inferred from the first SPTE change
-                whose old or new value is a profile's non-present or frozen
-                value (0 / 5a0 for linux-6.1-npt, bit 63 / bit 63|5a0 for
-                linux-6.19-tdx)
+  --profile P   linux-6.1-npt (AMD NPT, Linux 6.1) or linux-6.19-tdx (EPT
+                with TDX, Linux v6.19: SEAMCALLs replayed on a simulated TDX
+                module, mirror roots checked against the S-EPT); default:
+                inferred from the first TDX event (docs/trace-format.md,
+                linux-6.19-tdx) or SPTE change whose old or new value is a
+                profile's non-present or frozen value (0 / 5a0 for
+                linux-6.1-npt, bit 63 / bit 63|5a0 for linux-6.19-tdx)
   --json        machine-readable report on stdout
   --partial     the trace may start after the VM did: changes to tables it
                 never saw created are counted, not reported
@@ -139,6 +141,11 @@ public:
 		     << " hardware A/D updates, " << s.mmio_installs << " MMIO SPTEs; " << s.roots_created << " roots, "
 		     << s.tables_linked << " tables linked, " << s.tables_torn_down << " torn down, at most "
 		     << s.max_live_tables << " live\n";
+		if (s.seamcalls_replayed || s.seamcalls_not_replayed || s.tds)
+			out_ << file << ": TDX: " << s.tds << " TD(s), " << s.seamcalls_replayed
+			     << " SEAMCALLs replayed on the simulated module, " << s.seamcalls_not_replayed
+			     << " not replayed (contention, metadata reads, no TD yet), " << s.mirror_checks
+			     << " mirror/S-EPT agreement checks\n";
 		if (s.partial)
 			out_ << file << ": partial trace (" << s.partial_reason << "): " << s.unattributed
 			     << " changes to tables the trace never created were not checked\n";
@@ -190,7 +197,9 @@ public:
 		     << ",\"tables_linked\":" << s.tables_linked << ",\"tables_torn_down\":" << s.tables_torn_down
 		     << ",\"max_live_tables\":" << s.max_live_tables << ",\"partial\":" << (s.partial ? "true" : "false")
 		     << ",\"partial_reason\":" << json_str(s.partial_reason) << ",\"unattributed\":" << s.unattributed
-		     << ",\"gaps\":" << s.gaps << ",\"violation_count\":" << s.violations << "}";
+		     << ",\"gaps\":" << s.gaps << ",\"tdx\":{\"tds\":" << s.tds << ",\"seamcalls_replayed\":"
+		     << s.seamcalls_replayed << ",\"seamcalls_not_replayed\":" << s.seamcalls_not_replayed
+		     << ",\"mirror_checks\":" << s.mirror_checks << "},\"violation_count\":" << s.violations << "}";
 		in_trace_ = false;
 	}
 
@@ -222,7 +231,16 @@ private:
 // The profile a kvm_tdp_mmu_spte_changed line names, if any (profile.hpp).
 const Profile* infer_from_line(const TraceLine& tl, const Where& w, std::string& how)
 {
-	if (tl.kind != LineKind::event || classify_event(tl.event) != EventId::tdp_mmu_spte_changed)
+	if (tl.kind != LineKind::event)
+		return nullptr;
+	const EventId id = classify_event(tl.event);
+	if (id >= EventId::tdx_td_params && id <= EventId::tdx_hook_exit) {
+		// Only a TDX host writes these (docs/trace-format.md).
+		how = "inferred from line " + std::to_string(w.line) + ": " + std::string(tl.event) +
+		      " is a TDX event of docs/trace-format.md";
+		return &linux_6_19_tdx;
+	}
+	if (id != EventId::tdp_mmu_spte_changed)
 		return nullptr;
 	const SpteChanged e = decode_spte_changed(tl.payload, w);
 	const std::pair<const char*, u64> values[] = {{"old_spte", e.old_spte}, {"new_spte", e.new_spte}};

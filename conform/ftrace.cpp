@@ -4,7 +4,9 @@
 // the events the conformance checker replays (see ftrace.hpp).
 #include "ftrace.hpp"
 
+#include <algorithm>
 #include <array>
+#include <iterator>
 #include <cstring>
 
 namespace arborist::conform {
@@ -450,13 +452,21 @@ constexpr std::string_view EVENT_NAMES[NUM_EVENT_IDS] = {
 	"kvm_tdp_mmu_spte_changed", "kvm_mmu_get_page", "kvm_mmu_prepare_zap_page",
 	"kvm_mmu_split_huge_page",  "kvm_mmu_set_spte", "kvm_mmu_spte_requested",
 	"fast_page_fault",          "kvm_mmu_zap_all_fast", "mark_mmio_spte",
+	"tdx_td_params",            "tdx_seamcall",     "tdx_vcpu_enter",
+	"tdx_vcpu_exit",            "tdx_hook_enter",   "tdx_hook_exit",
 	"other",
 };
+constexpr std::size_t SHORTEST_EVENT_NAME = [] {
+	std::size_t n = ~std::size_t{0};
+	for (std::size_t i = 0; i + 1 < NUM_EVENT_IDS; i++)
+		n = std::min(n, EVENT_NAMES[i].size());
+	return n;
+}();
 } // namespace
 
 EventId classify_event(std::string_view name)
 {
-	if (name.size() < 14)
+	if (name.size() < SHORTEST_EVENT_NAME)
 		return EventId::other;
 	for (std::size_t i = 0; i + 1 < NUM_EVENT_IDS; i++)
 		if (name == EVENT_NAMES[i])
@@ -708,6 +718,127 @@ MarkMmioSpte decode_mark_mmio_spte(std::string_view payload, const Where& w)
 	m.gen = static_cast<u32>(f.hex("gen"));
 	f.end("gen");
 	return m;
+}
+
+// ---- TDX events (docs/trace-format.md) ------------------------------------------
+
+// Linux v6.19 arch/x86/virt/vmx/tdx/tdx.h leaf numbers (hw/arborist/hw/
+// tdx_abi.hpp), named as the TDX module spec names them; the ones a
+// tdx_seamcall line may carry (TDH.VP.ENTER is tdx_vcpu_enter/exit).
+const LeafName TDX_LEAVES[] = {
+	{1, "TDH.MNG.ADDCX"},         {2, "TDH.MEM.PAGE.ADD"},        {3, "TDH.MEM.SEPT.ADD"},
+	{4, "TDH.VP.ADDCX"},          {6, "TDH.MEM.PAGE.AUG"},        {7, "TDH.MEM.RANGE.BLOCK"},
+	{8, "TDH.MNG.KEY.CONFIG"},    {9, "TDH.MNG.CREATE"},          {10, "TDH.VP.CREATE"},
+	{11, "TDH.MNG.RD"},           {15, "TDH.MEM.PAGE.DEMOTE"},    {16, "TDH.MR.EXTEND"},
+	{17, "TDH.MR.FINALIZE"},      {18, "TDH.VP.FLUSH"},           {19, "TDH.MNG.VPFLUSHDONE"},
+	{20, "TDH.MNG.KEY.FREEID"},   {21, "TDH.MNG.INIT"},           {22, "TDH.VP.INIT"},
+	{23, "TDH.MEM.PAGE.PROMOTE"}, {24, "TDH.PHYMEM.PAGE.RDMD"},   {26, "TDH.VP.RD"},
+	{28, "TDH.PHYMEM.PAGE.RECLAIM"}, {29, "TDH.MEM.PAGE.REMOVE"}, {30, "TDH.MEM.SEPT.REMOVE"},
+	{34, "TDH.SYS.RD"},           {38, "TDH.MEM.TRACK"},          {39, "TDH.MEM.RANGE.UNBLOCK"},
+	{40, "TDH.PHYMEM.CACHE.WB"},  {41, "TDH.PHYMEM.PAGE.WBINVD"}, {43, "TDH.VP.WR"},
+};
+const std::size_t NUM_TDX_LEAVES = std::size(TDX_LEAVES);
+
+std::string_view tdx_leaf_name(u32 leaf)
+{
+	for (const LeafName& l : TDX_LEAVES)
+		if (l.leaf == leaf)
+			return l.name;
+	return {};
+}
+
+namespace {
+constexpr std::string_view HOOK_NAMES[NUM_TDX_HOOKS] = {"link_external_spt", "set_external_spte",
+							 "remove_external_spte", "free_external_spt",
+							 "split_external_spt"};
+} // namespace
+
+std::string_view hook_name(TdxHook h) { return HOOK_NAMES[static_cast<std::size_t>(h)]; }
+
+TdParams decode_td_params(std::string_view payload, const Where& w)
+{
+	Fields f(payload, w);
+	TdParams p;
+	f.label("tdr", "tdr");
+	p.tdr = f.hex("tdr");
+	f.label("pwl", "pwl");
+	p.pwl = static_cast<u32>(f.dec("pwl", 5));
+	if (p.pwl != 4 && p.pwl != 5)
+		f.fail("pwl", "expected 4 or 5 (EPTP.PWL of a TD), found " + std::to_string(p.pwl));
+	f.label("x86_phys_bits", "x86_phys_bits");
+	p.phys_bits = static_cast<u32>(f.dec("x86_phys_bits", 52));
+	if (p.phys_bits < 36)
+		f.fail("x86_phys_bits", "expected 36 to 52, found " + std::to_string(p.phys_bits));
+	f.end("x86_phys_bits");
+	return p;
+}
+
+Seamcall decode_seamcall(std::string_view payload, const Where& w)
+{
+	Fields f(payload, w);
+	Seamcall c;
+	f.label("leaf", "leaf");
+	c.leaf_name = f.token("leaf");
+	bool known = false;
+	for (const LeafName& l : TDX_LEAVES)
+		if (l.name == c.leaf_name) {
+			c.leaf = l.leaf;
+			known = true;
+		}
+	if (!known)
+		f.fail("leaf", "expected a TDH.* leaf name of docs/trace-format.md, found " + quoted(c.leaf_name));
+	const std::pair<std::string_view, u64*> regs[] = {
+		{"rcx", &c.rcx}, {"rdx", &c.rdx}, {"r8", &c.r8}, {"r9", &c.r9}, {"status", &c.status},
+		{"out_rcx", &c.out_rcx}, {"out_rdx", &c.out_rdx}, {"out_r8", &c.out_r8}};
+	for (const auto& [name, v] : regs) {
+		f.label(name, name);
+		*v = f.hex(name);
+	}
+	f.end("out_r8");
+	return c;
+}
+
+VcpuRun decode_vcpu_run(std::string_view payload, const Where& w, bool exit)
+{
+	Fields f(payload, w);
+	VcpuRun v;
+	f.label("tdvpr", "tdvpr");
+	v.tdvpr = f.hex("tdvpr");
+	if (exit) {
+		f.label("status", "status");
+		v.status = f.hex("status");
+	}
+	f.end(exit ? "status" : "tdvpr");
+	return v;
+}
+
+HookCall decode_hook(std::string_view payload, const Where& w, bool exit)
+{
+	Fields f(payload, w);
+	HookCall h;
+	f.label("hook", "hook");
+	const std::string_view name = f.token("hook");
+	std::size_t i = 0;
+	while (i < NUM_TDX_HOOKS && HOOK_NAMES[i] != name)
+		i++;
+	if (i == NUM_TDX_HOOKS)
+		f.fail("hook", "expected link_external_spt, set_external_spte, remove_external_spte, "
+			       "free_external_spt or split_external_spt, found " + quoted(name));
+	h.hook = static_cast<TdxHook>(i);
+	f.label("gfn", "gfn");
+	h.gfn = f.hex("gfn");
+	f.label("level", "level");
+	h.level = static_cast<u32>(f.dec("level", 255));
+	if (exit) {
+		f.label("ret", "ret");
+		h.ret = static_cast<int>(f.sdec("ret", -4095, 0));
+		f.end("ret");
+	} else {
+		f.label("arg", "arg");
+		h.arg = f.hex("arg");
+		f.end("arg");
+	}
+	return h;
 }
 
 std::string hex(u64 v)

@@ -146,6 +146,13 @@ enum class EventId : std::uint8_t {
 	fast_page_fault,
 	mmu_zap_all_fast,
 	mark_mmio_spte,
+	// TDX events of docs/trace-format.md (tools/arborist-tdx.bt)
+	tdx_td_params,
+	tdx_seamcall,
+	tdx_vcpu_enter,
+	tdx_vcpu_exit,
+	tdx_hook_enter,
+	tdx_hook_exit,
 	other,
 };
 inline constexpr std::size_t NUM_EVENT_IDS = static_cast<std::size_t>(EventId::other) + 1;
@@ -225,6 +232,60 @@ struct MarkMmioSpte {
 	u64 gfn = 0;
 	u32 access = 0, gen = 0;
 };
+
+// ---- TDX events (docs/trace-format.md) ----
+
+// "tdr %llx pwl %u x86_phys_bits %u"
+struct TdParams {
+	u64 tdr = 0;
+	u32 pwl = 0;
+	u32 phys_bits = 0;
+};
+
+// "leaf %s rcx %llx rdx %llx r8 %llx r9 %llx status %llx out_rcx %llx
+// out_rdx %llx out_r8 %llx"; leaf is the TDX name, e.g. TDH.MEM.PAGE.AUG.
+struct Seamcall {
+	u32 leaf = 0; // the leaf number (hw::Leaf)
+	std::string_view leaf_name;
+	u64 rcx = 0, rdx = 0, r8 = 0, r9 = 0;
+	u64 status = 0;
+	u64 out_rcx = 0, out_rdx = 0, out_r8 = 0;
+};
+
+// tdx_vcpu_enter "tdvpr %llx"; tdx_vcpu_exit "tdvpr %llx status %llx".
+struct VcpuRun {
+	u64 tdvpr = 0;
+	u64 status = 0;
+};
+
+enum class TdxHook : std::uint8_t { link_external_spt, set_external_spte, remove_external_spte, free_external_spt,
+				    split_external_spt };
+inline constexpr std::size_t NUM_TDX_HOOKS = 5;
+std::string_view hook_name(TdxHook h);
+
+// tdx_hook_enter "hook %s gfn %llx level %d arg %llx";
+// tdx_hook_exit  "hook %s gfn %llx level %d ret %d".
+struct HookCall {
+	TdxHook hook = TdxHook::link_external_spt;
+	u64 gfn = 0;
+	u32 level = 0;
+	u64 arg = 0; // enter: the SPTE (set/remove) or the external page's PA
+	int ret = 0; // exit
+};
+
+// The leaves a tdx_seamcall line may name, with their numbers.
+struct LeafName {
+	u32 leaf;
+	std::string_view name;
+};
+extern const LeafName TDX_LEAVES[];
+extern const std::size_t NUM_TDX_LEAVES;
+std::string_view tdx_leaf_name(u32 leaf);
+
+TdParams decode_td_params(std::string_view payload, const Where& w);
+Seamcall decode_seamcall(std::string_view payload, const Where& w);
+VcpuRun decode_vcpu_run(std::string_view payload, const Where& w, bool exit);
+HookCall decode_hook(std::string_view payload, const Where& w, bool exit);
 
 SpteChanged decode_spte_changed(std::string_view payload, const Where& w);
 MmuPage decode_mmu_page(std::string_view payload, const Where& w, bool with_created);

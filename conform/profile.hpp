@@ -32,6 +32,7 @@ struct Profile {
 	spec::SpteFlavor flavor;
 	unsigned root_level;
 	std::string_view kernel; // what wrote such a trace
+	bool tdx = false;        // replays TDX events: SEAMCALLs, hooks, mirror roots (conform/tdx.hpp)
 };
 
 inline constexpr Profile linux_6_1_npt{
@@ -39,7 +40,7 @@ inline constexpr Profile linux_6_1_npt{
 	"Linux 6.1, AMD NPT (kvm_amd npt=1, tdp_mmu=1), as in shared/traces/linux-6.1-npt"};
 inline constexpr Profile linux_6_19_tdx{
 	"linux-6.19-tdx", spec::ept_v6_19, 4,
-	"Linux v6.19, Intel EPT with TDX (flavour-generic rules only)"};
+	"Linux v6.19, Intel EPT with TDX: mirror and direct roots, S-EPT via the simulated TDX module", true};
 
 inline constexpr std::array<const Profile*, 2> profiles{&linux_6_1_npt, &linux_6_19_tdx};
 

@@ -15,6 +15,7 @@ namespace {
 
 #define RESEARCH "shared/research/linux-kvm-tdx.md "
 #define TRACE_README "shared/traces/linux-6.1-npt/README.md "
+#define MODULE "shared/research/tdx-module-sept.md "
 
 const std::vector<ViolationKind> KINDS = {
 	{"spte.lost-update",
@@ -73,10 +74,54 @@ const std::vector<ViolationKind> KINDS = {
 	 "to the level (pfn_round_for_level)",
 	 "kvm_tdp_mmu_map(): trace_kvm_mmu_spte_requested(fault) (pfn = fault->pfn | gfn offset), then "
 	 "make_spte() with fault->pfn; " RESEARCH "§3.5, §7"},
+	// ---- TDX (linux-6.19-tdx): the kind is the spec check of
+	// spec/arborist/sept.hpp the traced call contradicts (conform/tdx.cpp)
+	{"sept.status-mismatch",
+	 "every SEAMCALL returns the status the spec's leaf (spec::sept_seamcall via hw::SimModule) returns on the "
+	 "state the earlier calls left; a failure KVM does not tolerate is a KVM bug",
+	 "TDX module 1.5 api_calls/tdh_*.c, " MODULE "§1-§7; Linux v6.19 tdx.c TDX_BUG_ON(), " RESEARCH "§5.2, §5.3"},
+	{"sept.not-blocked",
+	 "removing, demoting or promoting a mapped S-EPT entry needs it BLOCKED first (spec::blocked_and_tracked_check, "
+	 "sept_any_blocked)",
+	 "TDX module 1.5 " MODULE "§4, §5.7-§5.10 (TDX_GPA_RANGE_NOT_BLOCKED); Linux v6.19 "
+	 "tdx_sept_remove_private_spte(): BLOCK before REMOVE, " RESEARCH "§5.3"},
+	{"sept.tlb-not-tracked",
+	 "after BLOCK, TDH.MEM.TRACK must have run and every vCPU that was in the guest with the old epoch must have "
+	 "left it before REMOVE/DEMOTE (spec::blocked_and_tracked_check, is_tlb_tracked)",
+	 "TDX module 1.5 " MODULE "§4 (TDX_TLB_TRACKING_NOT_DONE); Linux v6.19 tdx_track() + "
+	 "KVM_REQ_OUTSIDE_GUEST_MODE, " RESEARCH "§5.3"},
+	{"sept.children-not-free",
+	 "an S-EPT page is removed only when all its entries are FREE (spec::tdh_mem_sept_remove, all_children_free)",
+	 "TDX module 1.5 " MODULE "§5.8 step 11 (TDX_EPT_PAGE_NOT_FREE); seed 000"},
+	{"sept.walk",
+	 "every entry above the target of an S-EPT leaf is NL_MAPPED (spec::sept_walk_ok)",
+	 "TDX module 1.5 " MODULE "§2.4 secure_ept_walk (TDX_EPT_WALK_FAILED)"},
+	{"pamt.page-in-use",
+	 "a page handed to the module (R8 of SEPT.ADD, PAGE.ADD, AUG, DEMOTE) is free in the PAMT (PT_NDA): no page "
+	 "is mapped or used by the module twice (spec::new_page_check)",
+	 "TDX module 1.5 " MODULE "§1 check_and_lock_explicit_private_hpa, §7.2 (TDX_PAGE_METADATA_INCORRECT|R8)"},
+	{"td.lifecycle",
+	 "a SEAMCALL runs only in the TD lifecycle and OP_STATE its leaf allows: S-EPT leaves need "
+	 "TD_KEYS_CONFIGURED (spec::td_state_check), KEY.FREEID needs TD_BLOCKED after CACHE.WB, RECLAIM needs "
+	 "TD_TEARDOWN, the TD is built CREATE, KEY.CONFIG, ADDCX, MNG.INIT, VP.CREATE in order",
+	 "TDX module 1.5 " MODULE "§3.1, §3.2, §5.13, §5.16, §5.17; Linux v6.19 tdx_mmu_release_hkid(), full "
+	 "teardown order, " RESEARCH "§5.3"},
+	{"mirror.unsynced",
+	 "when no external-hook operation is in flight, a present mirror leaf is a MAPPED or PENDING S-EPT leaf of "
+	 "the same page, a mirror non-leaf an NL_MAPPED entry, a non-present mirror SPTE a FREE entry "
+	 "(spec::mirror_hook_atomic/nonatomic say which hook a mirror change needs)",
+	 "Linux v6.19 tdp_mmu.c set_external_spte_present(), tdp_mmu_set_spte(), handle_removed_pt(); " RESEARCH
+	 "§3.3, §5.1, §5.3"},
+	{"mirror.huge",
+	 "a mirror leaf becomes a non-leaf only through split_external_spt with a successful TDH.MEM.PAGE.DEMOTE "
+	 "(spec::mirror_hook_nonatomic gives split)",
+	 "seed 001 and Yan Zhao's huge-page series v3 tdx_sept_split_private_spte(): BLOCK, TRACK, DEMOTE; v6.19 "
+	 "KVM_BUG_ONs a split of a mirror SPTE, " RESEARCH "§5.4"},
 };
 
 #undef RESEARCH
 #undef TRACE_README
+#undef MODULE
 
 } // namespace
 

@@ -6,6 +6,7 @@
 #   extract Frama-C, Why3 and Z3 (the extracted C and its WP proofs)
 #   check   SPIN and Graphviz (model-checker cross-check, --dot output)
 #   capture QEMU, busybox and cpio (booting a kernel under TCG)
+#   fuzz    clang-14 and its libFuzzer/sanitizer runtimes (CTest conform.fuzz)
 set -euo pipefail
 
 declare -A GROUP=(
@@ -13,6 +14,7 @@ declare -A GROUP=(
 	[extract]="frama-c-base why3 z3"
 	[check]="spin graphviz"
 	[capture]="qemu-system-x86 busybox-static cpio"
+	[fuzz]="clang-14 libclang-rt-14-dev"
 )
 
 groups=("$@")

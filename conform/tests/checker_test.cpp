@@ -228,9 +228,15 @@ TEST(Injected, EveryKindHasATest)
 		"spte.lost-update",	    "spte.pfn-change",	   "spte.orphaned-table", "spte.misaligned",
 		"spte.bad-level",	    "spte.nonpresent-change", "spte.writable",	  "spte.unreachable",
 		"spte.fast-fix",	    "spte.set-spte-mismatch", "spte.split-mismatch", "spte.wrong-pfn"};
-	ASSERT_EQ(violation_kinds().size(), tested.size());
+	// The TDX kinds (sept.*, pamt.*, td.*, mirror.*) are in tdx_test.cpp.
+	std::size_t spte = 0;
 	for (const ViolationKind& k : violation_kinds())
-		EXPECT_NE(std::find(tested.begin(), tested.end(), k.kind), tested.end()) << k.kind;
+		spte += k.kind.starts_with("spte.") ? 1 : 0;
+	ASSERT_EQ(spte, tested.size());
+	for (const ViolationKind& k : violation_kinds())
+		if (k.kind.starts_with("spte.")) {
+			EXPECT_NE(std::find(tested.begin(), tested.end(), k.kind), tested.end()) << k.kind;
+		}
 }
 
 // ---- generated traces: attribution and derivations -------------------------------

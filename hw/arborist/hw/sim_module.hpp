@@ -169,6 +169,12 @@ public:
 	// lock acquisition fail with TDX_OPERAND_BUSY; cleared by the call.
 	spec::Contention<sim::C> inject_busy{};
 
+	// A named fault of spec/arborist/fault.hpp for the next SEAMCALL: its
+	// spec rules run with that check skipped or changed; cleared by the
+	// call.  The conformance checker uses it to find which spec check a
+	// traced SEAMCALL's status contradicts (conform/tdx.cpp).
+	spec::Fault inject_fault = spec::no_fault;
+
 	constexpr unsigned x86_phys_bits() const { return phys_bits_; }
 	constexpr const spec::TdGeometry& geometry() const { return g_; }
 
@@ -180,6 +186,8 @@ public:
 		const u64 leaf = fn & 0xFFFF;
 
 		inject_busy = {};
+		fault_ = inject_fault;
+		inject_fault = spec::no_fault;
 		if (leaf < calls_.size())
 			calls_[leaf]++;
 		// Research 1: RAX bits above the leaf are the version, any other
@@ -189,20 +197,29 @@ public:
 		const u64 ret = (fn >> TDX_VERSION_SHIFT) ? with_operand(status::TDX_OPERAND_INVALID, operand::RAX)
 							  : dispatch(static_cast<Leaf>(leaf), a, busy);
 		if (trace_enabled)
-			trace.push_back({static_cast<Leaf>(leaf), in.rcx, in.rdx, in.r8, ret, a.rcx, a.rdx});
+			trace.push_back({static_cast<Leaf>(leaf), in.rcx, in.rdx, in.r8, ret, a.rcx, a.rdx, in.r9, a.r8,
+					 tick()});
 		return ret;
 	}
 
 	// Every SEAMCALL with its inputs and status, when trace_enabled (for
-	// `arborist run`, trace generation and tests).
+	// `arborist run`, trace generation and tests).  A TD exit (td_exit())
+	// is recorded too, as a TDH.VP.ENTER record with td_exit set: it ends
+	// the SEAMCALL that entered the guest.
 	struct CallRecord {
 		Leaf leaf;
 		u64 rcx, rdx, r8; // inputs
 		u64 status;       // RAX out
 		u64 out_rcx, out_rdx;
+		u64 r9 = 0, out_r8 = 0;
+		u64 seq = 0;          // *trace_clock at the call (0 without a clock)
+		bool td_exit = false; // the TD exit of the vCPU whose TDVPR is rcx
 	};
 	bool trace_enabled = false;
 	std::vector<CallRecord> trace;
+	// A counter shared with other event logs (impl::EventLog::clock), so
+	// that the records of several logs can be merged in order.
+	u64* trace_clock = nullptr;
 
 	// --- TD construction (not SEAMCALL-exact) --------------------------------
 	//
@@ -294,8 +311,35 @@ public:
 			return false;
 		const auto step = spec::tlb_td_exit(spec::concrete, tlb_view(vcpus_[vcpu]), 0);
 		apply_tlb(vcpus_[vcpu], step.post);
+		if (trace_enabled)
+			trace.push_back({Leaf::TDH_VP_ENTER, vcpus_[vcpu].tdvpr_pa, 0, 0, status::TDX_SUCCESS, 0, 0, 0, 0,
+					 tick(), true});
 		return true;
 	}
+
+	// TDH.VP.ADDCX (research 7.3): a TDCX page of a vCPU, CHLDCNT += 1.  The
+	// simulated vCPU is its TDVPR page; its TDCX pages are only owned (so
+	// that RECLAIM finds them), like add_tdcs_page() does for the TD.
+	constexpr bool add_vcpu_page(u64 tdvpr_pa, u64 pa)
+	{
+		if (find_vcpu(tdvpr_pa) == vcpus_.size() || !free_page(pa))
+			return false;
+		give_page(pa, sim::PageType::PT_TDCX);
+		td_.st.chldcnt += 1;
+		return true;
+	}
+
+	// More TDMR frames after the last one (every new frame PT_NDA): a
+	// replay that learns the host's pages as it goes (conform/tdx.cpp).
+	constexpr void grow_tdmr(u64 pages)
+	{
+		const u64 first = frames_.size();
+		frames_.resize(first + pages);
+		for (u64 i = first; i < frames_.size(); i++)
+			frames_[i].head = base_ + i;
+	}
+	constexpr u64 tdmr_base_pfn() const { return base_; }
+	constexpr u64 tdmr_pages() const { return frames_.size(); }
 
 	// --- host-side queries ----------------------------------------------------
 
@@ -482,7 +526,7 @@ private:
 
 	constexpr sim::Outcome run_spec(Leaf leaf, const sim::Args& args, const sim::View& s) const
 	{
-		return spec::sept_seamcall(spec::concrete, g_, leaf, args, s);
+		return spec::sept_seamcall(spec::concrete, g_, leaf, args, s, fault_);
 	}
 
 	// --- the S-EPT leaves ---------------------------------------------------
@@ -516,6 +560,15 @@ private:
 		const sim::View s = make_view(wk, pi.level, op);
 		const sim::Outcome out = run_with_operand(leaf, make_args(leaf, pi, rdx, a.r9, wk, busy), s, op);
 
+		// A walk that never reached the target (the S-EPT root page was
+		// reclaimed in TD_TEARDOWN) has nothing to commit to: the module's
+		// walk fails.  The spec's TD-state check keeps a faithful run from
+		// getting here; a run with a check skipped (inject_fault, as the
+		// conformance checker does) can.
+		if (out.status == status::TDX_SUCCESS && !wk.reached && leaf != Leaf::TDH_MEM_SEPT_ADD)
+			return with_operand(status::TDX_EPT_WALK_FAILED, operand::RCX);
+		if (out.status == status::TDX_SUCCESS && !wk.reached && out.post.path[pi.level] != s.path[pi.level])
+			return with_operand(status::TDX_EPT_WALK_FAILED, operand::RCX);
 		if (out.status == status::TDX_SUCCESS)
 			commit(leaf, a, wk, pi.level, op, s, out.post);
 		else
@@ -1017,7 +1070,7 @@ private:
 		if (v == vcpus_.size())
 			return tdvpr_error(a.rcx);
 		spec::Checks<sim::C> c(spec::concrete);
-		spec::td_state_check(c, td_.st, busy, {operand::TDR, true}, spec::ops_vp_enter_set, spec::no_fault);
+		spec::td_state_check(c, td_.st, busy, {operand::TDR, true}, spec::ops_vp_enter_set, fault_);
 		c.fail_if(busy.epoch, with_operand(status::TDX_OPERAND_BUSY, operand::TD_EPOCH));
 		const auto step = spec::tlb_vp_enter(spec::concrete, tlb_view(vcpus_[v]), 0);
 		// A vCPU in the guest holds its TDVPR: assumed BUSY|RCX.
@@ -1114,6 +1167,8 @@ private:
 				return true;
 		return false;
 	}
+
+	constexpr u64 tick() { return trace_clock ? (*trace_clock)++ : 0; }
 
 	constexpr bool lifecycle_is(sim::Lifecycle l) const
 	{
@@ -1262,6 +1317,7 @@ private:
 	std::vector<Vcpu> vcpus_;
 	Td td_;
 	std::array<u64, 64> calls_{};
+	spec::Fault fault_ = spec::no_fault;
 };
 
 static_assert(SeamcallBackend<SimModule>);

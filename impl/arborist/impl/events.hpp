@@ -37,6 +37,7 @@ struct Event {
 	u64 b = 0; // new SPTE / status / created
 	int err = 0;
 	const char* what = ""; // a static string: the hook or check name
+	u64 seq = 0;           // *EventLog::clock when recorded (0 without a clock)
 };
 
 // A bounded or unbounded record: benchmarks turn it off, tests and `run`
@@ -44,11 +45,18 @@ struct Event {
 class EventLog {
 public:
 	bool enabled = true;
+	// A counter shared with other logs (hw::SimModule::trace_clock): each
+	// event takes the next value, so several logs merge in order
+	// (`arborist run --trace`).
+	u64* clock = nullptr;
 	constexpr void add(const Event& e)
 	{
 		counts_[static_cast<unsigned>(e.kind)]++;
-		if (enabled)
-			events_.push_back(e);
+		if (!enabled)
+			return;
+		events_.push_back(e);
+		if (clock)
+			events_.back().seq = (*clock)++;
 	}
 	constexpr const std::vector<Event>& events() const { return events_; }
 	constexpr u64 count(EventKind k) const { return counts_[static_cast<unsigned>(k)]; }

@@ -121,9 +121,53 @@ public:
 
 	// ---- kvm_x86_ops external page-table hooks ---------------------------------
 
+	// Each hook is logged on entry (b = 0) and on return (b = 1, err = the
+	// return value; 0 for the void remove_external_spte): the calls a
+	// kprobe/kretprobe pair on the kvm_x86_ops hook sees (`arborist run
+	// --trace`, docs/trace-format.md).  The *_call functions are the hooks.
+	constexpr int link_external_spt(u64 gfn, unsigned level, u64 external_spt)
+	{
+		hook_event("link_external_spt", gfn, level, external_spt, 0, 0);
+		const int ret = link_external_spt_call(gfn, level, external_spt);
+		hook_event("link_external_spt", gfn, level, external_spt, 1, ret);
+		return ret;
+	}
+
+	constexpr int set_external_spte(u64 gfn, unsigned level, u64 mirror_spte)
+	{
+		hook_event("set_external_spte", gfn, level, mirror_spte, 0, 0);
+		const int ret = set_external_spte_call(gfn, level, mirror_spte);
+		hook_event("set_external_spte", gfn, level, mirror_spte, 1, ret);
+		return ret;
+	}
+
+	constexpr void remove_external_spte(u64 gfn, unsigned level, u64 mirror_spte)
+	{
+		hook_event("remove_external_spte", gfn, level, mirror_spte, 0, 0);
+		remove_external_spte_call(gfn, level, mirror_spte);
+		hook_event("remove_external_spte", gfn, level, mirror_spte, 1, 0);
+	}
+
+	constexpr int free_external_spt(u64 gfn, unsigned level, u64 external_spt)
+	{
+		hook_event("free_external_spt", gfn, level, external_spt, 0, 0);
+		const int ret = free_external_spt_call(gfn, level, external_spt);
+		hook_event("free_external_spt", gfn, level, external_spt, 1, ret);
+		return ret;
+	}
+
+	constexpr int split_external_spt(u64 gfn, unsigned level, u64 new_spt, u64)
+	{
+		hook_event("split_external_spt", gfn, level, new_spt, 0, 0);
+		const int ret = split_external_spt_call(gfn, level, new_spt);
+		hook_event("split_external_spt", gfn, level, new_spt, 1, ret);
+		return ret;
+	}
+
+
 	// tdx_sept_link_private_spt(): TDH.MEM.SEPT.ADD at the level of the SPTE
 	// that points to the new table.  BUSY -> -EBUSY (the fault retries).
-	constexpr int link_external_spt(u64 gfn, unsigned level, u64 external_spt)
+	constexpr int link_external_spt_call(u64 gfn, unsigned level, u64 external_spt)
 	{
 		u64 e1 = 0, e2 = 0;
 		const u64 err = hw::tdh_mem_sept_add(m_, tdr_pa_, gpa(gfn), tdx_level(level), external_spt, &e1, &e2);
@@ -132,7 +176,7 @@ public:
 
 	// tdx_sept_set_private_spte(): PAGE.ADD before MR.FINALIZE (with the
 	// source page of KVM_TDX_INIT_MEM_REGION), PAGE.AUG after.
-	constexpr int set_external_spte(u64 gfn, unsigned level, u64 mirror_spte)
+	constexpr int set_external_spte_call(u64 gfn, unsigned level, u64 mirror_spte)
 	{
 		if (bug_on(!level_supported(level), "tdx_sept_set_private_spte: level != PG_LEVEL_4K"))
 			return -EIO;
@@ -151,7 +195,7 @@ public:
 	// tdx_sept_remove_private_spte(): BLOCK, TRACK + kick, REMOVE, then
 	// PAGE.WBINVD with the TD's HKID before the page goes back to the host.
 	// Every step retries once after forcing vCPUs out (tdh_do_no_vcpus).
-	constexpr void remove_external_spte(u64 gfn, unsigned level, u64 mirror_spte)
+	constexpr void remove_external_spte_call(u64 gfn, unsigned level, u64 mirror_spte)
 	{
 		const u64 pa = page_pa(mirror_spte);
 		if (!hkid_assigned_) {
@@ -182,7 +226,7 @@ public:
 
 	// tdx_sept_free_private_spt(): only after the HKID is freed ("KVM doesn't
 	// (yet) zap page table pages in mirror page table while TD is active").
-	constexpr int free_external_spt(u64, unsigned, u64 external_spt)
+	constexpr int free_external_spt_call(u64, unsigned, u64 external_spt)
 	{
 		if (bug_on(hkid_assigned_, "tdx_sept_free_private_spt: HKID still assigned"))
 			return -EIO;
@@ -191,7 +235,7 @@ public:
 
 	// Seed 001 (huge-page series v3 tdx_sept_split_private_spte): only in
 	// RUNNABLE and for 2M: BLOCK, TRACK, DEMOTE; "No UNBLOCK is needed".
-	constexpr int split_external_spt(u64 gfn, unsigned level, u64 new_spt, u64)
+	constexpr int split_external_spt_call(u64 gfn, unsigned level, u64 new_spt)
 	{
 		if (bug_on(state_ != State::runnable || level != 2, "tdx_sept_split_private_spte: not RUNNABLE or not 2M"))
 			return -EIO;
@@ -349,6 +393,11 @@ private:
 	constexpr bool level_supported(unsigned level) const
 	{
 		return level == 1 || (v_.private_huge_pages_seed001 && level == 2);
+	}
+
+	constexpr void hook_event(const char* hook, u64 gfn, unsigned level, u64 arg, u64 exit, int ret)
+	{
+		log_.add({EventKind::external_hook, gfn, level, arg, exit, ret, hook});
 	}
 
 	constexpr bool bug_on(bool cond, const char* what)

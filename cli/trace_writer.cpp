@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// The trace of a scenario run (trace_writer.hpp, docs/trace-format.md).
+#include "trace_writer.hpp"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <vector>
+
+#include "conform/ftrace.hpp"
+
+namespace arborist::cli {
+
+namespace {
+
+using impl::Event;
+using impl::EventKind;
+using hw::Leaf;
+using u64 = std::uint64_t;
+
+// One line to write: its place on the shared clock, CPU and text.
+struct Line {
+	u64 seq;
+	unsigned cpu;
+	std::string text;
+};
+
+std::string hx(u64 v) { return conform::hex(v); }
+
+// KVM_MMU_PAGE_PRINTK() of a direct TDP page (mmutrace.h): gen 0, 8-byte
+// gptes, quadrant 0, ACC_ALL, EFER.NX and A/D on.
+std::string mmu_page(const Event& e, unsigned root_count)
+{
+	return "sp gen 0 gfn " + hx(e.gfn) + " l" + std::to_string(e.level) + " 8-byte q0 direct wux nxe ad root " +
+	       std::to_string(root_count) + " sync";
+}
+
+// The kvmmmu tracepoints the TDP MMU emits (Linux v6.19 mmutrace.h).
+// kvm_mmu_set_spte is left out: the reference's event has no SPTE address.
+void mmu_lines(const impl::EventLog& log, unsigned root_level, std::vector<Line>& out)
+{
+	for (const Event& e : log.events()) {
+		std::string t;
+		switch (e.kind) {
+		case EventKind::spte_changed:
+			t = "kvm_tdp_mmu_spte_changed: as id 0 gfn " + hx(e.gfn) + " level " + std::to_string(e.level) +
+			    " old_spte " + hx(e.a) + " new_spte " + hx(e.b);
+			break;
+		case EventKind::spte_requested:
+			t = "kvm_mmu_spte_requested: gfn " + hx(e.gfn) + " pfn " + hx(e.a) + " level " +
+			    std::to_string(e.level);
+			break;
+		case EventKind::get_page:
+			t = "kvm_mmu_get_page: " + mmu_page(e, e.level == root_level ? 2 : 0) + " new";
+			break;
+		case EventKind::prepare_zap_page:
+			t = "kvm_mmu_prepare_zap_page: " + mmu_page(e, 0);
+			break;
+		case EventKind::split_huge_page:
+			t = "kvm_mmu_split_huge_page: gfn " + hx(e.gfn) + " spte " + hx(e.a) + " level " +
+			    std::to_string(e.level) + " errno " + std::to_string(e.err);
+			break;
+		default:
+			continue; // not a kernel tracepoint (flushes, RCU, bugs), or hooks (from the TDX log)
+		}
+		out.push_back({e.seq, 0, std::move(t)});
+	}
+}
+
+// tdx_hook_enter / tdx_hook_exit: the kprobe/kretprobe pair on a kvm_x86_ops
+// external page-table hook.
+void hook_lines(const impl::EventLog& log, std::vector<Line>& out)
+{
+	for (const Event& e : log.events()) {
+		if (e.kind != EventKind::external_hook)
+			continue;
+		std::string t = e.b ? "tdx_hook_exit: hook " : "tdx_hook_enter: hook ";
+		t += std::string(e.what) + " gfn " + hx(e.gfn) + " level " + std::to_string(e.level);
+		t += e.b ? " ret " + std::to_string(e.err) : " arg " + hx(e.a);
+		out.push_back({e.seq, 0, std::move(t)});
+	}
+}
+
+std::string seamcall_line(Leaf leaf, u64 rcx, u64 rdx, u64 r8, u64 r9, u64 status, u64 out_rcx, u64 out_rdx,
+			  u64 out_r8)
+{
+	return "tdx_seamcall: leaf " + std::string(conform::tdx_leaf_name(static_cast<std::uint32_t>(leaf))) + " rcx " +
+	       hx(rcx) + " rdx " + hx(rdx) + " r8 " + hx(r8) + " r9 " + hx(r9) + " status " + hx(status) + " out_rcx " +
+	       hx(out_rcx) + " out_rdx " + hx(out_rdx) + " out_r8 " + hx(out_r8);
+}
+
+unsigned vcpu_cpu(const TdBuild& b, u64 tdvpr)
+{
+	for (std::size_t i = 0; i < b.tdvpr.size(); i++)
+		if (b.tdvpr[i] == tdvpr)
+			return static_cast<unsigned>(i + 1);
+	return 1;
+}
+
+// The TD's construction, which the simulated module does with helpers
+// that are not SEAMCALL-exact (SimModule::build_td): the SEAMCALLs a kernel
+// makes for it (tdx_td_init(), tdx_vcpu_init(); linux-kvm-tdx.md §6.2),
+// all successful, before anything else.
+void construction_lines(const TraceInput& in, std::vector<Line>& out)
+{
+	const TdBuild& b = *in.build;
+	auto add = [&](Leaf l, u64 rcx, u64 rdx) { out.push_back({0, 0, seamcall_line(l, rcx, rdx, 0, 0, 0, 0, 0, 0)}); };
+	add(Leaf::TDH_MNG_CREATE, b.tdr, b.hkid);
+	add(Leaf::TDH_MNG_KEY_CONFIG, b.tdr, 0);
+	for (const u64 pa : b.tdcs)
+		add(Leaf::TDH_MNG_ADDCX, pa, b.tdr);
+	out.push_back({0, 0, "tdx_td_params: tdr " + hx(b.tdr) + " pwl " + std::to_string(in.geometry.pwl) +
+				     " x86_phys_bits " + std::to_string(b.phys_bits)});
+	add(Leaf::TDH_MNG_INIT, b.tdr, 0);
+	for (const u64 pa : b.tdvpr) {
+		add(Leaf::TDH_VP_CREATE, pa, b.tdr);
+		add(Leaf::TDH_VP_INIT, pa, 0);
+	}
+}
+
+// SEAMCALLs and TD exits.  TDH.VP.ENTER is the guest entry; a refused
+// entry returns at once, an accepted one when the TD exits.
+void module_lines(const hw::SimModule& m, const TdBuild& b, std::vector<Line>& out)
+{
+	for (const auto& c : m.trace) {
+		if (c.leaf == Leaf::TDH_VP_ENTER) {
+			const unsigned cpu = vcpu_cpu(b, c.rcx);
+			if (c.td_exit) {
+				out.push_back({c.seq, cpu, "tdx_vcpu_exit: tdvpr " + hx(c.rcx) + " status 0"});
+				continue;
+			}
+			out.push_back({c.seq, cpu, "tdx_vcpu_enter: tdvpr " + hx(c.rcx)});
+			if (c.status != hw::status::TDX_SUCCESS)
+				out.push_back({c.seq, cpu, "tdx_vcpu_exit: tdvpr " + hx(c.rcx) + " status " + hx(c.status)});
+			continue;
+		}
+		if (conform::tdx_leaf_name(static_cast<std::uint32_t>(c.leaf)).empty())
+			continue;
+		out.push_back({c.seq, 0,
+			       seamcall_line(c.leaf, c.rcx, c.rdx, c.r8, c.r9, c.status, c.out_rcx, c.out_rdx, c.out_r8)});
+	}
+}
+
+} // namespace
+
+TdBuild td_build_of(const hw::SimModule& m)
+{
+	TdBuild b;
+	b.tdr = m.tdr_pa();
+	b.hkid = m.hkid();
+	for (unsigned i = 0; i < hw::sim::MIN_NUM_TDCS_PAGES; i++)
+		b.tdcs.push_back(m.tdcs_pa(i));
+	for (std::size_t i = 0; i < m.num_vcpus(); i++)
+		b.tdvpr.push_back(m.vcpu(i).tdvpr_pa);
+	b.phys_bits = m.x86_phys_bits();
+	return b;
+}
+
+std::size_t write_trace(std::ostream& out, const TraceInput& in)
+{
+	std::vector<Line> lines;
+	if (in.build)
+		construction_lines(in, lines);
+	const std::size_t prologue = lines.size();
+	if (in.mmu)
+		mmu_lines(*in.mmu, in.module ? in.geometry.root_level() : 4, lines);
+	if (in.tdx)
+		hook_lines(*in.tdx, lines);
+	if (in.module && in.build)
+		module_lines(*in.module, *in.build, lines);
+	std::stable_sort(lines.begin() + static_cast<std::ptrdiff_t>(prologue), lines.end(),
+			 [](const Line& a, const Line& b) { return a.seq < b.seq; });
+
+	out << "# tracer: nop\n#\n# generated by `arborist run " << in.source
+	    << " --trace` (docs/trace-format.md)\n#\n";
+	std::size_t n = 0;
+	for (const Line& l : lines) {
+		const u64 t = ++n; // one microsecond per line
+		char prefix[96];
+		std::snprintf(prefix, sizeof(prefix), "    arborist-run-%u [%03u] ..... %" PRIu64 ".%06" PRIu64 ": ", 1000 + l.cpu,
+			      l.cpu, t / 1000000, t % 1000000);
+		out << prefix << l.text << "\n";
+	}
+	return n;
+}
+
+} // namespace arborist::cli

@@ -1,0 +1,577 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// The TDX half of the replay: SEAMCALLs against a simulated TDX module per
+// TD (see tdx.hpp).  Sources: shared/research/tdx-module-sept.md (the
+// module), shared/research/linux-kvm-tdx.md §5, §6 (how KVM v6.19 calls it
+// and which statuses it tolerates).
+#include "tdx.hpp"
+
+#include <array>
+
+namespace arborist::conform {
+
+namespace {
+
+using hw::Leaf;
+namespace st = hw::status;
+
+constexpr u64 REGION_SHIFT = 21;             // 2 MiB: a 2M page keeps its alignment
+constexpr u64 REGION_FRAMES = u64{1} << 9;   // 4K frames per region
+constexpr u64 SIM_BASE_PFN = 0x100000;       // the simulated TDMR starts at 4 GiB
+constexpr u64 MAX_REGIONS = 4096;            // 8 GiB of distinct host memory in all
+constexpr std::size_t MAX_TDS = 64;          // TDs alive at once
+constexpr u64 NO_PFN = ~u64{0};
+
+u64 status_class(u64 s) { return s & hw::TDX_SEAMCALL_STATUS_MASK; }
+
+std::string status_text(u64 s)
+{
+	const std::string_view name = hw::status_base_name(s);
+	std::string t = hex(s);
+	if (!name.empty()) {
+		t += " (" + std::string(name);
+		if (s & ~hw::TDX_SEAMCALL_STATUS_MASK)
+			t += "|" + hex(s & ~hw::TDX_SEAMCALL_STATUS_MASK);
+		t += ")";
+	}
+	return t;
+}
+
+// The named checks of spec/arborist/sept.hpp that a traced status can
+// contradict, each with the fault of spec/arborist/fault.hpp that skips
+// it, and the violation kind (docs/conformance.md).
+struct CheckFault {
+	spec::Fault fault;
+	std::string_view kind;
+	std::string_view check;
+};
+
+constexpr CheckFault CHECK_FAULTS[] = {
+	{spec::faults::skip_tracking_check, "sept.tlb-not-tracked", "blocked_and_tracked_check(): is_tlb_tracked()"},
+	{spec::faults::skip_blocked_check, "sept.not-blocked", "blocked_and_tracked_check(): sept_any_blocked()"},
+	{spec::faults::skip_children_free_check, "sept.children-not-free", "tdh_mem_sept_remove(): all_children_free()"},
+	{spec::faults::walk_through_blocked, "sept.walk", "walk_and_lock(): sept_walk_ok()"},
+	{spec::faults::skip_lifecycle_check, "td.lifecycle",
+	 "td_state_check(): TDR.LIFECYCLE_STATE == TD_KEYS_CONFIGURED"},
+	{spec::faults::reclaim_any_lifecycle, "td.lifecycle", "tdh_phymem_page_reclaim(): TD_TEARDOWN"},
+	{spec::faults::reclaim_tdr_with_children, "td.lifecycle", "tdh_phymem_page_reclaim(): TDR.CHLDCNT == 0"},
+	{spec::faults::freeid_before_wb, "td.lifecycle", "tdh_mng_key_freeid(): no TDH.PHYMEM.CACHE.WB pending"},
+	{spec::faults::vpflushdone_with_vcpus, "td.lifecycle", "tdh_mng_vpflushdone(): no vCPU associated"},
+	{spec::faults::aug_any_state, "sept.status-mismatch", "tdh_mem_page_aug(): entry FREE or REMOVED"},
+};
+
+// Without a fault that reproduces the trace, the status the spec returned
+// names its check: each of these is returned by one check of sept.hpp.
+struct StatusCheck {
+	u64 status;     // class
+	u64 operand;    // ~0: any
+	std::string_view kind;
+	std::string_view check;
+};
+
+constexpr u64 ANY = ~u64{0};
+constexpr StatusCheck STATUS_CHECKS[] = {
+	{st::TDX_TLB_TRACKING_NOT_DONE, ANY, "sept.tlb-not-tracked", "blocked_and_tracked_check(): is_tlb_tracked()"},
+	{st::TDX_GPA_RANGE_NOT_BLOCKED, ANY, "sept.not-blocked", "blocked_and_tracked_check(): sept_any_blocked()"},
+	{st::TDX_EPT_PAGE_NOT_FREE, ANY, "sept.children-not-free", "tdh_mem_sept_remove(): all_children_free()"},
+	{st::TDX_EPT_WALK_FAILED, ANY, "sept.walk", "walk_and_lock(): sept_walk_ok()"},
+	{st::TDX_PAGE_METADATA_INCORRECT, hw::operand::R8, "pamt.page-in-use",
+	 "new_page_check(): the R8 page is PT_NDA"},
+	{st::TDX_TD_KEYS_NOT_CONFIGURED, ANY, "td.lifecycle", "td_state_check(): TD_KEYS_CONFIGURED"},
+	{st::TDX_TD_FATAL, ANY, "td.lifecycle", "td_state_check(): TDR.FATAL"},
+	{st::TDX_TDCS_NOT_ALLOCATED, ANY, "td.lifecycle", "td_state_check(): TDCS allocated"},
+	{st::TDX_OP_STATE_INCORRECT, ANY, "td.lifecycle", "td_state_check(): OP_STATE"},
+	{st::TDX_LIFECYCLE_STATE_INCORRECT, ANY, "td.lifecycle", "the leaf's TDR.LIFECYCLE_STATE check"},
+	{st::TDX_NO_VCPUS, ANY, "td.lifecycle", "tdh_mr_finalize(): a vCPU exists"},
+	{st::TDX_WBCACHE_NOT_COMPLETE, ANY, "td.lifecycle", "tdh_mng_key_freeid(): no CACHE.WB pending"},
+	{st::TDX_FLUSHVP_NOT_DONE, ANY, "td.lifecycle", "tdh_mng_vpflushdone(): no vCPU associated"},
+	{st::TDX_TD_ASSOCIATED_PAGES_EXIST, ANY, "td.lifecycle", "tdh_phymem_page_reclaim(): TDR.CHLDCNT == 0"},
+};
+
+const StatusCheck* status_check(u64 s)
+{
+	for (const StatusCheck& c : STATUS_CHECKS)
+		if (status_class(s) == c.status && (c.operand == ANY || (s & ~hw::TDX_SEAMCALL_STATUS_MASK) == c.operand))
+			return &c;
+	return nullptr;
+}
+
+// Statuses KVM v6.19 handles without TDX_BUG_ON (linux-kvm-tdx.md §5.2,
+// §5.3): the caller saw them and went on, so a model that agrees is fine.
+bool tolerated(Leaf leaf, u64 s)
+{
+	if (s == st::TDX_SUCCESS || hw::tdx_operand_busy(s))
+		return true;
+	switch (leaf) {
+	case Leaf::TDH_VP_FLUSH: return s == st::TDX_VCPU_NOT_ASSOCIATED;
+	case Leaf::TDH_MNG_VPFLUSHDONE: return s == st::TDX_FLUSHVP_NOT_DONE;
+	case Leaf::TDH_PHYMEM_CACHE_WB: return s == st::TDX_NO_HKID_READY_TO_WBCACHE || s == st::TDX_INTERRUPTED_RESUMABLE;
+	default: return false;
+	}
+}
+
+// The S-EPT leaves: RCX page info, RDX the TDR (bit 0 a flag for
+// SEPT.ADD/DEMOTE), R8 a page for some (hw/sim_module.hpp sept_leaf_abi).
+bool is_sept_leaf(Leaf l)
+{
+	for (const spec::SeptLeafInfo& i : spec::sept_leaves)
+		if (i.leaf == l)
+			return i.walks;
+	return false;
+}
+
+bool changes_sept(Leaf l)
+{
+	return is_sept_leaf(l) && l != Leaf::TDH_MR_EXTEND;
+}
+
+} // namespace
+
+// ---- one TD ------------------------------------------------------------------------
+
+struct TdxReplay::Td {
+	u64 serial = 0;
+	u64 tdr = 0; // host address
+	hw::u16 hkid = 0;
+	bool key_configured = false;
+	std::vector<u64> tdcs;
+	TdParams params{0, 4, 46};
+	std::unique_ptr<hw::SimModule> sim; // from TDH.MNG.INIT on
+	std::unordered_map<u64, u64> region; // host 2 MiB region -> simulated region index
+	std::map<u64, bool> in_guest_model;   // host TDVPR -> the model's VP.ENTER succeeded
+	u64* total_regions = nullptr;
+
+	u64 phys_mask() const { return spec::bit_ull(params.phys_bits) - 1; }
+
+	// The simulated address of a host address: the page part (below the
+	// KeyID bits) moves region by region; the offset and any bit at or
+	// above x86_phys_bits stay.
+	u64 sim_pa(u64 host, const Where& w, std::string_view field)
+	{
+		const u64 page = host & phys_mask();
+		const u64 r = page >> REGION_SHIFT;
+		auto it = region.find(r);
+		if (it == region.end()) {
+			if (*total_regions >= MAX_REGIONS)
+				throw ParseError(w, field,
+						 "the trace names more than " + std::to_string(MAX_REGIONS) +
+							 " distinct 2 MiB host regions (" + std::to_string(MAX_REGIONS * 2) +
+							 " MiB), beyond what the replay's simulated TDMR holds");
+			it = region.emplace(r, region.size()).first;
+			++*total_regions;
+			grow();
+		}
+		const u64 base = (SIM_BASE_PFN + it->second * REGION_FRAMES) << spec::PAGE_SHIFT;
+		return (host & ~phys_mask()) | base | (page & ((u64{1} << REGION_SHIFT) - 1));
+	}
+
+	// The simulated address of a host page if the trace has named its region.
+	u64 known_sim_pa(u64 host) const
+	{
+		const u64 page = host & phys_mask();
+		const auto it = region.find(page >> REGION_SHIFT);
+		if (it == region.end())
+			return NO_PFN;
+		return ((SIM_BASE_PFN + it->second * REGION_FRAMES) << spec::PAGE_SHIFT) |
+		       (page & ((u64{1} << REGION_SHIFT) - 1));
+	}
+
+	bool knows(u64 host) const { return region.count((host & phys_mask()) >> REGION_SHIFT) != 0; }
+
+	void grow()
+	{
+		if (sim && sim->tdmr_pages() < region.size() * REGION_FRAMES)
+			sim->grow_tdmr(region.size() * REGION_FRAMES - sim->tdmr_pages());
+	}
+
+	bool live() const { return sim && sim->has_td(); }
+};
+
+TdxReplay::TdxReplay() = default;
+TdxReplay::~TdxReplay() = default;
+
+TdxReplay::Td* TdxReplay::td_by_tdr(u64 pa)
+{
+	const auto it = tds_.find(pa);
+	return it == tds_.end() ? nullptr : it->second.get();
+}
+
+TdxReplay::Td* TdxReplay::td_by_tdvpr(u64 pa)
+{
+	for (auto& [tdr, td] : tds_)
+		if (td->in_guest_model.count(pa))
+			return td.get();
+	return nullptr;
+}
+
+TdxReplay::Td* TdxReplay::td_by_page(u64 pa)
+{
+	for (auto& [tdr, td] : tds_)
+		if (td->knows(pa))
+			return td.get();
+	return nullptr;
+}
+
+TdxReplay::Td* TdxReplay::newest_td()
+{
+	Td* best = nullptr;
+	for (auto& [tdr, td] : tds_)
+		if (!best || td->serial > best->serial)
+			best = td.get();
+	return best;
+}
+
+void TdxReplay::drop_td(Td& td)
+{
+	stats_.regions -= td.region.size();
+	params_.erase(td.tdr);
+	tds_.erase(td.tdr);
+}
+
+void TdxReplay::td_params(const TdParams& p, const Where&)
+{
+	params_[p.tdr] = p;
+}
+
+// ---- TD construction: the module's helpers (not SEAMCALL-exact) -----------------------
+
+SeamcallVerdict TdxReplay::construct(const Seamcall& c, const Where& w)
+{
+	SeamcallVerdict v;
+	v.replayed = true;
+	v.model_status = st::TDX_SUCCESS;
+	if (c.status != st::TDX_SUCCESS) {
+		// The module refused: nothing changed.  The spec has no rule for
+		// these leaves, so the status is not compared.
+		v.replayed = false;
+		v.not_replayed = "construction leaf that failed in the trace";
+		return v;
+	}
+	auto refused = [&](std::string what) {
+		v.kind = "td.lifecycle";
+		v.check = "the TD construction order of hw::SimModule (create_td, key_config, add_tdcs_page, mng_init, "
+			  "add_vcpu, add_vcpu_page)";
+		v.message = std::move(what);
+		return v;
+	};
+	const Leaf leaf = static_cast<Leaf>(c.leaf);
+	if (leaf == Leaf::TDH_MNG_CREATE) {
+		if (td_by_tdr(c.rcx))
+			return refused("TDH.MNG.CREATE of TDR " + hex(c.rcx) + ", which is already a TD's");
+		if (tds_.size() >= MAX_TDS)
+			throw ParseError(w, "rcx", "more than " + std::to_string(MAX_TDS) + " TDs alive at once");
+		auto td = std::make_unique<Td>();
+		td->serial = ++next_serial_;
+		td->tdr = c.rcx;
+		td->hkid = static_cast<hw::u16>(c.rdx);
+		td->total_regions = &stats_.regions;
+		tds_.emplace(c.rcx, std::move(td));
+		stats_.tds++;
+		return v;
+	}
+	const u64 tdr = leaf == Leaf::TDH_MNG_ADDCX || leaf == Leaf::TDH_VP_CREATE ? c.rdx : c.rcx;
+	Td* td = leaf == Leaf::TDH_VP_ADDCX || leaf == Leaf::TDH_VP_INIT ? td_by_tdvpr(leaf == Leaf::TDH_VP_ADDCX ? c.rdx : c.rcx)
+									  : td_by_tdr(tdr);
+	if (!td)
+		return refused(std::string(tdx_leaf_name(c.leaf)) + " succeeded, but no TD of the trace owns its "
+									 "TDR/TDVPR operand");
+	switch (leaf) {
+	case Leaf::TDH_MNG_KEY_CONFIG:
+		if (td->sim)
+			return refused("TDH.MNG.KEY.CONFIG after TDH.MNG.INIT");
+		td->key_configured = true;
+		return v;
+	case Leaf::TDH_MNG_ADDCX:
+		if (td->sim || !td->key_configured)
+			return refused("TDH.MNG.ADDCX outside TD_KEYS_CONFIGURED before TDH.MNG.INIT");
+		td->tdcs.push_back(c.rcx);
+		return v;
+	case Leaf::TDH_MNG_INIT: {
+		if (td->sim)
+			return refused("TDH.MNG.INIT of a TD already initialized");
+		if (const auto p = params_.find(td->tdr); p != params_.end())
+			td->params = p->second;
+		const spec::TdGeometry g = td->params.pwl == 5 ? spec::td_pwl5 : spec::td_pwl4;
+		td->sim = std::make_unique<hw::SimModule>(g, SIM_BASE_PFN, 0, td->params.phys_bits);
+		td->grow();
+		hw::SimModule& m = *td->sim;
+		bool ok = m.create_td(td->sim_pa(td->tdr, w, "rcx"), td->hkid) && (!td->key_configured || m.key_config());
+		for (const u64 pa : td->tdcs)
+			ok = ok && m.add_tdcs_page(td->sim_pa(pa, w, "rcx"));
+		ok = ok && m.mng_init();
+		if (!ok)
+			return refused("the TD's construction (TDH.MNG.CREATE, KEY.CONFIG, " + std::to_string(td->tdcs.size()) +
+				       " TDH.MNG.ADDCX, TDH.MNG.INIT) is one the simulated module refuses (it needs KEY.CONFIG "
+				       "and exactly " + std::to_string(hw::sim::MIN_NUM_TDCS_PAGES) + " TDCS pages)");
+		return v;
+	}
+	case Leaf::TDH_VP_CREATE:
+		if (!td->sim || !td->sim->add_vcpu(td->sim_pa(c.rcx, w, "rcx")))
+			return refused("TDH.VP.CREATE of TDVPR " + hex(c.rcx) +
+				       " outside OP_STATE INITIALIZED or on a page that is not free");
+		td->in_guest_model[c.rcx] = false;
+		return v;
+	case Leaf::TDH_VP_ADDCX:
+		if (!td->sim->add_vcpu_page(td->sim_pa(c.rdx, w, "rdx"), td->sim_pa(c.rcx, w, "rcx")))
+			return refused("TDH.VP.ADDCX of page " + hex(c.rcx) + ", which is not free");
+		return v;
+	default: // TDH.VP.INIT: no state the S-EPT leaves read
+		return v;
+	}
+}
+
+// ---- the other leaves: SimModule::seamcall() and the spec --------------------------------
+
+SeamcallVerdict TdxReplay::seamcall(const Seamcall& c, const Where& w)
+{
+	const Leaf leaf = static_cast<Leaf>(c.leaf);
+	SeamcallVerdict v;
+	switch (leaf) {
+	case Leaf::TDH_MNG_CREATE:
+	case Leaf::TDH_MNG_KEY_CONFIG:
+	case Leaf::TDH_MNG_ADDCX:
+	case Leaf::TDH_MNG_INIT:
+	case Leaf::TDH_VP_CREATE:
+	case Leaf::TDH_VP_ADDCX:
+	case Leaf::TDH_VP_INIT:
+		v = construct(c, w);
+		break;
+	case Leaf::TDH_MNG_RD:
+	case Leaf::TDH_VP_RD:
+	case Leaf::TDH_VP_WR:
+	case Leaf::TDH_SYS_RD:
+	case Leaf::TDH_PHYMEM_PAGE_RDMD:
+		v.not_replayed = "metadata read/write, not modelled";
+		break;
+	default: {
+		if (hw::tdx_operand_busy(c.status) || c.status == st::TDX_RND_NO_ENTROPY ||
+		    c.status == st::TDX_INTERRUPTED_RESUMABLE) {
+			// Contention and interruption are not modelled: such a call
+			// changed nothing in the module (a resumable CACHE.WB is
+			// resumed by the next call, which the model runs as a start).
+			v.not_replayed = "contention or interruption (" + status_text(c.status) + ")";
+			break;
+		}
+		Td* td = nullptr;
+		if (is_sept_leaf(leaf))
+			td = td_by_tdr(c.rdx & ~u64{1});
+		else if (leaf == Leaf::TDH_VP_FLUSH)
+			td = td_by_tdvpr(c.rcx);
+		else if (leaf == Leaf::TDH_PHYMEM_PAGE_RECLAIM)
+			td = td_by_page(c.rcx);
+		else if (leaf == Leaf::TDH_PHYMEM_PAGE_WBINVD) {
+			for (auto& [tdr, t] : tds_)
+				if (t->sim && (c.rcx >> t->params.phys_bits) == t->hkid && t->knows(c.rcx))
+					td = t.get();
+			if (!td)
+				td = td_by_page(c.rcx);
+		} else if (leaf == Leaf::TDH_PHYMEM_CACHE_WB) {
+			// One package, every TD: the TD in TD_BLOCKED (if any) decides.
+			SeamcallVerdict last;
+			bool any = false;
+			for (auto& [tdr, t] : tds_) {
+				if (!t->sim)
+					continue;
+				SeamcallVerdict r = run(*t, c, w);
+				if (!any || r.model_status == st::TDX_SUCCESS || !r.kind.empty())
+					last = std::move(r);
+				any = true;
+			}
+			if (any)
+				v = std::move(last);
+			else
+				v.not_replayed = "no TD to write back";
+			break;
+		} else {
+			td = td_by_tdr(c.rcx);
+		}
+		if (!td)
+			td = newest_td();
+		if (!td || !td->sim) {
+			v.not_replayed = "no TD of the trace was built before it";
+			break;
+		}
+		v = run(*td, c, w);
+		// The TDR reclaimed: the module forgot the TD; its TDR page may
+		// start another one.
+		if (leaf == Leaf::TDH_PHYMEM_PAGE_RECLAIM && !td->sim->has_td())
+			drop_td(*td);
+		break;
+	}
+	}
+	if (v.replayed)
+		stats_.seamcalls++;
+	else
+		stats_.not_replayed++;
+	return v;
+}
+
+// One call on the TD's module; on a status the trace contradicts, the
+// check is found with the spec's named faults (tdx.hpp).
+SeamcallVerdict TdxReplay::run(Td& td, const Seamcall& c, const Where& w)
+{
+	const Leaf leaf = static_cast<Leaf>(c.leaf);
+	hw::TdxModuleArgs in{};
+	in.rcx = c.rcx;
+	in.rdx = c.rdx;
+	in.r8 = c.r8;
+	in.r9 = c.r9;
+	// Which registers are host addresses (research 6.2 register table).
+	if (is_sept_leaf(leaf)) {
+		in.rdx = td.sim_pa(c.rdx, w, "rdx");
+		if (leaf != Leaf::TDH_MR_EXTEND && leaf != Leaf::TDH_MEM_RANGE_BLOCK &&
+		    leaf != Leaf::TDH_MEM_RANGE_UNBLOCK && leaf != Leaf::TDH_MEM_PAGE_REMOVE &&
+		    leaf != Leaf::TDH_MEM_SEPT_REMOVE && leaf != Leaf::TDH_MEM_PAGE_PROMOTE)
+			in.r8 = td.sim_pa(c.r8, w, "r8");
+	} else if (leaf == Leaf::TDH_PHYMEM_CACHE_WB) {
+		in.rcx = c.rcx == 1 ? 0 : c.rcx; // a resume of an interruption the model never had
+	} else {
+		in.rcx = td.sim_pa(c.rcx, w, "rcx");
+	}
+	const u64 fn = hw::seamcall_fn(leaf);
+	hw::SimModule& m = *td.sim;
+	// A failing call changes nothing, so the module before it can be
+	// copied to try the faults only when needed.
+	hw::TdxModuleArgs a = in;
+	const u64 model = m.seamcall(fn, a);
+
+	SeamcallVerdict v;
+	v.replayed = true;
+	v.model_status = model;
+	if (model == c.status) {
+		if (model == st::TDX_SUCCESS && changes_sept(leaf)) {
+			v.sept_changed = true;
+			v.gpa = c.rcx & hw::sim::GPA_MASK;
+			v.tdx_level = leaf == Leaf::TDH_MEM_PAGE_ADD ? 0 : static_cast<unsigned>(c.rcx & 7);
+		}
+		if (tolerated(leaf, model))
+			return v;
+		// The module refused, as the spec does: KVM issued a call that
+		// breaks a rule (v6.19 treats it as a bug, TDX_BUG_ON()).
+		const StatusCheck* sc = status_check(model);
+		v.kind = sc ? sc->kind : "sept.status-mismatch";
+		v.check = sc ? std::string(sc->check) : "the leaf's checks in spec/arborist/sept.hpp";
+		v.message = std::string(tdx_leaf_name(c.leaf)) + " returned " + status_text(c.status) +
+			    ", and the spec returns the same: the call breaks " + v.check + " (KVM treats this as a bug)";
+		return v;
+	}
+	v.message = std::string(tdx_leaf_name(c.leaf)) + " returned " + status_text(c.status) + " in the trace, but " +
+		    status_text(model) + " in the model";
+	if (model == st::TDX_SUCCESS) {
+		// The model changed state where the module did not: it diverges
+		// from here on for this TD.
+		v.kind = "sept.status-mismatch";
+		v.check = "the status of " + std::string(tdx_leaf_name(c.leaf)) + " (spec/arborist/sept.hpp)";
+		v.message += "; the model's state now differs from the module's for this TD";
+		return v;
+	}
+	for (const CheckFault& f : CHECK_FAULTS) {
+		auto copy = std::make_unique<hw::SimModule>(m);
+		copy->inject_fault = f.fault;
+		hw::TdxModuleArgs b = in;
+		if (copy->seamcall(fn, b) != c.status)
+			continue;
+		td.sim = std::move(copy);
+		v.kind = f.kind;
+		v.check = std::string(f.check) + " [spec fault " + std::string(f.fault.name) + " reproduces the trace]";
+		v.message += ": the kernel's call passed only because the module skipped " + std::string(f.check);
+		if (c.status == st::TDX_SUCCESS && changes_sept(leaf)) {
+			v.sept_changed = true;
+			v.gpa = c.rcx & hw::sim::GPA_MASK;
+			v.tdx_level = leaf == Leaf::TDH_MEM_PAGE_ADD ? 0 : static_cast<unsigned>(c.rcx & 7);
+		}
+		return v;
+	}
+	const StatusCheck* sc = status_check(model);
+	v.kind = sc ? sc->kind : "sept.status-mismatch";
+	v.check = sc ? std::string(sc->check) : "the leaf's checks in spec/arborist/sept.hpp";
+	v.message += " (" + v.check + ")";
+	if (c.status == st::TDX_SUCCESS)
+		v.message += "; the model's state now differs from the module's for this TD";
+	return v;
+}
+
+// ---- TDH.VP.ENTER and the TD exit -----------------------------------------------------------
+
+SeamcallVerdict TdxReplay::vcpu_enter(const VcpuRun& r, const Where& w)
+{
+	SeamcallVerdict v;
+	Td* td = td_by_tdvpr(r.tdvpr);
+	if (!td || !td->sim) {
+		v.not_replayed = "no TD of the trace has this TDVPR";
+		stats_.not_replayed++;
+		return v;
+	}
+	hw::TdxModuleArgs a{};
+	a.rcx = td->sim_pa(r.tdvpr, w, "tdvpr");
+	v.replayed = true;
+	v.model_status = td->sim->seamcall(hw::seamcall_fn(Leaf::TDH_VP_ENTER), a);
+	td->in_guest_model[r.tdvpr] = v.model_status == st::TDX_SUCCESS;
+	stats_.seamcalls++;
+	return v;
+}
+
+// The TD exit: TDH.VP.ENTER returns.  If the model entered, the status is
+// the exit's reason and is not compared; if it refused, the kernel's
+// status must be that refusal.
+SeamcallVerdict TdxReplay::vcpu_exit(const VcpuRun& r, const Where& w)
+{
+	SeamcallVerdict v;
+	Td* td = td_by_tdvpr(r.tdvpr);
+	if (!td || !td->sim) {
+		v.not_replayed = "no TD of the trace has this TDVPR";
+		return v;
+	}
+	v.replayed = true;
+	if (td->in_guest_model[r.tdvpr]) {
+		td->in_guest_model[r.tdvpr] = false;
+		const u64 tdvpr = td->sim_pa(r.tdvpr, w, "tdvpr");
+		for (std::size_t i = 0; i < td->sim->num_vcpus(); i++)
+			if (td->sim->vcpu(i).tdvpr_pa == tdvpr && td->sim->vcpu(i).in_guest)
+				td->sim->td_exit(i);
+		return v;
+	}
+	// The model refused the entry: run it again for the status (a refused
+	// entry changes nothing).
+	hw::TdxModuleArgs a{};
+	a.rcx = td->sim_pa(r.tdvpr, w, "tdvpr");
+	auto copy = std::make_unique<hw::SimModule>(*td->sim);
+	v.model_status = copy->seamcall(hw::seamcall_fn(Leaf::TDH_VP_ENTER), a);
+	if (v.model_status == st::TDX_SUCCESS) {
+		// The state changed since the entry (e.g. TRACK finished): what
+		// counts is the model's answer at the entry, which refused.
+		return v;
+	}
+	if (v.model_status == r.status || hw::tdx_operand_busy(r.status) || hw::tdx_operand_busy(v.model_status))
+		return v;
+	const StatusCheck* sc = status_check(v.model_status);
+	v.kind = sc ? sc->kind : "sept.status-mismatch";
+	v.check = sc ? std::string(sc->check) : "TDH.VP.ENTER's checks (td_state_check, tlb_vp_enter)";
+	v.message = "TDH.VP.ENTER returned " + status_text(r.status) + " in the trace, but the model refused the entry with " +
+		    status_text(v.model_status);
+	return v;
+}
+
+std::optional<SeptSlot> TdxReplay::sept_of_live_td(u64 gfn, unsigned level, u64 pfn) const
+{
+	const Td* live = nullptr;
+	for (const auto& [tdr, td] : tds_) {
+		if (!td->live() || td->sim->td().lifecycle != static_cast<u64>(spec::Lifecycle::TD_KEYS_CONFIGURED))
+			continue;
+		if (live)
+			return std::nullopt;
+		live = td.get();
+	}
+	if (!live)
+		return std::nullopt;
+	SeptSlot s;
+	if (const auto e = live->sim->sept_entry(gfn << spec::PAGE_SHIFT, level - 1)) {
+		s.reached = true;
+		s.state = e->state;
+		s.hpa = e->hpa;
+	}
+	s.sim_page = pfn == NO_PFN ? NO_PFN : live->known_sim_pa(pfn << spec::PAGE_SHIFT);
+	return s;
+}
+
+} // namespace arborist::conform

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// The TDX half of the replay (profile linux-6.19-tdx): every traced
+// SEAMCALL is run on a simulated TDX module (hw::SimModule, which executes
+// the S-EPT leaves of spec/arborist/sept.hpp) and its status is compared
+// with the one the kernel saw.  docs/conformance.md "TDX traces".
+//
+// One simulated module per TD, keyed by the TDR page: a TD is built from
+// its traced construction SEAMCALLs (TDH.MNG.CREATE, KEY.CONFIG, ADDCX,
+// MNG.INIT, VP.CREATE, VP.ADDCX), whose rules the spec does not have, with
+// the module's construction helpers; every other call runs through
+// SimModule::seamcall().  Host physical addresses are mapped into the
+// simulated module's TDMR 2 MiB region by 2 MiB region as the trace names
+// them (a region keeps its offsets, so 2M pages stay aligned).
+//
+// When the model's status differs from the traced one, the spec check the
+// trace contradicts is found by re-running the call with each named check
+// of the spec skipped (spec/arborist/fault.hpp, SimModule::inject_fault):
+// the one that reproduces the traced status names the violation, and the
+// module continues from that run, i.e. in the state the real module is in.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "arborist/hw/sim_module.hpp"
+#include "ftrace.hpp"
+
+namespace arborist::conform {
+
+// The outcome of replaying one SEAMCALL (or TD entry/exit).
+struct SeamcallVerdict {
+	bool replayed = false;
+	std::string not_replayed; // why, if not
+	u64 model_status = 0;     // the spec's status for the call as traced
+	std::string_view kind;    // empty: conforms
+	std::string message;
+	std::string check;        // the spec check the trace contradicts, if found
+	// A successful call that changed the S-EPT (for the mirror checks).
+	bool sept_changed = false;
+	u64 gpa = 0;
+	unsigned tdx_level = 0;
+};
+
+// An S-EPT entry as the mirror check needs it.
+struct SeptSlot {
+	bool reached = false;
+	spec::SeptState state = spec::SeptState::FREE;
+	u64 hpa = 0;       // in the simulated module's address space
+	u64 sim_page = 0;  // the simulated address the mirror's PFN maps to (NO_PFN: never seen)
+};
+
+struct TdxStats {
+	u64 seamcalls = 0;   // replayed against the model
+	u64 not_replayed = 0; // contention (BUSY), reads, calls before any TD
+	u64 tds = 0;
+	u64 regions = 0;     // 2 MiB host regions mapped into simulated TDMRs
+};
+
+class TdxReplay {
+public:
+	TdxReplay();
+	~TdxReplay();
+	TdxReplay(const TdxReplay&) = delete;
+	TdxReplay& operator=(const TdxReplay&) = delete;
+
+	void td_params(const TdParams& p, const Where& w);
+	SeamcallVerdict seamcall(const Seamcall& c, const Where& w);
+	SeamcallVerdict vcpu_enter(const VcpuRun& v, const Where& w);
+	SeamcallVerdict vcpu_exit(const VcpuRun& v, const Where& w);
+
+	// The S-EPT entry of (gfn, KVM level) in the one TD whose HKID is live
+	// (TD_KEYS_CONFIGURED), with the mirror PFN `pfn` mapped into its
+	// address space; nullopt when there is no such single TD (the mirror
+	// checks need to know which TD a mirror root belongs to).
+	std::optional<SeptSlot> sept_of_live_td(u64 gfn, unsigned level, u64 pfn) const;
+
+	const TdxStats& stats() const { return stats_; }
+
+private:
+	struct Td;
+	Td* td_by_tdr(u64 pa);
+	Td* td_by_tdvpr(u64 pa);
+	Td* td_by_page(u64 pa);
+	Td* newest_td();
+	SeamcallVerdict construct(const Seamcall& c, const Where& w);
+	SeamcallVerdict run(Td& td, const Seamcall& c, const Where& w);
+	void drop_td(Td& td);
+
+	std::map<u64, std::unique_ptr<Td>> tds_; // by TDR page (host address)
+	std::map<u64, TdParams> params_;          // tdx_td_params waiting for MNG.INIT
+	u64 next_serial_ = 0;
+	TdxStats stats_;
+};
+
+} // namespace arborist::conform

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// TDX traces (profile linux-6.19-tdx): the generated trace of each TD
+// scenario (tests/data/tdx, `arborist run --trace`) replays with no
+// violation; edits that reproduce the bug classes of
+// shared/research/linux-kvm-tdx.md §8 and the issue (a REMOVE without
+// TRACK, a SEPT.REMOVE with a child left, an AUG after KEY.FREEID, a vCPU
+// still in the guest across TRACK, a reused page, a changed status, a
+// mirror SPTE that disagrees, a split without DEMOTE, ...) are reported with
+// their kind at their line; the TDX event payloads are parsed field by field.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "trace_fixture.hpp"
+
+namespace arborist::conform::test {
+namespace {
+
+const std::string TDX_DATA = ARBORIST_TEST_DATA "/tdx/";
+
+std::vector<std::string> lines_of(const std::string& name)
+{
+	std::vector<std::string> v;
+	std::istringstream in(read_file(TDX_DATA + name + ".trace"));
+	for (std::string l; std::getline(in, l);)
+		v.push_back(l);
+	EXPECT_FALSE(v.empty()) << name;
+	return v;
+}
+
+CheckResult check_tdx(const std::vector<std::string>& lines)
+{
+	return check_text(join(lines), linux_6_19_tdx);
+}
+
+// Some violation of `kind` at `line`, and every violation of that kind or
+// an earlier line is of the expected kind (no false alarm before the edit).
+void expect_at(const CheckResult& r, std::string_view kind, std::size_t line)
+{
+	ASSERT_FALSE(r.violations.empty()) << "no violation; expected " << kind << " at line " << line;
+	bool found = false;
+	for (const Violation& v : r.violations) {
+		if (v.kind == kind && v.line == line) {
+			found = true;
+			EXPECT_FALSE(v.rule.empty());
+			EXPECT_FALSE(v.source.empty());
+			EXPECT_FALSE(v.message.empty());
+		}
+		EXPECT_GE(v.line, line) << "a violation before the edit: " << kinds(r);
+	}
+	EXPECT_TRUE(found) << "expected " << kind << " at line " << line << "; got " << kinds(r);
+	EXPECT_EQ(r.violations.front().line, line) << kinds(r);
+}
+
+// The n-th (1-based) line containing `what`.
+std::size_t nth(const std::vector<std::string>& lines, std::string_view what, int n = 1)
+{
+	std::size_t at = 0;
+	for (int i = 0; i < n; i++) {
+		at = find_line(lines, what, at + 1);
+		EXPECT_NE(at, 0u) << what;
+		if (!at)
+			return 0;
+	}
+	return at;
+}
+
+void erase(std::vector<std::string>& lines, std::size_t n) { lines.erase(lines.begin() + static_cast<long>(n - 1)); }
+
+void move_after(std::vector<std::string>& lines, std::size_t from, std::size_t after)
+{
+	const std::string l = lines[from - 1];
+	lines.insert(lines.begin() + static_cast<long>(after), l);
+	lines.erase(lines.begin() + static_cast<long>(from - 1 + (from > after ? 1 : 0)));
+}
+
+// A line like the one at `like`, with another payload.
+std::string with_payload(const std::vector<std::string>& lines, std::size_t like, const std::string& payload)
+{
+	const std::string& l = lines[like - 1];
+	const std::size_t colon = l.find(": tdx_");
+	return l.substr(0, colon + 2) + payload;
+}
+
+// ---- accepted ------------------------------------------------------------------------
+
+class Accepted : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(Accepted, NoViolation)
+{
+	const CheckResult r = check_tdx(lines_of(GetParam()));
+	EXPECT_TRUE(r.violations.empty()) << kinds(r);
+	if (std::string(GetParam()) != "direct-invalidate-zap") {
+		EXPECT_GT(r.stats.seamcalls_replayed, 10u);
+		EXPECT_EQ(r.stats.tds, 1u);
+		EXPECT_GT(r.stats.mirror_checks, 0u);
+	}
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, Accepted,
+			 ::testing::Values("td-deferred-teardown", "td-huge-split", "td-private-shared", "td-teardown",
+					   "td-zap-and-busy", "direct-invalidate-zap"));
+
+// ---- rejected: one edit each -----------------------------------------------------------
+
+TEST(Mutation, RemoveWithoutTrack)
+{
+	auto t = lines_of("td-teardown");
+	const std::size_t track = nth(t, "leaf TDH.MEM.TRACK");
+	const std::size_t remove = nth(t, "leaf TDH.MEM.PAGE.REMOVE");
+	ASSERT_LT(track, remove);
+	erase(t, track);
+	const CheckResult r = check_tdx(t);
+	expect_at(r, "sept.tlb-not-tracked", remove - 1);
+	// The earlier events on the entry: the hook that zaps it and its BLOCK.
+	ASSERT_FALSE(r.violations.empty());
+	const std::vector<HistoryEntry>& h = r.violations.front().history;
+	ASSERT_GE(h.size(), 2u) << kinds(r);
+	ASSERT_LE(h.size(), 8u);
+	EXPECT_NE(h[h.size() - 2].event.find("tdx_hook_enter: hook remove_external_spte gfn 1 "), std::string::npos);
+	EXPECT_NE(h.back().event.find("TDH.MEM.RANGE.BLOCK rcx 1000 "), std::string::npos);
+	EXPECT_NE(h.front().event.find("gfn 1 "), std::string::npos); // the install's hook
+}
+
+TEST(Mutation, RemoveWithoutBlock)
+{
+	auto t = lines_of("td-teardown");
+	const std::size_t block = nth(t, "leaf TDH.MEM.RANGE.BLOCK");
+	const std::size_t remove = nth(t, "leaf TDH.MEM.PAGE.REMOVE");
+	erase(t, block);
+	expect_at(check_tdx(t), "sept.not-blocked", remove - 1);
+}
+
+TEST(Mutation, VcpuInGuestAcrossTrack)
+{
+	// td-zap-and-busy: both vCPUs run while the BLOCK of gfn 7 contends;
+	// the kick makes them exit before TRACK.  Keep the first one in the
+	// guest until after the REMOVE.
+	auto t = lines_of("td-zap-and-busy");
+	const std::size_t exit = nth(t, "tdx_vcpu_exit");
+	const std::size_t remove = nth(t, "leaf TDH.MEM.PAGE.REMOVE");
+	ASSERT_LT(exit, nth(t, "leaf TDH.MEM.TRACK"));
+	move_after(t, exit, remove);
+	expect_at(check_tdx(t), "sept.tlb-not-tracked", remove - 1);
+}
+
+TEST(Mutation, AugAfterKeyFreeid)
+{
+	auto t = lines_of("td-teardown");
+	const std::size_t freeid = nth(t, "leaf TDH.MNG.KEY.FREEID");
+	// gfn 10 was REMOVEd before the HKID went; its S-EPT entry is FREE.
+	t.insert(t.begin() + static_cast<long>(freeid),
+		 with_payload(t, freeid,
+			      "tdx_seamcall: leaf TDH.MEM.PAGE.AUG rcx 10000 rdx 100000000 r8 10000c000 r9 0 status 0 "
+			      "out_rcx 0 out_rdx 0 out_r8 0"));
+	expect_at(check_tdx(t), "td.lifecycle", freeid + 1);
+}
+
+TEST(Mutation, SeptRemoveWithAChildLeft)
+{
+	// Inside the removal of gfn 1 (so the S-EPT may change): BLOCK the 2M
+	// non-leaf entry over gfn 0-1ff, TRACK, and SEPT.REMOVE it while gfn
+	// 10, 11 are still mapped.
+	auto t = lines_of("td-teardown");
+	const std::size_t at = nth(t, "tdx_hook_enter: hook remove_external_spte gfn 1 ");
+	const char* calls[] = {
+		"tdx_seamcall: leaf TDH.MEM.RANGE.BLOCK rcx 1 rdx 100000000 r8 0 r9 0 status 0 out_rcx 0 out_rdx 0 out_r8 0",
+		"tdx_seamcall: leaf TDH.MEM.TRACK rcx 100000000 rdx 0 r8 0 r9 0 status 0 out_rcx 0 out_rdx 0 out_r8 0",
+		"tdx_seamcall: leaf TDH.MEM.SEPT.REMOVE rcx 1 rdx 100000000 r8 0 r9 0 status 0 out_rcx 0 out_rdx 0 out_r8 0"};
+	for (std::size_t i = 0; i < 3; i++)
+		t.insert(t.begin() + static_cast<long>(at + i), with_payload(t, at, calls[i]));
+	expect_at(check_tdx(t), "sept.children-not-free", at + 3);
+}
+
+TEST(Mutation, ReusedPage)
+{
+	// gfn 11's AUG hands the module gfn 10's page again.
+	auto t = lines_of("td-teardown");
+	const std::size_t aug = nth(t, "leaf TDH.MEM.PAGE.AUG rcx 11000");
+	edit(t, aug, "r8 10000d000", "r8 10000c000");
+	expect_at(check_tdx(t), "pamt.page-in-use", aug);
+}
+
+TEST(Mutation, ChangedStatus)
+{
+	// A BLOCK that succeeded in the model is reported as failed.
+	auto t = lines_of("td-teardown");
+	const std::size_t block = nth(t, "leaf TDH.MEM.RANGE.BLOCK");
+	edit(t, block, "status 0 ", "status c0000b0d00000001 ");
+	expect_at(check_tdx(t), "sept.status-mismatch", block);
+}
+
+TEST(Mutation, WalkThroughMissingTable)
+{
+	// An AUG at 1 GiB + 2 MiB, where no 4K S-EPT page was added.
+	auto t = lines_of("td-teardown");
+	const std::size_t aug = nth(t, "leaf TDH.MEM.PAGE.AUG rcx 11000");
+	edit(t, aug, "rcx 11000 ", "rcx 40200000 ");
+	expect_at(check_tdx(t), "sept.walk", aug);
+}
+
+TEST(Mutation, MirrorSpteDisagrees)
+{
+	// The mirror install after set_external_spte maps another page than the
+	// one AUG gave the S-EPT.
+	auto t = lines_of("td-teardown");
+	const std::size_t aug = nth(t, "leaf TDH.MEM.PAGE.AUG rcx 10000");
+	const std::size_t change = find_line(t, "kvm_tdp_mmu_spte_changed: as id 0 gfn 10 level 1", aug);
+	edit(t, change, "new_spte 860000010000cb37", "new_spte 860000010001cb37");
+	expect_at(check_tdx(t), "mirror.unsynced", change);
+}
+
+TEST(Mutation, MirrorZapWithoutRemove)
+{
+	// The mirror leaf of gfn 1 is zapped, but remove_external_spte never
+	// runs: the S-EPT still maps the page.
+	auto t = lines_of("td-teardown");
+	const std::size_t zap = nth(t, "kvm_tdp_mmu_spte_changed: as id 0 gfn 1 level 1 old_spte 8600000100008b37");
+	const std::size_t exit = find_line(t, "tdx_hook_exit: hook remove_external_spte gfn 1 ", zap);
+	t.erase(t.begin() + static_cast<long>(zap), t.begin() + static_cast<long>(exit));
+	expect_at(check_tdx(t), "mirror.unsynced", zap);
+}
+
+TEST(Mutation, SeamcallOutsideAHook)
+{
+	// An AUG with no set_external_spte around it: the S-EPT maps gfn 20,
+	// the mirror does not.
+	auto t = lines_of("td-teardown");
+	const std::size_t fin = nth(t, "leaf TDH.MR.FINALIZE");
+	t.insert(t.begin() + static_cast<long>(fin),
+		 with_payload(t, fin,
+			      "tdx_seamcall: leaf TDH.MEM.PAGE.AUG rcx 20000 rdx 100000000 r8 100020000 r9 0 status 0 "
+			      "out_rcx 0 out_rdx 0 out_r8 0"));
+	expect_at(check_tdx(t), "mirror.unsynced", fin + 1);
+}
+
+TEST(Mutation, MirrorSplitWithoutDemote)
+{
+	auto t = lines_of("td-huge-split");
+	const std::size_t demote = nth(t, "leaf TDH.MEM.PAGE.DEMOTE");
+	std::size_t split = 0;
+	for (std::size_t i = demote; i-- > 1;)
+		if (t[i - 1].find("kvm_tdp_mmu_spte_changed") != std::string::npos) {
+			split = i;
+			break;
+		}
+	ASSERT_NE(split, 0u);
+	erase(t, demote);
+	expect_at(check_tdx(t), "mirror.huge", split);
+}
+
+TEST(Mutation, FreeidBeforeCacheWb)
+{
+	auto t = lines_of("td-teardown");
+	const std::size_t wb = nth(t, "leaf TDH.PHYMEM.CACHE.WB");
+	erase(t, wb);
+	expect_at(check_tdx(t), "td.lifecycle", wb); // the KEY.FREEID moved up to wb's line
+}
+
+TEST(Mutation, EveryTdxKindHasATest)
+{
+	const std::vector<std::string_view> tested = {
+		"sept.status-mismatch", "sept.not-blocked", "sept.tlb-not-tracked", "sept.children-not-free", "sept.walk",
+		"pamt.page-in-use",     "td.lifecycle",     "mirror.unsynced",      "mirror.huge"};
+	for (const ViolationKind& k : violation_kinds())
+		if (!k.kind.starts_with("spte.")) {
+			EXPECT_NE(std::find(tested.begin(), tested.end(), k.kind), tested.end()) << k.kind;
+		}
+}
+
+// ---- the payloads -------------------------------------------------------------------------
+
+TEST(TdxParse, Seamcall)
+{
+	const Where w{"t", 7};
+	const Seamcall c = decode_seamcall("leaf TDH.MEM.PAGE.AUG rcx 10000 rdx 100000000 r8 10000c000 r9 0 status "
+					   "8000020000000001 out_rcx 0 out_rdx 0 out_r8 0",
+					   w);
+	EXPECT_EQ(c.leaf, 6u);
+	EXPECT_EQ(c.r8, 0x10000c000u);
+	EXPECT_EQ(c.status, 0x8000020000000001u);
+	try {
+		decode_seamcall("leaf TDH.MEM.PAGE.EAT rcx 0 rdx 0 r8 0 r9 0 status 0 out_rcx 0 out_rdx 0 out_r8 0", w);
+		FAIL();
+	} catch (const ParseError& e) {
+		EXPECT_EQ(e.field(), "leaf");
+		EXPECT_EQ(e.line(), 7u);
+	}
+	try {
+		decode_seamcall("leaf TDH.MEM.TRACK rcx 0 rdx 0 r8 0 r9 0 status 0 out_rcx 0 out_rdx 0", w);
+		FAIL();
+	} catch (const ParseError& e) {
+		EXPECT_EQ(e.field(), "out_r8");
+	}
+}
+
+TEST(TdxParse, HooksVcpusParams)
+{
+	const Where w{"t", 3};
+	const HookCall h = decode_hook("hook remove_external_spte gfn 1 level 1 arg 8600000100008b37", w, false);
+	EXPECT_EQ(h.hook, TdxHook::remove_external_spte);
+	EXPECT_EQ(h.arg, 0x8600000100008b37u);
+	EXPECT_EQ(decode_hook("hook set_external_spte gfn 9 level 1 ret -16", w, true).ret, -16);
+	EXPECT_EQ(decode_vcpu_run("tdvpr 100007000 status 0", w, true).tdvpr, 0x100007000u);
+	EXPECT_EQ(decode_td_params("tdr 100000000 pwl 5 x86_phys_bits 52", w).pwl, 5u);
+	EXPECT_THROW(decode_td_params("tdr 100000000 pwl 3 x86_phys_bits 46", w), ParseError);
+	EXPECT_THROW(decode_hook("hook set_external_spte gfn 9 level 1 ret 1", w, true), ParseError);
+	EXPECT_THROW(decode_vcpu_run("tdvpr 1 status", w, true), ParseError);
+}
+
+TEST(TdxProfile, InferredFromATdxEvent)
+{
+	// conform_main picks linux-6.19-tdx from the first TDX event (profile
+	// inference is tested end to end in conform_main_test.cpp for NPT).
+	const auto t = lines_of("td-teardown");
+	EXPECT_NE(t[4].find("tdx_seamcall"), std::string::npos);
+}
+
+} // namespace
+} // namespace arborist::conform::test

@@ -94,6 +94,7 @@ TdxMcState TdxSystem::initial() const
 	o.tdx_variants = cfg_.tdx_variants;
 	o.tdmr_pages = cfg_.huge ? 2048 : 64;
 	o.log_events = false;
+	o.resched_every = cfg_.resched_every;
 	TdxMcState s;
 	s.vm = std::make_shared<TdVm>(o);
 	TdVm& vm = *s.vm;
@@ -219,20 +220,45 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 		}
 		break;
 	case TdxTask::unmap:
-		if (th.pc == LOCK) {
+		// kvm_tdp_mmu_unmap_gfn_range() of two pages on the
+		// mirror root: get the root, tdp_mmu_zap_leafs() step by step (a
+		// yield drops mmu_lock; the task re-takes it), put the root.
+		switch (th.pc) {
+		case LOCK:
 			s.writer = true;
-			th.pc = OP;
+			th.pc = th.result == 0 ? OP : ZAP;
 			what = "write_lock(mmu_lock)";
-		} else if (th.pc == OP) {
-			// kvm_tdp_mmu_unmap_gfn_range() of the target's 2M range, private roots
-			const u64 gfn = TARGET_GPA >> spec::PAGE_SHIFT;
-			vm.unmap(gfn & ~u64{511}, (gfn & ~u64{511}) + 512, true, false);
-			th.pc = UNLOCK;
-			what = "kvm_tdp_mmu_unmap_gfn_range (private, whole 2M range)";
-		} else {
+			if (th.result == 0) { // first acquisition: take the root reference
+				const u32 root = vm.roots(0).mirror;
+				th.result = mmu.get_root(root) ? 1 : 2;
+				// The punched hole: the target and the prelinked page after it.
+				const u64 gfn = cfg_.fault_gpa >> spec::PAGE_SHIFT;
+				th.zap = {root, gfn, gfn + 2, true, false};
+				what += "; kvm_tdp_mmu_get_root";
+				th.pc = th.result == 1 ? ZAP : UNLOCK;
+			}
+			break;
+		case ZAP: {
+			mmu.set_lock_context(LockMode::write);
+			const OpStatus st = th.zap.step(mmu);
+			mmu.set_lock_context(LockMode::none);
+			what = "tdp_mmu_zap_leafs step";
+			if (st == OpStatus::yielded) {
+				s.writer = false; // cond_resched_rwlock_write()
+				th.pc = LOCK;
+				what += ": yield, write_unlock(mmu_lock)";
+			} else if (st == OpStatus::done) {
+				mmu.put_root(th.zap.root);
+				th.pc = UNLOCK;
+				what += " done; kvm_tdp_mmu_put_root";
+			}
+			break;
+		}
+		default:
 			s.writer = false;
 			th.pc = DONE;
 			what = "write_unlock(mmu_lock)";
+			break;
 		}
 		break;
 	case TdxTask::prune:
@@ -366,6 +392,20 @@ bool TdxSystem::tasks_done_have_teardown() const
 	return false;
 }
 
+// An MMU task between the start and the end of its operation (an unmap
+// that yielded is back at LOCK, but still inside the operation).
+bool TdxSystem::in_operation(const State& s, unsigned t) const
+{
+	const TdxThread& th = s.th[t];
+	switch (tasks_[t]) {
+	case TdxTask::unmap: return th.pc != DONE && !(th.pc == LOCK && th.result == 0);
+	case TdxTask::fault:
+	case TdxTask::split:
+	case TdxTask::prune: return th.pc != LOCK && th.pc != DONE;
+	default: return false;
+	}
+}
+
 // No operation in flight: no MMU task inside its operation and no RCU
 // callback pending (seed 000 defers the S-EPT side of a removal to it).
 bool TdxSystem::quiescent(const State& s) const
@@ -373,9 +413,7 @@ bool TdxSystem::quiescent(const State& s) const
 	if (!s.vm->mmu().rcu_queue().empty())
 		return false;
 	for (unsigned t = 0; t < thread_count(); t++)
-		if ((tasks_[t] == TdxTask::fault || tasks_[t] == TdxTask::split || tasks_[t] == TdxTask::unmap ||
-		     tasks_[t] == TdxTask::prune) &&
-		    s.th[t].pc != LOCK && s.th[t].pc != DONE)
+		if (in_operation(s, t))
 			return false;
 	return true;
 }
@@ -512,6 +550,17 @@ void TdxSystem::encode_thread(const State& s, unsigned t, std::string& out) cons
 	for (u64 pfn : th.tlb)
 		put(out, pfn);
 	out.push_back('|');
+	if (tasks_[t] == TdxTask::unmap) {
+		const auto& z = th.zap;
+		put(out, z.pc | z.flush << 4);
+		put(out, z.it.sptep.sp);
+		put(out, z.it.sptep.index);
+		put(out, z.it.gfn);
+		put(out, z.it.level | z.it.valid << 4 | z.it.yielded << 5);
+		put(out, z.it.old_spte);
+		put(out, z.it.next_last_level_gfn);
+		put(out, z.it.yielded_gfn);
+	}
 	if (tasks_[t] != TdxTask::fault)
 		return;
 	const auto& m = th.map;
@@ -614,9 +663,11 @@ std::vector<McConfig> tdx_configs()
 			       "seed 000; Linux v6.19 tdp_mmu.c tdp_mmu_link_sp", "pass", fresh));
 	TdxMcConfig zap;
 	zap.tasks = {TdxTask::fault, TdxTask::unmap};
+	zap.resched_every = 1;
 	v.push_back(tdx_config("mirror.v6.19.fault-vs-unmap",
-			       "a vCPU faults a private GFN while guest_memfd punches the hole "
-			       "(kvm_tdp_mmu_unmap_gfn_range under write_lock: BLOCK, TRACK, REMOVE)",
+			       "a vCPU faults a private GFN while guest_memfd punches the hole: "
+			       "kvm_tdp_mmu_unmap_gfn_range under write_lock, tdp_mmu_zap_leafs stepped and yielding "
+			       "at every step (BLOCK, TRACK, REMOVE per leaf)",
 			       "Linux v6.19 tdp_mmu.c, tdx.c tdx_sept_remove_private_spte", "pass", zap));
 	TdxMcConfig split;
 	split.tdx_variants.private_huge_pages_seed001 = true;

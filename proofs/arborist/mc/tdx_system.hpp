@@ -11,9 +11,9 @@
 //    step -- every SPTE read, cmpxchg and write, and every SEAMCALL the
 //    external hooks issue, is its own step -- then read_unlock;
 //  - unmap: kvm_tdp_mmu_unmap_gfn_range() of the private range (guest_memfd
-//    punch hole), which v6.19 runs under write_lock(mmu_lock): while it
-//    holds the lock no other MMU task runs, so the zap is one step between
-//    its lock and unlock steps;
+//    punch hole) under write_lock(mmu_lock): the root get, then
+//    TdpMmu::ZapLeafsOp step by step, whose yields (cond_resched) drop the
+//    lock so other tasks run, then the put;
 //  - split: seed 001, kvm_tdp_mmu_try_split_huge_pages() of a private 2M
 //    page (split_external_spt -> BLOCK, TRACK, DEMOTE), under the lock mode
 //    the configuration names; with the exclusive lock it is one step like
@@ -84,6 +84,7 @@ struct TdxMcConfig {
 	bool split_shared = false;    // seed 001 split under read_lock instead of write_lock
 	unsigned nr_vcpus = 2;
 	unsigned long long fault_gpa = 0x200000; // what the fault tasks fault on
+	unsigned long long resched_every = 0; // need_resched() every N iterator steps (0: never)
 	unsigned pinned_inodes = 0;  // guest_memfd inodes already pinned (seed 004's cap is 64)
 	bool pin_inode = true;       // false: defer removal without pinning (the known-bad seed-004 variant)
 };
@@ -93,6 +94,7 @@ struct TdxThread {
 	std::uint8_t pc = 0; // LOCK, OP, UNLOCK, DONE
 	std::uint8_t vcpu = 0;
 	impl::TdpMmu<impl::SimTdx>::MapOp map{};
+	impl::TdpMmu<impl::SimTdx>::ZapLeafsOp zap{};
 	int result = 0;
 	// vcpu_run: the hardware walker's cached translations (TLB and
 	// paging-structure caches): the HPAs of every present S-EPT entry seen
@@ -134,8 +136,9 @@ public:
 	static constexpr u64 TARGET_GPA = 0x200000; // the private page the tasks race on (GFN 0x200)
 
 private:
-	enum : std::uint8_t { LOCK, OP, UNLOCK, DONE };
+	enum : std::uint8_t { LOCK, OP, UNLOCK, DONE, ZAP };
 	bool quiescent(const State& s) const;
+	bool in_operation(const State& s, unsigned t) const;
 	bool all_done(const State& s) const;
 	bool tasks_done_have_teardown() const;
 	bool pinned(const State& s) const;

@@ -539,15 +539,84 @@ public:
 	// CONFIG_KVM_PROVE_MMU only the 1G and root passes.
 	constexpr void zap_root(u32 root, bool shared)
 	{
-		bug_on(pt_[root].root_count == 0, "tdp_mmu_zap_root: root must be reachable while zapping");
-		lockdep_held(shared ? LockMode::read : LockMode::write);
-		if (!cfg_.variants.prove_mmu) {
-			zap_root_level(root, shared, spec::PG_LEVEL_4K);
-			zap_root_level(root, shared, spec::PG_LEVEL_2M);
+		ZapRootOp op{root, shared};
+		while (op.step(*this) != OpStatus::done) {
 		}
-		zap_root_level(root, shared, spec::PG_LEVEL_1G);
-		zap_root_level(root, shared, pt_[root].level);
 	}
+
+	// tdp_mmu_zap_root() as a machine: the passes of __tdp_mmu_zap_root(),
+	// each a walk where one step is one SPTE read, one zap (an xchg when
+	// exclusive, an atomic set when shared, with everything the change
+	// triggers: handle_removed_pt() and the external hooks), or a yield.
+	struct ZapRootOp {
+		enum : std::uint8_t { START, PASS, LOOP, ADVANCE, DONE };
+		u32 root = NO_SP;
+		bool shared = false;
+		std::uint8_t pass = 0; // index into the pass levels
+		TdpIter it{};
+		std::uint8_t pc = START;
+
+		constexpr OpStatus step(TdpMmu& m)
+		{
+			switch (pc) {
+			case START:
+				m.bug_on(m.pt_[root].root_count == 0, "tdp_mmu_zap_root: root must be reachable while zapping");
+				m.lockdep_held(shared ? LockMode::read : LockMode::write);
+				// CONFIG_KVM_PROVE_MMU skips the 4K and 2M passes.
+				pass = m.cfg_.variants.prove_mmu ? 2 : 0;
+				[[fallthrough]];
+			case PASS:
+				// for_each_tdp_pte_min_level_all: gfn_bits = 0
+				tdp_iter_start(it, m.pt_, root, level(m), 0, 0);
+				pc = LOOP;
+				return OpStatus::running;
+			case LOOP: return body(m);
+			case ADVANCE:
+				m.next(it);
+				pc = LOOP;
+				return OpStatus::running;
+			default: return OpStatus::done;
+			}
+		}
+		constexpr bool operator==(const ZapRootOp&) const = default;
+
+	private:
+		// Decreasing granularity (4K, 2M, 1G, root) to better honour
+		// need_resched().
+		constexpr unsigned level(const TdpMmu& m) const
+		{
+			constexpr unsigned levels[] = {spec::PG_LEVEL_4K, spec::PG_LEVEL_2M, spec::PG_LEVEL_1G};
+			return pass < 3 ? levels[pass] : m.pt_[root].level;
+		}
+		constexpr OpStatus body(TdpMmu& m)
+		{
+			if (!it.valid || it.gfn >= m.max_gfn_exclusive()) {
+				if (++pass == 4) {
+					pc = DONE;
+					return OpStatus::done;
+				}
+				pc = PASS;
+				return OpStatus::running;
+			}
+			if (m.cond_resched(it, false, shared)) {
+				pc = ADVANCE;
+				return OpStatus::yielded;
+			}
+			if (!m.present(it.old_spte) || it.level > level(m)) {
+				m.next(it);
+				return OpStatus::running;
+			}
+			if (!shared) {
+				m.iter_set_spte(it, m.nonpresent());
+				pc = ADVANCE;
+				return OpStatus::running;
+			}
+			// "retry:" on -EBUSY re-examines the same SPTE (old_spte refreshed).
+			if (!m.set_spte_atomic(it, m.nonpresent()))
+				pc = ADVANCE;
+			return OpStatus::running;
+		}
+	};
 
 	// ---- huge page split (section 3.6) -----------------------------------------
 
@@ -1026,28 +1095,6 @@ private:
 		if (pt_[cb.sp].root)
 			log_.add({EventKind::root_freed, 0, pt_[cb.sp].level, cb.sp, 0});
 		free_sp(cb.sp);
-	}
-
-	// __tdp_mmu_zap_root(): one pass at zap_level.
-	constexpr void zap_root_level(u32 root, bool shared, unsigned zap_level)
-	{
-		TdpIter it;
-		tdp_iter_start(it, pt_, root, zap_level, 0, 0); // for_each_tdp_pte_min_level_all: gfn_bits = 0
-		for (; it.valid && it.gfn < max_gfn_exclusive(); next(it)) {
-			// "retry:" on -EBUSY re-examines the same SPTE (old_spte refreshed).
-			for (;;) {
-				if (cond_resched(it, false, shared))
-					break;
-				if (!present(it.old_spte) || it.level > zap_level)
-					break;
-				if (!shared) {
-					iter_set_spte(it, nonpresent());
-					break;
-				}
-				if (!set_spte_atomic(it, nonpresent()))
-					break;
-			}
-		}
 	}
 
 	// tdp_mmu_link_sp(): install a non-leaf SPTE pointing at sp.

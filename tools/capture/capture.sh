@@ -62,12 +62,6 @@ else
 	[ -n "$kernel" ] || usage "no kernel given (--kernel IMAGE --modules DIR, or --deb PKG.deb)"
 	[ -n "$modules" ] || usage "no modules given (--modules DIR: a directory holding kvm.ko and kvm-amd.ko, e.g. /lib/modules/VERSION or the kernel build tree)"
 fi
-command -v "$qemu" >/dev/null 2>&1 || err "QEMU not found: '$qemu' (install qemu-system-x86: scripts/bootstrap.sh capture)"
-command -v cpio >/dev/null 2>&1 || err "cpio not found (scripts/bootstrap.sh capture)"
-busybox=$(command -v busybox 2>/dev/null) || err "busybox not found (install busybox-static: scripts/bootstrap.sh capture)"
-if command -v readelf >/dev/null 2>&1 && readelf -l "$busybox" 2>/dev/null | grep -q 'Requesting program interpreter'; then
-	err "$busybox is dynamically linked; the initramfs needs busybox-static (apt-get install busybox-static)"
-fi
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -136,6 +130,15 @@ if [ -z "$(awk '$1 == "kvm_amd"' "$index")" ] && ! builtin_has kvm_amd; then
 fi
 resolve kvm_amd ""
 
+# ---- the tools ---------------------------------------------------------------------
+
+command -v "$qemu" >/dev/null 2>&1 || err "QEMU not found: '$qemu' (install qemu-system-x86: scripts/bootstrap.sh capture)"
+command -v cpio >/dev/null 2>&1 || err "cpio not found (scripts/bootstrap.sh capture)"
+busybox=$(command -v busybox 2>/dev/null) || err "busybox not found (install busybox-static: scripts/bootstrap.sh capture)"
+if command -v readelf >/dev/null 2>&1 && readelf -l "$busybox" 2>/dev/null | grep -q 'Requesting program interpreter'; then
+	err "$busybox is dynamically linked; the initramfs needs busybox-static (apt-get install busybox-static)"
+fi
+
 # ---- the initramfs ---------------------------------------------------------------
 
 stage=$out/initramfs
@@ -174,22 +177,66 @@ echo "$me: modules (load order): ${order[*]}"
 
 console=$out/console.txt
 raw=$out/trace.serial
-rm -f "$console" "$raw" "$out/trace.txt"
+monitor=$out/monitor.fifo
+rm -f "$console" "$raw" "$out/trace.txt" "$out/qemu-state.txt" "$monitor"
+# nokaslr: kernel addresses in a hung guest's register dump match System.map.
 cmd=("$qemu" -machine q35 -accel tcg,thread=multi -cpu qemu64,+svm,+npt -m "$memory" -smp 2
 	-kernel "$kernel" -initrd "$out/initramfs.cpio.gz"
-	-append "console=ttyS0 loglevel=4 panic=-1 no_hash_pointers transparent_hugepage=always"
+	-append "console=ttyS0 loglevel=4 panic=-1 nokaslr no_hash_pointers transparent_hugepage=always"
 	-nodefaults -display none -no-reboot
-	-serial "file:$console" -serial "file:$raw")
+	-serial "file:$console" -serial "file:$raw" -monitor stdio)
 printf '%q ' "${cmd[@]}" >"$out/qemu-command.txt"
 echo >>"$out/qemu-command.txt"
 echo "$me: qemu command: $(cat "$out/qemu-command.txt")"
+
+# The QEMU monitor reads a FIFO we hold open: on a timeout we ask it for
+# the CPU registers before quitting, so a hung guest says where it hung.
+mkfifo "$monitor"
 start=$(date +%s%N)
+"${cmd[@]}" <"$monitor" >"$out/qemu.log" 2>&1 &
+qemu_pid=$!
+exec 3>"$monitor"
+trap 'kill $qemu_pid 2>/dev/null || true' EXIT
+timed_out=0
+while kill -0 $qemu_pid 2>/dev/null; do
+	if [ $((($(date +%s%N) - start) / 1000000000)) -ge "$timeout_s" ]; then
+		timed_out=1
+		echo "info registers -a" >&3 || true
+		sleep 3
+		echo quit >&3 || true
+		sleep 3
+		kill $qemu_pid 2>/dev/null || true
+		break
+	fi
+	sleep 0.5
+done
 set +e
-timeout -k 10 "$timeout_s" "${cmd[@]}" </dev/null >"$out/qemu.log" 2>&1
+wait $qemu_pid
 qemu_rc=$?
 set -e
+exec 3>&-
+trap - EXIT
+rm -f "$monitor"
 ms=$((($(date +%s%N) - start) / 1000000))
 printf '%s: qemu ran %d.%d s (exit status %d)\n' "$me" $((ms / 1000)) $((ms % 1000 / 100)) "$qemu_rc"
+
+# Where each vCPU of a hung guest was: RIP looked up in System.map (the
+# package's, or the one of the kernel build tree the image came from).
+where_cpus() {
+	local map="" m rip sym
+	for m in "$(dirname "$kernel")"/System.map* "$(dirname "$kernel")/../../../System.map"; do
+		[ -f "$m" ] && { map=$m; break; }
+	done
+	grep -a -o -E 'RIP=[0-9a-f]+' "$out/qemu.log" | cut -d= -f2 | while read -r rip; do
+		sym=
+		if [ -n "$map" ]; then
+			sym=$(awk -v a="$rip" 'BEGIN { a = tolower(a) }
+				$2 ~ /^[tTwW]$/ { v = $1; if (length(v) == length(a) && v <= a) { best = $3 } }
+				END { if (best != "") print best }' <(sort "$map"))
+		fi
+		echo -n " vCPU RIP $rip${sym:+ ($sym)};"
+	done
+}
 
 # ---- what happened ----------------------------------------------------------------
 
@@ -205,8 +252,8 @@ last_lines() {
 	tail -n 8 "$console" | sed 's/^/  /'
 }
 
-if [ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ]; then
-	err "the guest did not finish within $timeout_s s (--timeout); $(last_lines)"
+if [ $timed_out = 1 ]; then
+	err "the guest did not finish within $timeout_s s (--timeout);$(where_cpus) registers in $out/qemu.log; $(last_lines)"
 fi
 if [ "$qemu_rc" -ne 0 ]; then
 	err "QEMU failed (exit status $qemu_rc): $(head -5 "$out/qemu.log")"

@@ -224,9 +224,11 @@ printf '%s: qemu ran %d.%d s (exit status %d)\n' "$me" $((ms / 1000)) $((ms % 10
 # package's, or the one of the kernel build tree the image came from).
 where_cpus() {
 	local map="" m rip sym
+	# Debian packages ship a stub System.map (the real one is in -dbg).
 	for m in "$(dirname "$kernel")"/System.map* "$(dirname "$kernel")/../../../System.map"; do
-		[ -f "$m" ] && { map=$m; break; }
+		[ -f "$m" ] && [ "$(head -n 1000 "$m" | wc -l)" -ge 1000 ] && { map=$m; break; }
 	done
+	[ -n "$map" ] || echo -n " (no System.map with symbols next to the image; with nokaslr the addresses match the kernel's System.map, for Debian in linux-image-*-dbg);"
 	grep -a -o -E 'RIP=[0-9a-f]+' "$out/qemu.log" | cut -d= -f2 | while read -r rip; do
 		sym=
 		if [ -n "$map" ]; then
@@ -256,7 +258,7 @@ if [ $timed_out = 1 ]; then
 	err "the guest did not finish within $timeout_s s (--timeout);$(where_cpus) registers in $out/qemu.log; $(last_lines)"
 fi
 if [ "$qemu_rc" -ne 0 ]; then
-	err "QEMU failed (exit status $qemu_rc): $(head -5 "$out/qemu.log")"
+	err "QEMU failed (exit status $qemu_rc): $(grep -v 'monitor - type' "$out/qemu.log" | sed 's/^(qemu) //' | grep -v '^$' | head -5)"
 fi
 if ! grep -a -q '^arborist-init: start' "$console"; then
 	p=$(where 'Kernel panic|end Kernel panic|VFS: Unable|No working init|Kernel Offset' || true)
@@ -277,8 +279,9 @@ tr -d '\r' <"$raw" >"$raw.tmp"
 mv "$raw.tmp" "$raw"
 [ "$(tail -n 1 "$raw")" = arborist-trace-end ] ||
 	err "$raw: the trace is cut short (no arborist-trace-end line); $(wc -l <"$raw") lines arrived"
-sed '$d' "$raw" >"$out/trace.txt"
-rm -f "$raw"
+sed '$d' "$raw" | base64 -d 2>/dev/null | gzip -dc >"$out/trace.txt" 2>"$out/gzip.err" ||
+	err "$raw: the trace arrived damaged ($(head -1 "$out/gzip.err")); $(wc -c <"$raw") bytes arrived"
+rm -f "$raw" "$out/gzip.err"
 want=$(grep -a -m1 '^arborist-init: trace: ' "$console" | sed -n 's/^arborist-init: trace: \([0-9]*\) lines$/\1/p')
 got=$(wc -l <"$out/trace.txt")
 [ -z "$want" ] || [ "$want" = "$got" ] || err "$out/trace.txt: $got lines arrived, the guest sent $want"

@@ -65,7 +65,6 @@ complete capture of the workload.
 
 namespace {
 
-namespace fs_json = arborist::cli::json;
 using conform::u64;
 
 bool is_file(const std::string& p)
@@ -158,7 +157,7 @@ struct Phase {
 	std::string name;
 	u64 line = 0; // of its marker; 0 for the lines before the first marker
 	u64 events = 0, spte_changed = 0;
-	std::vector<const fs_json::Value*> violations;
+	std::vector<const json::Value*> violations;
 };
 
 constexpr std::string_view PHASE_MARK = "arborist-phase: ";
@@ -258,9 +257,9 @@ int check_capture(const std::string& trace, const std::string& profile, std::ost
 	std::ostringstream report, conform_err;
 	const int status = conform::conform_main(args, report, conform_err);
 
-	fs_json::Value doc;
+	json::Value doc;
 	try {
-		doc = fs_json::parse(report.str());
+		doc = json::parse(report.str());
 	} catch (const std::exception& e) {
 		err << conform_err.str();
 		return bad_input(err, trace + ": cannot read the report of arborist conform --json: " + e.what());
@@ -270,7 +269,7 @@ int check_capture(const std::string& trace, const std::string& profile, std::ost
 		return bad_input(err, trace + ": arborist conform could not check the trace" +
 					      (doc["error"].is_null() ? std::string() : ": " + doc["error"].s));
 	}
-	const fs_json::Value& t = doc["traces"].a.front();
+	const json::Value& t = doc["traces"].a.front();
 
 	Scan scan;
 	try {
@@ -278,7 +277,7 @@ int check_capture(const std::string& trace, const std::string& profile, std::ost
 	} catch (const std::exception& e) {
 		return bad_input(err, e.what());
 	}
-	for (const fs_json::Value& v : t["violations"].a)
+	for (const json::Value& v : t["violations"].a)
 		phase_of(scan.phases, static_cast<u64>(v["line"].n)).violations.push_back(&v);
 
 	const std::size_t nphases = scan.phases.size() - 1;
@@ -292,7 +291,7 @@ int check_capture(const std::string& trace, const std::string& profile, std::ost
 		out << "violations" << (total > shown ? " (first " + std::to_string(shown) + ")" : std::string())
 		    << "; 'arborist conform " << trace << "' prints each with its rule and history:\n";
 		for (std::size_t i = 0; i < total && i < shown; i++) {
-			const fs_json::Value& v = t["violations"].a[i];
+			const json::Value& v = t["violations"].a[i];
 			const u64 line = static_cast<u64>(v["line"].n);
 			out << "  " << trace << ":" << line << ": [" << phase_of(scan.phases, line).name << "] " << v["kind"].s
 			    << ": " << v["message"].s << "\n";

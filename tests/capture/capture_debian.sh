@@ -32,10 +32,22 @@ rc=$?
 [ $rc -ne 3 ] || skip "the Debian 6.1 kernel package cannot be had here (see the line above)"
 [ $rc -eq 0 ] || fail "fetch-debian-kernel.sh exited $rc"
 
-rm -rf "$work/out"
-"$arborist" capture --deb "$deb" --out "$work/out" --check --timeout 600 >"$work/check.txt" 2>&1
-rc=$?
-grep -v '^  arborist-workload: ' "$work/check.txt"
+# A capture takes 20 to 60 s here.  One run in about fifteen hung in the
+# guest, with both vCPUs busy and nothing on the console (docs/capture.md,
+# "Limits").  A hang is not a verdict on the kernel's TDP MMU, so it is
+# reported and the capture is run once more; a second hang fails the test.
+for attempt in 1 2; do
+	rm -rf "$work/out"
+	"$arborist" capture --deb "$deb" --out "$work/out" --check --timeout 300 >"$work/check.txt" 2>&1
+	rc=$?
+	grep -v '^  arborist-workload: ' "$work/check.txt"
+	if [ $attempt = 1 ] && [ $rc = 2 ] && grep -q 'the guest did not finish within' "$work/check.txt"; then
+		echo "WARNING: the guest hung (above); capturing once more"
+		cp "$work/check.txt" "$work/check-hung.txt"
+		continue
+	fi
+	break
+done
 [ $rc -eq 0 ] || fail "arborist capture --check exited $rc (expected 0; console log: $work/out/console.txt)"
 grep -q ': 0 violations: ACCEPTED$' "$work/check.txt" || fail "no 'ACCEPTED' overall verdict"
 

@@ -257,6 +257,10 @@ int check_capture(const std::string& trace, const std::string& profile, std::ost
 	std::ostringstream report, conform_err;
 	const int status = conform::conform_main(args, report, conform_err);
 
+	if (status == 2) {
+		err << conform_err.str();
+		return bad_input(err, trace + ": arborist conform could not check the trace (see above)");
+	}
 	json::Value doc;
 	try {
 		doc = json::parse(report.str());
@@ -264,7 +268,7 @@ int check_capture(const std::string& trace, const std::string& profile, std::ost
 		err << conform_err.str();
 		return bad_input(err, trace + ": cannot read the report of arborist conform --json: " + e.what());
 	}
-	if (!doc["error"].is_null() || status == 2 || doc["traces"].a.empty()) {
+	if (!doc["error"].is_null() || doc["traces"].a.empty()) {
 		err << conform_err.str();
 		return bad_input(err, trace + ": arborist conform could not check the trace" +
 					      (doc["error"].is_null() ? std::string() : ": " + doc["error"].s));

@@ -468,6 +468,11 @@ static void vm_b(void)
 #define C_MOVE_GPA 0x2000000ul // slot 3: 2 MiB, 4K-backed, moved and deleted
 #define C_MOVED_GPA 0x3000000ul
 
+// A bound on the runs of a worker that loops until told to stop (about 150
+// to 400 are needed), so that the trace stays within the ring buffer even
+// if the main thread is slow to say stop.
+#define MAX_WORKER_RUNS 20000
+
 struct worker {
 	struct vcpu* c;
 	struct loop l;
@@ -483,7 +488,7 @@ static void* worker_main(void* arg)
 	do {
 		run_loop(w->c, w->l);
 		w->runs++;
-	} while (w->stop && !__atomic_load_n(w->stop, __ATOMIC_ACQUIRE) && w->runs < 100000);
+	} while (w->stop && !__atomic_load_n(w->stop, __ATOMIC_ACQUIRE) && w->runs < MAX_WORKER_RUNS);
 	return NULL;
 }
 

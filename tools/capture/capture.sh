@@ -161,6 +161,11 @@ for f in "${order[@]}"; do
 	base=${base%.xz}
 	base=${base%.zst}
 	base=${base%.gz}
+	# Modules of a build tree carry their debug info (kvm.ko: tens of MB);
+	# strip it unless the module is signed (stripping breaks a signature).
+	if command -v strip >/dev/null 2>&1 && ! tail -c 28 "$stage/modules/$base" | grep -q 'Module signature appended'; then
+		strip --strip-debug "$stage/modules/$base" 2>/dev/null || true
+	fi
 	names+=("$base")
 done
 cat >"$stage/arborist.conf" <<EOF

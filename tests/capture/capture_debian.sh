@@ -72,6 +72,7 @@ a.dirty-get 256
 a.dirty-log-off 1024
 a.madvise-dontneed 2
 a.readonly-read 64
+a.mmio-stale 1
 a.slot-move 512
 a.slot-delete 512
 a.teardown 2

@@ -395,6 +395,10 @@ static void vm_a(void)
 	phase("a.readonly-write", "writes to the read-only slot exit to userspace as MMIO");
 	expect("mmio exits", run_loop(&c, writes(A_RO_GPA, 4)), 4);
 
+	phase("a.mmio-stale", "the MMIO SPTE of a.mmio is stale (adding slot 3 changed the memslot generation): "
+			      "write there again");
+	expect("mmio exits", run_loop(&c, writes(MMIO_GPA, 1)), 1);
+
 	phase("a.slot-move", "move slot 2 to GPA 0x3000000: the roots are invalidated and zapped");
 	slot_move(v.fd, &zero, A_MOVED_GPA);
 

@@ -32,10 +32,11 @@ rc=$?
 [ $rc -ne 3 ] || skip "the Debian 6.1 kernel package cannot be had here (see the line above)"
 [ $rc -eq 0 ] || fail "fetch-debian-kernel.sh exited $rc"
 
-# A capture takes 20 to 60 s here.  One run in about fifteen hung in the
-# guest, with both vCPUs busy and nothing on the console (docs/capture.md,
-# "Limits").  A hang is not a verdict on the kernel's TDP MMU, so it is
-# reported and the capture is run once more; a second hang fails the test.
+# A capture takes 20 to 60 s here.  Before the holding VM (workload.c,
+# --hold) about 1 run in 25 hung in kernel text patching under TCG
+# (docs/capture.md, "A hang and its cause").  A hang is not a verdict on
+# the kernel's TDP MMU, so it is reported and the capture is run once more;
+# a second hang fails the test.
 for attempt in 1 2; do
 	rm -rf "$work/out"
 	"$arborist" capture --deb "$deb" --out "$work/out" --check --timeout 300 >"$work/check.txt" 2>&1

@@ -187,7 +187,7 @@ rm -f "$console" "$raw" "$out/trace.txt" "$out/qemu-state.txt" "$monitor"
 # nokaslr: kernel addresses in a hung guest's register dump match System.map.
 cmd=("$qemu" -machine q35 -accel tcg,thread=multi -cpu qemu64,+svm,+npt -m "$memory" -smp 2
 	-kernel "$kernel" -initrd "$out/initramfs.cpio.gz"
-	-append "console=ttyS0 loglevel=4 panic=-1 nokaslr no_hash_pointers transparent_hugepage=always"
+	-append "console=ttyS0 loglevel=5 panic=-1 nokaslr no_hash_pointers transparent_hugepage=always"
 	-nodefaults -display none -no-reboot
 	-serial "file:$console" -serial "file:$raw" -monitor stdio)
 printf '%q ' "${cmd[@]}" >"$out/qemu-command.txt"
@@ -299,3 +299,10 @@ if [ -n "$entries" ]; then
 	[ "$1" = "$2" ] || err "$out/trace.txt:3: the ring buffer overran ($1 of $2 entries kept); raise --buffer-kb (now $buffer_kb)"
 fi
 echo "$me: trace $out/trace.txt ($got lines), console $console"
+# A WARN_ON() or BUG in the guest kernel (e.g. in the TDP MMU) is news for
+# the kernel developer even when the trace conforms: say where it is.
+splats=$(grep -a -n -E 'WARNING: CPU|BUG: |Oops|general protection fault|soft lockup' "$console" | head -5 || true)
+if [ -n "$splats" ]; then
+	echo "$me: note: the guest kernel reported problems during the capture:"
+	echo "$splats" | sed "s|^\([0-9]*\):|  $console:\1: |"
+fi

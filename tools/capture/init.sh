@@ -47,6 +47,18 @@ for p in kvm/parameters/tdp_mmu kvm/parameters/eager_page_split kvm/parameters/n
 	[ -r /sys/module/$p ] && say "param $p = $(cat /sys/module/$p)"
 done
 
+# A VM that lives until power-off, so that the workload's VMs never flip
+# the kernel's static keys (text patching; see "--hold" in workload.c).
+/workload --hold /tmp/hold-ready &
+i=0
+while [ ! -e /tmp/hold-ready ]; do
+	i=$((i + 1))
+	[ $i -le 600 ] || fail "the holding VM (workload --hold) did not start"
+	kill -0 $! 2>/dev/null || fail "the holding VM (workload --hold) failed; its error is above"
+	sleep 0.1
+done
+say "holding VM: ready"
+
 [ -w $T/trace_marker ] || fail "no $T/trace_marker"
 [ -d $T/events/kvmmmu ] || fail "the kernel has no kvmmmu trace events ($T/events/kvmmmu is missing)"
 echo 0 > $T/tracing_on

@@ -5,14 +5,14 @@
 #   core    compiler, CMake, Z3, Boost (Hana), GoogleTest, Google Benchmark
 #   extract Frama-C, Why3 and Z3 (the extracted C and its WP proofs)
 #   check   SPIN and Graphviz (model-checker cross-check, --dot output)
-#   capture QEMU, busybox and cpio (booting a kernel under TCG)
+#   capture QEMU, busybox, cpio, xz and zstd (booting a kernel under TCG; compressed modules)
 set -euo pipefail
 
 declare -A GROUP=(
 	[core]="build-essential cmake g++ libz3-dev libboost-dev googletest libgtest-dev libbenchmark-dev"
 	[extract]="frama-c-base why3 z3"
 	[check]="spin graphviz"
-	[capture]="qemu-system-x86 busybox-static cpio"
+	[capture]="qemu-system-x86 busybox-static cpio xz-utils zstd"
 )
 
 groups=("$@")

@@ -5,6 +5,7 @@
 //   arborist prove [--json | --markdown] [--filter SUBSTR]... [--list]
 //                  [--jobs N] [--timeout MS] [--verbose]
 //   arborist run SCENARIO [--dot FILE] [--trace FILE] [--refine] [--quiet]
+//   arborist capture KERNEL [--out DIR] [--check] ...   (capture.hpp)
 //   arborist version
 //   arborist help
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "bench.hpp"
+#include "capture.hpp"
 #include "check.hpp"
 #include "conform/conform.hpp"
 #include "prove.hpp"
@@ -30,6 +32,7 @@ commands:
   bench      timed runs of the executable reference (see below)
   check      model-check a named concurrent configuration (docs/model-checking.md)
   conform    check kernel ftrace traces against the reference (docs/conformance.md)
+  capture    boot a kernel under QEMU, trace its TDP MMU, check it (docs/capture.md)
   run        execute a scenario file on the executable reference (see below)
   version    print the arborist, Z3 and Boost versions
   help       print this text
@@ -76,6 +79,12 @@ arborist check NAME... | --all | --list [--json] [--dot FILE] [--emit-promela FI
   --no-symmetry/--no-por  turn off symmetry or partial-order reduction
   exit status: 0 every configuration gave its recorded verdict; 1 otherwise;
   2 usage error
+
+arborist capture (--kernel IMAGE --modules DIR | --deb PKG.deb | --debian) [--out DIR] [--check]
+arborist capture --trace FILE
+  boot the kernel under QEMU TCG with nested SVM/NPT, run the workload on its
+  KVM, write DIR/trace.txt; --check gives a verdict per workload phase
+  ('arborist capture --help' lists every option)
 
 exit status of prove: 0 all obligations proved, non-vacuous and refuted under their
 known-bad variant; 1 some obligation failed; 2 usage error.
@@ -203,6 +212,57 @@ int cmd_run(const std::vector<std::string>& args)
 	return arborist::cli::run_scenario(path, o, std::cout, std::cerr);
 }
 
+int cmd_capture(const std::vector<std::string>& args)
+{
+	arborist::cli::CaptureOptions o;
+	for (std::size_t i = 0; i < args.size(); i++) {
+		const std::string& a = args[i];
+		auto value = [&]() -> std::string {
+			if (i + 1 >= args.size())
+				usage_error("option " + a + " needs a value");
+			return args[++i];
+		};
+		if (a == "-h" || a == "--help") {
+			std::cout << arborist::cli::CAPTURE_USAGE;
+			return 0;
+		} else if (a == "--kernel")
+			o.kernel = value();
+		else if (a == "--modules")
+			o.modules = value();
+		else if (a == "--deb")
+			o.deb = value();
+		else if (a == "--debian")
+			o.debian = true;
+		else if (a == "--debian-package")
+			o.debian_package = value();
+		else if (a == "--cache")
+			o.cache = value();
+		else if (a == "--out")
+			o.out = value();
+		else if (a == "--trace")
+			o.trace = value();
+		else if (a == "--check")
+			o.check = true;
+		else if (a == "--profile")
+			o.profile = value();
+		else if (a == "--qemu")
+			o.qemu = value();
+		else if (a == "--workload")
+			o.workload = value();
+		else if (a == "--timeout")
+			o.timeout_s = parse_unsigned(a, value(), 10, 86400);
+		else if (a == "--memory")
+			o.memory_mb = parse_unsigned(a, value(), 256, 65536);
+		else if (a == "--buffer-kb")
+			o.buffer_kb = parse_unsigned(a, value(), 64, 1u << 22);
+		else
+			usage_error("capture: unknown option '" + a + "'");
+	}
+	if (!o.debian_package.empty() && !o.debian)
+		usage_error("capture: --debian-package needs --debian");
+	return arborist::cli::capture(o, std::cout, std::cerr);
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -222,6 +282,8 @@ int main(int argc, char** argv)
 		return arborist::conform::conform_main(args, std::cout, std::cerr);
 	if (cmd == "run")
 		return cmd_run(args);
+	if (cmd == "capture")
+		return cmd_capture(args);
 	if (cmd == "version" || cmd == "--version") {
 		if (!args.empty())
 			usage_error("version takes no arguments");

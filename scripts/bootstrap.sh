@@ -5,7 +5,7 @@
 #   core    compiler, CMake, Z3, Boost (Hana), GoogleTest, Google Benchmark
 #   extract Frama-C, Why3 and Z3 (the extracted C and its WP proofs)
 #   check   SPIN and Graphviz (model-checker cross-check, --dot output)
-#   capture QEMU, busybox and cpio (booting a kernel under TCG)
+#   capture QEMU, busybox, cpio, xz and zstd (booting a kernel under TCG; compressed modules)
 #   fuzz    clang-14 and its libFuzzer/sanitizer runtimes (CTest conform.fuzz)
 set -euo pipefail
 
@@ -13,7 +13,7 @@ declare -A GROUP=(
 	[core]="build-essential cmake g++ libz3-dev libboost-dev googletest libgtest-dev libbenchmark-dev"
 	[extract]="frama-c-base why3 z3"
 	[check]="spin graphviz"
-	[capture]="qemu-system-x86 busybox-static cpio"
+	[capture]="qemu-system-x86 busybox-static cpio xz-utils zstd"
 	[fuzz]="clang-14 libclang-rt-14-dev"
 )
 

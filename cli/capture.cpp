@@ -1,0 +1,402 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// arborist capture (capture.hpp, docs/capture.md).  The boot itself is
+// tools/capture/capture.sh (initramfs, QEMU, getting the trace out of the
+// guest); this file checks the inputs, runs that script, and turns the
+// report of `arborist conform --json` into one verdict per workload phase.
+#include "capture.hpp"
+
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "conform/conform.hpp"
+#include "conform/ftrace.hpp"
+#include "json.hpp"
+
+extern char** environ;
+
+namespace arborist::cli {
+
+const char* const CAPTURE_USAGE = R"(usage: arborist capture KERNEL [OPTIONS]
+       arborist capture --trace FILE [--profile P]
+
+Boot a kernel under QEMU (-accel tcg -cpu qemu64,+svm,+npt: nested AMD SVM
+with NPT, never the host's /dev/kvm), run the arborist workload on its KVM
+with the kvmmmu tracepoints on, and write the trace (docs/capture.md).
+
+KERNEL is one of:
+  --kernel IMAGE --modules DIR   a bzImage and a directory holding kvm.ko,
+                                 kvm-amd.ko and their dependencies (e.g.
+                                 /lib/modules/VERSION or the build tree)
+  --deb PACKAGE.deb              a Debian linux-image-* package (unpacked, not
+                                 installed)
+  --debian                       fetch the newest linux-image-6.1.0-*-amd64
+                                 with apt-get download into --cache DIR
+options:
+  --out DIR            where the trace, console log and initramfs go
+                       (default ./capture; the trace is DIR/trace.txt)
+  --check              check the trace with arborist conform and print one
+                       verdict per workload phase
+  --trace FILE         do not boot: check this earlier capture (implies --check)
+  --profile P          the conform profile (default: inferred)
+  --debian-package N   with --debian: this package instead of the newest
+  --cache DIR          with --debian: download directory (default ./arborist-cache)
+  --timeout S          give up on the guest after S seconds (default 900)
+  --memory MB          guest memory (default 1024)
+  --buffer-kb KB       per-CPU ftrace ring buffer in the guest (default 32768)
+  --qemu PATH          the QEMU binary (default qemu-system-x86_64)
+  --workload FILE      the static workload program (default: the one built
+                       with arborist)
+
+exit status: 0 captured, and with --check every phase accepted; 1 some
+violation; 2 bad input, a failed boot or capture, or a trace that is not a
+complete capture of the workload.
+)";
+
+namespace {
+
+using conform::u64;
+
+bool is_file(const std::string& p)
+{
+	struct stat st {};
+	return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool is_dir(const std::string& p)
+{
+	struct stat st {};
+	return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Run argv with our stdout/stderr; the exit status, or 128+signal.
+int run(const std::vector<std::string>& argv, std::ostream& err)
+{
+	std::vector<char*> args;
+	for (const std::string& a : argv)
+		args.push_back(const_cast<char*>(a.c_str()));
+	args.push_back(nullptr);
+	std::cout.flush();
+	std::cerr.flush();
+	pid_t pid = 0;
+	const int e = ::posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ);
+	if (e != 0) {
+		err << "arborist capture: cannot run " << argv[0] << ": " << std::strerror(e) << "\n";
+		return 127;
+	}
+	int ws = 0;
+	while (::waitpid(pid, &ws, 0) < 0)
+		if (errno != EINTR)
+			return 127;
+	if (WIFSIGNALED(ws)) {
+		err << "arborist capture: " << argv[0] << " was killed by signal " << WTERMSIG(ws) << "\n";
+		return 128 + WTERMSIG(ws);
+	}
+	return WEXITSTATUS(ws);
+}
+
+// Run argv and return its stdout (its stderr goes to ours).
+int run_capture_stdout(const std::vector<std::string>& argv, std::string& output, std::ostream& err)
+{
+	int fds[2];
+	if (::pipe(fds) != 0) {
+		err << "arborist capture: pipe: " << std::strerror(errno) << "\n";
+		return 127;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+	posix_spawn_file_actions_addclose(&fa, fds[0]);
+	posix_spawn_file_actions_addclose(&fa, fds[1]);
+	std::vector<char*> args;
+	for (const std::string& a : argv)
+		args.push_back(const_cast<char*>(a.c_str()));
+	args.push_back(nullptr);
+	std::cout.flush();
+	pid_t pid = 0;
+	const int e = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+	posix_spawn_file_actions_destroy(&fa);
+	::close(fds[1]);
+	if (e != 0) {
+		::close(fds[0]);
+		err << "arborist capture: cannot run " << argv[0] << ": " << std::strerror(e) << "\n";
+		return 127;
+	}
+	char buf[4096];
+	ssize_t n;
+	while ((n = ::read(fds[0], buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+		if (n > 0)
+			output.append(buf, static_cast<std::size_t>(n));
+	::close(fds[0]);
+	int ws = 0;
+	while (::waitpid(pid, &ws, 0) < 0)
+		if (errno != EINTR)
+			return 127;
+	return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+int bad_input(std::ostream& err, const std::string& what)
+{
+	err << "arborist capture: " << what << "\n";
+	return 2;
+}
+
+// ---- the per-phase verdict ---------------------------------------------------------
+
+struct Phase {
+	std::string name;
+	u64 line = 0; // of its marker; 0 for the lines before the first marker
+	u64 events = 0, spte_changed = 0;
+	std::vector<const json::Value*> violations;
+};
+
+constexpr std::string_view PHASE_MARK = "arborist-phase: ";
+constexpr std::string_view DONE_MARK = "arborist-done: ";
+
+std::string_view trim(std::string_view s)
+{
+	while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\t'))
+		s.remove_suffix(1);
+	while (!s.empty() && s.front() == ' ')
+		s.remove_prefix(1);
+	return s;
+}
+
+struct Scan {
+	std::vector<Phase> phases;
+	long done = -1; // the N of "arborist-done: N phases", -1 when absent
+};
+
+// The phases of a capture: each "arborist-phase: NAME" marker opens one,
+// and owns every event up to the next marker.
+Scan scan_phases(const std::string& file)
+{
+	std::FILE* f = std::fopen(file.c_str(), "rb");
+	if (!f)
+		throw std::runtime_error(file + ": cannot open: " + std::strerror(errno));
+	conform::StdioSource src(f, true);
+	conform::LineReader reader(src);
+	Scan s;
+	s.phases.push_back(Phase{"(before the first phase)", 0, 0, 0, {}});
+	while (auto text = reader.next()) {
+		const conform::Where w{file, reader.line_number()};
+		const conform::TraceLine tl = conform::parse_trace_line(*text, w);
+		if (tl.kind != conform::LineKind::event)
+			continue;
+		if (tl.event == "tracing_mark_write") {
+			const std::string_view p = trim(tl.payload);
+			if (p.starts_with(PHASE_MARK)) {
+				s.phases.push_back(Phase{std::string(p.substr(PHASE_MARK.size())), w.line, 0, 0, {}});
+				continue;
+			}
+			if (p.starts_with(DONE_MARK)) {
+				s.done = std::strtol(std::string(p.substr(DONE_MARK.size())).c_str(), nullptr, 10);
+				continue;
+			}
+		}
+		Phase& ph = s.phases.back();
+		ph.events++;
+		if (conform::classify_event(tl.event) == conform::EventId::tdp_mmu_spte_changed)
+			ph.spte_changed++;
+	}
+	return s;
+}
+
+// The phase that owns line `line`: the last whose marker precedes it.
+Phase& phase_of(std::vector<Phase>& phases, u64 line)
+{
+	std::size_t i = phases.size() - 1;
+	while (i > 0 && phases[i].line >= line)
+		i--;
+	return phases[i];
+}
+
+std::string num(double d)
+{
+	return std::to_string(static_cast<unsigned long long>(d));
+}
+
+void print_table(const std::vector<Phase>& phases, std::ostream& out)
+{
+	std::size_t width = 5;
+	for (const Phase& p : phases)
+		width = std::max(width, p.name.size());
+	out << "  " << std::left << std::setw(static_cast<int>(width)) << "phase" << std::right << std::setw(9)
+	    << "events" << std::setw(14) << "spte_changed" << std::setw(12) << "violations"
+	    << "  verdict\n";
+	for (std::size_t i = 0; i < phases.size(); i++) {
+		const Phase& p = phases[i];
+		if (i == 0 && p.events == 0 && p.violations.empty())
+			continue; // nothing before the first marker
+		out << "  " << std::left << std::setw(static_cast<int>(width)) << p.name << std::right << std::setw(9)
+		    << p.events << std::setw(14) << p.spte_changed << std::setw(12) << p.violations.size() << "  "
+		    << (p.violations.empty() ? "ok" : "VIOLATION") << "\n";
+	}
+}
+
+} // namespace
+
+int check_capture(const std::string& trace, const std::string& profile, std::ostream& out, std::ostream& err)
+{
+	std::vector<std::string> args{"--json"};
+	if (!profile.empty()) {
+		args.push_back("--profile");
+		args.push_back(profile);
+	}
+	args.push_back(trace);
+	std::ostringstream report, conform_err;
+	const int status = conform::conform_main(args, report, conform_err);
+
+	if (status == 2) {
+		err << conform_err.str();
+		return bad_input(err, trace + ": arborist conform could not check the trace (see above)");
+	}
+	json::Value doc;
+	try {
+		doc = json::parse(report.str());
+	} catch (const std::exception& e) {
+		err << conform_err.str();
+		return bad_input(err, trace + ": cannot read the report of arborist conform --json: " + e.what());
+	}
+	if (!doc["error"].is_null() || doc["traces"].a.empty()) {
+		err << conform_err.str();
+		return bad_input(err, trace + ": arborist conform could not check the trace" +
+					      (doc["error"].is_null() ? std::string() : ": " + doc["error"].s));
+	}
+	const json::Value& t = doc["traces"].a.front();
+
+	Scan scan;
+	try {
+		scan = scan_phases(trace);
+	} catch (const std::exception& e) {
+		return bad_input(err, e.what());
+	}
+	for (const json::Value& v : t["violations"].a)
+		phase_of(scan.phases, static_cast<u64>(v["line"].n)).violations.push_back(&v);
+
+	const std::size_t nphases = scan.phases.size() - 1;
+	out << "arborist capture: " << trace << ": arborist conform, profile " << t["profile"].s << ": "
+	    << num(t["lines"].n) << " lines, " << nphases << " phases\n";
+	print_table(scan.phases, out);
+
+	const std::size_t total = t["violations"].a.size();
+	if (total) {
+		constexpr std::size_t shown = 20;
+		out << "violations" << (total > shown ? " (first " + std::to_string(shown) + ")" : std::string())
+		    << "; 'arborist conform " << trace << "' prints each with its rule and history:\n";
+		for (std::size_t i = 0; i < total && i < shown; i++) {
+			const json::Value& v = t["violations"].a[i];
+			const u64 line = static_cast<u64>(v["line"].n);
+			out << "  " << trace << ":" << line << ": [" << phase_of(scan.phases, line).name << "] " << v["kind"].s
+			    << ": " << v["message"].s << "\n";
+		}
+	}
+
+	u64 events = 0, changes = 0;
+	for (const Phase& p : scan.phases) {
+		events += p.events;
+		changes += p.spte_changed;
+	}
+	std::string incomplete;
+	if (nphases == 0)
+		incomplete = "no 'arborist-phase:' marker: this is not a capture of the arborist workload "
+			     "(check it with 'arborist conform')";
+	else if (scan.done < 0)
+		incomplete = "no 'arborist-done:' marker: the workload did not finish or the trace is cut short";
+	else if (static_cast<std::size_t>(scan.done) != nphases)
+		incomplete = "the workload ran " + std::to_string(scan.done) + " phases, the trace has markers of " +
+			     std::to_string(nphases);
+	else if (t["partial"].b)
+		incomplete = "partial trace (" + t["partial_reason"].s + "): " + num(t["unattributed"].n) +
+			     " changes were not checked";
+
+	out << "arborist capture: " << nphases << " phases, " << events << " events, " << changes
+	    << " kvm_tdp_mmu_spte_changed: " << total << (total == 1 ? " violation" : " violations") << ": "
+	    << (total ? "REJECTED" : incomplete.empty() ? "ACCEPTED" : "INCOMPLETE") << "\n";
+	if (!incomplete.empty())
+		return bad_input(err, trace + ": " + incomplete);
+	return total ? 1 : 0;
+}
+
+int capture(const CaptureOptions& o, std::ostream& out, std::ostream& err)
+{
+	if (!o.trace.empty()) {
+		if (!o.kernel.empty() || !o.modules.empty() || !o.deb.empty() || o.debian)
+			return bad_input(err, "--trace checks an earlier capture; it takes no kernel");
+		if (!is_file(o.trace))
+			return bad_input(err, "--trace " + o.trace + ": no such file");
+		return check_capture(o.trace, o.profile, out, err);
+	}
+	const int kinds = (!o.kernel.empty() || !o.modules.empty()) + !o.deb.empty() + o.debian;
+	if (kinds == 0)
+		return bad_input(err, "no kernel given: --kernel IMAGE --modules DIR, --deb PACKAGE.deb or --debian "
+				      "(run 'arborist help' for usage)");
+	if (kinds > 1)
+		return bad_input(err, "give one kernel: --kernel/--modules, --deb or --debian");
+	if (!o.kernel.empty() || !o.modules.empty()) {
+		if (o.kernel.empty())
+			return bad_input(err, "--modules given without --kernel IMAGE");
+		if (!is_file(o.kernel))
+			return bad_input(err, "--kernel " + o.kernel + ": no such file");
+		if (o.modules.empty())
+			return bad_input(err, "no modules given: --modules DIR (a directory holding kvm.ko and kvm-amd.ko)");
+		if (!is_dir(o.modules))
+			return bad_input(err, "--modules " + o.modules + ": no such directory");
+	}
+	if (!o.deb.empty() && !is_file(o.deb))
+		return bad_input(err, "--deb " + o.deb + ": no such file");
+	const std::string workload = o.workload.empty() ? ARBORIST_WORKLOAD : o.workload;
+	if (!is_file(workload))
+		return bad_input(err, "the workload " + workload + " does not exist (build the target arborist-workload, "
+				      "or give --workload FILE)");
+
+	const auto start = std::chrono::steady_clock::now();
+	std::string deb = o.deb;
+	if (o.debian) {
+		std::vector<std::string> fetch{std::string(ARBORIST_CAPTURE_DIR) + "/fetch-debian-kernel.sh", o.cache};
+		if (!o.debian_package.empty())
+			fetch.push_back(o.debian_package);
+		std::string path;
+		const int rc = run_capture_stdout(fetch, path, err);
+		if (rc != 0)
+			return bad_input(err, "--debian: could not fetch the kernel package (see above)");
+		while (!path.empty() && (path.back() == '\n' || path.back() == ' '))
+			path.pop_back();
+		deb = path.substr(path.find_last_of('\n') == std::string::npos ? 0 : path.find_last_of('\n') + 1);
+		out << "arborist capture: kernel package " << deb << "\n";
+	}
+
+	std::vector<std::string> argv{std::string(ARBORIST_CAPTURE_DIR) + "/capture.sh", "--workload", workload, "--out",
+				      o.out, "--qemu", o.qemu, "--timeout", std::to_string(o.timeout_s), "--memory",
+				      std::to_string(o.memory_mb), "--buffer-kb", std::to_string(o.buffer_kb)};
+	if (!deb.empty()) {
+		argv.insert(argv.end(), {"--deb", deb});
+	} else {
+		argv.insert(argv.end(), {"--kernel", o.kernel, "--modules", o.modules});
+	}
+	const int rc = run(argv, err);
+	const double secs =
+		std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+	if (rc != 0) {
+		err << "arborist capture: the capture failed after " << std::fixed << std::setprecision(1) << secs
+		    << " s (details above; files in " << o.out << ")\n";
+		return 2;
+	}
+	out << "arborist capture: captured in " << std::fixed << std::setprecision(1) << secs << " s: " << o.out
+	    << "/trace.txt\n";
+	if (!o.check)
+		return 0;
+	return check_capture(o.out + "/trace.txt", o.profile, out, err);
+}
+
+} // namespace arborist::cli

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// A small JSON reader, enough to read back the report of
+// `arborist conform --json` (docs/conformance.md, "Violations") in
+// `arborist capture --check`.  RFC 8259 values; numbers are kept as double
+// (line numbers and counts stay exact below 2^53).  Errors throw
+// std::runtime_error naming the byte offset.
+#pragma once
+
+#include <cctype>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace arborist::cli::json {
+
+struct Value {
+	enum class Kind { null, boolean, number, string, array, object } kind = Kind::null;
+	bool b = false;
+	double n = 0;
+	std::string s;
+	std::vector<Value> a;
+	std::map<std::string, Value> o;
+
+	// The member `key` of an object, or a null value when absent.
+	const Value& operator[](const std::string& key) const
+	{
+		static const Value none;
+		if (kind != Kind::object)
+			return none;
+		auto it = o.find(key);
+		return it == o.end() ? none : it->second;
+	}
+	bool is_null() const { return kind == Kind::null; }
+};
+
+class Parser {
+public:
+	explicit Parser(std::string_view text) : t_(text) {}
+
+	Value parse()
+	{
+		Value v = value();
+		ws();
+		if (p_ != t_.size())
+			fail("trailing characters after the JSON value");
+		return v;
+	}
+
+private:
+	[[noreturn]] void fail(const std::string& what) const
+	{
+		throw std::runtime_error("JSON offset " + std::to_string(p_) + ": " + what);
+	}
+	void ws()
+	{
+		while (p_ < t_.size() && (t_[p_] == ' ' || t_[p_] == '\n' || t_[p_] == '\r' || t_[p_] == '\t'))
+			p_++;
+	}
+	bool eat(char c)
+	{
+		ws();
+		if (p_ < t_.size() && t_[p_] == c) {
+			p_++;
+			return true;
+		}
+		return false;
+	}
+	void expect(char c)
+	{
+		if (!eat(c))
+			fail(std::string("expected '") + c + "'");
+	}
+	bool word(std::string_view w)
+	{
+		if (t_.substr(p_, w.size()) != w)
+			return false;
+		p_ += w.size();
+		return true;
+	}
+
+	Value value()
+	{
+		ws();
+		if (p_ >= t_.size())
+			fail("unexpected end");
+		Value v;
+		const char c = t_[p_];
+		if (c == '{') {
+			p_++;
+			v.kind = Value::Kind::object;
+			if (eat('}'))
+				return v;
+			do {
+				ws();
+				std::string k = string();
+				expect(':');
+				v.o[std::move(k)] = value();
+			} while (eat(','));
+			expect('}');
+		} else if (c == '[') {
+			p_++;
+			v.kind = Value::Kind::array;
+			if (eat(']'))
+				return v;
+			do
+				v.a.push_back(value());
+			while (eat(','));
+			expect(']');
+		} else if (c == '"') {
+			v.kind = Value::Kind::string;
+			v.s = string();
+		} else if (word("true") || word("false")) {
+			v.kind = Value::Kind::boolean;
+			v.b = t_[p_ - 1] == 'e' && t_[p_ - 2] == 'u';
+		} else if (word("null")) {
+			v.kind = Value::Kind::null;
+		} else {
+			v.kind = Value::Kind::number;
+			v.n = number();
+		}
+		return v;
+	}
+
+	double number()
+	{
+		const std::size_t start = p_;
+		while (p_ < t_.size() && (std::isdigit(static_cast<unsigned char>(t_[p_])) || t_[p_] == '-' ||
+					  t_[p_] == '+' || t_[p_] == '.' || t_[p_] == 'e' || t_[p_] == 'E'))
+			p_++;
+		if (p_ == start)
+			fail("expected a value");
+		const std::string s(t_.substr(start, p_ - start));
+		std::size_t used = 0;
+		double d = 0;
+		try {
+			d = std::stod(s, &used);
+		} catch (const std::exception&) {
+			used = 0;
+		}
+		if (used != s.size())
+			fail("bad number '" + s + "'");
+		return d;
+	}
+
+	static void utf8(std::string& out, unsigned cp)
+	{
+		if (cp < 0x80) {
+			out += static_cast<char>(cp);
+		} else if (cp < 0x800) {
+			out += static_cast<char>(0xc0 | (cp >> 6));
+			out += static_cast<char>(0x80 | (cp & 0x3f));
+		} else if (cp < 0x10000) {
+			out += static_cast<char>(0xe0 | (cp >> 12));
+			out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+			out += static_cast<char>(0x80 | (cp & 0x3f));
+		} else {
+			out += static_cast<char>(0xf0 | (cp >> 18));
+			out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+			out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+			out += static_cast<char>(0x80 | (cp & 0x3f));
+		}
+	}
+
+	unsigned hex4()
+	{
+		if (p_ + 4 > t_.size())
+			fail("short \\u escape");
+		unsigned v = 0;
+		for (int i = 0; i < 4; i++) {
+			const char c = t_[p_++];
+			v <<= 4;
+			if (c >= '0' && c <= '9')
+				v |= static_cast<unsigned>(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				v |= static_cast<unsigned>(c - 'a' + 10);
+			else if (c >= 'A' && c <= 'F')
+				v |= static_cast<unsigned>(c - 'A' + 10);
+			else
+				fail("bad \\u escape");
+		}
+		return v;
+	}
+
+	std::string string()
+	{
+		if (p_ >= t_.size() || t_[p_] != '"')
+			fail("expected a string");
+		p_++;
+		std::string out;
+		for (;;) {
+			if (p_ >= t_.size())
+				fail("unterminated string");
+			const char c = t_[p_++];
+			if (c == '"')
+				return out;
+			if (c != '\\') {
+				out += c;
+				continue;
+			}
+			if (p_ >= t_.size())
+				fail("unterminated escape");
+			const char e = t_[p_++];
+			switch (e) {
+			case '"': out += '"'; break;
+			case '\\': out += '\\'; break;
+			case '/': out += '/'; break;
+			case 'b': out += '\b'; break;
+			case 'f': out += '\f'; break;
+			case 'n': out += '\n'; break;
+			case 'r': out += '\r'; break;
+			case 't': out += '\t'; break;
+			case 'u': {
+				unsigned cp = hex4();
+				if (cp >= 0xd800 && cp < 0xdc00 && word("\\u")) {
+					const unsigned lo = hex4();
+					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				}
+				utf8(out, cp);
+				break;
+			}
+			default: fail(std::string("bad escape '\\") + e + "'");
+			}
+		}
+	}
+
+	std::string_view t_;
+	std::size_t p_ = 0;
+};
+
+inline Value parse(std::string_view text)
+{
+	return Parser(text).parse();
+}
+
+} // namespace arborist::cli::json

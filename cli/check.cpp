@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "check.hpp"
+#include "json_escape.hpp"
 
 #include <cstdio>
 #include <fstream>
@@ -20,27 +21,6 @@ struct CheckOptions {
 	mc::Options mc;
 };
 
-std::string json_escape(const std::string& s)
-{
-	std::string r;
-	for (char c : s) {
-		switch (c) {
-		case '"': r += "\\\""; break;
-		case '\\': r += "\\\\"; break;
-		case '\n': r += "\\n"; break;
-		case '\t': r += "\\t"; break;
-		default:
-			if (static_cast<unsigned char>(c) < 0x20) {
-				char b[8];
-				std::snprintf(b, sizeof b, "\\u%04x", c);
-				r += b;
-			} else {
-				r += c;
-			}
-		}
-	}
-	return r;
-}
 
 std::string verdict_of(const mc::Result& r)
 {

@@ -2,6 +2,7 @@
 //
 // `arborist prove`: discharge the obligation table and report it.
 #include "prove.hpp"
+#include "json_escape.hpp"
 
 #include <boost/version.hpp>
 #include <chrono>
@@ -19,27 +20,6 @@ namespace {
 using proofs::Obligation;
 using proofs::Result;
 
-std::string json_escape(const std::string& s)
-{
-	std::string r;
-	for (const char c : s) {
-		switch (c) {
-		case '"': r += "\\\""; break;
-		case '\\': r += "\\\\"; break;
-		case '\n': r += "\\n"; break;
-		case '\t': r += "\\t"; break;
-		default:
-			if (static_cast<unsigned char>(c) < 0x20) {
-				char buf[8];
-				std::snprintf(buf, sizeof buf, "\\u%04x", c);
-				r += buf;
-			} else {
-				r += c;
-			}
-		}
-	}
-	return r;
-}
 
 std::string md_escape(const std::string& s)
 {

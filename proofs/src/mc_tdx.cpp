@@ -560,6 +560,8 @@ void TdxSystem::encode_thread(const State& s, unsigned t, std::string& out) cons
 		put(out, z.it.old_spte);
 		put(out, z.it.next_last_level_gfn);
 		put(out, z.it.yielded_gfn);
+		put(out, z.remove.pc);
+		put(out, z.remove.gfn);
 	}
 	if (tasks_[t] != TdxTask::fault)
 		return;
@@ -669,6 +671,17 @@ std::vector<McConfig> tdx_configs()
 			       "kvm_tdp_mmu_unmap_gfn_range under write_lock, tdp_mmu_zap_leafs stepped and yielding "
 			       "at every step (BLOCK, TRACK, REMOVE per leaf)",
 			       "Linux v6.19 tdp_mmu.c, tdx.c tdx_sept_remove_private_spte", "pass", zap));
+	TdxMcConfig running;
+	running.nr_vcpus = 1;
+	running.tasks = {TdxTask::vcpu_run, TdxTask::unmap};
+	running.resched_every = 2;
+	v.push_back(tdx_config("tlb.v6.19.unmap-vs-running-vcpu",
+			       "guest_memfd punches two private pages while a vCPU enters and runs the guest: "
+			       "BLOCK, TRACK, kick, REMOVE, WBINVD each a step; the hardware walker caches every "
+			       "present entry while in the guest",
+			       "Linux v6.19 tdx.c tdx_sept_remove_private_spte, tdx_track; TDX module 1.5 TLB "
+			       "tracking",
+			       "pass", running));
 	TdxMcConfig split;
 	split.tdx_variants.private_huge_pages_seed001 = true;
 	split.huge = true;

@@ -36,6 +36,31 @@ concept ExternalHooks = requires(H& h, u64 gfn, unsigned level, u64 spte, u64 pa
 
 // A VM without external page tables (every non-TDX VM): the TDP MMU never
 // creates mirror roots, so any call is a KVM bug.
+// Hooks whose remove_external_spte() is also offered as a machine (one
+// SEAMCALL a step), for the stepped zap: KvmTdx.
+template <class H>
+concept SteppedRemoveHooks = requires(H& h, typename H::RemoveOp& op, u64 gfn, unsigned level, u64 spte) {
+	{ h.remove_external_spte_begin(gfn, level, spte) } -> std::same_as<typename H::RemoveOp>;
+	{ h.remove_external_spte_step(op) } -> std::same_as<bool>;
+};
+
+namespace detail {
+struct NoRemoveOp {
+	constexpr bool operator==(const NoRemoveOp&) const = default;
+};
+template <class H>
+struct remove_op_of {
+	using type = NoRemoveOp;
+};
+template <SteppedRemoveHooks H>
+struct remove_op_of<H> {
+	using type = typename H::RemoveOp;
+};
+} // namespace detail
+
+template <class H>
+using RemoveOpOf = typename detail::remove_op_of<H>::type;
+
 class NoExternalHooks {
 public:
 	constexpr int link_external_spt(u64, unsigned, u64) { return bug(); }

@@ -456,13 +456,14 @@ public:
 	// zap (an xchg and the bookkeeping it triggers, the external hook for a
 	// mirror leaf included), or a yield.
 	struct ZapLeafsOp {
-		enum : std::uint8_t { START, LOOP, ADVANCE, DONE };
+		enum : std::uint8_t { START, LOOP, ADVANCE, DONE, REMOVING };
 		u32 root = NO_SP;
 		u64 start = 0, end = 0;
 		bool can_yield = false;
 		bool flush = false; // the return value: a TLB flush is pending
 		TdpIter it{};
 		std::uint8_t pc = START;
+		RemoveOpOf<Hooks> remove{}; // a mirror leaf's remove_external_spte(), one SEAMCALL a step
 
 		constexpr OpStatus step(TdpMmu& m)
 		{
@@ -477,6 +478,11 @@ public:
 			case ADVANCE:
 				m.next(it);
 				pc = LOOP;
+				return OpStatus::running;
+			case REMOVING:
+				if constexpr (SteppedRemoveHooks<Hooks>)
+					if (m.hooks_.remove_external_spte_step(remove))
+						pc = ADVANCE;
 				return OpStatus::running;
 			default: return OpStatus::done;
 			}
@@ -499,11 +505,22 @@ public:
 				m.next(it);
 				return OpStatus::running;
 			}
-			m.iter_set_spte(it, m.nonpresent());
+			// The xchg and its bookkeeping are one step; for a mirror leaf
+			// the S-EPT removal's SEAMCALLs follow, one a step.
+			bool remove_pending = false;
+			if constexpr (SteppedRemoveHooks<Hooks>)
+				m.iter_set_spte(it, m.nonpresent(), &remove_pending);
+			else
+				m.iter_set_spte(it, m.nonpresent());
 			// Zapping SPTEs in invalid roots doesn't require a TLB flush.
 			if (!m.pt_[root].invalid)
 				flush = true;
 			pc = ADVANCE;
+			if constexpr (SteppedRemoveHooks<Hooks>)
+				if (remove_pending) {
+					remove = m.hooks_.remove_external_spte_begin(it.gfn, it.level, it.old_spte);
+					pc = REMOVING;
+				}
 			return OpStatus::running;
 		}
 	};
@@ -916,7 +933,9 @@ private:
 	}
 
 	// tdp_mmu_set_spte(): the non-atomic set, write lock only.
-	constexpr u64 set_spte(SptePtr p, u64 old, u64 new_spte, u64 gfn, unsigned level)
+	// With remove_pending, a mirror leaf's remove_external_spte() is not
+	// called but reported, for a stepped caller to run the hook's machine.
+	constexpr u64 set_spte(SptePtr p, u64 old, u64 new_spte, u64 gfn, unsigned level, bool* remove_pending = nullptr)
 	{
 		lockdep_held(LockMode::write);
 		bug_on(spec::is_frozen_spte(d(), flavor(), old) || spec::is_frozen_spte(d(), flavor(), new_spte),
@@ -924,18 +943,21 @@ private:
 		old = write_spte_nonatomic(p, old, new_spte);
 		handle_changed_spte(gfn, old, new_spte, level, false);
 		if (pt_[p.sp].mirror)
-			mirror_nonatomic_hook(gfn, old, new_spte, level);
+			mirror_nonatomic_hook(gfn, old, new_spte, level, remove_pending);
 		return old;
 	}
 
 	// tdp_mmu_set_spte()'s external hook for a mirror SPTE: the spec decides
 	// (v6.19: zaps only; seed 001: also leaf -> non-leaf splits).
-	constexpr void mirror_nonatomic_hook(u64 gfn, u64 old, u64 new_spte, unsigned level)
+	constexpr void mirror_nonatomic_hook(u64 gfn, u64 old, u64 new_spte, unsigned level, bool* remove_pending)
 	{
 		switch (static_cast<spec::MirrorHook>(spec::mirror_hook_nonatomic(
 			d(), flavor(), old, new_spte, u64{level}, cfg_.variants.private_huge_pages_seed001))) {
 		case spec::MirrorHook::remove:
-			remove_external_spte(gfn, old, level);
+			if (remove_pending)
+				*remove_pending = remove_external_spte_begin(gfn, old, level);
+			else
+				remove_external_spte(gfn, old, level);
 			break;
 		case spec::MirrorHook::split:
 			split_external_spt(gfn, old, new_spte, level);
@@ -950,10 +972,10 @@ private:
 		}
 	}
 
-	constexpr void iter_set_spte(TdpIter& it, u64 new_spte)
+	constexpr void iter_set_spte(TdpIter& it, u64 new_spte, bool* remove_pending = nullptr)
 	{
 		bug_on(it.yielded, "tdp_mmu_iter_set_spte: yielded iterator");
-		it.old_spte = set_spte(it.sptep, it.old_spte, new_spte, it.gfn, it.level);
+		it.old_spte = set_spte(it.sptep, it.old_spte, new_spte, it.gfn, it.level, remove_pending);
 	}
 
 	// remove_external_spte(): leaves only; external page tables go through
@@ -961,11 +983,17 @@ private:
 	// child and relies on the early return.
 	constexpr void remove_external_spte(u64 gfn, u64 old, unsigned level)
 	{
+		if (remove_external_spte_begin(gfn, old, level))
+			hooks_.remove_external_spte(gfn, level, old);
+	}
+	// Whether the hook is called at all, with its checks and trace.
+	constexpr bool remove_external_spte_begin(u64 gfn, u64 old, unsigned level)
+	{
 		if (!last(old, level))
-			return;
+			return false;
 		lockdep_held(LockMode::write); // "Zapping leaf spte is allowed only when write lock is held"
 		log_.add({EventKind::external_hook, gfn, level, old, 0, 0, "remove_external_spte"});
-		hooks_.remove_external_spte(gfn, level, old);
+		return true;
 	}
 
 	// Seed 001 split_external_spt(): the new mirror table's external page

@@ -143,9 +143,89 @@ public:
 
 	constexpr void remove_external_spte(u64 gfn, unsigned level, u64 mirror_spte)
 	{
+		RemoveOp op = remove_external_spte_begin(gfn, level, mirror_spte);
+		while (!remove_external_spte_step(op)) {
+		}
+	}
+
+	// tdx_sept_remove_private_spte(): BLOCK, TRACK + kick, REMOVE, then
+	// PAGE.WBINVD with the TD's HKID before the page goes back to the host.
+	// Every SEAMCALL retries once after forcing vCPUs out (tdh_do_no_vcpus).
+	// As a machine: one step is one SEAMCALL
+	// (a retry after TDX_OPERAND_BUSY, with its kick, is the next step), so
+	// a vCPU's TD entry or exit can land between BLOCK, TRACK and REMOVE.
+	// The whole-call hook above runs it to completion.
+	struct RemoveOp {
+		enum : std::uint8_t { START, BLOCK_RETRY, TRACK, TRACK_RETRY, REMOVE, REMOVE_RETRY, WBINVD, DONE };
+		u64 gfn = 0;
+		unsigned level = 0;
+		u64 mirror_spte = 0;
+		std::uint8_t pc = START;
+		constexpr bool operator==(const RemoveOp&) const = default;
+	};
+
+	constexpr RemoveOp remove_external_spte_begin(u64 gfn, unsigned level, u64 mirror_spte)
+	{
 		hook_event("remove_external_spte", gfn, level, mirror_spte, 0, 0);
-		remove_external_spte_call(gfn, level, mirror_spte);
-		hook_event("remove_external_spte", gfn, level, mirror_spte, 1, 0);
+		return {gfn, level, mirror_spte};
+	}
+
+	// One step; true when the hook has returned.
+	constexpr bool remove_external_spte_step(RemoveOp& op)
+	{
+		const u64 pa = page_pa(op.mirror_spte);
+		u64 e1 = 0, e2 = 0;
+		auto block = [&] { return hw::tdh_mem_range_block(m_, tdr_pa_, gpa(op.gfn), tdx_level(op.level), &e1, &e2); };
+		auto remove = [&] { return hw::tdh_mem_page_remove(m_, tdr_pa_, gpa(op.gfn), tdx_level(op.level), &e1, &e2); };
+		auto done = [&] {
+			op.pc = RemoveOp::DONE;
+			hook_event("remove_external_spte", op.gfn, op.level, op.mirror_spte, 1, 0);
+			return true;
+		};
+		switch (op.pc) {
+		case RemoveOp::START:
+			if (!hkid_assigned_) {
+				// v6.19: "HKID is released after all private pages have been
+				// removed"; seed 004 reclaims in TD_TEARDOWN instead.
+				if (v_.teardown == TdxVariants::Teardown::deferred_seed004)
+					teardown_private_spte(op.level, pa);
+				else
+					bug_on(true, "tdx_sept_remove_private_spte: HKID not assigned");
+				return done();
+			}
+			if (bug_on(!level_supported(op.level), "tdx_sept_remove_private_spte: level != PG_LEVEL_4K"))
+				return done();
+			return no_vcpus_step(op, block(), RemoveOp::BLOCK_RETRY, RemoveOp::TRACK, "TDH.MEM.RANGE.BLOCK") && done();
+		case RemoveOp::BLOCK_RETRY:
+			return retried(op, block(), RemoveOp::TRACK, "TDH.MEM.RANGE.BLOCK") && done();
+		case RemoveOp::TRACK:
+			// tdx_track(): only a RUNNABLE TD has vCPUs to track.
+			if (state_ != State::runnable) {
+				op.pc = RemoveOp::REMOVE;
+				return remove_external_spte_step(op);
+			}
+			// tdx_track() goes on to the kick (and the caller to REMOVE)
+			// after its KVM_BUG_ON, as v6.19 does.
+			no_vcpus_step(op, hw::tdh_mem_track(m_, tdr_pa_), RemoveOp::TRACK_RETRY, RemoveOp::REMOVE,
+				      "TDH.MEM.TRACK");
+			if (op.pc == RemoveOp::REMOVE)
+				env_.kick_all_vcpus(); // the kick that makes the TRACK effective
+			return false;
+		case RemoveOp::TRACK_RETRY:
+			retried(op, hw::tdh_mem_track(m_, tdr_pa_), RemoveOp::REMOVE, "TDH.MEM.TRACK");
+			env_.kick_all_vcpus();
+			return false;
+		case RemoveOp::REMOVE:
+			return no_vcpus_step(op, remove(), RemoveOp::REMOVE_RETRY, RemoveOp::WBINVD, "TDH.MEM.PAGE.REMOVE") &&
+			       done();
+		case RemoveOp::REMOVE_RETRY:
+			return retried(op, remove(), RemoveOp::WBINVD, "TDH.MEM.PAGE.REMOVE") && done();
+		case RemoveOp::WBINVD:
+			if (!tdx_bug_on(hw::tdh_phymem_page_wbinvd_hkid(m_, hkid_, pa), "TDH.PHYMEM.PAGE.WBINVD"))
+				released(pa);
+			return done();
+		default: return true;
+		}
 	}
 
 	constexpr int free_external_spt(u64 gfn, unsigned level, u64 external_spt)
@@ -190,38 +270,6 @@ public:
 		}
 		err = hw::tdh_mem_page_aug(m_, tdr_pa_, gpa(gfn), tdx_level(level), pa, &e1, &e2);
 		return install_result(err, "TDH.MEM.PAGE.AUG", gfn, level);
-	}
-
-	// tdx_sept_remove_private_spte(): BLOCK, TRACK + kick, REMOVE, then
-	// PAGE.WBINVD with the TD's HKID before the page goes back to the host.
-	// Every step retries once after forcing vCPUs out (tdh_do_no_vcpus).
-	constexpr void remove_external_spte_call(u64 gfn, unsigned level, u64 mirror_spte)
-	{
-		const u64 pa = page_pa(mirror_spte);
-		if (!hkid_assigned_) {
-			// v6.19: "HKID is released after all private pages have been
-			// removed"; seed 004 reclaims in TD_TEARDOWN instead.
-			if (v_.teardown == TdxVariants::Teardown::deferred_seed004) {
-				teardown_private_spte(level, pa);
-				return;
-			}
-			bug_on(true, "tdx_sept_remove_private_spte: HKID not assigned");
-			return;
-		}
-		if (bug_on(!level_supported(level), "tdx_sept_remove_private_spte: level != PG_LEVEL_4K"))
-			return;
-		u64 e1 = 0, e2 = 0;
-		u64 err = do_no_vcpus([&] { return hw::tdh_mem_range_block(m_, tdr_pa_, gpa(gfn), tdx_level(level), &e1, &e2); });
-		if (tdx_bug_on(err, "TDH.MEM.RANGE.BLOCK"))
-			return;
-		track();
-		err = do_no_vcpus([&] { return hw::tdh_mem_page_remove(m_, tdr_pa_, gpa(gfn), tdx_level(level), &e1, &e2); });
-		if (tdx_bug_on(err, "TDH.MEM.PAGE.REMOVE"))
-			return;
-		err = hw::tdh_phymem_page_wbinvd_hkid(m_, hkid_, pa);
-		if (tdx_bug_on(err, "TDH.PHYMEM.PAGE.WBINVD"))
-			return;
-		released(pa);
 	}
 
 	// tdx_sept_free_private_spt(): only after the HKID is freed ("KVM doesn't
@@ -427,6 +475,30 @@ private:
 	// tdh_do_no_vcpus(): on BUSY, block TD entry (wait_for_sept_zap), kick
 	// every vCPU out of the guest and retry once; "the retry is guaranteed to
 	// succeed, absent KVM and/or TDX-Module bugs".
+	// tdh_do_no_vcpus() split at its SEAMCALLs: a busy status sets
+	// wait_for_sept_zap and kicks the vCPUs, and the retry is the next step.
+	// Returns true when the call failed for good (the KVM bug fired, the
+	// hook returns).
+	template <class Op>
+	constexpr bool no_vcpus_step(Op& op, u64 err, std::uint8_t retry_pc, std::uint8_t next_pc, const char* what)
+	{
+		if (hw::tdx_operand_busy(err)) {
+			wait_for_sept_zap_ = true;
+			env_.kick_all_vcpus();
+			op.pc = retry_pc;
+			return false;
+		}
+		op.pc = next_pc;
+		return tdx_bug_on(err, what);
+	}
+	template <class Op>
+	constexpr bool retried(Op& op, u64 err, std::uint8_t next_pc, const char* what)
+	{
+		wait_for_sept_zap_ = false;
+		op.pc = next_pc;
+		return tdx_bug_on(err, what);
+	}
+
 	template <class F>
 	constexpr u64 do_no_vcpus(F&& f)
 	{

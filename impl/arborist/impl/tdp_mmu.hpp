@@ -390,7 +390,7 @@ public:
 						      : m.split_huge_page(it, sp, true);
 				return linked(m, r);
 			}
-			set = {spec::make_nonleaf_spte(d(), m.flavor(), u64{m.pt_.pa_of(sp)}, !m.cfg_.ad_enabled)};
+			set = {m.nonleaf_spte_of(sp)};
 			pc = LINK_SET;
 			return continue_set(m);
 		}
@@ -642,33 +642,102 @@ public:
 	constexpr int split_huge_pages(u32 root, u64 start, u64 end, unsigned target_level, bool shared)
 	{
 		const LockMode saved = take_lock(shared ? LockMode::read : LockMode::write);
-		int ret = 0;
-		TdpIter it;
-		for (this->start(it, root, target_level + 1, start); it.valid && it.gfn < end; next(it)) {
-			if (cond_resched(it, false, shared))
-				continue;
-			if (!present(it.old_spte) || !spec::is_large_pte(d(), flavor(), it.old_spte))
-				continue;
-			// tdp_mmu_split_huge_pages_root(): allocate outside mmu_lock; on
-			// failure trace the split with -ENOMEM and give up.
-			const u32 sp = alloc_child_sp(it, true);
-			if (sp == NO_SP) {
-				log_.add({EventKind::split_huge_page, it.gfn, it.level, it.old_spte, 0, -ENOMEM});
-				ret = -ENOMEM;
-				break;
-			}
-			const int r = split_huge_page(it, sp, shared);
-			if (r) {
-				free_sp(sp);
-				ret = r;
-				break;
-			}
-			// The walk restarts at the new table (tdp_mmu_split_huge_pages_root
-			// sets iter.yielded after re-taking the lock).
+		SplitOp op{root, start, end, target_level, shared};
+		while (op.step(*this) != OpStatus::done) {
 		}
 		lock_ = saved;
-		return ret;
+		return op.ret;
 	}
+
+	// tdp_mmu_split_huge_pages_root() as a machine: one step is one SPTE
+	// read, the allocation and fill of the (unreachable) child table with
+	// the link when exclusive (tdp_mmu_set_spte, which calls seed 001's
+	// split_external_spt for a mirror SPTE), a step of the atomic link when
+	// shared, or a yield.
+	struct SplitOp {
+		enum : std::uint8_t { START, LOOP, LINK_SET, ADVANCE, DONE };
+		u32 root = NO_SP;
+		u64 start = 0, end = 0;
+		unsigned target_level = 1;
+		bool shared = false;
+		TdpIter it{};
+		u32 sp = NO_SP;
+		u64 huge = 0; // the SPTE being split
+		AtomicSet set{};
+		std::uint8_t pc = START;
+		int ret = 0;
+
+		constexpr OpStatus step(TdpMmu& m)
+		{
+			switch (pc) {
+			case START:
+				m.start(it, root, target_level + 1, start);
+				pc = LOOP;
+				return OpStatus::running;
+			case LOOP: return body(m);
+			case LINK_SET:
+				if (!m.atomic_set_step(it, set))
+					return OpStatus::running;
+				return linked(m, set.ret);
+			case ADVANCE:
+				m.next(it);
+				pc = LOOP;
+				return OpStatus::running;
+			default: return OpStatus::done;
+			}
+		}
+		constexpr bool operator==(const SplitOp&) const = default;
+
+	private:
+		constexpr OpStatus finish(int r)
+		{
+			ret = r;
+			pc = DONE;
+			return OpStatus::done;
+		}
+		constexpr OpStatus body(TdpMmu& m)
+		{
+			if (!it.valid || it.gfn >= end)
+				return finish(ret);
+			if (m.cond_resched(it, false, shared)) {
+				pc = ADVANCE;
+				return OpStatus::yielded;
+			}
+			if (!m.present(it.old_spte) || !spec::is_large_pte(d(), m.flavor(), it.old_spte)) {
+				m.next(it);
+				return OpStatus::running;
+			}
+			// Allocate outside mmu_lock; on failure trace the split with
+			// -ENOMEM and give up.
+			sp = m.alloc_child_sp(it, true);
+			if (sp == NO_SP) {
+				m.log_.add({EventKind::split_huge_page, it.gfn, it.level, it.old_spte, 0, -ENOMEM});
+				return finish(-ENOMEM);
+			}
+			huge = it.old_spte;
+			m.fill_split_children(it, sp);
+			const u64 nonleaf = m.nonleaf_spte_of(sp);
+			if (shared) {
+				set = {nonleaf};
+				pc = LINK_SET;
+				return OpStatus::running;
+			}
+			m.iter_set_spte(it, nonleaf);
+			return linked(m, 0);
+		}
+		// The walk goes on into the new table (tdp_mmu_split_huge_pages_root
+		// sets iter.yielded after re-taking the lock).
+		constexpr OpStatus linked(TdpMmu& m, int r)
+		{
+			m.split_done(it.gfn, it.level, huge, r);
+			if (r) {
+				m.free_sp(sp);
+				return finish(r);
+			}
+			pc = ADVANCE;
+			return OpStatus::running;
+		}
+	};
 
 	// ---- write protection for dirty logging -------------------------------------
 
@@ -1128,7 +1197,7 @@ private:
 	// tdp_mmu_link_sp(): install a non-leaf SPTE pointing at sp.
 	constexpr int link_sp(TdpIter& it, u32 sp, bool shared)
 	{
-		const u64 spte = spec::make_nonleaf_spte(d(), flavor(), u64{pt_.pa_of(sp)}, !cfg_.ad_enabled);
+		const u64 spte = nonleaf_spte_of(sp);
 		if (shared) {
 			if (const int ret = set_spte_atomic(it, spte))
 				return ret;
@@ -1145,14 +1214,27 @@ private:
 	{
 		const u64 huge = it.old_spte;
 		const unsigned level = it.level;
-		for (u32 i = 0; i < pt_.fanout(); i++)
-			pt_[sp].spt[i] = spec::make_small_spte(d(), flavor(), huge, u64{level - 1}, u64{i}, spec::no_fault,
-							       level_bits());
+		fill_split_children(it, sp);
 		const int ret = link_sp(it, sp, shared);
+		split_done(it.gfn, level, huge, ret);
+		return ret;
+	}
+	// The huge SPTE's children, into the still unreachable table.
+	constexpr void fill_split_children(const TdpIter& it, u32 sp)
+	{
+		for (u32 i = 0; i < pt_.fanout(); i++)
+			pt_[sp].spt[i] = spec::make_small_spte(d(), flavor(), it.old_spte, u64{it.level - 1}, u64{i},
+							       spec::no_fault, level_bits());
+	}
+	constexpr void split_done(u64 gfn, unsigned level, u64 huge, int ret)
+	{
 		if (!ret)
 			stats_[level - 1] += pt_.fanout(); // kvm_update_page_stats(kvm, level - 1, SPTE_ENT_PER_PAGE)
-		log_.add({EventKind::split_huge_page, it.gfn, level, huge, 0, ret});
-		return ret;
+		log_.add({EventKind::split_huge_page, gfn, level, huge, 0, ret});
+	}
+	constexpr u64 nonleaf_spte_of(u32 sp) const
+	{
+		return spec::make_nonleaf_spte(d(), flavor(), u64{pt_.pa_of(sp)}, !cfg_.ad_enabled);
 	}
 
 	Config cfg_;

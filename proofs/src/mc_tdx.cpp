@@ -279,15 +279,30 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 		}
 		break;
 	case TdxTask::split:
+		// kvm_tdp_mmu_try_split_huge_pages() of the mirror root's 2M page,
+		// SplitOp step by step under the configured lock mode.
 		if (th.pc == LOCK) {
 			(cfg_.split_shared ? s.readers++ : (s.writer = true, s.readers));
+			if (th.result == 0) {
+				const u64 gfn = TARGET_GPA >> spec::PAGE_SHIFT;
+				th.split = {vm.roots(0).mirror, gfn, gfn + 512, 1, cfg_.split_shared};
+				th.result = 1;
+			}
 			th.pc = OP;
 			what = cfg_.split_shared ? "read_lock(mmu_lock)" : "write_lock(mmu_lock)";
 		} else if (th.pc == OP) {
-			const u64 gfn = TARGET_GPA >> spec::PAGE_SHIFT;
-			th.result = mmu.split_huge_pages(vm.roots(0).mirror, gfn, gfn + 512, 1, cfg_.split_shared);
-			th.pc = UNLOCK;
-			what = "kvm_tdp_mmu_try_split_huge_pages (mirror, 2M -> 4K), returns " + std::to_string(th.result);
+			mmu.set_lock_context(cfg_.split_shared ? LockMode::read : LockMode::write);
+			const OpStatus st = th.split.step(mmu);
+			mmu.set_lock_context(LockMode::none);
+			what = "tdp_mmu_split_huge_pages_root step";
+			if (st == OpStatus::yielded) {
+				(cfg_.split_shared ? s.readers-- : (s.writer = false, s.readers));
+				th.pc = LOCK;
+				what += ": yield";
+			} else if (st == OpStatus::done) {
+				th.pc = UNLOCK;
+				what += ", returns " + std::to_string(th.split.ret);
+			}
 		} else {
 			(cfg_.split_shared ? s.readers-- : (s.writer = false, s.readers));
 			th.pc = DONE;
@@ -398,9 +413,9 @@ bool TdxSystem::in_operation(const State& s, unsigned t) const
 {
 	const TdxThread& th = s.th[t];
 	switch (tasks_[t]) {
-	case TdxTask::unmap: return th.pc != DONE && !(th.pc == LOCK && th.result == 0);
+	case TdxTask::unmap:
+	case TdxTask::split: return th.pc != DONE && !(th.pc == LOCK && th.result == 0);
 	case TdxTask::fault:
-	case TdxTask::split:
 	case TdxTask::prune: return th.pc != LOCK && th.pc != DONE;
 	default: return false;
 	}
@@ -562,6 +577,18 @@ void TdxSystem::encode_thread(const State& s, unsigned t, std::string& out) cons
 		put(out, z.it.yielded_gfn);
 		put(out, z.remove.pc);
 		put(out, z.remove.gfn);
+	}
+	if (tasks_[t] == TdxTask::split) {
+		const auto& sp = th.split;
+		put(out, sp.pc);
+		put(out, static_cast<u64>(sp.ret + 64));
+		put(out, sp.sp);
+		put(out, sp.set.pc | sp.set.hook << 4);
+		put(out, sp.it.sptep.sp);
+		put(out, sp.it.sptep.index);
+		put(out, sp.it.gfn);
+		put(out, sp.it.level | sp.it.valid << 4 | sp.it.yielded << 5);
+		put(out, sp.it.old_spte);
 	}
 	if (tasks_[t] != TdxTask::fault)
 		return;

@@ -15,10 +15,10 @@
 //    TdpMmu::ZapLeafsOp step by step, whose yields (cond_resched) drop the
 //    lock so other tasks run, then the put;
 //  - split: seed 001, kvm_tdp_mmu_try_split_huge_pages() of a private 2M
-//    page (split_external_spt -> BLOCK, TRACK, DEMOTE), under the lock mode
-//    the configuration names; with the exclusive lock it is one step like
-//    unmap, with the shared lock its atomic set goes through MapOp's
-//    AtomicSet path and the spec's mirror-hook decision;
+//    page (split_external_spt -> BLOCK, TRACK, DEMOTE), TdpMmu::SplitOp
+//    step by step under the lock mode the configuration names; with the
+//    shared lock its link goes through AtomicSet and the spec's
+//    mirror-hook decision;
 //  - vcpu_run: TDH.VP.ENTER then a TD exit (TLB epochs; KVM's kicks);
 //  - gmem_close: kvm_gmem_release() -- v6.19 invalidates every private
 //    GFN (BLOCK, TRACK, REMOVE, WBINVD), seed 004 pins the inode instead
@@ -95,6 +95,7 @@ struct TdxThread {
 	std::uint8_t vcpu = 0;
 	impl::TdpMmu<impl::SimTdx>::MapOp map{};
 	impl::TdpMmu<impl::SimTdx>::ZapLeafsOp zap{};
+	impl::TdpMmu<impl::SimTdx>::SplitOp split{};
 	int result = 0;
 	// vcpu_run: the hardware walker's cached translations (TLB and
 	// paging-structure caches): the HPAs of every present S-EPT entry seen

@@ -223,14 +223,8 @@ public:
 	constexpr void zap_invalidated_roots(bool shared)
 	{
 		const LockMode saved = take_lock(shared ? LockMode::read : LockMode::write);
-		const std::vector<u32> snapshot = roots_;
-		for (u32 r : snapshot) {
-			if (!pt_[r].scheduled_root_to_zap)
-				continue;
-			pt_[r].scheduled_root_to_zap = false;
-			bug_on(!pt_[r].invalid, "kvm_tdp_mmu_zap_invalidated_roots: scheduled root is valid");
-			zap_root(r, shared);
-			put_root(r);
+		ZapInvalidatedOp op{shared, roots_};
+		while (op.step(*this) != OpStatus::done) {
 		}
 		lock_ = saved;
 	}
@@ -530,17 +524,69 @@ public:
 	constexpr bool unmap_gfn_range(u64 start, u64 end, unsigned types, bool may_block, bool flush)
 	{
 		const LockMode saved = take_lock(LockMode::write);
-		const std::vector<u32> snapshot = roots_;
-		for (u32 r : snapshot)
-			if (root_matches(r, types | KVM_INVALID_ROOTS) && get_root(r)) {
-				flush = zap_leafs(r, start, end, may_block, flush);
-				put_root(r);
-			}
+		UnmapOp op{start, end, types, may_block, flush, roots_};
+		while (op.step(*this) != OpStatus::done) {
+		}
 		lock_ = saved;
-		if (flush)
-			flush_remote_tlbs(start, 0);
-		return flush;
+		return op.flush;
 	}
+
+	// kvm_tdp_mmu_unmap_gfn_range() as a machine: for each root of the
+	// requested types (and every invalid one) on tdp_mmu_roots when it
+	// started, the get (GetRootOp), tdp_mmu_zap_leafs (ZapLeafsOp, with its
+	// yields and S-EPT removals), the put (PutRootOp); then the remote TLB
+	// flush.  One step is one step of the machine it is in.
+	struct UnmapOp {
+		enum : std::uint8_t { NEXT, ZAP, PUT, DONE };
+		u64 start = 0, end = 0;
+		unsigned types = 0;
+		bool may_block = false;
+		bool flush = false;
+		std::vector<u32> roots; // for_each_tdp_mmu_root_yield_safe's list, as it started
+		std::size_t i = 0;
+		ZapLeafsOp zap{};
+		PutRootOp put{NO_SP};
+		std::uint8_t pc = NEXT;
+
+		constexpr OpStatus step(TdpMmu& m)
+		{
+			switch (pc) {
+			case NEXT:
+				while (i < roots.size() && !m.root_matches(roots[i], types | KVM_INVALID_ROOTS))
+					i++;
+				if (i == roots.size()) {
+					if (flush)
+						m.flush_remote_tlbs(start, 0);
+					pc = DONE;
+					return OpStatus::done;
+				}
+				if (GetRootOp g{roots[i]}; g.step(m), g.ok) {
+					zap = {roots[i], start, end, may_block, flush};
+					pc = ZAP;
+				} else {
+					i++;
+				}
+				return OpStatus::running;
+			case ZAP: {
+				const OpStatus st = zap.step(m);
+				if (st == OpStatus::done) {
+					flush = zap.flush;
+					put = {roots[i], m.cfg_.variants.put_root, m.lock_ != LockMode::write};
+					pc = PUT;
+				}
+				return st == OpStatus::yielded ? st : OpStatus::running;
+			}
+			case PUT:
+				if (put.step(m) == OpStatus::done) {
+					i++;
+					pc = NEXT;
+				}
+				return OpStatus::running;
+			default: return OpStatus::done;
+			}
+		}
+		constexpr bool operator==(const UnmapOp&) const = default;
+	};
 
 	// kvm_gfn_range_filter_to_root_types(): private -> mirror, shared ->
 	// direct; a non-TDX VM always has direct roots only.
@@ -633,6 +679,53 @@ public:
 				pc = ADVANCE;
 			return OpStatus::running;
 		}
+	};
+
+	// kvm_tdp_mmu_zap_invalidated_roots() as a machine: for each scheduled
+	// root, clear the flag, the (yielding) tdp_mmu_zap_root (ZapRootOp), and
+	// the put of the gifted reference (PutRootOp).
+	struct ZapInvalidatedOp {
+		enum : std::uint8_t { NEXT, ZAP, PUT, DONE };
+		bool shared = false;
+		std::vector<u32> roots;
+		std::size_t i = 0;
+		ZapRootOp zap{};
+		PutRootOp put{NO_SP};
+		std::uint8_t pc = NEXT;
+
+		constexpr OpStatus step(TdpMmu& m)
+		{
+			switch (pc) {
+			case NEXT:
+				while (i < roots.size() && !m.pt_[roots[i]].scheduled_root_to_zap)
+					i++;
+				if (i == roots.size()) {
+					pc = DONE;
+					return OpStatus::done;
+				}
+				m.pt_[roots[i]].scheduled_root_to_zap = false;
+				m.bug_on(!m.pt_[roots[i]].invalid, "kvm_tdp_mmu_zap_invalidated_roots: scheduled root is valid");
+				zap = {roots[i], shared};
+				pc = ZAP;
+				return OpStatus::running;
+			case ZAP: {
+				const OpStatus st = zap.step(m);
+				if (st == OpStatus::done) {
+					put = {roots[i], m.cfg_.variants.put_root, m.lock_ != LockMode::write};
+					pc = PUT;
+				}
+				return st == OpStatus::yielded ? st : OpStatus::running;
+			}
+			case PUT:
+				if (put.step(m) == OpStatus::done) {
+					i++;
+					pc = NEXT;
+				}
+				return OpStatus::running;
+			default: return OpStatus::done;
+			}
+		}
+		constexpr bool operator==(const ZapInvalidatedOp&) const = default;
 	};
 
 	// ---- huge page split (section 3.6) -----------------------------------------

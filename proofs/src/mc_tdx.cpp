@@ -72,6 +72,61 @@ std::string seamcalls_since(const hw::SimModule& m, std::size_t from)
 	return r;
 }
 
+using Mmu = impl::TdpMmu<impl::SimTdx>;
+
+// The SPTE an iterator points at, as memory holds it now (0 before the walk).
+u64 spte_at(const Mmu& mmu, const impl::TdpIter& it)
+{
+	if (!it.valid || it.sptep.sp >= mmu.tables().capacity() ||
+	    mmu.tables()[it.sptep.sp].state == impl::SpState::freed)
+		return 0;
+	return mmu.tables().spte(it.sptep);
+}
+
+// " level L gfn 0xG: SPTE 0xA -> 0xB" for the slot the step was at.
+std::string walk_values(const Mmu& mmu, const impl::TdpIter& it, u64 was)
+{
+	if (!it.valid)
+		return "";
+	const u64 now = spte_at(mmu, it);
+	char buf[128];
+	std::snprintf(buf, sizeof buf, " at level %u gfn 0x%llx: SPTE 0x%llx", it.level,
+		      static_cast<unsigned long long>(it.gfn), static_cast<unsigned long long>(was));
+	std::string r = buf;
+	if (now != was) {
+		std::snprintf(buf, sizeof buf, " -> 0x%llx", static_cast<unsigned long long>(now));
+		r += buf;
+	}
+	return r;
+}
+
+std::string map_action(const Mmu::MapOp& op)
+{
+	switch (op.pc) {
+	case Mmu::MapOp::START: return "tdp_iter_start";
+	case Mmu::MapOp::ADVANCE: return "tdp_iter_next into the new table";
+	case Mmu::MapOp::LOOP: return "walk";
+	default: break;
+	}
+	const char* what = op.pc == Mmu::MapOp::LINK_SET ? "tdp_mmu_link_sp" : "tdp_mmu_map_handle_target_level";
+	switch (op.set.pc) {
+	case Mmu::AtomicSet::EXTERNAL: return std::string(what) + ", S-EPT SEAMCALL";
+	case Mmu::AtomicSet::PUBLISH: return std::string(what) + ", __kvm_tdp_mmu_write_spte of the frozen SPTE";
+	case Mmu::AtomicSet::CMPXCHG_AFTER: return std::string(what) + ", try_cmpxchg64 after the SEAMCALL";
+	default: return std::string(what) + ", try_cmpxchg64";
+	}
+}
+
+const char* zap_action(std::uint8_t pc)
+{
+	switch (pc) {
+	case Mmu::ZapLeafsOp::START: return "tdp_iter_start";
+	case Mmu::ZapLeafsOp::ADVANCE: return "tdp_iter_next";
+	case Mmu::ZapLeafsOp::REMOVING: return "remove_external_spte, next SEAMCALL";
+	default: return "walk";
+	}
+}
+
 } // namespace
 
 TdxSystem::TdxSystem(TdxMcConfig c) : cfg_(std::move(c)), tasks_(cfg_.tasks)
@@ -192,22 +247,12 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 			what = "read_lock(mmu_lock); rcu_read_lock";
 		} else if (th.pc == OP) {
 			const auto before = th.map;
+			const u64 was = spte_at(mmu, before.it);
 			mmu.set_lock_context(LockMode::read);
 			const bool finished = th.map.step(mmu) == OpStatus::done;
 			mmu.set_lock_context(LockMode::none);
-			if (d) {
-				what = "kvm_tdp_mmu_map: level " + std::to_string(before.it.level) + " SPTE " +
-				       std::to_string(before.it.old_spte);
-				char buf[64];
-				std::snprintf(buf, sizeof buf, "kvm_tdp_mmu_map step %u at level %u, old_spte 0x%llx",
-					      unsigned(before.pc), before.it.level,
-					      static_cast<unsigned long long>(before.it.old_spte));
-				what = buf;
-				if (th.map.it.old_spte != before.it.old_spte || th.map.set.pc != before.set.pc)
-					std::snprintf(buf, sizeof buf, " -> 0x%llx",
-						      static_cast<unsigned long long>(th.map.it.old_spte)),
-						what += buf;
-			}
+			if (d)
+				what = "kvm_tdp_mmu_map: " + map_action(before) + walk_values(mmu, before.it, was);
 			if (finished) {
 				th.result = th.map.ret;
 				th.pc = UNLOCK;
@@ -239,10 +284,13 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 			}
 			break;
 		case ZAP: {
+			const auto before = th.zap;
+			const u64 was = spte_at(mmu, before.it);
 			mmu.set_lock_context(LockMode::write);
 			const OpStatus st = th.zap.step(mmu);
 			mmu.set_lock_context(LockMode::none);
-			what = "tdp_mmu_zap_leafs step";
+			if (d)
+				what = std::string("tdp_mmu_zap_leafs: ") + zap_action(before.pc) + walk_values(mmu, before.it, was);
 			if (st == OpStatus::yielded) {
 				s.writer = false; // cond_resched_rwlock_write()
 				th.pc = LOCK;
@@ -291,10 +339,13 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 			th.pc = OP;
 			what = cfg_.split_shared ? "read_lock(mmu_lock)" : "write_lock(mmu_lock)";
 		} else if (th.pc == OP) {
+			const auto before = th.split;
+			const u64 was = spte_at(mmu, before.it);
 			mmu.set_lock_context(cfg_.split_shared ? LockMode::read : LockMode::write);
 			const OpStatus st = th.split.step(mmu);
 			mmu.set_lock_context(LockMode::none);
-			what = "tdp_mmu_split_huge_pages_root step";
+			if (d)
+				what = "tdp_mmu_split_huge_pages_root:" + walk_values(mmu, before.it, was);
 			if (st == OpStatus::yielded) {
 				(cfg_.split_shared ? s.readers-- : (s.writer = false, s.readers));
 				th.pc = LOCK;

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <random>
 #include <sstream>
@@ -28,6 +29,7 @@
 #include "arborist/gfn.h"
 #include "arborist/mirror_hook.h"
 #include "arborist/root.h"
+#include "arborist/sept.h"
 #include "arborist/sept_flags.h"
 #include "arborist/spte_ept.h"
 #include "arborist/spte_npt.h"
@@ -466,3 +468,194 @@ TEST(ExtractDiff, MirrorHook)
 }
 
 } // namespace
+
+// --- the S-EPT leaves (sept.h) -----------------------------------------------------
+//
+// Every leaf of spec::sept_leaves, over both geometries, against
+// spec::sept_seamcall on the whole view: 512-entry S-EPT pages, every target
+// entry state, TD lifecycle, OP_STATE and level, with the other inputs drawn
+// from a fixed seed (biased towards the calls that pass the early checks).
+
+namespace sept_c {
+
+using Leaf = arborist::hw::Leaf;
+using View = sp::SeptLocal<sp::Concrete>;
+using Args = sp::SeptArgs<sp::Concrete>;
+using Fn = arborist_sept_outcome (*)(arborist_sept_view, arborist_sept_args);
+using StatusFn = uint64_t (*)(arborist_sept_view, arborist_sept_args);
+
+struct LeafC {
+	Leaf leaf;
+	Fn fn[2]; // PWL 4, PWL 5 (the same function when the leaf does not walk)
+	StatusFn status[2];
+	const char* name[2];
+};
+
+#define ARBORIST_BY_PWL(x)                                                                                   \
+	{arborist_pwl4_##x, arborist_pwl5_##x}, {arborist_pwl4_##x##_status, arborist_pwl5_##x##_status},   \
+	{"arborist_pwl4_" #x, "arborist_pwl5_" #x}
+#define ARBORIST_ANY_PWL(x) {arborist_##x, arborist_##x}, {arborist_##x##_status, arborist_##x##_status}, {"arborist_" #x, "arborist_" #x}
+
+const LeafC leaves[] = {
+	{Leaf::TDH_MEM_SEPT_ADD, ARBORIST_BY_PWL(tdh_mem_sept_add)},
+	{Leaf::TDH_MEM_PAGE_ADD, ARBORIST_BY_PWL(tdh_mem_page_add)},
+	{Leaf::TDH_MEM_PAGE_AUG, ARBORIST_BY_PWL(tdh_mem_page_aug)},
+	{Leaf::TDH_MEM_RANGE_BLOCK, ARBORIST_BY_PWL(tdh_mem_range_block)},
+	{Leaf::TDH_MEM_RANGE_UNBLOCK, ARBORIST_BY_PWL(tdh_mem_range_unblock)},
+	{Leaf::TDH_MEM_TRACK, ARBORIST_ANY_PWL(tdh_mem_track)},
+	{Leaf::TDH_MEM_PAGE_REMOVE, ARBORIST_BY_PWL(tdh_mem_page_remove)},
+	{Leaf::TDH_MEM_SEPT_REMOVE, ARBORIST_BY_PWL(tdh_mem_sept_remove)},
+	{Leaf::TDH_MEM_PAGE_DEMOTE, ARBORIST_BY_PWL(tdh_mem_page_demote)},
+	{Leaf::TDH_MEM_PAGE_PROMOTE, ARBORIST_BY_PWL(tdh_mem_page_promote)},
+	{Leaf::TDH_MR_EXTEND, ARBORIST_BY_PWL(tdh_mr_extend)},
+	{Leaf::TDH_MR_FINALIZE, ARBORIST_ANY_PWL(tdh_mr_finalize)},
+	{Leaf::TDH_MNG_VPFLUSHDONE, ARBORIST_ANY_PWL(tdh_mng_vpflushdone)},
+	{Leaf::TDH_PHYMEM_CACHE_WB, ARBORIST_ANY_PWL(tdh_phymem_cache_wb)},
+	{Leaf::TDH_MNG_KEY_FREEID, ARBORIST_ANY_PWL(tdh_mng_key_freeid)},
+	{Leaf::TDH_PHYMEM_PAGE_RECLAIM, ARBORIST_ANY_PWL(tdh_phymem_page_reclaim)},
+};
+#undef ARBORIST_BY_PWL
+#undef ARBORIST_ANY_PWL
+
+using SS = sp::SeptState;
+const u64 states[] = {u64(SS::NL_MAPPED), u64(SS::NL_BLOCKED), u64(SS::REMOVED), u64(SS::FREE),
+		      u64(SS::MAPPED), u64(SS::BLOCKEDW), u64(SS::BLOCKED), u64(SS::PENDING),
+		      u64(SS::PENDING_BLOCKEDW), u64(SS::PENDING_BLOCKED), 0x7f /* no state */};
+const u64 page_types[] = {0, 1, 3, 4, 5, 6, 8, 2 /* unused code */};
+
+arborist_sept_view to_c(const View& s)
+{
+	arborist_sept_view v{};
+	const auto& t = s.td;
+	v.td = {t.lifecycle, t.op_state, t.fatal, t.tdcs_allocated, t.chldcnt, t.num_vcpus, t.num_assoc_vcpus,
+		t.wbinvd_pending, {t.epoch.td_epoch, t.epoch.refcount0, t.epoch.refcount1}};
+	for (std::size_t l = 0; l < sp::SEPT_LEVELS; l++)
+		v.path[l] = s.path[l];
+	v.child0 = s.child[0];
+	v.children_free = arborist_sept_children_free(s.child.data());
+	v.children_uniform = arborist_sept_children_uniform(s.child.data());
+	v.target = {s.target.pt, s.target.bepoch};
+	v.operand_pt = s.operand_pt;
+	return v;
+}
+
+arborist_sept_args to_c(const Args& a)
+{
+	const auto& b = a.busy;
+	return {a.level, a.page_info_ok, a.allow_existing, a.source_ok, a.promote_ok,
+		{b.tdr, b.op_state, b.tree, b.entry, b.pamt, b.epoch, b.kot}};
+}
+
+// The rest of a call's inputs, from the generator.
+void fill_rest(Words& w, View& s, Args& a)
+{
+	auto rare = [&] { return w.below(16) == 0; };
+	a.page_info_ok = !rare();
+	a.allow_existing = w.flag();
+	a.source_ok = !rare();
+	a.promote_ok = !rare();
+	a.busy = {rare(), rare(), rare(), rare(), rare(), rare(), rare()};
+	s.td.chldcnt = w.flag() ? w.below(4) : w.next();
+	s.td.num_vcpus = w.below(3);
+	s.td.num_assoc_vcpus = w.below(3);
+	s.td.wbinvd_pending = w.flag();
+	s.td.epoch = {1 + w.below(6), w.below(3), w.below(3)};
+	s.target.bepoch = w.flag() ? s.td.epoch.td_epoch - w.below(3) : w.next();
+	s.target.pt = page_types[w.below(std::size(page_types))];
+	s.operand_pt = w.flag() ? 0 : page_types[w.below(std::size(page_types))];
+	// Above the target mostly NL_MAPPED, so that the walk often succeeds.
+	for (u64 l = 0; l < sp::SEPT_LEVELS; l++)
+		if (l != a.level)
+			s.path[l] = w.below(4) ? u64(SS::NL_MAPPED) : states[w.below(std::size(states))];
+	// The page below: uniform, uniform but one entry, or random.
+	const u64 fillv = w.flag() ? u64(SS::FREE) : states[w.below(std::size(states))];
+	s.child.fill(fillv);
+	switch (w.below(4)) {
+	case 0: break;
+	case 1: s.child[w.below(sp::SEPT_FANOUT)] = states[w.below(std::size(states))]; break;
+	case 2: s.child[0] = states[w.below(std::size(states))]; break;
+	default:
+		for (auto& e : s.child)
+			e = states[w.below(std::size(states))];
+	}
+}
+
+std::string describe(const LeafC& c, int gi, const View& s, const Args& a)
+{
+	std::ostringstream o;
+	o << c.name[gi] << " level " << a.level << " path";
+	for (const u64 p : s.path)
+		o << " " << hex(p);
+	o << " lifecycle " << s.td.lifecycle << " op " << s.td.op_state << " fatal " << s.td.fatal << " tdcs "
+	  << s.td.tdcs_allocated << " child0 " << hex(s.child[0]);
+	return o.str();
+}
+
+// One call of a leaf in C and in the spec; every field of the outcome.
+void one(const LeafC& c, int gi, const View& s, const Args& a)
+{
+	const sp::TdGeometry& g = gi ? sp::td_pwl5 : sp::td_pwl4;
+	const auto o = sp::sept_seamcall(d, g, c.leaf, a, s);
+	const arborist_sept_view v = to_c(s);
+	const arborist_sept_args ca = to_c(a);
+	const arborist_sept_outcome r = c.fn[gi](v, ca);
+	auto in = [&] { return describe(c, gi, s, a); };
+
+	same("arborist_sept_children_free", v.children_free, sp::all_children_free(d, s), in);
+	same("arborist_sept_children_uniform", v.children_uniform, sp::children_uniform(d, s), in);
+	same(gi ? "arborist_pwl5_sept_walk_ok" : "arborist_pwl4_sept_walk_ok",
+	     gi ? arborist_pwl5_sept_walk_ok(v, a.level) : arborist_pwl4_sept_walk_ok(v, a.level),
+	     sp::sept_walk_ok(d, g, s, a.level), in);
+	same("arborist_sept_target", arborist_sept_target(v, a.level), sp::sept_target(d, s, a.level), in);
+	same(c.name[gi], c.status[gi](v, ca), o.status, [&] { return in() + " (_status)"; });
+
+	bool ok = r.status == o.status && r.entry == sp::sept_target(d, o.post, a.level);
+	for (u64 l = 0; l < sp::SEPT_LEVELS; l++)
+		ok = ok && o.post.path[l] == (l == a.level ? r.entry : s.path[l]);
+	ok = ok && r.child0 == o.post.child[0];
+	for (std::size_t i = 0; i < sp::SEPT_FANOUT; i++)
+		ok = ok && o.post.child[i] == (r.fill_children ? r.child0 : s.child[i]);
+	ok = ok && r.target.pt == o.post.target.pt && r.target.bepoch == o.post.target.bepoch &&
+	     r.operand_pt == o.post.operand_pt;
+	const auto& t = o.post.td;
+	ok = ok && r.td.lifecycle == t.lifecycle && r.td.op_state == t.op_state && r.td.fatal == t.fatal &&
+	     r.td.tdcs_allocated == t.tdcs_allocated && r.td.chldcnt == t.chldcnt && r.td.num_vcpus == t.num_vcpus &&
+	     r.td.num_assoc_vcpus == t.num_assoc_vcpus && r.td.wbinvd_pending == t.wbinvd_pending &&
+	     r.td.epoch.td_epoch == t.epoch.td_epoch && r.td.epoch.refcount0 == t.epoch.refcount0 &&
+	     r.td.epoch.refcount1 == t.epoch.refcount1;
+	same(c.name[gi], ok, true, [&] {
+		return in() + ": C status " + hex(r.status) + " entry " + hex(r.entry) + ", spec status " + hex(o.status) +
+		       " entry " + hex(sp::sept_target(d, o.post, a.level));
+	});
+}
+
+} // namespace sept_c
+
+// Exhaustive over geometry x leaf x target state x lifecycle x OP_STATE x
+// level x (fatal, TDCS allocated), two draws of the rest each.
+TEST(ExtractDiff, SeptLeaves)
+{
+	using namespace sept_c;
+	Words w(sp::ept_v6_19, 0x5e97ea);
+	const std::pair<bool, bool> fatal_tdcs[] = {{false, true}, {true, true}, {false, false}};
+	for (int gi = 0; gi < 2; gi++)
+		for (const LeafC& c : leaves)
+			for (const u64 entry : states)
+				for (u64 lc = 0; lc < 4; lc++)
+					for (u64 op = 0; op < 12; op++)
+						for (u64 level = 0; level <= sp::SEPT_LEVELS; level++)
+							for (const auto& [fatal, tdcs] : fatal_tdcs)
+								for (int k = 0; k < 2; k++) {
+									View s{};
+									Args a{};
+									a.level = level;
+									fill_rest(w, s, a);
+									if (level < sp::SEPT_LEVELS)
+										s.path[level] = entry;
+									s.td.lifecycle = lc;
+									s.td.op_state = op;
+									s.td.fatal = fatal;
+									s.td.tdcs_allocated = tdcs;
+									one(c, gi, s, a);
+								}
+}

@@ -79,6 +79,8 @@ Expr identity(Op op, const Expr& a, const Expr& b)
 		if (is_word(a, 1)) return b;
 		if (is_word(b, 1)) return a;
 		return nullptr;
+	case Op::ult:
+		return is_word(b, 0) ? truth(false) : nullptr; // nothing is below 0
 	case Op::sub:
 	case Op::shl:
 	case Op::lshr:
@@ -102,6 +104,11 @@ Expr binary(Op op, const Expr& a, const Expr& b)
 			return f;
 	if (Expr s = identity(op, a, b))
 		return s;
+	// One node on both sides: x && x is x, x == x is true (as in Concrete).
+	if (a == b && (op == Op::land || op == Op::lor))
+		return a;
+	if (a == b && op == Op::eq)
+		return truth(true);
 	return make(op, yields_bool(op), {a, b});
 }
 
@@ -116,12 +123,52 @@ Expr unary(Op op, const Expr& a)
 	return make(op, op == Op::lnot, {a});
 }
 
+namespace {
+
+// A decision list: (c1 ? k1 : (c2 ? k2 : ... 0)) with nonzero literal codes
+// k1, k2, ...: its value is 0 exactly when it reaches its end.  The status
+// of a spec::Checks chain is one.
+bool decision_list(const Expr& e)
+{
+	if (is_word(e, 0))
+		return true;
+	return e->op == Op::ite && e->kids[1]->op == Op::lit && e->kids[1]->value != 0 && decision_list(e->kids[2]);
+}
+
+Expr replace_end(const Expr& list, const Expr& end)
+{
+	if (is_word(list, 0))
+		return end;
+	return make(Op::ite, false, {list->kids[0], list->kids[1], replace_end(list->kids[2], end)});
+}
+
+bool is_zero_test(const Expr& c, const Expr& b)
+{
+	return c->op == Op::eq && c->kids[0] == b && is_word(c->kids[1], 0);
+}
+
+} // namespace
+
 Expr ite(const Expr& c, const Expr& a, const Expr& b)
 {
 	if (c->op == Op::truth)
 		return c->value ? a : b;
+	// Checks::fail_if(): (b == 0 && cond ? a : b) over a decision list b is b
+	// with (cond ? a : 0) at its end.  Without this the status of the k-th
+	// check repeats the (k-1)-th twice, and WP's terms double per check.
+	if (!a->boolean && decision_list(b)) {
+		if (is_zero_test(c, b))
+			return replace_end(b, a);
+		if (c->op == Op::land && is_zero_test(c->kids[0], b))
+			return replace_end(b, ite(c->kids[1], a, word(0)));
+	}
 	if (a == b || (is_lit(a) && is_lit(b) && a->value == b->value))
 		return a;
+	// c ? (c ? x : y) : (c ? v : w) is c ? x : w.
+	if (a->op == Op::ite && same(a->kids[0], c))
+		return ite(c, a->kids[1], b);
+	if (b->op == Op::ite && same(b->kids[0], c))
+		return ite(c, a, b->kids[2]);
 	if (a->boolean) {
 		// The Boolean identities, so that implies() reads as !a || b.
 		if (is_true(a) && is_false(b)) return c;
@@ -243,6 +290,19 @@ struct Printer {
 	bool flat;
 	const Lets* lets = nullptr;
 	const Node* defining = nullptr; // the node whose \let definition is printed
+	// C: && and || as & and | on bools.  The value is the same (operands
+	// are pure), but Frama-C's CIL turns each && and || into a branch, and
+	// WP's terms grow with every branch of a long check.
+	bool bitwise = false;
+
+	std::string logic_op(Op op) const
+	{
+		if (bitwise && d == Dialect::c && op == Op::land)
+			return "&";
+		if (bitwise && d == Dialect::c && (op == Op::lor || op == Op::implies))
+			return "|";
+		return op_text(op, d);
+	}
 
 	std::string pad(unsigned col) const
 	{
@@ -285,7 +345,7 @@ struct Printer {
 	std::string infix(const Expr& e, unsigned col, std::string op = {}) const
 	{
 		if (op.empty())
-			op = op_text(e->op, d);
+			op = logic_op(e->op);
 		if (d == Dialect::c && (e->op == Op::implies || e->op == Op::iff))
 			return c_logic(e, col);
 		const bool wrap = cast(e->op);
@@ -309,7 +369,8 @@ struct Printer {
 	{
 		const Expr& a = e->kids[0];
 		const Expr& b = e->kids[1];
-		const std::string sep = flat ? (e->op == Op::implies ? " || " : " == ") : pad(col + 1) + op_text(e->op, d) + " ";
+		const std::string sep = flat ? (e->op == Op::implies ? " " + logic_op(Op::lor) + " " : " == ")
+					     : pad(col + 1) + logic_op(e->op) + " ";
 		if (e->op == Op::implies)
 			return "(" + negated(a, col + 1) + sep + str(b, col + 5) + ")";
 		return "((" + negated(a, col + 2) + ")" + sep + "(" + negated(b, col + 6) + "))";
@@ -424,6 +485,93 @@ CBody c_body(const Expr& e, unsigned width)
 	}
 	const Printer ret{Dialect::c, "\t       ", 15, width, false, &lets};
 	b.ret = ret.str(e, 15);
+	return b;
+}
+
+bool same(const Expr& a, const Expr& b)
+{
+	if (a == b)
+		return true;
+	if (a->op != b->op || a->boolean != b->boolean || a->value != b->value || a->name != b->name ||
+	    a->kids.size() != b->kids.size())
+		return false;
+	for (std::size_t i = 0; i < a->kids.size(); i++)
+		if (!same(a->kids[i], b->kids[i]))
+			return false;
+	return true;
+}
+
+namespace {
+
+struct Assume {
+	const std::vector<std::pair<Expr, bool>>& facts;
+	std::map<const Node*, Expr> memo;
+
+	Expr go(const Expr& e)
+	{
+		for (const auto& [f, v] : facts)
+			if (f == e)
+				return node::make(Op::truth, true, {}, v ? 1 : 0);
+		if (e->kids.empty())
+			return e;
+		const auto it = memo.find(e.get());
+		if (it != memo.end())
+			return it->second;
+		std::vector<Expr> k;
+		for (const Expr& x : e->kids)
+			k.push_back(go(x));
+		Expr r;
+		switch (e->op) {
+		case Op::lnot:
+		case Op::bnot: r = node::unary(e->op, k[0]); break;
+		case Op::ite: r = node::ite(k[0], k[1], k[2]); break;
+		case Op::iff: r = iff(CBool{k[0]}, CBool{k[1]}).e; break;
+		case Op::tuple: r = node::make(Op::tuple, false, k); break;
+		default: r = node::binary(e->op, k[0], k[1]); break;
+		}
+		return memo[e.get()] = r;
+	}
+};
+
+} // namespace
+
+Expr assume(const Expr& e, const std::vector<std::pair<Expr, bool>>& facts)
+{
+	return Assume{facts, {}}.go(e);
+}
+
+Decisions decisions(const Expr& e)
+{
+	Decisions d;
+	Expr at = e;
+	while (at->op == Op::ite && at->kids[1]->op == Op::lit && at->kids[1]->value != 0) {
+		d.checks.emplace_back(at->kids[0], at->kids[1]->value);
+		at = at->kids[2];
+	}
+	d.end = at;
+	return d;
+}
+
+CBodyMulti c_body_multi(const std::vector<Expr>& outs, const std::vector<unsigned>& leads, unsigned width,
+			bool bitwise)
+{
+	const Expr all = node::make(Op::tuple, false, outs);
+	const Lets lets(all);
+	CBodyMulti b;
+	for (const Node* n : lets.order) {
+		if (!lets.names.count(n))
+			continue;
+		const std::string name = lets.names.at(n);
+		const unsigned col = 8 + (n->boolean ? 11u : 15u) + static_cast<unsigned>(name.size()) + 3;
+		Printer def{Dialect::c, "\t" + std::string(col - 8, ' '), col, width, false, &lets, n, bitwise};
+		const Expr self(std::shared_ptr<const Node>{}, n); // non-owning alias
+		b.locals.push_back({n->boolean, name, def.str(self, col)});
+	}
+	for (std::size_t i = 0; i < outs.size(); i++) {
+		const unsigned col = leads.at(i);
+		const Printer p{Dialect::c, "\t" + std::string(col - 8, ' '), col, width, false, &lets, nullptr, bitwise};
+		b.outs.push_back(p.str(outs[i], col));
+	}
 	return b;
 }
 

@@ -52,7 +52,7 @@ void bind_param(Args& a, const Param& p)
 {
 	if (p.is_struct()) {
 		for (const auto& [field, is_bool] : p.fields) {
-			const std::string term = p.name + "->" + field;
+			const std::string term = p.term(field);
 			if (is_bool)
 				a.bind(term, CExpr::boolean(term));
 			else
@@ -78,7 +78,15 @@ Args Function::bind() const
 Args Function::bind_result() const
 {
 	Args a = bind();
-	if (returns_bool)
+	if (!result_struct.empty()) {
+		for (const auto& [field, is_bool] : result_fields) {
+			const std::string term = "\\result." + field;
+			if (is_bool)
+				a.bind(term, CExpr::boolean(term));
+			else
+				a.bind(term, CExpr::word(term));
+		}
+	} else if (returns_bool)
 		a.bind("\\result", CExpr::boolean("\\result"));
 	else
 		a.bind("\\result", CExpr::word("\\result"));
@@ -103,6 +111,21 @@ Function& Header::add(std::string name, std::string doc, bool returns_bool, std:
 	f.params = std::move(params);
 	f.body = std::move(body);
 	f.model = model;
+	functions.push_back(std::move(f));
+	return functions.back();
+}
+
+Function& Header::add_struct(std::string name, std::string doc, std::string result_struct,
+			     std::vector<std::pair<std::string, bool>> result_fields, std::vector<Param> params,
+			     std::function<Outputs(const Args&)> outputs)
+{
+	Function f;
+	f.name = std::move(name);
+	f.doc = std::move(doc);
+	f.params = std::move(params);
+	f.result_struct = std::move(result_struct);
+	f.result_fields = std::move(result_fields);
+	f.outputs = std::move(outputs);
 	functions.push_back(std::move(f));
 	return functions.back();
 }
@@ -153,7 +176,10 @@ std::string acsl_clause(const std::string& lead, const Expr& e)
 
 std::string why_line(const std::string& why)
 {
-	return why.empty() ? "" : ACSL_PREFIX + "// " + why + "\n";
+	std::string s;
+	for (const std::string& l : lines(why))
+		s += ACSL_PREFIX + "// " + l + "\n";
+	return s;
 }
 
 std::string binder_list(const std::vector<Param>& ps)
@@ -243,7 +269,7 @@ std::string contract(const Function& f, const Expr& body)
 	const Args a = f.bind_result();
 	std::string s = "/*@\n";
 	for (const Param& p : f.params)
-		if (p.is_struct())
+		if (p.is_struct() && !p.by_value)
 			s += ACSL_PREFIX + "requires valid_" + p.name + ": \\valid_read(" + p.name + ");\n";
 	for (const Clause& c : f.requires_)
 		s += why_line(c.why) + acsl_clause("requires " + c.label + ": ", c.pred(a).e);
@@ -253,6 +279,17 @@ std::string contract(const Function& f, const Expr& body)
 		s += ACSL_PREFIX + "// the C body is " + f.name + "_model() (same term, proved by WP)\n";
 		s += acsl_clause("ensures model: ", link);
 	}
+	if (f.ensures_outputs)
+		for (const auto& [field, v] : f.outputs(f.bind())) {
+			const Expr& e = expr_of(v);
+			const std::string r = "\\result." + field;
+			const Expr eq = e->boolean ? iff(CExpr::boolean(r), CBool{e}).e : (CExpr::word(r) == CWord{e}).e;
+			std::string label = field;
+			for (char& ch : label)
+				if (ch == '.')
+					ch = '_';
+			s += acsl_clause("ensures " + label + ": ", eq);
+		}
 	for (const Clause& c : f.ensures_)
 		s += why_line(c.why) + ensures_clause(c, a);
 	return s + "  @*/\n";
@@ -260,7 +297,8 @@ std::string contract(const Function& f, const Expr& body)
 
 std::string signature(const Function& f)
 {
-	std::string head = std::string("static inline ") + (f.returns_bool ? "bool " : "uint64_t ") + f.name + "(";
+	const std::string ret = !f.result_struct.empty() ? f.result_struct + " " : f.returns_bool ? "bool " : "uint64_t ";
+	std::string head = "static inline " + ret + f.name + "(";
 	std::vector<std::string> ps;
 	for (const Param& p : f.params)
 		ps.push_back(p.ctype + (p.ctype.back() == '*' ? "" : " ") + p.name);
@@ -278,10 +316,178 @@ std::string signature(const Function& f)
 	return s + ")\n";
 }
 
+// A struct-valued function: its outputs, each a spec rule, assigned to the
+// fields of a local `out` after the locals they share.
+std::string struct_function_text(const Function& f)
+{
+	const Outputs outs = f.outputs(f.bind());
+	if (outs.size() != f.result_fields.size())
+		throw std::runtime_error("extract: " + f.name + "(): outputs do not match the result fields");
+	// Parameters read by some output (or copied whole).
+	std::vector<std::string> used;
+	for (const auto& [field, v] : outs)
+		collect_vars(expr_of(v), used);
+	for (const Param& p : f.params) {
+		bool read = false;
+		for (const std::string& u : used)
+			read = read || u == p.name || u.rfind(p.name + ".", 0) == 0 || u.rfind(p.name + "->", 0) == 0;
+		if (!read)
+			throw std::runtime_error("extract: " + f.name + "() does not read its parameter '" + p.name + "'");
+	}
+	// An output equal to the input field a copy covers is printed by the copy.
+	auto copied = [&](const std::string& field, const Expr& e) {
+		for (const auto& [out, in] : f.copies)
+			if (field.rfind(out + ".", 0) == 0 && e->op == Op::var && e->name == in + field.substr(out.size()))
+				return true;
+		return false;
+	};
+	std::vector<Expr> exprs;
+	std::vector<unsigned> leads;
+	std::vector<std::string> names;
+	for (std::size_t i = 0; i < outs.size(); i++) {
+		if (outs[i].first != f.result_fields[i].first)
+			throw std::runtime_error("extract: " + f.name + "(): output " + outs[i].first + " out of order");
+		const Expr e = expr_of(outs[i].second);
+		if (copied(outs[i].first, e))
+			continue;
+		exprs.push_back(e);
+		names.push_back(outs[i].first);
+		leads.push_back(8 + 4 + static_cast<unsigned>(outs[i].first.size()) + 3);
+	}
+	const CBodyMulti b = c_body_multi(exprs, leads, WIDTH);
+	std::string s = "{\n";
+	for (const CLocal& l : b.locals)
+		s += std::string("\tconst ") + (l.boolean ? "bool " : "uint64_t ") + l.name + " = " + l.init + ";\n";
+	s += (b.locals.empty() ? "" : "\n") + std::string("\t") + f.result_struct + " out;\n\n";
+	for (const auto& [out, in] : f.copies)
+		s += "\tout." + out + " = " + in + ";\n";
+	for (std::size_t i = 0; i < exprs.size(); i++)
+		s += "\tout." + names[i] + " = " + b.outs[i] + ";\n";
+	return s + "\treturn out;\n}\n";
+}
+
+// A condition as printed, in exactly one pair of parentheses.
+std::string paren(const std::string& c)
+{
+	int depth = 0;
+	for (std::size_t i = 0; i < c.size(); i++) {
+		depth += c[i] == '(' ? 1 : c[i] == ')' ? -1 : 0;
+		if (depth == 0)
+			return i + 1 == c.size() && c[0] == '(' ? c : "(" + c + ")";
+	}
+	return "(" + c + ")";
+}
+
+// An output on a path: an input passed through stays the input (not the
+// value a check on that path implies for it).
+Expr on_path(const Expr& e, const std::vector<std::pair<Expr, bool>>& facts)
+{
+	return e->op == Op::var ? e : assume(e, facts);
+}
+
+// Checks first: `if (c_i) return fail(k_i);` per check, then the outputs
+// on the path where every check passed.
+std::string checked_function_text(const Function& f)
+{
+	const Args args = f.bind();
+	const Outputs outs = f.outputs(args);
+	const Decisions dl = decisions(expr_of(outs.at(0).second));
+	if (dl.checks.empty())
+		throw std::runtime_error("extract: " + f.name + "(): its status is not a decision list");
+	std::vector<std::pair<Expr, bool>> facts;
+	for (const auto& [cond, code] : dl.checks) {
+		std::vector<std::pair<Expr, bool>> here = facts;
+		here.emplace_back(cond, true);
+		const Outputs want = f.fail_outputs(args, CExpr::lit(code));
+		for (std::size_t i = 0; i < outs.size(); i++)
+			if (!same(on_path(expr_of(outs[i].second), here), on_path(expr_of(want.at(i).second), here)))
+				throw std::runtime_error("extract: " + f.name + "(): a failing check (" + CWord{CExpr::lit(code)}.c() +
+							 ") changes " + outs[i].first + ": " +
+							 print(on_path(expr_of(outs[i].second), here), Dialect::c) + " vs " +
+							 print(on_path(expr_of(want.at(i).second), here), Dialect::c));
+		facts.emplace_back(cond, false);
+	}
+	// The conditions and the success path, sharing their locals.
+	auto copied = [&](const std::string& field, const Expr& e) {
+		for (const auto& [out, in] : f.copies)
+			if (field.rfind(out + ".", 0) == 0 && e->op == Op::var && e->name == in + field.substr(out.size()))
+				return true;
+		return false;
+	};
+	std::vector<Expr> exprs;
+	std::vector<unsigned> leads;
+	if (f.status_call.empty())
+		for (const auto& [cond, code] : dl.checks) {
+			exprs.push_back(cond);
+			leads.push_back(11); // "\tif (", whose "(" the condition's own parenthesis becomes
+		}
+	const std::size_t nconds = exprs.size();
+	std::vector<std::string> names;
+	for (const auto& [field, v] : outs) {
+		const Expr e = on_path(expr_of(v), facts);
+		if (copied(field, e))
+			continue;
+		exprs.push_back(e);
+		names.push_back(field);
+		leads.push_back(8 + 4 + static_cast<unsigned>(field.size()) + 3);
+	}
+	const CBodyMulti b = c_body_multi(exprs, leads, WIDTH, true);
+	std::string s = "{\n";
+	for (const CLocal& l : b.locals)
+		s += std::string("\tconst ") + (l.boolean ? "bool " : "uint64_t ") + l.name + " = " + l.init + ";\n";
+	if (!f.status_call.empty())
+		s += "\tconst uint64_t status = " + f.status_call + ";\n";
+	s += (b.locals.empty() && f.status_call.empty() ? "" : "\n") + std::string("\t") + f.result_struct + " out;\n\n";
+	if (!f.status_call.empty()) {
+		s += "\tif (status != " + CWord{dl.end}.c() + ")\n\t\treturn " + f.fail_call("status") + ";\n";
+		if (dl.end->op != Op::lit)
+			throw std::runtime_error("extract: " + f.name + "(): the checks do not end in a success code");
+	}
+	for (std::size_t i = 0; i < nconds; i++)
+		s += "\tif " + paren(b.outs[i]) + "\n\t\treturn " + f.fail_call(CWord{CExpr::lit(dl.checks[i].second)}.c()) + ";\n";
+	s += "\n";
+	for (const auto& [out, in] : f.copies)
+		s += "\tout." + out + " = " + in + ";\n";
+	for (std::size_t i = 0; i < names.size(); i++)
+		s += "\tout." + names[i] + " = " + b.outs[nconds + i] + ";\n";
+	return s + "\treturn out;\n}\n";
+}
+
+// The checks of a leaf: `if (c_i) return k_i;` in order, then the end.
+std::string status_function_text(const Function& f, const Expr& body)
+{
+	const Decisions dl = decisions(body);
+	if (dl.checks.empty())
+		throw std::runtime_error("extract: " + f.name + "(): its body is not a decision list");
+	std::vector<Expr> exprs;
+	std::vector<unsigned> leads;
+	for (const auto& [cond, code] : dl.checks) {
+		exprs.push_back(cond);
+		leads.push_back(11);
+	}
+	exprs.push_back(dl.end);
+	leads.push_back(15); // "\treturn "
+	const CBodyMulti b = c_body_multi(exprs, leads, WIDTH, true);
+	std::string s = "{\n";
+	for (const CLocal& l : b.locals)
+		s += std::string("\tconst ") + (l.boolean ? "bool " : "uint64_t ") + l.name + " = " + l.init + ";\n";
+	if (!b.locals.empty())
+		s += "\n";
+	for (std::size_t i = 0; i < dl.checks.size(); i++)
+		s += "\tif " + paren(b.outs[i]) + "\n\t\treturn " + CWord{CExpr::lit(dl.checks[i].second)}.c() + ";\n";
+	return s + "\treturn " + b.outs.back() + ";\n}\n";
+}
+
 std::string function_text(const Function& f)
 {
+	if (!f.result_struct.empty()) {
+		std::string s = block_comment(f.doc) + contract(f, nullptr) + signature(f);
+		return s + (f.fail_call ? checked_function_text(f) : struct_function_text(f));
+	}
 	const Expr body = expr_of(f.body(f.bind()));
 	check_params_used(f, body);
+	if (f.status_checks)
+		return block_comment(f.doc) + contract(f, body) + signature(f) + status_function_text(f, body);
 	std::string s = block_comment(f.doc) + contract(f, body) + signature(f) + "{\n";
 	const CBody b = c_body(body, WIDTH);
 	for (const CLocal& l : b.locals)
@@ -312,6 +518,8 @@ std::string emit(const Header& h)
 	s += axiomatic_block(h);
 	for (std::size_t i = 0; i < h.functions.size(); i++)
 		s += (i ? "\n" : "") + function_text(h.functions[i]);
+	for (const std::string& r : h.raw)
+		s += "\n" + r;
 	return s + "\n#endif /* " + guard + " */\n";
 }
 

@@ -11,6 +11,7 @@
 #include "arborist/gfn.h"
 #include "arborist/mirror_hook.h"
 #include "arborist/root.h"
+#include "arborist/sept.h"
 #include "arborist/sept_flags.h"
 #include "arborist/spte_ept.h"
 #include "arborist/spte_npt.h"
@@ -106,5 +107,42 @@ uint64_t wp_use_sept_flags(uint64_t state, uint64_t op_state, uint64_t bepoch)
 
 	acc += arborist_sept_tlb_tracking_required(state) + arborist_op_state_tlb_tracking_required(op_state);
 	acc += arborist_sept_blocked_and_tracked_status(op_state, state, 5, 0, 1, bepoch);
+	return acc;
+}
+
+/*@ assigns \nothing; */
+uint64_t wp_use_sept(uint64_t entry, uint64_t level, uint64_t op_state, bool flag)
+{
+	uint64_t page[ARBORIST_SEPT_FANOUT] = {0};
+	const struct arborist_sept_view s = {
+		.td = {.lifecycle = ARBORIST_LIFECYCLE_TD_KEYS_CONFIGURED, .op_state = op_state, .fatal = false,
+		       .tdcs_allocated = true, .chldcnt = 8, .num_vcpus = 1, .num_assoc_vcpus = 0,
+		       .wbinvd_pending = flag, .epoch = {.td_epoch = 3, .refcount0 = 0, .refcount1 = 1}},
+		.path = {entry, 0, 0, 0, 0},
+		.child0 = page[0],
+		.children_free = arborist_sept_children_free(page),
+		.children_uniform = arborist_sept_children_uniform(page),
+		.target = {.pt = ARBORIST_PT_REG, .bepoch = 2},
+		.operand_pt = ARBORIST_PT_NDA,
+	};
+	const struct arborist_sept_args a = {.level = level, .page_info_ok = true, .allow_existing = flag,
+					     .source_ok = true, .promote_ok = flag, .busy = {.entry = flag}};
+	uint64_t acc = arborist_sept_target(s, level) + arborist_pwl4_sept_walk_ok(s, level) +
+		       arborist_pwl5_sept_walk_ok(s, level);
+
+	acc += arborist_pwl4_tdh_mem_sept_add(s, a).status + arborist_pwl5_tdh_mem_sept_add(s, a).status;
+	acc += arborist_pwl4_tdh_mem_page_add(s, a).status + arborist_pwl5_tdh_mem_page_add(s, a).status;
+	acc += arborist_pwl4_tdh_mem_page_aug(s, a).status + arborist_pwl5_tdh_mem_page_aug(s, a).status;
+	acc += arborist_pwl4_tdh_mem_range_block(s, a).status + arborist_pwl5_tdh_mem_range_block(s, a).status;
+	acc += arborist_pwl4_tdh_mem_range_unblock(s, a).status + arborist_pwl5_tdh_mem_range_unblock(s, a).status;
+	acc += arborist_tdh_mem_track(s, a).status;
+	acc += arborist_pwl4_tdh_mem_page_remove(s, a).status + arborist_pwl5_tdh_mem_page_remove(s, a).status;
+	acc += arborist_pwl4_tdh_mem_sept_remove(s, a).status + arborist_pwl5_tdh_mem_sept_remove(s, a).status;
+	acc += arborist_pwl4_tdh_mem_page_demote(s, a).status + arborist_pwl5_tdh_mem_page_demote(s, a).status;
+	acc += arborist_pwl4_tdh_mem_page_promote(s, a).status + arborist_pwl5_tdh_mem_page_promote(s, a).status;
+	acc += arborist_pwl4_tdh_mr_extend(s, a).status + arborist_pwl5_tdh_mr_extend(s, a).status;
+	acc += arborist_tdh_mr_finalize(s, a).status + arborist_tdh_mng_vpflushdone(s, a).status;
+	acc += arborist_tdh_phymem_cache_wb(s, a).status + arborist_tdh_mng_key_freeid(s, a).status;
+	acc += arborist_tdh_phymem_page_reclaim(s, a).status;
 	return acc;
 }

@@ -617,6 +617,18 @@ constexpr SeptOutcome<D, F> tdh_mem_page_demote(const D& d, const TdGeometry& g,
 	return {c.status, p};
 }
 
+// PROMOTE's uniformity: every entry of the page below is in the state of the
+// first (tdh_mem_page_promote.c, section 5.10).  A named rule, like
+// all_children_free(), so that extract/ can pass the page's summary.
+template <Domain D, std::size_t F>
+constexpr typename D::Bool children_uniform(const D& d, const SeptLocal<D, F>& s)
+{
+	typename D::Bool all = d.truth(true);
+	for (const auto& e : s.child)
+		all = all && e == s.child[0];
+	return all;
+}
+
 // TDH.MEM.PAGE.PROMOTE (leaf 23), section 5.10.
 template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> tdh_mem_page_promote(const D& d, const TdGeometry& g, const SeptArgs<D>& a,
@@ -629,9 +641,8 @@ constexpr SeptOutcome<D, F> tdh_mem_page_promote(const D& d, const TdGeometry& g
 		  hw::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
 	c.fail_if(a.busy.pamt, hw::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
 	blocked_and_tracked_check(c, s, entry, x);
-	typename D::Bool uniform = one_of(d, s.child[0], {SeptState::MAPPED, SeptState::PENDING});
-	for (const auto& e : s.child)
-		uniform = uniform && e == s.child[0];
+	const auto uniform =
+		one_of(d, s.child[0], {SeptState::MAPPED, SeptState::PENDING}) && children_uniform(d, s);
 	c.fail_if(!(uniform && a.promote_ok),
 		  hw::with_operand(st::TDX_EPT_INVALID_PROMOTE_CONDITIONS, opd::RCX));
 

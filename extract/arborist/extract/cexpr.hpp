@@ -43,6 +43,7 @@ enum class Op : std::uint8_t {
 	sub, eq, ult, ule, shl, lshr,     // - == < <= << >>
 	ite,                              // c ? a : b
 	implies, iff,                     // ACSL ==> and <==> (C: !a || b, !a == !b)
+	tuple,                            // the outputs of a struct-valued function (never printed)
 };
 
 struct Node;
@@ -151,6 +152,32 @@ struct CBody {
 	std::string ret; // laid out after "\treturn "
 };
 CBody c_body(const Expr& e, unsigned width = 100);
+
+// The same for a function with several outputs (the fields of a returned
+// struct): a subterm shared by any of them becomes one local.  `leads`
+// gives, per output, the columns of the text before it on its line
+// ("\tout.status = " is 19, tabs counted as 8).
+struct CBodyMulti {
+	std::vector<CLocal> locals;
+	std::vector<std::string> outs;
+};
+CBodyMulti c_body_multi(const std::vector<Expr>& outs, const std::vector<unsigned>& leads, unsigned width = 100,
+			bool bitwise = false);
+
+// The same expression, structurally (not only the same node).
+bool same(const Expr& a, const Expr& b);
+
+// `e` on a path where each fact's node has the given truth value, folded
+// again (an ite on a known condition becomes its branch, and so on).
+Expr assume(const Expr& e, const std::vector<std::pair<Expr, bool>>& facts);
+
+// A decision list (c1 ? k1 : (c2 ? k2 : ... end)), nonzero literal codes
+// k1, k2, ...: the (condition, code) pairs, then `end` (0 or a non-list).
+struct Decisions {
+	std::vector<std::pair<Expr, u64>> checks;
+	Expr end;
+};
+Decisions decisions(const Expr& e);
 
 // Every C identifier the expression reads (its var leaves).
 void collect_vars(const Expr& e, std::vector<std::string>& out);

@@ -17,12 +17,16 @@ namespace arborist::extract {
 using Value = std::variant<CWord, CBool>;
 
 // A C parameter.  A pointer to a struct exposes its fields, each bound to
-// the term `name->field` (fields: name and whether it is a bool).
+// the term `name->field` (fields: name and whether it is a bool); a struct
+// passed by value binds `name.field`, where a field may be nested or an
+// array element ("td.epoch.td_epoch", "path[3]").
 struct Param {
-	std::string ctype; // "uint64_t", "bool", or "const struct X *"
+	std::string ctype; // "uint64_t", "bool", "const struct X *" or "struct X"
 	std::string name;
 	std::vector<std::pair<std::string, bool>> fields = {};
+	bool by_value = false;
 	bool is_struct() const { return !fields.empty(); }
+	std::string term(const std::string& field) const { return name + (by_value ? "." : "->") + field; }
 };
 
 inline Param word_param(std::string n) { return {"uint64_t", std::move(n)}; }
@@ -43,6 +47,9 @@ private:
 };
 
 using Pred = std::function<CBool(const Args&)>;
+
+// The fields of a returned struct, in order, each with its value.
+using Outputs = std::vector<std::pair<std::string, Value>>;
 
 // One requires/ensures clause: an ACSL label, the predicate (built from spec
 // rules over the parameters) and where the property comes from (a Z3
@@ -66,6 +73,29 @@ struct Function {
 	// ACSL term, and `ensures model: \result == <that term>`: the anchor for
 	// the axioms of the header (bit-level lemmas proved by Z3).
 	bool model = false;
+	// A struct-valued function: the C type, its fields (name, is_bool) as
+	// \result.<field> in the contract, and the value of each.  `copies`
+	// (result field, input term) print as one struct assignment first, e.g.
+	// `out.td = s.td;`, so that only the fields the rule changes follow.
+	std::string result_struct;
+	std::vector<std::pair<std::string, bool>> result_fields;
+	std::function<Outputs(const Args&)> outputs;
+	std::vector<std::pair<std::string, std::string>> copies;
+	// Checks first (a SEAMCALL leaf): the first output is a decision list of
+	// failure codes.  Each failing check prints as `if (cond) return
+	// <fail_call with the code>;`; the generator checks that the outputs on
+	// that path are `fail_outputs(code)`.  The rest is the success path.
+	// Each path is a small WP goal, where one ?: tree per output doubles.
+	std::function<std::string(const std::string& code)> fail_call;
+	std::function<Outputs(const Args&, const CWord& code)> fail_outputs;
+	// Also `ensures <field>: \result.<field> == <its output>` per field.
+	bool ensures_outputs = false;
+	// The checks as their own function: the leaf calls `status_call` and
+	// prints only the success path.
+	std::string status_call;
+	// A uint64_t function whose body is a decision list of checks, printed
+	// as `if (c_i) return k_i;` in a row.
+	bool status_checks = false;
 
 	Function& require(std::string label, Pred p, std::string why = {});
 	Function& ensure(std::string label, Pred p, std::string why = {});
@@ -96,6 +126,12 @@ struct Header {
 
 	Function& add(std::string name, std::string doc, bool returns_bool, std::vector<Param> params,
 		      std::function<Value(const Args&)> body, bool model = false);
+	Function& add_struct(std::string name, std::string doc, std::string result_struct,
+			     std::vector<std::pair<std::string, bool>> result_fields, std::vector<Param> params,
+			     std::function<Outputs(const Args&)> outputs);
+	// Function text written by the generator itself (a loop over an array),
+	// printed after the generated functions.
+	std::vector<std::string> raw;
 };
 
 // The whole header text.  Throws std::runtime_error on a function whose

@@ -187,21 +187,18 @@ static inline uint64_t arborist_sept_blocked_and_tracked_status(uint64_t op_stat
 	                     || (entry == 0x70ULL)
 	                     || (entry == 0x78ULL)
 	                     || (entry == 0x74ULL)));
-	const uint64_t t2 = ((t1
-	                      && !((entry == 0x8ULL) || (entry == 0x68ULL) || (entry == 0x78ULL)))
-	                     ? 0xc0000b0600000001ULL
-	                     : 0x0ULL);
-	const uint64_t t3 = (td_epoch - 0x1ULL);
+	const uint64_t t2 = (td_epoch - 0x1ULL);
 
-	return (((t2 == 0x0ULL)
-	         && (t1
-	             && !(((bepoch & 0x8000000000000000ULL) == 0x0ULL)
-	                  && ((bepoch < t3)
-	                      || ((bepoch == t3)
-	                          && ((((bepoch & 0x1ULL) == 0x0ULL) ? refcount0 : refcount1)
-	                              == 0x0ULL))))))
-	        ? 0xc0000b0800000001ULL
-	        : t2);
+	return ((t1 && !((entry == 0x8ULL) || (entry == 0x68ULL) || (entry == 0x78ULL)))
+	        ? 0xc0000b0600000001ULL
+	        : ((t1
+	            && !(((bepoch & 0x8000000000000000ULL) == 0x0ULL)
+	                 && ((bepoch < t2)
+	                     || ((bepoch == t2)
+	                         && ((((bepoch & 0x1ULL) == 0x0ULL) ? refcount0 : refcount1)
+	                             == 0x0ULL)))))
+	           ? 0xc0000b0800000001ULL
+	           : 0x0ULL));
 }
 
 #endif /* ARBORIST_EXTRACT_SEPT_FLAGS_H */

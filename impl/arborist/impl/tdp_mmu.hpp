@@ -531,21 +531,44 @@ public:
 		return op.flush;
 	}
 
+	// The per-root tail both root loops share (kvm_tdp_mmu_unmap_gfn_range,
+	// kvm_tdp_mmu_zap_invalidated_roots): the zap machine to its end, then
+	// the put of the reference the loop held (PutRootOp).  done when the put
+	// returned; a yield of the zap is passed on.
+	template <class ZapOp>
+	struct ZapThenPut {
+		ZapOp zap{};
+		PutRootOp put{NO_SP};
+		bool putting = false;
+
+		constexpr OpStatus step(TdpMmu& m)
+		{
+			if (putting)
+				return put.step(m) == OpStatus::done ? OpStatus::done : OpStatus::running;
+			const OpStatus st = zap.step(m);
+			if (st != OpStatus::done)
+				return st;
+			put = {zap.root, m.cfg_.variants.put_root, m.lock_ != LockMode::write};
+			putting = true;
+			return OpStatus::running;
+		}
+		constexpr bool operator==(const ZapThenPut&) const = default;
+	};
+
 	// kvm_tdp_mmu_unmap_gfn_range() as a machine: for each root of the
 	// requested types (and every invalid one) on tdp_mmu_roots when it
 	// started, the get (GetRootOp), tdp_mmu_zap_leafs (ZapLeafsOp, with its
 	// yields and S-EPT removals), the put (PutRootOp); then the remote TLB
 	// flush.  One step is one step of the machine it is in.
 	struct UnmapOp {
-		enum : std::uint8_t { NEXT, ZAP, PUT, DONE };
+		enum : std::uint8_t { NEXT, ZAP, DONE };
 		u64 start = 0, end = 0;
 		unsigned types = 0;
 		bool may_block = false;
 		bool flush = false;
 		std::vector<u32> roots; // for_each_tdp_mmu_root_yield_safe's list, as it started
 		std::size_t i = 0;
-		ZapLeafsOp zap{};
-		PutRootOp put{NO_SP};
+		ZapThenPut<ZapLeafsOp> tail{};
 		std::uint8_t pc = NEXT;
 
 		constexpr OpStatus step(TdpMmu& m)
@@ -561,27 +584,21 @@ public:
 					return OpStatus::done;
 				}
 				if (GetRootOp g{roots[i]}; g.step(m), g.ok) {
-					zap = {roots[i], start, end, may_block, flush};
+					tail = {{roots[i], start, end, may_block, flush}};
 					pc = ZAP;
 				} else {
 					i++;
 				}
 				return OpStatus::running;
 			case ZAP: {
-				const OpStatus st = zap.step(m);
-				if (st == OpStatus::done) {
-					flush = zap.flush;
-					put = {roots[i], m.cfg_.variants.put_root, m.lock_ != LockMode::write};
-					pc = PUT;
-				}
-				return st == OpStatus::yielded ? st : OpStatus::running;
-			}
-			case PUT:
-				if (put.step(m) == OpStatus::done) {
-					i++;
-					pc = NEXT;
-				}
+				const OpStatus st = tail.step(m);
+				if (st != OpStatus::done)
+					return st;
+				flush = tail.zap.flush;
+				i++;
+				pc = NEXT;
 				return OpStatus::running;
+			}
 			default: return OpStatus::done;
 			}
 		}
@@ -685,12 +702,11 @@ public:
 	// root, clear the flag, the (yielding) tdp_mmu_zap_root (ZapRootOp), and
 	// the put of the gifted reference (PutRootOp).
 	struct ZapInvalidatedOp {
-		enum : std::uint8_t { NEXT, ZAP, PUT, DONE };
+		enum : std::uint8_t { NEXT, ZAP, DONE };
 		bool shared = false;
 		std::vector<u32> roots;
 		std::size_t i = 0;
-		ZapRootOp zap{};
-		PutRootOp put{NO_SP};
+		ZapThenPut<ZapRootOp> tail{};
 		std::uint8_t pc = NEXT;
 
 		constexpr OpStatus step(TdpMmu& m)
@@ -705,23 +721,17 @@ public:
 				}
 				m.pt_[roots[i]].scheduled_root_to_zap = false;
 				m.bug_on(!m.pt_[roots[i]].invalid, "kvm_tdp_mmu_zap_invalidated_roots: scheduled root is valid");
-				zap = {roots[i], shared};
+				tail = {{roots[i], shared}};
 				pc = ZAP;
 				return OpStatus::running;
 			case ZAP: {
-				const OpStatus st = zap.step(m);
-				if (st == OpStatus::done) {
-					put = {roots[i], m.cfg_.variants.put_root, m.lock_ != LockMode::write};
-					pc = PUT;
-				}
-				return st == OpStatus::yielded ? st : OpStatus::running;
-			}
-			case PUT:
-				if (put.step(m) == OpStatus::done) {
-					i++;
-					pc = NEXT;
-				}
+				const OpStatus st = tail.step(m);
+				if (st != OpStatus::done)
+					return st;
+				i++;
+				pc = NEXT;
 				return OpStatus::running;
+			}
 			default: return OpStatus::done;
 			}
 		}

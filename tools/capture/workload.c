@@ -483,6 +483,7 @@ struct worker {
 	pthread_barrier_t* start;
 	volatile int* stop; // loop until set (0: one run)
 	unsigned long runs;
+	unsigned long mmio; // MMIO exits over all runs
 };
 
 static void* worker_main(void* arg)
@@ -490,13 +491,15 @@ static void* worker_main(void* arg)
 	struct worker* w = arg;
 	pthread_barrier_wait(w->start);
 	do {
-		run_loop(w->c, w->l);
+		w->mmio += run_loop(w->c, w->l);
 		w->runs++;
 	} while (w->stop && !__atomic_load_n(w->stop, __ATOMIC_ACQUIRE) && w->runs < MAX_WORKER_RUNS);
 	return NULL;
 }
 
-static void run_pair(struct vcpu* c, struct loop l0, struct loop l1)
+// Run l0 on vCPU 0 and l1 on vCPU 1, each on its own thread, released
+// together by a barrier; returns the MMIO exits of both.
+static unsigned long run_pair(struct vcpu* c, struct loop l0, struct loop l1)
 {
 	pthread_barrier_t start;
 	pthread_barrier_init(&start, NULL, 2);
@@ -508,6 +511,7 @@ static void run_pair(struct vcpu* c, struct loop l0, struct loop l1)
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
 	pthread_barrier_destroy(&start);
+	return w[0].mmio + w[1].mmio;
 }
 
 static void vm_c(void)
@@ -554,6 +558,132 @@ static void vm_c(void)
 	say("  vCPU 1 ran its loop %lu times", w.runs);
 
 	phase("c.teardown", "close both vCPUs and the VM");
+	vcpu_close(&c[0]);
+	vcpu_close(&c[1]);
+	close(v.fd);
+}
+
+// ---- VM d: two vCPUs on the very same pages -------------------------------------
+//
+// In VM c the two vCPUs mostly touch different SPTEs.  Here they fault,
+// map and fix the same GFNs at the same time, so two CPUs race on one SPTE
+// (tdp_mmu_set_spte_atomic()'s cmpxchg in the fault path, the fast page
+// fault's cmpxchg) and their kvmmmu events interleave in the ring buffer
+// in either order: the traces that multi-CPU replay must explain.
+
+#define D_SAME_GPA 0x400000ul   // slot 1: 8 MiB, 4K-backed
+#define D_SAME_ROUNDS 8         // one fresh MiB per round
+#define D_ZERO_GPA 0x1000000ul  // slot 2: 2 MiB, 4K-backed, only read
+#define D_DIRTY_GPA 0x1400000ul // slot 3: 2 MiB, 4K-backed, dirty logging
+#define D_VALUE0 0x64763030u    // what vCPU 0 writes ("00vd")
+#define D_VALUE1 0x64763131u    // what vCPU 1 writes ("11vd")
+
+// vCPU 0 ascending and vCPU 1 descending over the same `pages` pages from
+// `base`: the two meet in the middle, where both fault on the same GFN
+// (and at the start both link the same page-table pages).
+static unsigned long run_crossing(struct vcpu* c, uint64_t base, uint64_t pages)
+{
+	struct loop up = {.base = base, .count = pages, .stride = PAGE, .passes = 1, .value = D_VALUE0};
+	// The loop adds the stride to %edi (32 bits), so -PAGE is 0xfffff000.
+	struct loop down = {.base = base + (pages - 1) * PAGE, .count = pages, .stride = (uint32_t)-PAGE,
+			    .passes = 1, .value = D_VALUE1};
+	return run_pair(c, up, down);
+}
+
+// Every page of the slot range holds what one of the two vCPUs wrote: the
+// writes went through the SPTEs the two raced to install, to the host
+// memory of the slot.  Returns how many pages vCPU 0 wrote last.
+static unsigned long check_written(const struct slot* s, uint64_t offset, uint64_t pages)
+{
+	unsigned long by0 = 0;
+	for (uint64_t i = 0; i < pages; i++) {
+		uint32_t v;
+		memcpy(&v, s->host + offset + i * PAGE, sizeof(v));
+		if (v != D_VALUE0 && v != D_VALUE1)
+			die("slot %u page %lu (GPA %#lx) holds %#x, written by neither vCPU", s->id,
+			    (unsigned long)(offset / PAGE + i), (unsigned long)(s->gpa + offset + i * PAGE), v);
+		by0 += v == D_VALUE0;
+	}
+	return by0;
+}
+
+// The read faults went to the host zero page: every page of the range is
+// present in our page tables with one and the same PFN (/proc/self/pagemap:
+// bit 63 present, bits 0-54 the PFN, which only root may see).  A kernel
+// without CONFIG_PROC_PAGE_MONITOR gets a note instead of the check.
+static void check_zero_page(const struct slot* s, uint64_t pages)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd < 0) {
+		say("  note: cannot open /proc/self/pagemap (%s): zero page not checked", strerror(errno));
+		return;
+	}
+	uint64_t first = 0;
+	for (uint64_t i = 0; i < pages; i++) {
+		uint64_t e;
+		off_t at = (off_t)(((uintptr_t)s->host / PAGE + i) * sizeof(e));
+		if (pread(fd, &e, sizeof(e), at) != (ssize_t)sizeof(e))
+			die("read /proc/self/pagemap: %s", strerror(errno));
+		uint64_t pfn = e & ((1ull << 55) - 1);
+		if (!(e >> 63) || pfn == 0)
+			die("slot %u page %lu: not present in the host page tables after a guest read (pagemap %#llx)",
+			    s->id, (unsigned long)i, (unsigned long long)e);
+		if (i == 0)
+			first = pfn;
+		else if (pfn != first)
+			die("slot %u page %lu: host PFN %#llx, page 0 has %#llx: not the zero page", s->id,
+			    (unsigned long)i, (unsigned long long)pfn, (unsigned long long)first);
+	}
+	close(fd);
+	say("  host pages: all %lu on the zero page, PFN %#llx", (unsigned long)pages, (unsigned long long)first);
+}
+
+static void vm_d(void)
+{
+	phase("d.create", "VM with 2 vCPUs; slot 1 (GPA 0x400000, 8 MiB, 4K), slot 2 (GPA 0x1000000, 2 MiB, 4K, "
+			  "never written), slot 3 (GPA 0x1400000, 2 MiB, 4K)");
+	struct vm v = vm_create();
+	struct slot same = add_slot(v.fd, 1, D_SAME_GPA, 8 * MiB, BACK_4K, 0);
+	struct slot zero = add_slot(v.fd, 2, D_ZERO_GPA, 2 * MiB, BACK_4K, 0);
+	struct slot dirty = add_slot(v.fd, 3, D_DIRTY_GPA, 2 * MiB, BACK_4K, 0);
+	struct vcpu c[2] = {vcpu_create(&v, 0), vcpu_create(&v, 1)};
+
+	phase("d.same-4k", "both vCPUs write the same 4K pages of slot 1, vCPU 0 ascending and vCPU 1 descending, "
+			   "8 rounds of 256 fresh pages: racing 4K faults on the same GFNs");
+	unsigned long by0 = 0;
+	const uint64_t round_pages = 1 * MiB / PAGE;
+	for (uint64_t r = 0; r < D_SAME_ROUNDS; r++) {
+		expect("mmio exits", run_crossing(c, D_SAME_GPA + r * MiB, round_pages), 0);
+		by0 += check_written(&same, r * MiB, round_pages);
+	}
+	say("  pages last written by vCPU 0: %lu of %lu", by0, (unsigned long)(D_SAME_ROUNDS * round_pages));
+
+	phase("d.zero-page-read", "both vCPUs read the same never-written 4K pages of slot 2 at once: racing "
+				  "read faults that map the host zero page read-only");
+	struct loop rd = reads(D_ZERO_GPA, 512);
+	expect("mmio exits", run_pair(c, rd, rd), 0);
+	check_zero_page(&zero, 512);
+
+	phase("d.dirty-prefault", "vCPU 0 writes all of slot 3: writable 4K SPTEs to write-protect next");
+	run_loop(&c[0], writes(D_DIRTY_GPA, 512));
+
+	phase("d.dirty-log-on", "KVM_MEM_LOG_DIRTY_PAGES on slot 3: its SPTEs are write-protected");
+	slot_flags(v.fd, &dirty, KVM_MEM_LOG_DIRTY_PAGES);
+
+	phase("d.dirty-race", "both vCPUs write the same pages of slot 3 (ascending / descending): racing fast "
+			      "page faults on the same write-protected SPTEs");
+	expect("mmio exits", run_crossing(c, D_DIRTY_GPA, 512), 0);
+	check_written(&dirty, 0, 512);
+
+	phase("d.dirty-get", "KVM_GET_DIRTY_LOG slot 3: every page dirty, write-protected again");
+	expect("dirty pages", dirty_count(v.fd, &dirty), 512);
+
+	phase("d.dirty-race-again", "both vCPUs write slot 3 again: racing fast page faults, then get the log");
+	expect("mmio exits", run_crossing(c, D_DIRTY_GPA, 512), 0);
+	check_written(&dirty, 0, 512);
+	expect("dirty pages", dirty_count(v.fd, &dirty), 512);
+
+	phase("d.teardown", "close both vCPUs and the VM");
 	vcpu_close(&c[0]);
 	vcpu_close(&c[1]);
 	close(v.fd);
@@ -613,6 +743,7 @@ int main(int argc, char** argv)
 	vm_a();
 	vm_b();
 	vm_c();
+	vm_d();
 
 	char buf[64];
 	current_phase = "(end)";

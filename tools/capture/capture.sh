@@ -7,9 +7,13 @@
 #
 #   capture.sh --workload BIN --out DIR (--kernel IMAGE --modules DIR | --deb PKG.deb)
 #              [--qemu PATH] [--timeout SECONDS] [--memory MB] [--buffer-kb KB]
+#              [--trace-clock CLOCK]
 #
 # Writes DIR/trace.txt (the guest's /sys/kernel/tracing/trace), DIR/console.txt
-# (the guest's serial console), DIR/initramfs.cpio.gz and DIR/qemu-command.txt.
+# (the guest's serial console), DIR/formats.txt (the guest's
+# events/kvmmmu/*/format), DIR/capture-facts.txt (kernel release, package,
+# trace clock, QEMU version, CPUs), DIR/initramfs.cpio.gz and
+# DIR/qemu-command.txt.
 # The host's /dev/kvm is never used: QEMU runs with -accel tcg.
 #
 # Exit status: 0 the trace is complete; 2 bad input or a failed capture,
@@ -21,16 +25,16 @@ err() {
 	echo "$me: $*" >&2
 	exit 2
 }
-usage() { err "$* (usage: capture.sh --workload BIN --out DIR (--kernel IMAGE --modules DIR | --deb PKG.deb) [--qemu PATH] [--timeout S] [--memory MB] [--buffer-kb KB])"; }
+usage() { err "$* (usage: capture.sh --workload BIN --out DIR (--kernel IMAGE --modules DIR | --deb PKG.deb) [--qemu PATH] [--timeout S] [--memory MB] [--buffer-kb KB] [--trace-clock CLOCK])"; }
 
 kernel= modules= deb= workload= out= qemu=qemu-system-x86_64
-timeout_s=900 memory=1024 buffer_kb=32768
+timeout_s=900 memory=1024 buffer_kb=32768 trace_clock=
 here=$(cd "$(dirname "$0")" && pwd)
 
 while [ $# -gt 0 ]; do
 	opt=$1
 	case $opt in
-	--kernel | --modules | --deb | --workload | --out | --qemu | --timeout | --memory | --buffer-kb)
+	--kernel | --modules | --deb | --workload | --out | --qemu | --timeout | --memory | --buffer-kb | --trace-clock)
 		[ $# -ge 2 ] || usage "option $opt needs a value"
 		val=$2
 		shift 2
@@ -47,12 +51,16 @@ while [ $# -gt 0 ]; do
 	--timeout) timeout_s=$val ;;
 	--memory) memory=$val ;;
 	--buffer-kb) buffer_kb=$val ;;
+	--trace-clock) trace_clock=$val ;;
 	esac
 done
 
 for n in timeout_s memory buffer_kb; do
 	[[ ${!n} =~ ^[1-9][0-9]*$ ]] || usage "option --${n%_s}: expected a positive whole number, got '${!n}'"
 done
+# The guest checks the name against its own trace_clock list; here only
+# that it is a word, since it goes into /arborist.conf, a shell file.
+[[ $trace_clock =~ ^[A-Za-z0-9_-]*$ ]] || usage "option --trace-clock: '$trace_clock' is not a clock name (e.g. local, global, mono, x86-tsc, counter)"
 [ -n "$workload" ] || usage "no --workload given"
 [ -n "$out" ] || usage "no --out given"
 [ -f "$workload" ] || err "$workload: the workload program does not exist (build the target arborist-workload)"
@@ -172,6 +180,7 @@ cat >"$stage/arborist.conf" <<EOF
 MODULES="${names[*]}"
 KVM_EVENTS="kvm_page_fault kvm_exit kvm_userspace_exit kvm_mmio kvm_unmap_hva_range kvm_set_spte_hva kvm_age_hva"
 BUFFER_KB=$buffer_kb
+TRACE_CLOCK=$trace_clock
 EOF
 (cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) >"$out/initramfs.cpio.gz"
 echo "$me: kernel $kernel"
@@ -282,10 +291,16 @@ fi
 touch "$raw"
 tr -d '\r' <"$raw" >"$raw.tmp"
 mv "$raw.tmp" "$raw"
-[ "$(tail -n 1 "$raw")" = arborist-trace-end ] ||
+# ttyS1 carries two gzip+base64 streams, each followed by its end line:
+# the trace, then the event formats.
+grep -q -x arborist-trace-end "$raw" ||
 	err "$raw: the trace is cut short (no arborist-trace-end line); $(wc -l <"$raw") lines arrived"
-sed '$d' "$raw" | base64 -d 2>/dev/null | gzip -dc >"$out/trace.txt" 2>"$out/gzip.err" ||
+sed '/^arborist-trace-end$/,$d' "$raw" | base64 -d 2>/dev/null | gzip -dc >"$out/trace.txt" 2>"$out/gzip.err" ||
 	err "$raw: the trace arrived damaged ($(head -1 "$out/gzip.err")); $(wc -c <"$raw") bytes arrived"
+[ "$(tail -n 1 "$raw")" = arborist-formats-end ] ||
+	err "$raw: the event formats are cut short (no arborist-formats-end line after the trace)"
+sed '1,/^arborist-trace-end$/d; $d' "$raw" | base64 -d 2>/dev/null | gzip -dc >"$out/formats.txt" 2>"$out/gzip.err" ||
+	err "$raw: the event formats arrived damaged ($(head -1 "$out/gzip.err"))"
 rm -f "$raw" "$out/gzip.err"
 want=$(grep -a -m1 '^arborist-init: trace: ' "$console" | sed -n 's/^arborist-init: trace: \([0-9]*\) lines$/\1/p')
 got=$(wc -l <"$out/trace.txt")
@@ -298,7 +313,29 @@ if [ -n "$entries" ]; then
 	set -- $entries
 	[ "$1" = "$2" ] || err "$out/trace.txt:3: the ring buffer overran ($1 of $2 entries kept); raise --buffer-kb (now $buffer_kb)"
 fi
-echo "$me: trace $out/trace.txt ($got lines), console $console"
+
+# What a reader of the trace needs to know about where it came from.
+console_value() { # the text after "arborist-init: $1" on the console
+	grep -a -m1 "^arborist-init: $1" "$console" | sed "s/^arborist-init: $1//"
+}
+{
+	start_line=$(console_value 'start: kernel ')
+	echo "kernel: ${start_line%%,*}"
+	if [ -n "$deb" ]; then
+		echo "package: $(dpkg-deb -f "$deb" Package) $(dpkg-deb -f "$deb" Version)"
+	else
+		echo "package: none (--kernel $kernel)"
+	fi
+	clock=$(console_value 'trace_clock: ')
+	if [ -n "$trace_clock" ]; then how="set with --trace-clock"; else how="the kernel's default"; fi
+	echo "trace_clock: ${clock%% *} ($how)"
+	echo "qemu: $("$qemu" --version | head -1)"
+	echo "cpus: $(echo "$start_line" | sed -n 's/.*, \([0-9]*\) CPUs$/\1/p')"
+	echo "memory_mb: $memory"
+	echo "trace_lines: $got"
+	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+} >"$out/capture-facts.txt"
+echo "$me: trace $out/trace.txt ($got lines), console $console, facts $out/capture-facts.txt"
 # A WARN_ON() or BUG in the guest kernel (e.g. in the TDP MMU) is news for
 # the kernel developer even when the trace conforms: say where it is.
 splats=$(grep -a -n -E 'WARNING: CPU|BUG: |Oops|general protection fault|soft lockup' "$console" | head -5 || true)

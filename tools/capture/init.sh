@@ -9,8 +9,8 @@
 # Every line it prints starts with "arborist-init: "; a failure is
 # "arborist-init: error: WHAT", which capture.sh finds in the console log and
 # reports with its line number.  /arborist.conf (written by capture.sh) sets
-# MODULES (file names under /modules, in load order), KVM_EVENTS and
-# BUFFER_KB.
+# MODULES (file names under /modules, in load order), KVM_EVENTS,
+# BUFFER_KB and TRACE_CLOCK (empty: leave the kernel's default clock).
 
 /bin/busybox mkdir -p /bin /proc /sys /dev /tmp
 /bin/busybox --install -s /bin
@@ -62,6 +62,20 @@ say "holding VM: ready"
 [ -w $T/trace_marker ] || fail "no $T/trace_marker"
 [ -d $T/events/kvmmmu ] || fail "the kernel has no kvmmmu trace events ($T/events/kvmmmu is missing)"
 echo 0 > $T/tracing_on
+# trace_clock lists the clocks with the current one in brackets
+# ("[local] global counter uptime perf mono mono_raw boot tai x86-tsc").
+# The kernel's default is "local": per-CPU clocks, so timestamps of two
+# CPUs can disagree; the checker has to know which clock it reads.
+clocks=$(cat $T/trace_clock) || fail "cannot read $T/trace_clock"
+if [ -n "$TRACE_CLOCK" ]; then
+	case " $(echo $clocks | tr -d '[]') " in
+	*" $TRACE_CLOCK "*) ;;
+	*) fail "unknown trace clock '$TRACE_CLOCK' (--trace-clock): this kernel offers: $(echo $clocks | tr -d '[]')" ;;
+	esac
+	echo "$TRACE_CLOCK" > $T/trace_clock || fail "cannot set trace_clock to $TRACE_CLOCK"
+fi
+clock=$(sed -n 's/.*\[\([^]]*\)\].*/\1/p' $T/trace_clock)
+say "trace_clock: $clock (offered: $(echo $clocks | tr -d '[]'))"
 echo "$BUFFER_KB" > $T/buffer_size_kb || fail "cannot set buffer_size_kb to $BUFFER_KB"
 echo > $T/trace
 echo 1 > $T/events/kvmmmu/enable || fail "cannot enable the kvmmmu events"
@@ -93,5 +107,16 @@ say "trace: $(wc -l < $T/trace) lines"
 # end line is the last thing on ttyS1 and capture.sh can tell a cut trace.
 echo "arborist-trace-end" > /dev/ttyS1
 say "trace: sent"
+
+# The formats of the kvmmmu events (field layout and print format), so a
+# trace can be read against exactly the tracepoints of this kernel.  Sent
+# after the trace on the same port, framed by their own end line.
+for f in $T/events/kvmmmu/*/format; do
+	echo "--- $f"
+	cat "$f"
+done > /tmp/formats.txt
+(gzip -c /tmp/formats.txt | base64 > /dev/ttyS1) || fail "cannot write the event formats to /dev/ttyS1"
+echo "arborist-formats-end" > /dev/ttyS1
+say "formats: sent"
 poweroff -f
 sleep 5

@@ -118,7 +118,8 @@ struct Candidate {
 	u64 held = 0;
 	Match match = Match::none;
 	int rank = 0;
-	u64 order = 0; // larger is preferred
+	bool affine = false; // in the tree this CPU changed last (see better())
+	u64 order = 0;       // larger is preferred
 	bool found() const { return table || from_pool; }
 };
 
@@ -176,6 +177,7 @@ struct MirrorDue {
 };
 
 struct CpuState {
+	u64 last_top = 0; // serial of the root (or unlinked table) of this CPU's last change
 	std::optional<HookNote> hook;
 	std::optional<MirrorDue> mirror;
 	std::vector<Table*> teardown; // handle_removed_pt() recursion, innermost last
@@ -774,10 +776,20 @@ struct Checker::Impl {
 		return top->valid ? 1 : 2;
 	}
 
+	// Among slots that hold the same value (one page mapped in an
+	// invalidated root and in the new root that refills it), a change of a
+	// present value goes to the tree its CPU changed last: a zap walks one
+	// root at a time (tdp_mmu_zap_root(), tdp_mmu_zap_leafs()), so the next
+	// change of its CPU is in the same tree.  Installs are never affine:
+	// KVM installs only in valid roots.
 	static bool better(const Candidate& a, const Candidate& b)
 	{
 		if (a.match != b.match)
 			return a.match < b.match;
+		if ((a.rank == 0) != (b.rank == 0))
+			return a.rank == 0;
+		if (a.affine != b.affine)
+			return a.affine;
 		if (a.rank != b.rank)
 			return a.rank < b.rank;
 		return a.order > b.order;
@@ -796,6 +808,7 @@ struct Checker::Impl {
 		c.held = t.spte[i];
 		c.match = match(c.held, old_spte, t.level);
 		c.rank = rank(t, freeze, cpu, c.order);
+		c.affine = present(old_spte) && cpu < cpus.size() && cpus[cpu].last_top == top_of(t)->serial;
 		candidates.push_back(c);
 	}
 
@@ -1033,6 +1046,7 @@ struct Checker::Impl {
 		const u64 serial = t.serial;
 		const bool mirror = t.mirror;
 		const unsigned index = c.index;
+		cpu_state(tl.cpu).last_top = top_of(t)->serial;
 		apply_change(t, c.index, e, tl.cpu, w, tl.text);
 		if (mirror)
 			mirror_changed(serial, index, e, gfn, paired, tl, w);

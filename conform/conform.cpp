@@ -12,6 +12,7 @@
 
 #include "checker.hpp"
 #include "ftrace.hpp"
+#include "infer.hpp"
 #include "profile.hpp"
 
 namespace arborist::conform {
@@ -24,13 +25,16 @@ report every violation: its kind, FILE:LINE, the event, the rule with its
 source, and the earlier events on the same page-table entry.  Each TRACE is
 checked on its own.
 
-  --profile P   linux-6.1-npt (AMD NPT, Linux 6.1) or linux-6.19-tdx (EPT
-                with TDX, Linux v6.19: SEAMCALLs replayed on a simulated TDX
-                module, mirror roots checked against the S-EPT); default:
-                inferred from the first TDX event (docs/trace-format.md,
-                linux-6.19-tdx) or SPTE change whose old or new value is a
-                profile's non-present or frozen value (0 / 5a0 for
-                linux-6.1-npt, bit 63 / bit 63|5a0 for linux-6.19-tdx)
+  --profile P   the kernel that wrote the trace: linux-6.1-npt,
+                linux-6.1-ept (6.1 to 6.9), linux-6.12-npt, linux-6.12-ept
+                (6.10 to 6.18), linux-6.19-npt, linux-6.19-ept, or
+                linux-6.19-tdx (EPT with TDX: SEAMCALLs replayed on a
+                simulated TDX module, mirror roots checked against the
+                S-EPT); default: inferred from the trace, with the evidence
+                printed: a TDX event (only then TDX), the non-present and
+                frozen values (0 / 5a0 before v6.10, bit 63 / bit 63|5a0
+                after), and where a non-leaf's or writable leaf's bits sit
+                (NPT or EPT)
   --json        machine-readable report on stdout
   --partial     the trace may start after the VM did: changes to tables it
                 never saw created are counted, not reported
@@ -42,7 +46,6 @@ file, or a malformed line ("FILE:LINE: field 'NAME': ...").
 namespace {
 
 constexpr std::size_t INFERENCE_WINDOW = std::size_t{1} << 16; // lines held before defaulting
-constexpr const Profile& DEFAULT_PROFILE = linux_6_1_npt;
 
 struct Options {
 	const Profile* profile = nullptr;
@@ -228,35 +231,6 @@ private:
 
 // ---- one trace -------------------------------------------------------------------
 
-// The profile a kvm_tdp_mmu_spte_changed line names, if any (profile.hpp).
-const Profile* infer_from_line(const TraceLine& tl, const Where& w, std::string& how)
-{
-	if (tl.kind != LineKind::event)
-		return nullptr;
-	const EventId id = classify_event(tl.event);
-	if (id >= EventId::tdx_td_params && id <= EventId::tdx_hook_exit) {
-		// Only a TDX host writes these (docs/trace-format.md).
-		how = "inferred from line " + std::to_string(w.line) + ": " + std::string(tl.event) +
-		      " is a TDX event of docs/trace-format.md";
-		return &linux_6_19_tdx;
-	}
-	if (id != EventId::tdp_mmu_spte_changed)
-		return nullptr;
-	const SpteChanged e = decode_spte_changed(tl.payload, w);
-	const std::pair<const char*, u64> values[] = {{"old_spte", e.old_spte}, {"new_spte", e.new_spte}};
-	for (const auto& [field, v] : values) {
-		const Profile* p = profile_identified_by(v);
-		if (!p)
-			continue;
-		const bool np = v == spec::nonpresent_spte(spec::concrete, p->flavor);
-		how = "inferred from line " + std::to_string(w.line) + ": " + field + " " + hex(v) + " is the " +
-		      (np ? "SHADOW_NONPRESENT_VALUE" : "frozen value (REMOVED_SPTE/FROZEN_SPTE)") + " of " +
-		      std::string(p->flavor.name);
-		return p;
-	}
-	return nullptr;
-}
-
 class TraceRun {
 public:
 	TraceRun(const std::string& file, const Options& o, Report& r) : file_(file), opts_(o), report_(r) {}
@@ -274,9 +248,10 @@ public:
 			else
 				hold(tl, *text, w);
 		}
-		if (!checker_)
-			start(DEFAULT_PROFILE, held_.empty() ? "no SPTE change in the trace; default"
-							     : "no SPTE change names a profile; default");
+		if (!checker_) {
+			inference_.settle("at the end of the trace");
+			start(inference_.profile(), inference_.how());
+		}
 		checker_->finish();
 		report_.end_trace(file_, checker_->stats());
 		return checker_->stats().violations;
@@ -286,18 +261,15 @@ private:
 	// Before the profile is known, lines are kept (up to a window).
 	void hold(const TraceLine& tl, std::string_view text, const Where& w)
 	{
-		std::string how;
-		const Profile* p = opts_.profile;
-		if (p)
-			how = "--profile";
-		else
-			p = infer_from_line(tl, w, how);
 		held_.emplace_back(w.line, std::string(text));
-		if (p)
-			start(*p, how);
-		else if (held_.size() >= INFERENCE_WINDOW)
-			start(DEFAULT_PROFILE, "no SPTE change in the first " + std::to_string(INFERENCE_WINDOW) +
-						       " lines names a profile; default");
+		if (opts_.profile) {
+			start(*opts_.profile, "--profile");
+			return;
+		}
+		if (!inference_.observe(tl, w) && held_.size() >= INFERENCE_WINDOW)
+			inference_.settle("after the first " + std::to_string(INFERENCE_WINDOW) + " lines");
+		if (inference_.decided())
+			start(inference_.profile(), inference_.how());
 	}
 
 	void start(const Profile& p, const std::string& how)
@@ -316,6 +288,7 @@ private:
 	const Options& opts_;
 	Report& report_;
 	std::unique_ptr<Checker> checker_;
+	ProfileInference inference_;
 	std::vector<std::pair<u64, std::string>> held_;
 };
 
@@ -350,7 +323,7 @@ std::optional<Options> parse_options(const std::vector<std::string>& args, std::
 			const std::string name = a == "--profile" ? (i + 1 < args.size() ? args[++i] : "") : a.substr(10);
 			o.profile = find_profile(name);
 			if (!o.profile) {
-				err << "arborist conform: option --profile: expected linux-6.1-npt or linux-6.19-tdx, got '"
+				err << "arborist conform: option --profile: expected one of " << profile_names() << ", got '"
 				    << name << "'\n";
 				status = 2;
 				return std::nullopt;

@@ -123,7 +123,7 @@ u64 shifted(Shift s, u64 v, u64 gfn_delta, u64 pfn_delta)
 		return v + (gfn_delta << spec::PAGE_SHIFT);
 	case Shift::spte:
 	case Shift::spte_0x:
-		return profile_identified_by(v) ? v : v + (pfn_delta << spec::PAGE_SHIFT);
+		return v == f.nonpresent_value || v == f.frozen ? v : v + (pfn_delta << spec::PAGE_SHIFT);
 	case Shift::pfn:
 		return (v & ~(f.pfn_mask >> spec::PAGE_SHIFT)) ? v : v + pfn_delta; // KVM_PFN_NOSLOT stays
 	case Shift::phys:

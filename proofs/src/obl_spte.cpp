@@ -31,8 +31,7 @@ B huge_leaf(const Symbolic& d, const SpteFlavor& f, const W& huge, unsigned chil
 
 void add_for(std::vector<Obligation>& out, const SpteFlavor& f)
 {
-	const std::string src_v = f.name == spec::ept_v6_19.name ? "Linux v6.19 arch/x86/kvm/mmu/spte.h"
-								 : "Linux 6.1 arch/x86/kvm/mmu/spte.h (NPT)";
+	const std::string src_v(f.source);
 
 	out.push_back(lemma(nm(f, "frozen_not_present"), "lemma", src_v + " FROZEN_SPTE static_assert",
 			    "the frozen SPTE is not shadow-present", fl::frozen_sets_present,

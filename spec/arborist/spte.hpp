@@ -1,10 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
-// SPTE encoding, two flavours:
-//  - EPT as in Linux v6.19 arch/x86/kvm/mmu/spte.h, spte.c (the TDX case);
-//  - AMD NPT as in Linux 6.1 (the flavour of the shared real trace,
-//    shared/traces/linux-6.1-npt/README.md "Reading the SPTE values").
-// Facts: shared/research/linux-kvm-tdx.md section 1.
+// SPTE encoding, four flavours: Intel EPT and AMD NPT, each before and
+// after the change of the non-present value.
+//
+// Linux 6.1 (checked against Debian's linux-source-6.1 6.1.192) zaps an
+// SPTE to 0 and freezes it with REMOVED_SPTE = 0x5a0.  The TDX preparation
+// "KVM: x86/mmu: Allow non-zero value for non-present SPTE and removed SPTE"
+// (merged for v6.10) made the non-present value SHADOW_NONPRESENT_VALUE =
+// BIT_ULL(63) on 64-bit kernels (EPT "suppress #VE"; ignored by NPT while P
+// is clear), REMOVED_SPTE became SHADOW_NONPRESENT_VALUE | 0x5a0, later
+// renamed FROZEN_SPTE, and kvm_mmu_set_ept_masks() added
+// VMX_EPT_SUPPRESS_VE_BIT to shadow_present_mask.  Checked against Debian's
+// linux-source-6.12 6.12.118 and Linux v6.19 arch/x86/kvm/mmu/spte.h,
+// spte.c.  Nothing else the spec reads changed between 6.1 and v6.19.
 #pragma once
 
 #include <string_view>
@@ -18,6 +26,7 @@ namespace arborist::spec {
 // constant in both domains: a flavour is configuration, not state.
 struct SpteFlavor {
 	std::string_view name;
+	std::string_view source; // the kernel files the constants are read from
 	u64 mmu_present;      // SPTE_MMU_PRESENT_MASK
 	u64 nonpresent_value; // SHADOW_NONPRESENT_VALUE
 	u64 frozen;           // FROZEN_SPTE (v6.19) / REMOVED_SPTE (6.1)
@@ -50,6 +59,7 @@ inline constexpr unsigned PT64_ROOT_MAX_LEVEL = 5;
 // X = bit 2), EPT_SPTE_HOST_WRITABLE/EPT_SPTE_MMU_WRITABLE = bits 57/58.
 inline constexpr SpteFlavor ept_v6_19{
 	.name = "ept-v6.19",
+	.source = "Linux v6.19 arch/x86/kvm/mmu/spte.h",
 	.mmu_present = bit_ull(11),
 	.nonpresent_value = bit_ull(63),
 	.frozen = bit_ull(63) | 0x5a0,
@@ -76,6 +86,7 @@ inline constexpr SpteFlavor ept_v6_19{
 // is ...827, a writable 4K leaf ...e67 (shared/traces/linux-6.1-npt).
 inline constexpr SpteFlavor npt_v6_1{
 	.name = "npt-v6.1",
+	.source = "Linux 6.1 arch/x86/kvm/mmu/spte.h (NPT)",
 	.mmu_present = bit_ull(11),
 	.nonpresent_value = 0,
 	.frozen = 0x5a0,
@@ -96,7 +107,31 @@ inline constexpr SpteFlavor npt_v6_1{
 	.root_level = 4,
 };
 
-inline constexpr SpteFlavor spte_flavors[] = {ept_v6_19, npt_v6_1};
+// The same bit layout with another non-present/frozen pair and present mask:
+// the two sides of the v6.10 change above.
+constexpr SpteFlavor with_nonpresent(SpteFlavor f, std::string_view name, std::string_view source, u64 nonpresent,
+				     u64 present_mask)
+{
+	f.name = name;
+	f.source = source;
+	f.nonpresent_value = nonpresent;
+	f.frozen = nonpresent | 0x5a0;
+	f.present_mask = present_mask;
+	return f;
+}
+
+// AMD NPT from v6.10 on (Debian 6.12.118 and v6.19): bit 63 is NX in a
+// present NPT entry, but SHADOW_NONPRESENT_VALUE is written only with P
+// clear, where the CPU ignores every other bit.
+inline constexpr SpteFlavor npt_v6_10 = with_nonpresent(npt_v6_1, "npt-v6.10", "Linux 6.12 arch/x86/kvm/mmu/spte.h (NPT)",
+							bit_ull(63), npt_v6_1.present_mask);
+
+// Intel EPT before v6.10 (Debian 6.1.192): non-present 0, REMOVED_SPTE
+// 0x5a0, shadow_present_mask = VMX_EPT_READABLE_MASK without suppress-#VE.
+inline constexpr SpteFlavor ept_v6_1 = with_nonpresent(ept_v6_19, "ept-v6.1", "Linux 6.1 arch/x86/kvm/mmu/spte.h, spte.c (EPT)",
+						       0, bit_ull(0));
+
+inline constexpr SpteFlavor spte_flavors[] = {ept_v6_19, npt_v6_1, npt_v6_10, ept_v6_1};
 
 // --- constants of a flavour, with their injection points --------------------
 

@@ -6,23 +6,38 @@
 # file already there.  Prints the path of the .deb on stdout; messages go
 # to stderr.
 #
-#   fetch-debian-kernel.sh CACHE [PACKAGE]
+#   fetch-debian-kernel.sh [--series SERIES] CACHE [PACKAGE]
 #
-# PACKAGE defaults to the newest linux-image-6.1.0-N-amd64 in the apt lists
-# (on Debian 12 bookworm: the current 6.1 kernel, security updates included).
+# PACKAGE defaults to the newest package of SERIES in the apt lists; Debian 12
+# bookworm names its two kernel series differently:
+#   6.1  (default)  linux-image-6.1.0-N-amd64       (ABI number N; 6.1.0-57 is 6.1.192)
+#   6.12            linux-image-6.12.N+deb12-amd64  (the upstream version itself)
+# Security and point-release updates keep both current.
 # Exit status: 0 fetched or cached; 3 the package cannot be had here (no apt,
 # no such package in the lists, no network) -- the CTest skips on 3;
 # 2 usage error.
 set -euo pipefail
 
 me=fetch-debian-kernel
-[ $# -ge 1 ] && [ $# -le 2 ] || {
-	echo "usage: fetch-debian-kernel.sh CACHE [PACKAGE]" >&2
+usage() {
+	echo "$me: $*" >&2
+	echo "usage: fetch-debian-kernel.sh [--series 6.1|6.12] CACHE [PACKAGE]" >&2
 	exit 2
 }
+series=6.1
+if [ "${1:-}" = --series ]; then
+	[ $# -ge 2 ] || usage "--series needs a value"
+	series=$2
+	shift 2
+fi
+case $series in
+6.1) pattern='^linux-image-6\.1\.0-[0-9]+-amd64$' ;;
+6.12) pattern='^linux-image-6\.12\.[0-9]+\+deb12-amd64$' ;;
+*) usage "unknown kernel series '$series' (Debian 12 has 6.1 and 6.12)" ;;
+esac
+[ $# -ge 1 ] && [ $# -le 2 ] || usage "expected CACHE [PACKAGE]"
 cache=$1
 pkg=${2:-}
-pattern='^linux-image-6\.1\.0-[0-9]+-amd64$'
 unavailable() {
 	echo "$me: $*" >&2
 	exit 3
@@ -30,7 +45,7 @@ unavailable() {
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 
-# The newest cached package matching PACKAGE (or the 6.1 pattern).
+# The newest cached package matching PACKAGE (or the series pattern).
 cached() {
 	local f
 	for f in "$cache"/*.deb; do
@@ -54,13 +69,13 @@ newest() {
 if [ -z "$pkg" ]; then
 	pkg=$(newest)
 	if [ -z "$pkg" ] && [ "$(id -u)" = 0 ]; then
-		echo "$me: no linux-image-6.1.0-*-amd64 in the apt lists; running apt-get update" >&2
+		echo "$me: no package matching $pattern in the apt lists; running apt-get update" >&2
 		apt-get update -qq >&2 || true
 		pkg=$(newest)
 	fi
 	if [ -z "$pkg" ]; then
 		f=$(cached)
-		[ -n "$f" ] && { echo "$me: no 6.1 kernel in the apt lists; using the cached $f" >&2; echo "$f"; exit 0; }
+		[ -n "$f" ] && { echo "$me: no $series kernel in the apt lists; using the cached $f" >&2; echo "$f"; exit 0; }
 		unavailable "no package matching $pattern in the apt lists (is this Debian 12 bookworm? run apt-get update)"
 	fi
 fi

@@ -571,8 +571,9 @@ static void vm_c(void)
 // fault's cmpxchg) and their kvmmmu events interleave in the ring buffer
 // in either order: the traces that multi-CPU replay must explain.
 
-#define D_SAME_GPA 0x400000ul   // slot 1: 8 MiB, 4K-backed
-#define D_SAME_ROUNDS 8         // one fresh MiB per round
+#define D_SAME_GPA 0x4000000ul  // slot 1: 32 MiB, 4K-backed
+#define D_SAME_ROUNDS 64        // one fresh 2 MiB region per round
+#define D_SAME_PAGES 8          // pages written per round, from the region's start
 #define D_ZERO_GPA 0x1000000ul  // slot 2: 2 MiB, 4K-backed, only read
 #define D_DIRTY_GPA 0x1400000ul // slot 3: 2 MiB, 4K-backed, dirty logging
 #define D_VALUE0 0x64763030u    // what vCPU 0 writes ("00vd")
@@ -640,23 +641,29 @@ static void check_zero_page(const struct slot* s, uint64_t pages)
 
 static void vm_d(void)
 {
-	phase("d.create", "VM with 2 vCPUs; slot 1 (GPA 0x400000, 8 MiB, 4K), slot 2 (GPA 0x1000000, 2 MiB, 4K, "
+	phase("d.create", "VM with 2 vCPUs; slot 1 (GPA 0x4000000, 128 MiB, 4K), slot 2 (GPA 0x1000000, 2 MiB, 4K, "
 			  "never written), slot 3 (GPA 0x1400000, 2 MiB, 4K)");
 	struct vm v = vm_create();
-	struct slot same = add_slot(v.fd, 1, D_SAME_GPA, 8 * MiB, BACK_4K, 0);
+	struct slot same = add_slot(v.fd, 1, D_SAME_GPA, D_SAME_ROUNDS * 2 * MiB, BACK_4K, 0);
 	struct slot zero = add_slot(v.fd, 2, D_ZERO_GPA, 2 * MiB, BACK_4K, 0);
 	struct slot dirty = add_slot(v.fd, 3, D_DIRTY_GPA, 2 * MiB, BACK_4K, 0);
 	struct vcpu c[2] = {vcpu_create(&v, 0), vcpu_create(&v, 1)};
 
+	// Each round starts both vCPUs in a fresh 2 MiB region, so their first
+	// faults also race to link the same new page table (the loser's table,
+	// traced by kvm_mmu_get_page, is freed unlinked), and they cross once.
+	// Many short rounds give many crossings: one long crossing made about
+	// one same-GFN collision per capture.
 	phase("d.same-4k", "both vCPUs write the same 4K pages of slot 1, vCPU 0 ascending and vCPU 1 descending, "
-			   "8 rounds of 256 fresh pages: racing 4K faults on the same GFNs");
-	unsigned long by0 = 0;
-	const uint64_t round_pages = 1 * MiB / PAGE;
+			   "64 rounds of 8 pages, each in a fresh 2 MiB region: racing faults on the same GFNs "
+			   "and the same new page tables");
+	unsigned long by0 = 0, mmio = 0;
 	for (uint64_t r = 0; r < D_SAME_ROUNDS; r++) {
-		expect("mmio exits", run_crossing(c, D_SAME_GPA + r * MiB, round_pages), 0);
-		by0 += check_written(&same, r * MiB, round_pages);
+		mmio += run_crossing(c, D_SAME_GPA + r * 2 * MiB, D_SAME_PAGES);
+		by0 += check_written(&same, r * 2 * MiB, D_SAME_PAGES);
 	}
-	say("  pages last written by vCPU 0: %lu of %lu", by0, (unsigned long)(D_SAME_ROUNDS * round_pages));
+	expect("mmio exits", mmio, 0);
+	say("  pages last written by vCPU 0: %lu of %lu", by0, (unsigned long)(D_SAME_ROUNDS * D_SAME_PAGES));
 
 	phase("d.zero-page-read", "both vCPUs read the same never-written 4K pages of slot 2 at once: racing "
 				  "read faults that map the host zero page read-only");

@@ -327,8 +327,9 @@ console_value() { # the text after "arborist-init: $1" on the console
 		echo "package: none (--kernel $kernel)"
 	fi
 	clock=$(console_value 'trace_clock: ')
-	if [ -n "$trace_clock" ]; then how="set with --trace-clock"; else how="the kernel's default"; fi
-	echo "trace_clock: ${clock%% *} ($how)"
+	default=$(echo "$clock" | sed -n "s/.*the kernel's default: \([^;]*\);.*/\1/p")
+	if [ -n "$trace_clock" ]; then how="set with --trace-clock"; else how="not set"; fi
+	echo "trace_clock: ${clock%% *} ($how; the kernel's default: ${default:-unknown})"
 	echo "qemu: $("$qemu" --version | head -1)"
 	echo "cpus: $(echo "$start_line" | sed -n 's/.*, \([0-9]*\) CPUs$/\1/p')"
 	echo "memory_mb: $memory"

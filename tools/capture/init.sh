@@ -64,9 +64,12 @@ say "holding VM: ready"
 echo 0 > $T/tracing_on
 # trace_clock lists the clocks with the current one in brackets
 # ("[local] global counter uptime perf mono mono_raw boot tai x86-tsc").
-# The kernel's default is "local": per-CPU clocks, so timestamps of two
-# CPUs can disagree; the checker has to know which clock it reads.
+# The kernel's default is "local" (per-CPU clocks, so timestamps of two
+# CPUs can disagree), but "global" when sched_clock is unstable, as under
+# TCG (tracing_set_default_clock(), kernel/trace/trace.c): a checker of
+# multi-CPU traces has to know which clock it reads.
 clocks=$(cat $T/trace_clock) || fail "cannot read $T/trace_clock"
+default_clock=$(echo "$clocks" | sed -n 's/.*\[\([^]]*\)\].*/\1/p')
 if [ -n "$TRACE_CLOCK" ]; then
 	case " $(echo $clocks | tr -d '[]') " in
 	*" $TRACE_CLOCK "*) ;;
@@ -75,7 +78,7 @@ if [ -n "$TRACE_CLOCK" ]; then
 	echo "$TRACE_CLOCK" > $T/trace_clock || fail "cannot set trace_clock to $TRACE_CLOCK"
 fi
 clock=$(sed -n 's/.*\[\([^]]*\)\].*/\1/p' $T/trace_clock)
-say "trace_clock: $clock (offered: $(echo $clocks | tr -d '[]'))"
+say "trace_clock: $clock (the kernel's default: $default_clock; offered: $(echo $clocks | tr -d '[]'))"
 echo "$BUFFER_KB" > $T/buffer_size_kb || fail "cannot set buffer_size_kb to $BUFFER_KB"
 echo > $T/trace
 echo 1 > $T/events/kvmmmu/enable || fail "cannot enable the kvmmmu events"

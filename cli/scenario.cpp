@@ -7,12 +7,15 @@
 //
 // The whole file is parsed before anything runs, so a malformed scenario
 // executes nothing; every input error is "FILE:LINE: field 'KEY': what".
+// The file is read by support::LineReader (a line cap, any kind of file,
+// "-" for standard input); each line costs time linear in its length.
 #include "scenario.hpp"
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
-#include <filesystem>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <initializer_list>
@@ -24,6 +27,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -32,6 +36,8 @@
 #include "arborist/impl/refinement.hpp"
 #include "arborist/impl/td_vm.hpp"
 #include "arborist/impl/tdp_mmu.hpp"
+#include "arborist/support/line_reader.hpp"
+#include "arborist/support/text.hpp"
 #include "trace_writer.hpp"
 
 namespace arborist::cli {
@@ -60,17 +66,13 @@ std::string hex(u64 v)
 // A number as a person reads it: small ones decimal, addresses hex.
 std::string num(u64 v) { return v < 0x10000 ? std::to_string(v) : hex(v); }
 
-// Untrusted text echoed in a message: bounded, printable.
-std::string echo_input(std::string_view s)
-{
-	constexpr std::size_t kMax = 40;
-	std::string out = "'";
-	for (std::size_t i = 0; i < s.size() && i < kMax; i++)
-		out += (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	if (s.size() > kMax)
-		out += "...";
-	return out + "'";
-}
+// Untrusted text echoed in a message: bounded, printable, quoted.
+std::string echo_input(std::string_view s) { return support::quoted(s, 40); }
+
+// The longest scenario line read: far above any real command (the longest,
+// `expect calls` naming every leaf, is under 1 KiB), low enough that a
+// file without newlines costs little memory.
+constexpr std::size_t kMaxLine = std::size_t{1} << 20;
 
 
 
@@ -307,8 +309,10 @@ inline constexpr bool is_expect = std::is_same_v<A, ExpectSpte> || std::is_same_
 				  std::is_same_v<A, ExpectCalls> || std::is_same_v<A, ExpectCounts> ||
 				  std::is_same_v<A, ExpectRoot> || std::is_same_v<A, ExpectVcpu>;
 
+using LineNo = std::uint64_t;
+
 struct Op {
-	unsigned line = 0;
+	LineNo line = 0;
 	std::string text; // the line, comment stripped, single-spaced
 	Action action;
 };
@@ -316,7 +320,7 @@ struct Op {
 struct Scenario {
 	VmSpec vm;
 	std::string vm_text;
-	unsigned vm_line = 0;
+	LineNo vm_line = 0;
 	std::vector<Op> ops;
 };
 
@@ -325,14 +329,15 @@ struct Scenario {
 // ============================================================================
 
 struct ParseError {
-	unsigned line;
+	LineNo line;
 	std::string field;
 	std::string what;
 };
 
+// Views into the line being parsed: an Args lives no longer than its line.
 struct Token {
-	std::string key;   // the bare word, or the part before '='
-	std::string value; // after '='
+	std::string_view key;   // the bare word, or the part before '='
+	std::string_view value; // after '='
 	bool has_value = false;
 	bool used = false;
 };
@@ -355,13 +360,13 @@ std::optional<u64> parse_number(std::string_view s)
 // left unconsumed is an error.
 class Args {
 public:
-	Args(unsigned line, std::string command, std::vector<Token> tokens)
+	Args(LineNo line, std::string command, std::vector<Token> tokens)
 		: line_(line), command_(std::move(command)), tokens_(std::move(tokens))
 	{
 		check_duplicates();
 	}
 
-	unsigned line() const { return line_; }
+	LineNo line() const { return line_; }
 	const std::string& command() const { return command_; }
 
 	[[noreturn]] void fail(std::string_view field, std::string what) const
@@ -394,7 +399,7 @@ public:
 	std::optional<std::string> text(std::string_view key)
 	{
 		const Token* t = take_value(key);
-		return t ? std::optional<std::string>(t->value) : std::nullopt;
+		return t ? std::optional<std::string>(std::string(t->value)) : std::nullopt;
 	}
 
 	// key=WORD among `choices`: the index, `fallback` when absent.
@@ -509,12 +514,14 @@ public:
 	}
 
 private:
+	// One hash lookup per word: a line of N words costs O(N).
 	void check_duplicates() const
 	{
-		for (std::size_t i = 0; i < tokens_.size(); i++)
-			for (std::size_t j = 0; j < i; j++)
-				if (tokens_[i].key == tokens_[j].key)
-					fail(tokens_[i].key, "given twice");
+		std::unordered_set<std::string_view> seen;
+		seen.reserve(tokens_.size());
+		for (const Token& t : tokens_)
+			if (!seen.insert(t.key).second)
+				fail(t.key, "given twice");
 	}
 
 	const Token* take_value(std::string_view key)
@@ -529,7 +536,7 @@ private:
 		return nullptr;
 	}
 
-	u64 in_range(std::string_view key, const std::string& value, u64 lo, u64 hi) const
+	u64 in_range(std::string_view key, std::string_view value, u64 lo, u64 hi) const
 	{
 		const auto v = parse_number(value);
 		if (!v)
@@ -539,7 +546,7 @@ private:
 		return *v;
 	}
 
-	unsigned line_;
+	LineNo line_;
 	std::string command_;
 	std::vector<Token> tokens_;
 };
@@ -548,10 +555,10 @@ private:
 // change what may follow.
 struct ParseContext {
 	VmSpec vm;
-	unsigned vm_line = 0;
-	unsigned finalize_line = 0;
-	unsigned end_line = 0; // the destroy / teardown line
-	unsigned mirror_invalidated_line = 0; // a mirror root waits for zap-invalidated
+	LineNo vm_line = 0;
+	LineNo finalize_line = 0;
+	LineNo end_line = 0; // the destroy / teardown line
+	LineNo mirror_invalidated_line = 0; // a mirror root waits for zap-invalidated
 };
 
 constexpr u32 kMaxSpId = 1u << 24;
@@ -774,7 +781,7 @@ Action parse_expect_calls(Args& a)
 		if (!leaf)
 			a.fail(t.key, "not a SEAMCALL leaf name (such as TDH.MEM.PAGE.AUG)");
 		if (!t.has_value)
-			a.fail(t.key, "needs a count: " + t.key + "=N");
+			a.fail(t.key, "needs a count: " + std::string(t.key) + "=N");
 		const auto n = parse_number(t.value);
 		if (!n)
 			a.fail(t.key, "expected a number (decimal or 0x hex), got " + echo_input(t.value));
@@ -918,10 +925,10 @@ Op parse_op(Args& a, ParseContext& ctx, std::string text)
 
 // ---- lines -------------------------------------------------------------------------
 
-std::vector<std::string> split_words(std::string_view line)
+std::vector<std::string_view> split_words(std::string_view line)
 {
 	line = line.substr(0, line.find('#'));
-	std::vector<std::string> words;
+	std::vector<std::string_view> words;
 	std::size_t i = 0;
 	while (i < line.size()) {
 		while (i < line.size() && std::isspace(static_cast<unsigned char>(line[i])))
@@ -935,39 +942,42 @@ std::vector<std::string> split_words(std::string_view line)
 	return words;
 }
 
-Args make_args(unsigned line, const std::vector<std::string>& words)
+Args make_args(LineNo line, const std::vector<std::string_view>& words)
 {
 	std::vector<Token> tokens;
+	tokens.reserve(words.size());
 	for (std::size_t i = 1; i < words.size(); i++) {
-		const std::string& w = words[i];
+		const std::string_view w = words[i];
 		const std::size_t eq = w.find('=');
 		if (eq == 0)
-			throw ParseError{line, w, "a key=value argument needs a key"};
-		if (eq == std::string::npos)
+			throw ParseError{line, std::string(w), "a key=value argument needs a key"};
+		if (eq == std::string_view::npos)
 			tokens.push_back({w, "", false});
 		else
 			tokens.push_back({w.substr(0, eq), w.substr(eq + 1), true});
 	}
-	return Args(line, words[0], std::move(tokens));
+	return Args(line, std::string(words[0]), std::move(tokens));
 }
 
-std::string joined(const std::vector<std::string>& words)
+std::string joined(const std::vector<std::string_view>& words)
 {
 	std::string s;
-	for (const std::string& w : words)
-		s += (s.empty() ? "" : " ") + w;
+	for (const std::string_view w : words) {
+		if (!s.empty())
+			s += ' ';
+		s += w;
+	}
 	return s;
 }
 
-Scenario parse_scenario(std::istream& in)
+Scenario parse_scenario(support::LineReader& in)
 {
 	Scenario sc;
 	ParseContext ctx;
-	std::string raw;
-	unsigned line = 0;
-	while (std::getline(in, raw)) {
-		line++;
-		const std::vector<std::string> words = split_words(raw);
+	LineNo line = 0;
+	while (const std::optional<std::string_view> raw = in.next()) {
+		line = in.line_number();
+		const std::vector<std::string_view> words = split_words(*raw);
 		if (words.empty())
 			continue;
 		Args a = make_args(line, words);
@@ -983,7 +993,7 @@ Scenario parse_scenario(std::istream& in)
 		sc.ops.push_back(parse_op(a, ctx, joined(words)));
 	}
 	if (!ctx.vm_line)
-		throw ParseError{std::max(line, 1u), "vm", "missing: a scenario starts with a 'vm' line"};
+		throw ParseError{std::max<LineNo>(line, 1), "vm", "missing: a scenario starts with a 'vm' line"};
 	sc.vm = ctx.vm;
 	sc.vm_line = ctx.vm_line;
 	return sc;
@@ -1456,7 +1466,7 @@ public:
 			print_final_state();
 		const bool dot_written = opt_.dot_path.empty() || write_dot();
 		const bool trace_written = opt_.trace_path.empty() || write_trace_file();
-		return verdict(dot_written && trace_written);
+		return verdict(dot_written, trace_written);
 	}
 
 private:
@@ -1945,28 +1955,37 @@ private:
 	// ---- --trace ------------------------------------------------------------------------
 	bool write_trace_file()
 	{
+		errno = 0;
 		std::ofstream f(opt_.trace_path);
+		if (!f)
+			return cannot_write(opt_.trace_path);
 		TraceInput t = m_.trace_input();
 		t.source = source_;
 		const std::size_t n = write_trace(f, t);
 		f.close();
-		if (!f) {
-			out_ << "FAILED: cannot write " << opt_.trace_path << "\n";
-			return false;
-		}
+		if (!f)
+			return cannot_write(opt_.trace_path);
 		if (!opt_.quiet)
-			out_ << "trace: " << n << " events written to " << opt_.trace_path << "\n";
+			out_ << "trace: " << n << " events written to " << support::printable(opt_.trace_path) << "\n";
 		return true;
+	}
+
+	// errno is the failed open's or write's (std::ofstream keeps it).
+	bool cannot_write(const std::string& path)
+	{
+		const int e = errno;
+		out_ << "FAILED: cannot write " << support::printable(path) << (e ? ": " + std::string(std::strerror(e)) : "")
+		     << "\n";
+		return false;
 	}
 
 	// ---- Graphviz ----------------------------------------------------------------------
 	bool write_dot()
 	{
+		errno = 0;
 		std::ofstream f(opt_.dot_path);
-		if (!f) {
-			out_ << "FAILED: cannot write " << opt_.dot_path << "\n";
-			return false;
-		}
+		if (!f)
+			return cannot_write(opt_.dot_path);
 		f << "digraph arborist {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n";
 		DotWriter<Mmu> dot(m_.mmu(), f);
 		for (const u32 root : m_.mmu().roots())
@@ -1986,17 +2005,15 @@ private:
 	{
 		f << "}\n";
 		f.close();
-		if (!f)
-			out_ << "FAILED: error writing " << opt_.dot_path << "\n";
-		return static_cast<bool>(f);
+		return f ? true : cannot_write(opt_.dot_path);
 	}
 
 	// ---- the verdict -------------------------------------------------------------------
-	int verdict(bool dot_written)
+	int verdict(bool dot_written, bool trace_written)
 	{
 		const u64 bugs = m_.bugs();
 		const u64 unexpected = bugs > tolerated_bugs_ ? bugs - tolerated_bugs_ : 0;
-		const bool ok = failures_ == 0 && unexpected == 0 && violations_ == 0 && dot_written;
+		const bool ok = failures_ == 0 && unexpected == 0 && violations_ == 0 && dot_written && trace_written;
 		out_ << "\nresult: " << (ok ? "ok" : "FAILED") << ": " << sc_.ops.size() << " operation(s), "
 		     << expects_ - failures_ << " of " << expects_ << " expectation(s) held, " << bugs << " KVM bug(s) ("
 		     << unexpected << " unexpected)";
@@ -2004,6 +2021,8 @@ private:
 			out_ << ", " << violations_ << " refinement violation(s)";
 		if (!dot_written)
 			out_ << ", Graphviz file not written";
+		if (!trace_written)
+			out_ << ", trace file not written";
 		out_ << "\n";
 		return ok ? 0 : 1;
 	}
@@ -2036,21 +2055,19 @@ int run_on(const Scenario& sc, const RunOptions& o, std::ostream& out, const std
 
 int run_scenario(const std::string& path, const RunOptions& options, std::ostream& out, std::ostream& err)
 {
-	std::error_code ec;
-	if (std::filesystem::is_directory(path, ec)) {
-		err << path << ": is a directory, not a scenario file\n";
-		return 2;
-	}
-	std::ifstream in(path);
-	if (!in) {
-		err << path << ": cannot open the scenario file\n";
-		return 2;
-	}
 	Scenario sc;
 	try {
-		sc = parse_scenario(in);
-	} catch (const ParseError& e) {
-		err << path << ":" << e.line << ": field " << echo_input(e.field) << ": " << e.what << "\n";
+		support::FileSource src(path);
+		support::LineReader in(src, kMaxLine);
+		try {
+			sc = parse_scenario(in);
+		} catch (const ParseError& e) {
+			err << support::printable(in.name()) << ":" << e.line << ": field " << echo_input(e.field) << ": "
+			    << e.what << "\n";
+			return 2;
+		}
+	} catch (const support::InputError& e) {
+		err << e.what() << "\n";
 		return 2;
 	}
 	if (sc.vm.is_td())

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -52,17 +53,64 @@ struct Obligation {
 // Z3's numerals as text.
 std::string show_value(const z3::expr& v);
 
+// What one solver call established.  `unknown` is Z3 giving up (the time
+// limit, a resource limit, an interrupt): no answer either way, never to be
+// read as sat or unsat.
+enum class Answer : std::uint8_t { no, yes, unknown, not_run };
+
 struct Result {
 	std::string name;
-	bool proved = false;
-	bool vacuity_ok = false;
-	bool bad_refuted = false;
+	// Each is yes only on the solver's definite answer: the proof query
+	// unsat, the vacuity query sat, the known-bad query sat.
+	Answer proof = Answer::not_run, vacuity = Answer::not_run, known_bad = Answer::not_run;
+	bool proved = false;      // proof == yes
+	bool vacuity_ok = false;  // vacuity == yes
+	bool bad_refuted = false; // known_bad == yes
 	double ms_proof = 0, ms_vacuity = 0, ms_bad = 0;
 	std::string counterexample; // for a failed proof: named field values
-	std::string error;          // solver "unknown", exceptions
+	std::string unknown_reason; // Z3's reason of the first unknown answer ("timeout", "canceled", ...)
+	std::string error;          // an exception: the obligation could not be built or solved
+	bool unknown() const
+	{
+		return proof == Answer::unknown || vacuity == Answer::unknown || known_bad == Answer::unknown;
+	}
 	bool passed() const { return proved && vacuity_ok && bad_refuted && error.empty(); }
 	double ms_total() const { return ms_proof + ms_vacuity + ms_bad; }
 };
+
+// The one verdict of an obligation, in order of precedence: an exception;
+// a counterexample to the property (a definite failure even if another
+// call gave up); an unknown answer; a vacuous or cannot-fail obligation;
+// proved.
+enum class Verdict : std::uint8_t { error, failed, unknown, vacuous, cannot_fail, proved };
+
+inline Verdict verdict_of(const Result& r)
+{
+	if (!r.error.empty())
+		return Verdict::error;
+	if (r.proof == Answer::no)
+		return Verdict::failed;
+	if (r.unknown())
+		return Verdict::unknown;
+	if (!r.vacuity_ok)
+		return Verdict::vacuous;
+	if (!r.bad_refuted)
+		return Verdict::cannot_fail;
+	return Verdict::proved;
+}
+
+inline std::string_view verdict_name(Verdict v)
+{
+	switch (v) {
+	case Verdict::error: return "ERROR";
+	case Verdict::failed: return "FAILED";
+	case Verdict::unknown: return "UNKNOWN";
+	case Verdict::vacuous: return "VACUOUS";
+	case Verdict::cannot_fail: return "CANNOT-FAIL";
+	case Verdict::proved: return "proved";
+	}
+	return "?";
+}
 
 Result discharge(const Obligation& o, unsigned timeout_ms);
 std::vector<Result> discharge_all(const std::vector<Obligation>& obs, unsigned jobs, unsigned timeout_ms);

@@ -83,6 +83,7 @@ struct Check {
 	z3::check_result r;
 	double ms;
 	std::string model;
+	std::string reason_unknown; // when r is unknown
 };
 
 Check run(z3::context& ctx, const Query& q, const std::vector<Named>& vars, bool negate_goal, unsigned timeout_ms)
@@ -97,10 +98,24 @@ Check run(z3::context& ctx, const Query& q, const std::vector<Named>& vars, bool
 		s.add(!q.goal);
 	const auto t0 = clock_type::now();
 	const z3::check_result r = s.check();
-	Check c{r, ms_since(t0), {}};
+	Check c{r, ms_since(t0), {}, {}};
 	if (r == z3::sat)
 		c.model = render_model(s.get_model(), vars, negate_goal ? q.show : std::vector<Named>{});
+	if (r == z3::unknown)
+		c.reason_unknown = s.reason_unknown();
 	return c;
+}
+
+// The answer a call gives to its question: `want` is the result that
+// establishes it (unsat for the proof, sat for vacuity and known-bad).
+Answer answer(const Check& c, z3::check_result want, Result& res, const char* which)
+{
+	if (c.r == z3::unknown) {
+		if (res.unknown_reason.empty())
+			res.unknown_reason = std::string(which) + ": " + (c.reason_unknown.empty() ? "unknown" : c.reason_unknown);
+		return Answer::unknown;
+	}
+	return c.r == want ? Answer::yes : Answer::no;
 }
 
 } // namespace
@@ -118,16 +133,12 @@ Result discharge(const Obligation& o, unsigned timeout_ms)
 			const Query q = o.build(d, Variant::good);
 			const Check vac = run(ctx, q, vars, false, timeout_ms);
 			res.ms_vacuity = vac.ms;
-			res.vacuity_ok = vac.r == z3::sat;
-			if (vac.r == z3::unknown)
-				res.error = "vacuity check: solver returned unknown (" + std::to_string(timeout_ms) + " ms limit)";
+			res.vacuity = answer(vac, z3::sat, res, "vacuity check");
 			const Check proof = run(ctx, q, vars, true, timeout_ms);
 			res.ms_proof = proof.ms;
-			res.proved = proof.r == z3::unsat;
+			res.proof = answer(proof, z3::unsat, res, "proof");
 			if (proof.r == z3::sat)
 				res.counterexample = proof.model;
-			if (proof.r == z3::unknown)
-				res.error = "proof: solver returned unknown (" + std::to_string(timeout_ms) + " ms limit)";
 		}
 		{
 			z3::context ctx;
@@ -137,15 +148,16 @@ Result discharge(const Obligation& o, unsigned timeout_ms)
 			const Query q = o.build(d, Variant::known_bad);
 			const Check bad = run(ctx, q, vars, true, timeout_ms);
 			res.ms_bad = bad.ms;
-			res.bad_refuted = bad.r == z3::sat;
-			if (bad.r == z3::unknown && res.error.empty())
-				res.error = "known-bad: solver returned unknown (" + std::to_string(timeout_ms) + " ms limit)";
+			res.known_bad = answer(bad, z3::sat, res, "known-bad");
 		}
 	} catch (const z3::exception& e) {
 		res.error = std::string("z3: ") + e.msg();
 	} catch (const std::exception& e) {
 		res.error = e.what();
 	}
+	res.proved = res.proof == Answer::yes;
+	res.vacuity_ok = res.vacuity == Answer::yes;
+	res.bad_refuted = res.known_bad == Answer::yes;
 	return res;
 }
 

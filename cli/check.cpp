@@ -1,14 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "check.hpp"
-#include "json_escape.hpp"
+#include "json.hpp"
+#include "options.hpp"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iomanip>
+#include <limits>
+#include <optional>
 #include <ostream>
 #include <sstream>
 
 #include "arborist/mc/configs.hpp"
+#include "arborist/support/text.hpp"
 
 namespace arborist::cli {
 
@@ -18,9 +24,9 @@ struct CheckOptions {
 	std::vector<std::string> names;
 	bool list = false, all = false, json = false;
 	std::string dot_path, promela_path;
-	mc::Options mc;
+	bool no_symmetry = false, no_por = false, no_termination = false;
+	std::uint64_t max_states = mc::Options{}.max_states;
 };
-
 
 std::string verdict_of(const mc::Result& r)
 {
@@ -64,82 +70,174 @@ void print_text(const mc::McConfig& c, const mc::Result& r, std::ostream& out)
 	out << "verdict " << v << " (expected " << c.expected << ")" << (v == c.expected ? "" : "  MISMATCH") << "\n";
 }
 
-void print_json(const mc::McConfig& c, const mc::Result& r, std::ostream& out, bool last)
+void print_json(json::JsonWriter& w, const mc::McConfig& c, const mc::Result& r)
 {
-	out << "  {\"name\": \"" << json_escape(c.name) << "\", \"verdict\": \"" << json_escape(verdict_of(r))
-	    << "\", \"expected\": \"" << json_escape(c.expected) << "\", \"states\": " << r.states
-	    << ", \"transitions\": " << r.transitions << ", \"depth\": " << r.max_depth << ", \"seconds\": " << r.seconds;
+	w.begin_object()
+		.member("name", c.name)
+		.member("verdict", verdict_of(r))
+		.member("expected", c.expected)
+		.member("as_expected", verdict_of(r) == c.expected)
+		.member("states", r.states)
+		.member("transitions", r.transitions)
+		.member("depth", r.max_depth)
+		.member("seconds", r.seconds);
 	if (r.violation) {
-		out << ", \"detail\": \"" << json_escape(r.violation->detail) << "\", \"counterexample\": [";
-		for (std::size_t i = 0; i < r.trace.size(); i++)
-			out << (i ? ", " : "") << "{\"thread\": \"" << json_escape(r.trace[i].thread_name)
-			    << "\", \"action\": \"" << json_escape(r.trace[i].action) << "\"}";
-		out << "]";
+		w.member("detail", r.violation->detail).key("counterexample").begin_array();
+		for (const auto& step : r.trace)
+			w.begin_object().member("thread", step.thread_name).member("action", step.action).end_object();
+		w.end_array();
 	}
-	out << "}" << (last ? "\n" : ",\n");
+	w.end_object();
 }
 
-bool write_file(const std::string& path, const std::string& text, std::ostream& err)
+// "" when written, else why not (with errno's text).
+std::string write_file(const std::string& path, const std::string& text)
 {
+	errno = 0;
 	std::ofstream f(path);
-	if (!(f << text)) {
-		err << "arborist check: cannot write '" << path << "'\n";
-		return false;
+	if (f) {
+		f << text;
+		f.close();
 	}
-	return true;
+	if (f)
+		return "";
+	const int e = errno;
+	return "cannot write " + support::quoted(path) + (e ? std::string(": ") + std::strerror(e) : "");
 }
+
+// A file an option asked for, and what became of it.
+struct FileOutcome {
+	std::string option, path;
+	bool written = false;
+	std::string reason; // when not written
+};
+
+class Report {
+public:
+	Report(bool json, std::ostream& out, std::ostream& err) : json_(json), out_(out), err_(err), w_(out) {}
+
+	int usage(const std::string& msg)
+	{
+		err_ << "arborist check: " << msg << "\n(run 'arborist help' for usage)\n";
+		if (json_)
+			json::error_document(out_, "check", "usage", msg, 2);
+		return 2;
+	}
+
+	void begin()
+	{
+		if (json_)
+			json::begin_document(w_, "check");
+	}
+
+	void list()
+	{
+		if (json_)
+			w_.key("list").begin_array();
+		for (const mc::McConfig& c : mc::mc_configs()) {
+			if (json_)
+				w_.begin_object()
+					.member("name", c.name)
+					.member("expected", c.expected)
+					.member("summary", c.summary)
+					.member("source", c.source)
+					.end_object();
+			else
+				out_ << std::left << std::setw(44) << c.name << " expect " << c.expected << "\n    "
+				     << c.summary << "\n";
+		}
+		if (json_)
+			w_.end_array();
+	}
+
+	void begin_configurations()
+	{
+		if (json_)
+			w_.key("configurations").begin_array();
+	}
+	void configuration(const mc::McConfig& c, const mc::Result& r)
+	{
+		if (json_)
+			print_json(w_, c, r);
+		else
+			print_text(c, r, out_);
+	}
+	void end_configurations()
+	{
+		if (json_)
+			w_.end_array();
+	}
+
+	// Text mode says what became of the file on stdout, as before; a
+	// failure to write goes to stderr in both modes, and in JSON mode every
+	// note does (the document lists the file in "files").
+	void file(FileOutcome f)
+	{
+		const bool failed = !f.written && f.reason.starts_with("cannot write");
+		const std::string note = f.written ? "wrote " + support::printable(f.path)
+				       : failed   ? f.reason
+						  : f.reason + ": " + f.option + " file not written";
+		if (failed)
+			err_ << "arborist check: " << note << "\n";
+		else
+			(json_ ? err_ : out_) << note << "\n";
+		files_.push_back(std::move(f));
+	}
+
+	// The exit status, after the document's last members.
+	int end(int status, const std::string& io_error = "")
+	{
+		if (!json_)
+			return status;
+		if (!files_.empty()) {
+			w_.key("files").begin_array();
+			for (const FileOutcome& f : files_) {
+				w_.begin_object().member("option", f.option).member("path", f.path).member("written", f.written);
+				if (!f.written)
+					w_.member("reason", f.reason);
+				w_.end_object();
+			}
+			w_.end_array();
+		}
+		json::end_document(w_, status, io_error.empty() ? "" : "io", io_error);
+		return status;
+	}
+
+private:
+	bool json_;
+	std::ostream& out_;
+	std::ostream& err_;
+	json::JsonWriter w_;
+	std::vector<FileOutcome> files_;
+};
 
 } // namespace
 
 int check_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err)
 {
 	CheckOptions o;
-	auto usage = [&](const std::string& msg) {
-		err << "arborist check: " << msg << "\n(run 'arborist help' for usage)\n";
-		return 2;
-	};
-	for (std::size_t i = 0; i < args.size(); i++) {
-		const std::string& a = args[i];
-		auto value = [&](std::string& dst) {
-			if (i + 1 >= args.size())
-				return false;
-			dst = args[++i];
-			return true;
-		};
-		if (a == "--list")
-			o.list = true;
-		else if (a == "--all")
-			o.all = true;
-		else if (a == "--json")
-			o.json = true;
-		else if (a == "--no-symmetry")
-			o.mc.symmetry = false;
-		else if (a == "--no-por")
-			o.mc.por = false;
-		else if (a == "--no-termination")
-			o.mc.termination = false;
-		else if (a == "--dot") {
-			if (!value(o.dot_path))
-				return usage("option --dot needs a value");
-		} else if (a == "--emit-promela") {
-			if (!value(o.promela_path))
-				return usage("option --emit-promela needs a value");
-		} else if (a == "--max-states") {
-			std::string n;
-			if (!value(n) || n.empty() || n.find_first_not_of("0123456789") != std::string::npos ||
-			    n.size() > 10 || std::stoull(n) == 0)
-				return usage("option --max-states: expected a positive whole number, got '" + n + "'");
-			o.mc.max_states = std::stoull(n);
-		} else if (a.starts_with("-"))
-			return usage("unknown option '" + a + "'");
-		else
-			o.names.push_back(a);
-	}
+	OptionParser p("check");
+	p.flag("--list", o.list);
+	p.flag("--all", o.all);
+	p.flag("--json", o.json);
+	p.flag("--no-symmetry", o.no_symmetry);
+	p.flag("--no-por", o.no_por);
+	p.flag("--no-termination", o.no_termination);
+	p.value("--dot", o.dot_path);
+	p.value("--emit-promela", o.promela_path);
+	p.number("--max-states", o.max_states, 1, std::numeric_limits<std::uint64_t>::max() / 2);
+	p.positional(o.names);
+	const std::string problem = p.parse(args);
+	Report report(o.json, out, err);
+	if (!problem.empty())
+		return report.usage(problem);
+
 	if (o.list) {
-		for (const mc::McConfig& c : mc::mc_configs())
-			out << std::left << std::setw(44) << c.name << " expect " << c.expected << "\n    " << c.summary
-			    << "\n";
-		return 0;
+		if (o.all || !o.names.empty() || !o.dot_path.empty() || !o.promela_path.empty())
+			return report.usage("--list takes no configuration and no output file");
+		report.begin();
+		report.list();
+		return report.end(0);
 	}
 	std::vector<const mc::McConfig*> run;
 	if (o.all)
@@ -148,41 +246,49 @@ int check_main(const std::vector<std::string>& args, std::ostream& out, std::ost
 	for (const std::string& n : o.names) {
 		const mc::McConfig* c = mc::find_mc_config(n);
 		if (!c)
-			return usage("unknown configuration '" + n + "' (arborist check --list names them)");
+			return report.usage("unknown configuration " + support::quoted(n, 80) +
+					    " (arborist check --list names them)");
 		run.push_back(c);
 	}
 	if (run.empty())
-		return usage("no configuration given (NAME, --all or --list)");
+		return report.usage("no configuration given (NAME, --all or --list)");
 	if ((!o.dot_path.empty() || !o.promela_path.empty()) && run.size() != 1)
-		return usage("--dot and --emit-promela take exactly one configuration");
+		return report.usage("--dot and --emit-promela take exactly one configuration");
 	if (!o.promela_path.empty()) {
 		if (!run[0]->promela)
-			return usage("configuration '" + run[0]->name + "' has no Promela model (root.* configurations do)");
-		if (!write_file(o.promela_path, run[0]->promela(), err))
-			return 2;
-		out << "wrote " << o.promela_path << "\n";
-		return 0;
+			return report.usage("configuration '" + run[0]->name +
+					    "' has no Promela model (root.* configurations do)");
+		report.begin();
+		const std::string why = write_file(o.promela_path, run[0]->promela());
+		report.file({"--emit-promela", o.promela_path, why.empty(), why});
+		return report.end(why.empty() ? 0 : 2, why);
 	}
+
+	mc::Options mo;
+	mo.symmetry = !o.no_symmetry;
+	mo.por = !o.no_por;
+	mo.termination = !o.no_termination;
+	mo.max_states = o.max_states;
 	bool all_expected = true;
-	if (o.json)
-		out << "[\n";
-	for (std::size_t i = 0; i < run.size(); i++) {
-		const mc::Result r = run[i]->run(o.mc);
-		all_expected = all_expected && verdict_of(r) == run[i]->expected;
-		if (o.json)
-			print_json(*run[i], r, out, i + 1 == run.size());
-		else
-			print_text(*run[i], r, out);
-		if (!o.dot_path.empty()) {
-			if (!r.violation)
-				out << "no violation: --dot file not written\n";
-			else if (!write_file(o.dot_path, r.final_dot, err))
-				return 2;
+	std::string io_error;
+	report.begin();
+	report.begin_configurations();
+	std::optional<mc::Result> last;
+	for (const mc::McConfig* c : run) {
+		last = c->run(mo);
+		all_expected = all_expected && verdict_of(*last) == c->expected;
+		report.configuration(*c, *last);
+	}
+	report.end_configurations();
+	if (!o.dot_path.empty()) {
+		if (!last->violation) {
+			report.file({"--dot", o.dot_path, false, "no violation"});
+		} else {
+			io_error = write_file(o.dot_path, last->final_dot);
+			report.file({"--dot", o.dot_path, io_error.empty(), io_error});
 		}
 	}
-	if (o.json)
-		out << "]\n";
-	return all_expected ? 0 : 1;
+	return report.end(!io_error.empty() ? 2 : all_expected ? 0 : 1, io_error);
 }
 
 } // namespace arborist::cli

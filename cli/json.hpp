@@ -1,10 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
-// A small JSON reader, enough to read back the report of
+// JSON for the command line.
+//
+// Writing: every --json output goes through support::JsonWriter
+// (support/arborist/support/json_writer.hpp: UTF-8-safe escaping of every
+// string, invalid bytes as \u00XX of their Latin-1 reading), and every
+// document carries the same frame: "tool", "command", "error" (null, or
+// {"kind": "usage" | "io", "message": ...}) and "exit_status", so a usage
+// or I/O error is still one JSON document on stdout.
+//
+// Reading: a small JSON reader, enough to read back the report of
 // `arborist conform --json` (docs/conformance.md, "Violations") in
-// `arborist capture --check`.  RFC 8259 values; numbers are kept as double
-// (line numbers and counts stay exact below 2^53).  Errors throw
-// std::runtime_error naming the byte offset.
+// `arborist capture --check` and the CLI tests.  RFC 8259 values; numbers
+// are kept as double (line numbers and counts stay exact below 2^53).
+// Errors throw std::runtime_error naming the byte offset.
 #pragma once
 
 #include <cctype>
@@ -16,7 +25,40 @@
 #include <string_view>
 #include <vector>
 
+#include "arborist/support/json_writer.hpp"
+
 namespace arborist::cli::json {
+
+using support::JsonWriter;
+
+// The frame's opening members: {"tool": "arborist", "command": C, ...
+inline void begin_document(JsonWriter& w, std::string_view command)
+{
+	w.begin_object().member("tool", "arborist").member("command", command);
+}
+
+// ... and its closing ones: "error", "exit_status" }.  `error_kind` empty:
+// no error.
+inline void end_document(JsonWriter& w, int exit_status, std::string_view error_kind = {},
+			 std::string_view error_message = {})
+{
+	w.key("error");
+	if (error_kind.empty())
+		w.null();
+	else
+		w.begin_object().member("kind", error_kind).member("message", error_message).end_object();
+	w.member("exit_status", exit_status).end_object();
+	w.done();
+}
+
+// A whole document for a command that stopped before producing results.
+inline void error_document(std::ostream& out, std::string_view command, std::string_view kind,
+			   std::string_view message, int exit_status)
+{
+	JsonWriter w(out);
+	begin_document(w, command);
+	end_document(w, exit_status, kind, message);
+}
 
 struct Value {
 	enum class Kind { null, boolean, number, string, array, object } kind = Kind::null;

@@ -16,14 +16,20 @@
 #include <thread>
 #include <vector>
 
+#include "arborist/support/output.hpp"
+#include "arborist/support/text.hpp"
 #include "bench.hpp"
 #include "capture.hpp"
 #include "check.hpp"
 #include "conform/conform.hpp"
+#include "json.hpp"
+#include "options.hpp"
 #include "prove.hpp"
 #include "scenario.hpp"
 
 namespace {
+
+namespace support = arborist::support;
 
 constexpr const char* USAGE = R"(usage: arborist COMMAND [OPTIONS]
 
@@ -93,17 +99,15 @@ known-bad variant; 1 some obligation failed; 2 usage error.
 [[noreturn]] void usage_error(const std::string& msg)
 {
 	std::cerr << "arborist: " << msg << "\n(run 'arborist help' for usage)\n";
-	std::exit(2);
+	std::exit(support::finish_output(2));
 }
 
 unsigned parse_unsigned(const std::string& opt, const std::string& v, unsigned lo, unsigned hi)
 {
-	char* end = nullptr;
-	errno = 0;
-	const unsigned long n = std::strtoul(v.c_str(), &end, 10);
-	if (v.empty() || *end != '\0' || errno != 0 || n < lo || n > hi || v[0] == '-')
+	unsigned long long n = 0;
+	if (!arborist::cli::OptionParser::parse_whole(v, lo, hi, n))
 		usage_error("option " + opt + ": expected a whole number from " + std::to_string(lo) + " to " +
-			    std::to_string(hi) + ", got '" + v + "'");
+			    std::to_string(hi) + ", got " + support::quoted(v, 40));
 	return static_cast<unsigned>(n);
 }
 
@@ -111,105 +115,75 @@ int cmd_prove(const std::vector<std::string>& args)
 {
 	arborist::cli::ProveOptions o;
 	o.jobs = std::max(1u, std::thread::hardware_concurrency());
-	for (std::size_t i = 0; i < args.size(); i++) {
-		const std::string& a = args[i];
-		auto value = [&]() -> std::string {
-			if (i + 1 >= args.size())
-				usage_error("option " + a + " needs a value");
-			return args[++i];
-		};
-		if (a == "--json")
-			o.format = arborist::cli::Format::json;
-		else if (a == "--markdown")
-			o.format = arborist::cli::Format::markdown;
-		else if (a == "--filter")
-			o.filters.push_back(value());
-		else if (a == "--list")
-			o.list_only = true;
-		else if (a == "--jobs")
-			o.jobs = parse_unsigned(a, value(), 1, 256);
-		else if (a == "--timeout")
-			o.timeout_ms = parse_unsigned(a, value(), 1, 3600000);
-		else if (a == "--verbose")
-			o.verbose = true;
-		else
-			usage_error("prove: unknown option '" + a + "'");
+	bool json = false, markdown = false;
+	arborist::cli::OptionParser p("prove");
+	p.flag("--json", json);
+	p.flag("--markdown", markdown);
+	p.repeated("--filter", o.filters);
+	p.flag("--list", o.list_only);
+	p.number("--jobs", o.jobs, 1, 256);
+	p.number("--timeout", o.timeout_ms, 1, 3600000);
+	p.flag("--verbose", o.verbose);
+	std::string problem = p.parse(args);
+	if (problem.empty() && json && markdown)
+		problem = "prove: --json and --markdown are two output formats; give one";
+	if (!problem.empty()) {
+		if (json)
+			arborist::cli::json::error_document(std::cout, "prove", "usage", problem, 2);
+		usage_error(problem);
 	}
+	o.format = json ? arborist::cli::Format::json
+		   : markdown ? arborist::cli::Format::markdown
+			      : arborist::cli::Format::table;
 	return arborist::cli::prove(o, std::cout, std::cerr);
 }
 
 int cmd_bench(const std::vector<std::string>& args)
 {
+	const std::vector<std::string> rest(args.empty() ? args.begin() : args.begin() + 1, args.end());
 	if (!args.empty() && args[0] == "check") {
 		unsigned iterators = 4;
 		std::string variant = "v6.19";
-		for (std::size_t i = 1; i < args.size(); i++) {
-			const std::string& a = args[i];
-			if (i + 1 >= args.size())
-				usage_error("bench check: option " + a + " needs a value");
-			if (a == "--iterators")
-				iterators = parse_unsigned(a, args[++i], 0, 6);
-			else if (a == "--variant")
-				variant = args[++i];
-			else
-				usage_error("bench check: unknown option '" + a + "'");
-		}
+		arborist::cli::OptionParser p("bench check");
+		p.number("--iterators", iterators, 0, 6);
+		p.value("--variant", variant);
+		if (const std::string problem = p.parse(rest); !problem.empty())
+			usage_error(problem);
 		if (variant != "v6.19" && variant != "dec-and-test")
-			usage_error("option --variant: expected v6.19 or dec-and-test, got '" + variant + "'");
+			usage_error("option --variant: expected v6.19 or dec-and-test, got " + support::quoted(variant, 40));
 		return arborist::cli::bench_check(iterators, variant, std::cout, std::cerr);
 	}
 	if (args.empty() || args[0] != "teardown")
 		usage_error("bench: expected 'teardown' or 'check'");
 	std::uint64_t pages = 1u << 20;
 	std::string variant = "both";
-	for (std::size_t i = 1; i < args.size(); i++) {
-		const std::string& a = args[i];
-		auto value = [&]() -> std::string {
-			if (i + 1 >= args.size())
-				usage_error("option " + a + " needs a value");
-			return args[++i];
-		};
-		if (a == "--pages")
-			pages = parse_unsigned(a, value(), 1, 1u << 24);
-		else if (a == "--variant") {
-			variant = value();
-			if (variant != "dynamic" && variant != "deferred" && variant != "both")
-				usage_error("option --variant: expected dynamic, deferred or both, got '" + variant + "'");
-		} else
-			usage_error("bench teardown: unknown option '" + a + "'");
-	}
+	arborist::cli::OptionParser p("bench teardown");
+	p.number("--pages", pages, 1, 1u << 24);
+	p.value("--variant", variant);
+	if (const std::string problem = p.parse(rest); !problem.empty())
+		usage_error(problem);
+	if (variant != "dynamic" && variant != "deferred" && variant != "both")
+		usage_error("option --variant: expected dynamic, deferred or both, got " + support::quoted(variant, 40));
 	return arborist::cli::bench_teardown(pages, variant, std::cout, std::cerr);
 }
 
 int cmd_run(const std::vector<std::string>& args)
 {
 	arborist::cli::RunOptions o;
-	std::string path;
-	for (std::size_t i = 0; i < args.size(); i++) {
-		const std::string& a = args[i];
-		if (a == "--dot") {
-			if (i + 1 >= args.size())
-				usage_error("option --dot needs a value");
-			o.dot_path = args[++i];
-		} else if (a == "--trace") {
-			if (i + 1 >= args.size())
-				usage_error("option --trace needs a value");
-			o.trace_path = args[++i];
-		} else if (a == "--refine") {
-			o.refine = true;
-		} else if (a == "--quiet") {
-			o.quiet = true;
-		} else if (a.starts_with("-")) {
-			usage_error("run: unknown option '" + a + "'");
-		} else if (path.empty()) {
-			path = a;
-		} else {
-			usage_error("run: more than one scenario file given");
-		}
-	}
-	if (path.empty())
+	std::vector<std::string> paths;
+	arborist::cli::OptionParser p("run");
+	p.value("--dot", o.dot_path);
+	p.value("--trace", o.trace_path);
+	p.flag("--refine", o.refine);
+	p.flag("--quiet", o.quiet);
+	p.positional(paths);
+	if (const std::string problem = p.parse(args); !problem.empty())
+		usage_error(problem);
+	if (paths.empty())
 		usage_error("run: no scenario file given");
-	return arborist::cli::run_scenario(path, o, std::cout, std::cerr);
+	if (paths.size() > 1)
+		usage_error("run: more than one scenario file given");
+	return arborist::cli::run_scenario(paths[0], o, std::cout, std::cerr);
 }
 
 int cmd_capture(const std::vector<std::string>& args)
@@ -263,15 +237,8 @@ int cmd_capture(const std::vector<std::string>& args)
 	return arborist::cli::capture(o, std::cout, std::cerr);
 }
 
-} // namespace
-
-int main(int argc, char** argv)
+int dispatch(const std::string& cmd, std::vector<std::string>& args)
 {
-	std::vector<std::string> args(argv + 1, argv + argc);
-	if (args.empty())
-		usage_error("no command given");
-	const std::string cmd = args.front();
-	args.erase(args.begin());
 	if (cmd == "prove")
 		return cmd_prove(args);
 	if (cmd == "bench")
@@ -294,5 +261,19 @@ int main(int argc, char** argv)
 		std::cout << USAGE;
 		return 0;
 	}
-	usage_error("unknown command '" + cmd + "'");
+	usage_error("unknown command " + support::quoted(cmd, 60));
+}
+
+} // namespace
+
+// Every command's status passes through support::finish_output(): a
+// report lost to a failed write of stdout or stderr exits 2, never 0.
+int main(int argc, char** argv)
+{
+	std::vector<std::string> args(argv + 1, argv + argc);
+	if (args.empty())
+		usage_error("no command given");
+	const std::string cmd = args.front();
+	args.erase(args.begin());
+	return support::finish_output(dispatch(cmd, args));
 }

@@ -2,7 +2,7 @@
 //
 // `arborist prove`: discharge the obligation table and report it.
 #include "prove.hpp"
-#include "json_escape.hpp"
+#include "json.hpp"
 
 #include <boost/version.hpp>
 #include <chrono>
@@ -17,8 +17,10 @@ namespace arborist::cli {
 
 namespace {
 
+using proofs::Answer;
 using proofs::Obligation;
 using proofs::Result;
+using proofs::Verdict;
 
 
 std::string md_escape(const std::string& s)
@@ -42,17 +44,39 @@ std::string boost_version()
 	       std::to_string(BOOST_VERSION % 100);
 }
 
-std::string verdict(const Result& r)
+std::string verdict(const Result& r) { return std::string(proofs::verdict_name(proofs::verdict_of(r))); }
+
+// Obligations by verdict: proved, failed (a counterexample, vacuous or
+// cannot-fail), unknown (the solver gave up), error; they add up to the
+// total.
+struct Counts {
+	std::size_t proved = 0, failed = 0, unknown = 0, error = 0;
+	std::size_t proof_held = 0, vacuity_ok = 0, bad_refuted = 0;
+	explicit Counts(const std::vector<Result>& res)
+	{
+		for (const Result& r : res) {
+			switch (proofs::verdict_of(r)) {
+			case Verdict::proved: proved++; break;
+			case Verdict::unknown: unknown++; break;
+			case Verdict::error: error++; break;
+			default: failed++; break;
+			}
+			proof_held += r.proved;
+			vacuity_ok += r.vacuity_ok;
+			bad_refuted += r.bad_refuted;
+		}
+	}
+};
+
+std::string_view answer_name(Answer a)
 {
-	if (!r.error.empty())
-		return "ERROR";
-	if (!r.proved)
-		return "FAILED";
-	if (!r.vacuity_ok)
-		return "VACUOUS";
-	if (!r.bad_refuted)
-		return "CANNOT-FAIL";
-	return "proved";
+	switch (a) {
+	case Answer::yes: return "yes";
+	case Answer::no: return "no";
+	case Answer::unknown: return "unknown";
+	case Answer::not_run: return "not run";
+	}
+	return "?";
 }
 
 bool selected(const Obligation& o, const std::vector<std::string>& filters)
@@ -87,39 +111,59 @@ void print_markdown(std::ostream& out, const std::vector<Obligation>& obs, const
 	}
 }
 
-void print_json(std::ostream& out, const std::vector<Obligation>& obs, const std::vector<Result>* res, double wall_s)
+void print_json(std::ostream& out, const std::vector<Obligation>& obs, const std::vector<Result>* res, double wall_s,
+		int exit_status)
 {
-	out << "{\n  \"tool\": \"arborist\",\n  \"z3\": \"" << z3_version() << "\",\n  \"obligations\": [\n";
+	json::JsonWriter w(out);
+	json::begin_document(w, "prove");
+	w.member("z3", z3_version()).key("obligations").begin_array();
 	for (std::size_t i = 0; i < obs.size(); i++) {
 		const Obligation& o = obs[i];
-		out << "    {\"name\": \"" << json_escape(o.name) << "\", \"kind\": \"" << o.kind << "\", \"source\": \""
-		    << json_escape(o.source) << "\", \"statement\": \"" << json_escape(o.statement)
-		    << "\", \"known_bad\": \"" << json_escape(o.known_bad) << "\"";
+		w.begin_object()
+			.member("name", o.name)
+			.member("kind", o.kind)
+			.member("source", o.source)
+			.member("statement", o.statement)
+			.member("known_bad", o.known_bad);
 		if (res) {
 			const Result& r = (*res)[i];
-			out << std::fixed << std::setprecision(3) << ", \"verdict\": \"" << verdict(r)
-			    << "\", \"proved\": " << (r.proved ? "true" : "false")
-			    << ", \"vacuity_ok\": " << (r.vacuity_ok ? "true" : "false")
-			    << ", \"known_bad_refuted\": " << (r.bad_refuted ? "true" : "false")
-			    << ", \"ms_proof\": " << r.ms_proof << ", \"ms_vacuity\": " << r.ms_vacuity
-			    << ", \"ms_known_bad\": " << r.ms_bad << ", \"counterexample\": \""
-			    << json_escape(r.counterexample) << "\", \"error\": \"" << json_escape(r.error) << "\"";
+			// "proof", "vacuity", "known_bad_answer": did the call establish
+			// its part: "yes", "no", "unknown" (the solver gave up), "not run".
+			w.member("verdict", verdict(r))
+				.member("proof", answer_name(r.proof))
+				.member("vacuity", answer_name(r.vacuity))
+				.member("known_bad_answer", answer_name(r.known_bad))
+				.member("proved", r.proved)
+				.member("vacuity_ok", r.vacuity_ok)
+				.member("known_bad_refuted", r.bad_refuted)
+				.member("ms_proof", r.ms_proof)
+				.member("ms_vacuity", r.ms_vacuity)
+				.member("ms_known_bad", r.ms_bad)
+				.member("counterexample", r.counterexample)
+				.member("unknown_reason", r.unknown_reason)
+				.member("error", r.error);
 		}
-		out << "}" << (i + 1 < obs.size() ? "," : "") << "\n";
+		w.end_object();
 	}
-	out << "  ]";
+	w.end_array();
 	if (res) {
-		std::size_t ok = 0;
-		for (const auto& r : *res)
-			ok += r.passed();
-		out << ",\n  \"summary\": {\"total\": " << obs.size() << ", \"passed\": " << ok
-		    << ", \"failed\": " << obs.size() - ok << ", \"wall_s\": " << std::fixed << std::setprecision(3)
-		    << wall_s << "}";
+		const Counts c(*res);
+		w.key("summary")
+			.begin_object()
+			.member("total", obs.size())
+			.member("proved", c.proved)
+			.member("failed", c.failed)
+			.member("unknown", c.unknown)
+			.member("errors", c.error)
+			.member("passed", c.proved)
+			.member("wall_s", wall_s)
+			.end_object();
 	}
-	out << "\n}\n";
+	json::end_document(w, exit_status);
 }
 
-void print_table(std::ostream& out, const std::vector<Obligation>& obs, const std::vector<Result>& res, bool verbose)
+void print_table(std::ostream& out, const std::vector<Obligation>& obs, const std::vector<Result>& res, bool verbose,
+		 unsigned timeout_ms)
 {
 	std::size_t w = 10;
 	for (const auto& o : obs)
@@ -132,12 +176,21 @@ void print_table(std::ostream& out, const std::vector<Obligation>& obs, const st
 		out << std::left << std::setw(12) << verdict(r) << std::setw(static_cast<int>(w) + 2) << o.name << std::right
 		    << std::setw(10) << std::fixed << std::setprecision(1) << r.ms_total() << "  " << o.source << "\n";
 		if (!r.passed() || verbose) {
+			const auto said = [](Answer a, const char* yes, const char* no) {
+				return a == Answer::yes       ? yes
+				       : a == Answer::no      ? no
+				       : a == Answer::unknown ? "UNKNOWN (the solver gave up)"
+							      : "not run";
+			};
 			out << "    property:  " << o.statement << "\n"
-			    << "    vacuity:   " << (r.vacuity_ok ? "assumptions satisfiable" : "ASSUMPTIONS UNSATISFIABLE")
+			    << "    proof:     " << said(r.proof, "holds", "FAILS (counterexample below)") << "\n"
+			    << "    vacuity:   " << said(r.vacuity, "assumptions satisfiable", "ASSUMPTIONS UNSATISFIABLE")
 			    << "\n    known-bad: " << o.known_bad << " -> "
-			    << (r.bad_refuted ? "counterexample found (obligation can fail)"
-					      : "NO COUNTEREXAMPLE (obligation cannot fail)")
+			    << said(r.known_bad, "counterexample found (obligation can fail)",
+				    "NO COUNTEREXAMPLE (obligation cannot fail)")
 			    << "\n";
+			if (!r.unknown_reason.empty())
+				out << "    unknown:   " << r.unknown_reason << " (--timeout is " << timeout_ms << " ms)\n";
 			if (!r.error.empty())
 				out << "    error:     " << r.error << "\n";
 			if (!r.counterexample.empty())
@@ -155,12 +208,15 @@ int prove(const ProveOptions& o, std::ostream& out, std::ostream& err)
 		if (selected(ob, o.filters))
 			obs.push_back(std::move(ob));
 	if (obs.empty()) {
-		err << "arborist: prove: no obligation matches the filter\n";
+		const std::string msg = "prove: no obligation matches the filter";
+		err << "arborist: " << msg << "\n";
+		if (o.format == Format::json)
+			json::error_document(out, "prove", "usage", msg, 2);
 		return 2;
 	}
 	if (o.list_only) {
 		if (o.format == Format::json)
-			print_json(out, obs, nullptr, 0);
+			print_json(out, obs, nullptr, 0, 0);
 		else if (o.format == Format::markdown)
 			print_markdown(out, obs, nullptr);
 		else
@@ -172,30 +228,31 @@ int prove(const ProveOptions& o, std::ostream& out, std::ostream& err)
 	const std::vector<Result> res = proofs::discharge_all(obs, o.jobs, o.timeout_ms);
 	const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-	std::size_t proved = 0, vac = 0, bad = 0, passed = 0;
-	for (const auto& r : res) {
-		proved += r.proved;
-		vac += r.vacuity_ok;
-		bad += r.bad_refuted;
-		passed += r.passed();
-	}
+	const Counts c(res);
+	// 1: some obligation failed or could not be solved; 3: none failed,
+	// but the solver gave up on some (a longer --timeout may decide them).
+	const int status = c.failed || c.error ? 1 : c.unknown ? 3 : 0;
 	switch (o.format) {
-	case Format::json: print_json(out, obs, &res, wall); break;
+	case Format::json: print_json(out, obs, &res, wall, status); break;
 	case Format::markdown: print_markdown(out, obs, &res); break;
 	case Format::table:
-		print_table(out, obs, res, o.verbose);
+		print_table(out, obs, res, o.verbose, o.timeout_ms);
 		out << "\n"
-		    << obs.size() << " obligations: " << proved << " proved, " << obs.size() - proved << " failed; vacuity "
-		    << vac << "/" << obs.size() << " satisfiable; known-bad " << bad << "/" << obs.size() << " refuted; "
-		    << std::fixed << std::setprecision(2) << wall << " s wall, " << o.jobs << " jobs, Z3 " << z3_version()
-		    << "\n";
+		    << obs.size() << " obligations: " << c.proved << " proved, " << c.failed << " failed, " << c.unknown
+		    << " unknown, " << c.error << " errors; proof held " << c.proof_held << "/" << obs.size()
+		    << "; vacuity " << c.vacuity_ok << "/" << obs.size() << " satisfiable; known-bad " << c.bad_refuted
+		    << "/" << obs.size() << " refuted; " << std::fixed << std::setprecision(2) << wall << " s wall, "
+		    << o.jobs << " jobs, Z3 " << z3_version() << "\n";
 		break;
 	}
-	if (passed != obs.size()) {
-		err << "arborist: prove: " << obs.size() - passed << " of " << obs.size() << " obligations not discharged\n";
-		return 1;
+	if (c.proved != obs.size()) {
+		err << "arborist: prove: " << obs.size() - c.proved << " of " << obs.size() << " obligations not discharged ("
+		    << c.failed << " failed, " << c.unknown << " unknown";
+		if (c.unknown)
+			err << ": the solver gave up within --timeout " << o.timeout_ms << " ms";
+		err << ", " << c.error << " errors)\n";
 	}
-	return 0;
+	return status;
 }
 
 void print_version(std::ostream& out)

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// Command-line options of one command, declared then parsed in one pass.
+// An option that takes a value may be given once (unless declared
+// repeatable): a second --profile is an error, not a silent override.
+// Parsing does not stop at the first problem: it records it and goes on,
+// so that flags after it (--json) are still known and the error can be
+// reported in the format the user asked for.
+#pragma once
+
+#include <cerrno>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "arborist/support/text.hpp"
+
+namespace arborist::cli {
+
+class OptionParser {
+public:
+	explicit OptionParser(std::string command) : command_(std::move(command)) {}
+
+	// --name: sets dst.
+	void flag(const std::string& name, bool& dst)
+	{
+		specs_.push_back({name, false, false, [&dst](const std::string&) {
+					  dst = true;
+					  return std::string();
+				  }});
+	}
+	// --name VALUE, at most once.
+	void value(const std::string& name, std::string& dst)
+	{
+		specs_.push_back({name, true, false, [&dst](const std::string& v) {
+					  dst = v;
+					  return std::string();
+				  }});
+	}
+	// --name VALUE, any number of times.
+	void repeated(const std::string& name, std::vector<std::string>& dst)
+	{
+		specs_.push_back({name, true, true, [&dst](const std::string& v) {
+					  dst.push_back(v);
+					  return std::string();
+				  }});
+	}
+	// --name N, a whole number in [lo, hi], at most once.
+	template <class T>
+	void number(const std::string& name, T& dst, unsigned long long lo, unsigned long long hi)
+	{
+		specs_.push_back({name, true, false, [&dst, name, lo, hi](const std::string& v) {
+					  unsigned long long n = 0;
+					  if (!parse_whole(v, lo, hi, n))
+						  return "option " + name + ": expected a whole number from " +
+							 std::to_string(lo) + " to " + std::to_string(hi) + ", got " +
+							 support::quoted(v, 40);
+					  dst = static_cast<T>(n);
+					  return std::string();
+				  }});
+	}
+	// Arguments that are not options, in order ("-" is one: standard input).
+	void positional(std::vector<std::string>& dst) { positional_ = &dst; }
+
+	// The first problem, or "" when the arguments are well-formed.
+	std::string parse(const std::vector<std::string>& args)
+	{
+		std::string first;
+		const auto problem = [&](const std::string& p) {
+			if (first.empty())
+				first = p;
+		};
+		std::vector<std::string> given;
+		for (std::size_t i = 0; i < args.size(); i++) {
+			const std::string& a = args[i];
+			const Spec* s = find(a);
+			if (!s) {
+				if (a.size() > 1 && a[0] == '-')
+					problem(command_ + ": unknown option " + support::quoted(a, 60));
+				else if (!positional_)
+					problem(command_ + ": unexpected argument " + support::quoted(a, 60));
+				else
+					positional_->push_back(a);
+				continue;
+			}
+			std::string v;
+			if (s->takes_value) {
+				if (i + 1 >= args.size()) {
+					problem("option " + a + " needs a value");
+					continue;
+				}
+				v = args[++i];
+				bool seen = false;
+				for (const std::string& g : given)
+					seen = seen || g == a;
+				if (seen && !s->repeatable) {
+					problem("option " + a + " given twice (it takes one value)");
+					continue;
+				}
+				given.push_back(a);
+			}
+			problem(s->apply(v));
+		}
+		return first;
+	}
+
+	static bool parse_whole(const std::string& v, unsigned long long lo, unsigned long long hi,
+				unsigned long long& out)
+	{
+		if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 19)
+			return false;
+		errno = 0;
+		out = std::strtoull(v.c_str(), nullptr, 10);
+		return errno == 0 && out >= lo && out <= hi;
+	}
+
+private:
+	struct Spec {
+		std::string name;
+		bool takes_value;
+		bool repeatable;
+		std::function<std::string(const std::string&)> apply; // "" or a problem
+	};
+	const Spec* find(const std::string& a) const
+	{
+		for (const Spec& s : specs_)
+			if (s.name == a)
+				return &s;
+		return nullptr;
+	}
+
+	std::string command_;
+	std::vector<Spec> specs_;
+	std::vector<std::string>* positional_ = nullptr;
+};
+
+} // namespace arborist::cli

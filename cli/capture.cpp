@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +23,7 @@
 #include "conform/conform.hpp"
 #include "conform/ftrace.hpp"
 #include "json.hpp"
+#include "options.hpp"
 
 extern char** environ;
 
@@ -40,8 +42,10 @@ KERNEL is one of:
                                  /lib/modules/VERSION or the build tree)
   --deb PACKAGE.deb              a Debian linux-image-* package (unpacked, not
                                  installed)
-  --debian                       fetch the newest linux-image-6.1.0-*-amd64
-                                 with apt-get download into --cache DIR
+  --debian [SERIES]              fetch the newest Debian 12 kernel of SERIES
+                                 with apt-get download into --cache DIR:
+                                 6.1 (default): linux-image-6.1.0-N-amd64,
+                                 6.12: linux-image-6.12.N+deb12-amd64
 options:
   --out DIR            where the trace, console log and initramfs go
                        (default ./capture; the trace is DIR/trace.txt)
@@ -50,6 +54,11 @@ options:
   --trace FILE         do not boot: check this earlier capture (implies --check)
   --profile P          the conform profile (default: inferred)
   --debian-package N   with --debian: this package instead of the newest
+  --trace-clock CLOCK  the guest's ftrace clock, one of its
+                       /sys/kernel/tracing/trace_clock (local, global, mono,
+                       x86-tsc, counter, ...); default: the kernel's own
+                       choice, which under TCG is global (the TSC is
+                       unstable there; on hardware it is local)
   --cache DIR          with --debian: download directory (default ./arborist-cache)
   --timeout S          give up on the guest after S seconds (default 900)
   --memory MB          guest memory (default 1024)
@@ -57,6 +66,10 @@ options:
   --qemu PATH          the QEMU binary (default qemu-system-x86_64)
   --workload FILE      the static workload program (default: the one built
                        with arborist)
+
+Besides the trace, DIR gets formats.txt (the guest's
+events/kvmmmu/*/format) and capture-facts.txt (kernel release, package,
+trace clock, QEMU version, CPUs).
 
 exit status: 0 captured, and with --check every phase accepted; 1 some
 violation; 2 bad input, a failed boot or capture, or a trace that is not a
@@ -150,6 +163,32 @@ int bad_input(std::ostream& err, const std::string& what)
 	err << "arborist capture: " << what << "\n";
 	return 2;
 }
+
+// The Debian 12 kernel series that --debian knows (fetch-debian-kernel.sh
+// has the package name pattern of each).
+constexpr const char* DEBIAN_SERIES[] = {"6.1", "6.12"};
+
+// What capture() takes, plus the options that CaptureOptions predates.
+struct Request {
+	CaptureOptions o;
+	std::string series = "6.1";  // --debian SERIES
+	bool series_given = false;
+	std::string trace_clock;     // --trace-clock; empty = the kernel's choice
+};
+
+// A clock name goes into the guest's /arborist.conf (a shell file), so only
+// a word is let through; the guest checks it against its own trace_clock.
+bool clock_name_ok(const std::string& c)
+{
+	if (c.empty())
+		return false;
+	for (const char ch : c)
+		if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_')
+			return false;
+	return true;
+}
+
+int capture_request(const Request& r, std::ostream& out, std::ostream& err);
 
 // ---- the per-phase verdict ---------------------------------------------------------
 
@@ -330,9 +369,21 @@ int check_capture(const std::string& trace, const std::string& profile, std::ost
 
 int capture(const CaptureOptions& o, std::ostream& out, std::ostream& err)
 {
+	Request r;
+	r.o = o;
+	return capture_request(r, out, err);
+}
+
+namespace {
+
+int capture_request(const Request& r, std::ostream& out, std::ostream& err)
+{
+	const CaptureOptions& o = r.o;
 	if (!o.trace.empty()) {
 		if (!o.kernel.empty() || !o.modules.empty() || !o.deb.empty() || o.debian)
 			return bad_input(err, "--trace checks an earlier capture; it takes no kernel");
+		if (!r.trace_clock.empty())
+			return bad_input(err, "--trace-clock is a capture option; --trace checks an earlier capture");
 		if (!is_file(o.trace))
 			return bad_input(err, "--trace " + o.trace + ": no such file");
 		return check_capture(o.trace, o.profile, out, err);
@@ -353,6 +404,12 @@ int capture(const CaptureOptions& o, std::ostream& out, std::ostream& err)
 		if (!is_dir(o.modules))
 			return bad_input(err, "--modules " + o.modules + ": no such directory");
 	}
+	if (r.series_given && !o.debian_package.empty())
+		return bad_input(err, "give --debian SERIES or --debian-package NAME, not both");
+	if (!r.trace_clock.empty() && !clock_name_ok(r.trace_clock))
+		return bad_input(err, "--trace-clock '" + r.trace_clock +
+				      "': not a clock name (one of the guest's /sys/kernel/tracing/trace_clock, "
+				      "e.g. local, global, mono, x86-tsc, counter)");
 	if (!o.deb.empty() && !is_file(o.deb))
 		return bad_input(err, "--deb " + o.deb + ": no such file");
 	const std::string workload = o.workload.empty() ? ARBORIST_WORKLOAD : o.workload;
@@ -363,13 +420,14 @@ int capture(const CaptureOptions& o, std::ostream& out, std::ostream& err)
 	const auto start = std::chrono::steady_clock::now();
 	std::string deb = o.deb;
 	if (o.debian) {
-		std::vector<std::string> fetch{std::string(ARBORIST_CAPTURE_DIR) + "/fetch-debian-kernel.sh", o.cache};
+		std::vector<std::string> fetch{std::string(ARBORIST_CAPTURE_DIR) + "/fetch-debian-kernel.sh", "--series",
+					       r.series, o.cache};
 		if (!o.debian_package.empty())
 			fetch.push_back(o.debian_package);
 		std::string path;
 		const int rc = run_capture_stdout(fetch, path, err);
 		if (rc != 0)
-			return bad_input(err, "--debian: could not fetch the kernel package (see above)");
+			return bad_input(err, "--debian " + r.series + ": could not fetch the kernel package (see above)");
 		while (!path.empty() && (path.back() == '\n' || path.back() == ' '))
 			path.pop_back();
 		deb = path.substr(path.find_last_of('\n') == std::string::npos ? 0 : path.find_last_of('\n') + 1);
@@ -379,6 +437,8 @@ int capture(const CaptureOptions& o, std::ostream& out, std::ostream& err)
 	std::vector<std::string> argv{std::string(ARBORIST_CAPTURE_DIR) + "/capture.sh", "--workload", workload, "--out",
 				      o.out, "--qemu", o.qemu, "--timeout", std::to_string(o.timeout_s), "--memory",
 				      std::to_string(o.memory_mb), "--buffer-kb", std::to_string(o.buffer_kb)};
+	if (!r.trace_clock.empty())
+		argv.insert(argv.end(), {"--trace-clock", r.trace_clock});
 	if (!deb.empty()) {
 		argv.insert(argv.end(), {"--deb", deb});
 	} else {
@@ -397,6 +457,66 @@ int capture(const CaptureOptions& o, std::ostream& out, std::ostream& err)
 	if (!o.check)
 		return 0;
 	return check_capture(o.out + "/trace.txt", o.profile, out, err);
+}
+
+} // namespace
+
+int capture_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err)
+{
+	for (const std::string& a : args)
+		if (a == "-h" || a == "--help") {
+			out << CAPTURE_USAGE;
+			return 0;
+		}
+	Request r;
+	CaptureOptions& o = r.o;
+	// --debian takes an optional SERIES, which OptionParser cannot say:
+	// a word right after it that is not an option is its series.
+	std::vector<std::string> rest;
+	for (std::size_t i = 0; i < args.size(); i++) {
+		rest.push_back(args[i]);
+		if (args[i] == "--debian" && i + 1 < args.size() && !args[i + 1].starts_with("-")) {
+			if (r.series_given)
+				return bad_input(err, "option --debian given twice");
+			r.series = args[++i];
+			r.series_given = true;
+		}
+	}
+	OptionParser p("capture");
+	p.value("--kernel", o.kernel);
+	p.value("--modules", o.modules);
+	p.value("--deb", o.deb);
+	p.flag("--debian", o.debian);
+	p.value("--debian-package", o.debian_package);
+	p.value("--cache", o.cache);
+	p.value("--out", o.out);
+	p.value("--trace", o.trace);
+	p.flag("--check", o.check);
+	p.value("--profile", o.profile);
+	p.value("--qemu", o.qemu);
+	p.value("--workload", o.workload);
+	p.value("--trace-clock", r.trace_clock);
+	p.number("--timeout", o.timeout_s, 10, 86400);
+	p.number("--memory", o.memory_mb, 256, 65536);
+	p.number("--buffer-kb", o.buffer_kb, 64, 1u << 22);
+	if (std::string problem = p.parse(rest); !problem.empty()) {
+		// bad_input() says "arborist capture: " already.
+		if (problem.starts_with("capture: "))
+			problem.erase(0, 9);
+		return bad_input(err, problem + " (arborist capture --help lists the options)");
+	}
+	if (r.series_given) {
+		bool known = false;
+		for (const char* s : DEBIAN_SERIES)
+			known |= r.series == s;
+		if (!known)
+			return bad_input(err, "--debian " + r.series +
+						      ": unknown kernel series (Debian 12 has 6.1 and 6.12; "
+						      "--debian-package NAME for any other package)");
+	}
+	if (!o.debian_package.empty() && !o.debian)
+		return bad_input(err, "--debian-package needs --debian");
+	return capture_request(r, out, err);
 }
 
 } // namespace arborist::cli

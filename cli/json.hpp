@@ -11,9 +11,12 @@
 //
 // Reading: a small JSON reader, enough to read back the report of
 // `arborist conform --json` (docs/conformance.md, "Violations") in
-// `arborist capture --check` and the CLI tests.  RFC 8259 values; numbers
-// are kept as double (line numbers and counts stay exact below 2^53).
-// Errors throw std::runtime_error naming the byte offset.
+// `arborist capture --check`, and strict enough to be the CLI tests'
+// validator: RFC 8259 exactly (the number grammar, no raw control
+// characters in strings, well-formed UTF-8 everywhere, paired surrogate
+// escapes), nesting at most 512 deep.  Numbers are kept as double (line
+// numbers and counts stay exact below 2^53).  Errors throw
+// std::runtime_error naming the byte offset.
 #pragma once
 
 #include <cctype>
@@ -86,6 +89,14 @@ public:
 
 	Value parse()
 	{
+		for (std::size_t i = 0; i < t_.size();) {
+			const std::size_t n = support::utf8_sequence(t_, i);
+			if (n == 0) {
+				p_ = i;
+				fail("not UTF-8");
+			}
+			i += n;
+		}
 		Value v = value();
 		ws();
 		if (p_ != t_.size())
@@ -130,6 +141,15 @@ private:
 		ws();
 		if (p_ >= t_.size())
 			fail("unexpected end");
+		if (++depth_ > kMaxDepth)
+			fail("nested deeper than " + std::to_string(kMaxDepth));
+		Value v = value_here();
+		depth_--;
+		return v;
+	}
+
+	Value value_here()
+	{
 		Value v;
 		const char c = t_[p_];
 		if (c == '{') {
@@ -168,14 +188,33 @@ private:
 		return v;
 	}
 
+	// number = [ "-" ] int [ frac ] [ exp ]; int = "0" / digit1-9 *digit
 	double number()
 	{
 		const std::size_t start = p_;
-		while (p_ < t_.size() && (std::isdigit(static_cast<unsigned char>(t_[p_])) || t_[p_] == '-' ||
-					  t_[p_] == '+' || t_[p_] == '.' || t_[p_] == 'e' || t_[p_] == 'E'))
+		const auto digit = [&] { return p_ < t_.size() && t_[p_] >= '0' && t_[p_] <= '9'; };
+		const auto digits = [&] {
+			if (!digit())
+				fail("expected a value");
+			while (digit())
+				p_++;
+		};
+		if (p_ < t_.size() && t_[p_] == '-')
 			p_++;
-		if (p_ == start)
-			fail("expected a value");
+		if (p_ < t_.size() && t_[p_] == '0')
+			p_++;
+		else
+			digits();
+		if (p_ < t_.size() && t_[p_] == '.') {
+			p_++;
+			digits();
+		}
+		if (p_ < t_.size() && (t_[p_] == 'e' || t_[p_] == 'E')) {
+			p_++;
+			if (p_ < t_.size() && (t_[p_] == '+' || t_[p_] == '-'))
+				p_++;
+			digits();
+		}
 		const std::string s(t_.substr(start, p_ - start));
 		std::size_t used = 0;
 		double d = 0;
@@ -240,6 +279,8 @@ private:
 			const char c = t_[p_++];
 			if (c == '"')
 				return out;
+			if (static_cast<unsigned char>(c) < 0x20)
+				fail("a raw control character in a string");
 			if (c != '\\') {
 				out += c;
 				continue;
@@ -258,8 +299,14 @@ private:
 			case 't': out += '\t'; break;
 			case 'u': {
 				unsigned cp = hex4();
-				if (cp >= 0xd800 && cp < 0xdc00 && word("\\u")) {
+				if (cp >= 0xdc00 && cp < 0xe000)
+					fail("a low surrogate escape without its high one");
+				if (cp >= 0xd800 && cp < 0xdc00) {
+					if (!word("\\u"))
+						fail("a high surrogate escape without its low one");
 					const unsigned lo = hex4();
+					if (lo < 0xdc00 || lo >= 0xe000)
+						fail("a high surrogate escape without its low one");
 					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 				}
 				utf8(out, cp);
@@ -270,8 +317,10 @@ private:
 		}
 	}
 
+	static constexpr unsigned kMaxDepth = 512;
 	std::string_view t_;
 	std::size_t p_ = 0;
+	unsigned depth_ = 0;
 };
 
 inline Value parse(std::string_view text)

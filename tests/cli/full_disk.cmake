@@ -1,0 +1,26 @@
+# A command whose standard output cannot be written (/dev/full: ENOSPC on
+# the first flush) must not exit 0: it exits 2 and says so on stderr (with
+# the errno's text when the failing write was the last one).
+#   -DARBORIST=... -DCASE=run|check|prove|version|conform -DSRC=source dir
+if(CASE STREQUAL "run")
+  set(cmd run ${SRC}/scenarios/td-private-shared.scn)
+elseif(CASE STREQUAL "check")
+  set(cmd check root.v6.19)
+elseif(CASE STREQUAL "prove")
+  set(cmd prove --list)
+elseif(CASE STREQUAL "version")
+  set(cmd version)
+elseif(CASE STREQUAL "conform")
+  set(cmd conform ${SRC}/tests/data/linux-6.1-npt/trace.txt)
+else()
+  message(FATAL_ERROR "unknown case ${CASE}")
+endif()
+if(NOT EXISTS /dev/full)
+  message("SKIP: no /dev/full")
+  return()
+endif()
+execute_process(COMMAND ${ARBORIST} ${cmd} OUTPUT_FILE /dev/full ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "^arborist: error writing standard output(: No space left on device)?; the output is incomplete\n$")
+  message(FATAL_ERROR "arborist ${cmd} > /dev/full: exit ${rc}, expected 2 with a message\nstderr:\n${err}")
+endif()
+message("exit ${rc}: ${err}")

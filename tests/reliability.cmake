@@ -1,0 +1,47 @@
+# Reliability of the commands themselves: bounded input, valid JSON on
+# every --json path, honest exit statuses, linear cost.  Included from
+# tests/CMakeLists.txt.
+
+# Unit tests of the support layer, the incremental refinement checks and
+# the solver's "unknown" verdict, in the one gtest binary.
+target_sources(arborist_tests PRIVATE
+  ${CMAKE_CURRENT_SOURCE_DIR}/support_test.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/refinement_incremental_test.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/engine_unknown_test.cpp)
+target_link_libraries(arborist_tests PRIVATE arborist_support)
+target_include_directories(arborist_tests PRIVATE ${PROJECT_SOURCE_DIR}/cli)
+
+# The validator of --json outputs: the strict reader of cli/json.hpp.
+add_executable(json_check ${CMAKE_CURRENT_SOURCE_DIR}/json_check.cpp)
+target_link_libraries(json_check PRIVATE arborist_support)
+target_include_directories(json_check PRIVATE ${PROJECT_SOURCE_DIR}/cli)
+
+# Every --json path of prove and check on bad input prints one valid JSON
+# document whose error and exit_status say what happened
+# (tests/cli/json_outputs.cmake lists the cases).
+foreach(case prove_bad_number prove_given_twice prove_unknown_option prove_two_formats prove_no_match prove_list
+        prove_timeout check_bad_number check_unknown_configuration check_given_twice check_no_configuration
+        check_list check_list_with_dot check_dot_unwritable check_dot_no_violation check_promela_unwritable
+        check_violation)
+  add_test(NAME cli.json.${case}
+    COMMAND ${CMAKE_COMMAND} -DARBORIST=$<TARGET_FILE:arborist> -DJSON_CHECK=$<TARGET_FILE:json_check>
+            -DCASE=${case} -DWORK=${CMAKE_CURRENT_BINARY_DIR}/json-outputs/${case}
+            -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/json_outputs.cmake)
+endforeach()
+
+# A report lost to a full disk is an error (exit 2), for every command.
+foreach(case run check prove version conform)
+  add_test(NAME cli.full_disk.${case}
+    COMMAND ${CMAKE_COMMAND} -DARBORIST=$<TARGET_FILE:arborist> -DCASE=${case} -DSRC=${PROJECT_SOURCE_DIR}
+            -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/full_disk.cmake)
+endforeach()
+
+# arborist run's input: standard input, a directory, an endless or long
+# line, control bytes in a field, a repeated option, a line of many
+# distinct words (tests/cli/run_input.cmake).
+foreach(case stdin directory dev_zero long_line control_bytes given_twice distinct_words missing_file)
+  add_test(NAME scenario.input.${case}
+    COMMAND ${CMAKE_COMMAND} -DARBORIST=$<TARGET_FILE:arborist> -DCASE=${case} -DSRC=${PROJECT_SOURCE_DIR}
+            -DWORK=${CMAKE_CURRENT_BINARY_DIR}/run-input/${case} -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_input.cmake)
+  set_tests_properties(scenario.input.${case} PROPERTIES TIMEOUT 60)
+endforeach()

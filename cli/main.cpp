@@ -4,7 +4,7 @@
 //
 //   arborist prove [--json | --markdown] [--filter SUBSTR]... [--list]
 //                  [--jobs N] [--timeout MS] [--verbose]
-//   arborist run SCENARIO [--dot FILE] [--trace FILE] [--refine] [--quiet]
+//   arborist run SCENARIO|- [--dot FILE] [--trace FILE] [--refine] [--quiet]
 //   arborist capture KERNEL [--out DIR] [--check] ...   (capture.hpp)
 //   arborist version
 //   arborist help
@@ -26,6 +26,11 @@
 #include "options.hpp"
 #include "prove.hpp"
 #include "scenario.hpp"
+
+namespace arborist::cli {
+// cli/capture.cpp: `arborist capture` parses its own options (capture.hpp).
+int capture_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+} // namespace arborist::cli
 
 namespace {
 
@@ -49,7 +54,8 @@ arborist prove options:
   --json            machine-readable output
   --markdown        the table as Markdown (docs/obligations.md is this output)
   --jobs N          solver threads (default: the number of CPUs)
-  --timeout MS      per-solver-call limit in milliseconds (default 60000)
+  --timeout MS      per-solver-call limit in milliseconds (default 60000); a call
+                    that hits it is UNKNOWN, its own verdict
   --verbose         print the counterexample the known-bad variant produced
 
 arborist bench teardown [--pages N] [--variant dynamic|deferred|both]
@@ -62,8 +68,9 @@ arborist bench check [--iterators N] [--variant v6.19|dec-and-test]
   configuration with N iterator tasks (default 4), both without reductions;
   the reachable-state counts must agree (exit 1 otherwise)
 
-arborist run SCENARIO [--dot FILE] [--trace FILE] [--refine] [--quiet]
-  run the scenario (format: docs/scenarios.md) on a TDX VM over the simulated
+arborist run SCENARIO|- [--dot FILE] [--trace FILE] [--refine] [--quiet]
+  run the scenario (format: docs/scenarios.md; '-' reads standard input;
+  lines of at most 1 MiB) on a TDX VM over the simulated
   TDX module or a plain EPT/NPT VM; print each operation with the SEAMCALLs
   it issued and their statuses, then the final page-table trees, S-EPT
   entries and page ownership
@@ -72,8 +79,9 @@ arborist run SCENARIO [--dot FILE] [--trace FILE] [--refine] [--quiet]
                docs/trace-format.md) for `arborist conform`
   --refine     check root refinement and mirror/S-EPT agreement after every operation
   --quiet      print only failures and the result line
-  exit status: 0 ok; 1 a failed expect, an unexpected KVM bug or a refinement
-  violation; 2 unreadable or malformed scenario ("FILE:LINE: field 'KEY': ...")
+  exit status: 0 ok; 1 a failed expect, an unexpected KVM bug, a refinement
+  violation or a --dot/--trace file not written; 2 usage error, unreadable or
+  malformed scenario ("FILE:LINE: field 'KEY': ...")
 
 arborist check NAME... | --all | --list [--json] [--dot FILE] [--emit-promela FILE]
                [--no-symmetry] [--no-por] [--no-termination] [--max-states N]
@@ -83,8 +91,9 @@ arborist check NAME... | --all | --list [--json] [--dot FILE] [--emit-promela FI
   --dot FILE            the state at the violation as Graphviz
   --emit-promela FILE   write the configuration as a Promela model for SPIN
   --no-symmetry/--no-por  turn off symmetry or partial-order reduction
+  --json                one JSON document on stdout (docs/model-checking.md)
   exit status: 0 every configuration gave its recorded verdict; 1 otherwise;
-  2 usage error
+  2 usage error or a file not written
 
 arborist capture (--kernel IMAGE --modules DIR | --deb PKG.deb | --debian) [--out DIR] [--check]
 arborist capture --trace FILE
@@ -93,22 +102,19 @@ arborist capture --trace FILE
   ('arborist capture --help' lists every option)
 
 exit status of prove: 0 all obligations proved, non-vacuous and refuted under their
-known-bad variant; 1 some obligation failed; 2 usage error.
+known-bad variant; 1 some obligation failed (or an error); 2 usage error; 3 none
+failed but the solver gave up on some within --timeout (UNKNOWN).
+
+Every command exits 2 when its standard output or standard error could not be
+written (a full disk, a closed pipe): the report is incomplete.  With --json,
+prove and check print exactly one JSON document on stdout, usage errors
+included; text diagnostics go to stderr.
 )";
 
 [[noreturn]] void usage_error(const std::string& msg)
 {
 	std::cerr << "arborist: " << msg << "\n(run 'arborist help' for usage)\n";
 	std::exit(support::finish_output(2));
-}
-
-unsigned parse_unsigned(const std::string& opt, const std::string& v, unsigned lo, unsigned hi)
-{
-	unsigned long long n = 0;
-	if (!arborist::cli::OptionParser::parse_whole(v, lo, hi, n))
-		usage_error("option " + opt + ": expected a whole number from " + std::to_string(lo) + " to " +
-			    std::to_string(hi) + ", got " + support::quoted(v, 40));
-	return static_cast<unsigned>(n);
 }
 
 int cmd_prove(const std::vector<std::string>& args)
@@ -186,57 +192,6 @@ int cmd_run(const std::vector<std::string>& args)
 	return arborist::cli::run_scenario(paths[0], o, std::cout, std::cerr);
 }
 
-int cmd_capture(const std::vector<std::string>& args)
-{
-	arborist::cli::CaptureOptions o;
-	for (std::size_t i = 0; i < args.size(); i++) {
-		const std::string& a = args[i];
-		auto value = [&]() -> std::string {
-			if (i + 1 >= args.size())
-				usage_error("option " + a + " needs a value");
-			return args[++i];
-		};
-		if (a == "-h" || a == "--help") {
-			std::cout << arborist::cli::CAPTURE_USAGE;
-			return 0;
-		} else if (a == "--kernel")
-			o.kernel = value();
-		else if (a == "--modules")
-			o.modules = value();
-		else if (a == "--deb")
-			o.deb = value();
-		else if (a == "--debian")
-			o.debian = true;
-		else if (a == "--debian-package")
-			o.debian_package = value();
-		else if (a == "--cache")
-			o.cache = value();
-		else if (a == "--out")
-			o.out = value();
-		else if (a == "--trace")
-			o.trace = value();
-		else if (a == "--check")
-			o.check = true;
-		else if (a == "--profile")
-			o.profile = value();
-		else if (a == "--qemu")
-			o.qemu = value();
-		else if (a == "--workload")
-			o.workload = value();
-		else if (a == "--timeout")
-			o.timeout_s = parse_unsigned(a, value(), 10, 86400);
-		else if (a == "--memory")
-			o.memory_mb = parse_unsigned(a, value(), 256, 65536);
-		else if (a == "--buffer-kb")
-			o.buffer_kb = parse_unsigned(a, value(), 64, 1u << 22);
-		else
-			usage_error("capture: unknown option '" + a + "'");
-	}
-	if (!o.debian_package.empty() && !o.debian)
-		usage_error("capture: --debian-package needs --debian");
-	return arborist::cli::capture(o, std::cout, std::cerr);
-}
-
 int dispatch(const std::string& cmd, std::vector<std::string>& args)
 {
 	if (cmd == "prove")
@@ -250,7 +205,7 @@ int dispatch(const std::string& cmd, std::vector<std::string>& args)
 	if (cmd == "run")
 		return cmd_run(args);
 	if (cmd == "capture")
-		return cmd_capture(args);
+		return arborist::cli::capture_main(args, std::cout, std::cerr);
 	if (cmd == "version" || cmd == "--version") {
 		if (!args.empty())
 			usage_error("version takes no arguments");

@@ -18,7 +18,7 @@
 # Exit 77 when there is no capture (capture.debian-6.1 skipped or failed).
 set -uo pipefail
 arborist=$1 work=$2 mutation=$3
-trace=$work/out/trace.txt
+trace=$work/out-6.1/trace.txt
 [ -f "$trace" ] || { echo "SKIP: no capture at $trace (capture.debian-6.1 was skipped or failed)"; exit 77; }
 fail() {
 	echo "FAIL: $*"

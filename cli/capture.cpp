@@ -57,8 +57,9 @@ options:
   --trace-clock CLOCK  the guest's ftrace clock, one of its
                        /sys/kernel/tracing/trace_clock (local, global, mono,
                        x86-tsc, counter, ...); default: the kernel's own
-                       choice, which under TCG is global (the TSC is
-                       unstable there; on hardware it is local)
+                       choice, local, or global when its sched_clock is
+                       unstable (Debian's 6.1 under TCG); recorded in
+                       DIR/capture-facts.txt
   --cache DIR          with --debian: download directory (default ./arborist-cache)
   --timeout S          give up on the guest after S seconds (default 900)
   --memory MB          guest memory (default 1024)

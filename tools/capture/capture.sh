@@ -96,6 +96,14 @@ index=$out/modules.index
 find "$modules" -type f \( -name '*.ko' -o -name '*.ko.xz' -o -name '*.ko.zst' -o -name '*.ko.gz' \) 2>/dev/null |
 	awk '{ n = $0; sub(/.*\//, "", n); sub(/\.ko(\.(xz|zst|gz))?$/, "", n); gsub(/-/, "_", n); print n, $0 }' >"$index"
 
+# Compressed modules are unpacked on the host (Debian's 6.12 ships .ko.xz):
+# say which tool is missing rather than read an empty .modinfo.
+for ext in xz:xz zst:zstd gz:gzip; do
+	if grep -q "\.ko\.${ext%%:*}\$" "$index" && ! command -v "${ext#*:}" >/dev/null 2>&1; then
+		err "${ext#*:} not found: the modules under $modules are .ko.${ext%%:*} (scripts/bootstrap.sh capture installs it)"
+	fi
+done
+
 # A field of a module's .modinfo section (NUL-separated "key=value" strings).
 modinfo_field() {
 	local f=$1 key=$2

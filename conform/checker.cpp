@@ -24,6 +24,7 @@
 #include "checker.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <array>
 #include <bitset>
 #include <optional>
@@ -60,6 +61,7 @@ struct Record {
 	u64 line = 0;
 	u64 gfn = 0, old_spte = 0, new_spte = 0;
 	u32 as_id = 0;
+	u32 cpu = 0; // the CPU whose event made or implied the change
 	unsigned level = 0;
 	Origin origin = Origin::traced;
 };
@@ -199,6 +201,25 @@ std::string spte_changed_text(u32 as_id, u64 gfn, unsigned level, u64 old_spte, 
 	       std::to_string(level) + " old_spte " + hex(old_spte) + " new_spte " + hex(new_spte);
 }
 
+// An event of a CPU held back by the linearization (see feed()): its line,
+// re-parsed when it is applied, and its place in the trace.
+struct HeldEvent {
+	u64 seq = 0; // trace order among held events
+	u32 cpu = 0, pid = 0;
+	u64 line = 0;
+	double time = -1; // the timestamp in seconds, if it has a decimal point
+	std::string text;
+};
+
+double timestamp_seconds(std::string_view ts)
+{
+	if (ts.find('.') == std::string_view::npos)
+		return -1; // a counter clock (counter, x86-tsc): no unit to compare
+	double v = 0;
+	const std::string s(ts);
+	return std::sscanf(s.c_str(), "%lf", &v) == 1 ? v : -1;
+}
+
 } // namespace
 
 struct Checker::Impl {
@@ -228,6 +249,19 @@ struct Checker::Impl {
 	std::vector<std::pair<std::string, u64>> other_events;
 	u64 next_serial = 0, next_seq = 1, next_order = 0;
 	bool seen_root = false, seen_mmu_event = false;
+	u32 current_cpu = 0; // the CPU of the event being applied
+	// The linearization (feed()): events held per CPU, in trace order.
+	std::vector<std::deque<HeldEvent>> held;
+	std::vector<bool> known_cpu;
+	u64 held_count = 0, held_seq = 0;
+	std::unordered_map<u32, std::deque<u64>> held_by_task; // seqs of each task's held events
+	u64 window_lines = DEFAULT_WINDOW_LINES;
+	double window_seconds = DEFAULT_WINDOW_US * 1e-6;
+	double newest_time = -1;     // the latest timestamp fed
+	std::string_view file;       // of the trace, for re-parsed held lines
+	u64 feeding_line = 0;        // the line being fed
+	double feeding_time = -1;    // its timestamp
+	const HeldEvent* forced = nullptr; // a held event applied because no order explains it
 	unsigned root_level;             // the profile's, or EPTP.PWL of the TD (tdx_td_params)
 	std::unique_ptr<TdxReplay> tdx;  // linux-6.19-tdx only
 	// The last by_key lookup: consecutive events mostly hit one table.
@@ -259,6 +293,8 @@ struct Checker::Impl {
 	// ---- reporting -----------------------------------------------------------------
 	void report(Violation&& v)
 	{
+		if (forced)
+			v.message += forced_note();
 		stats.violations++;
 		sink(std::move(v));
 	}
@@ -304,6 +340,7 @@ struct Checker::Impl {
 		r.new_spte = new_spte;
 		r.as_id = t.as_id;
 		r.level = t.level;
+		r.cpu = current_cpu;
 		r.origin = o;
 		t.last_record[i] = seq;
 		return seq;
@@ -1413,27 +1450,58 @@ struct Checker::Impl {
 		cpu_state(tl.cpu).request = Request{r.gfn, r.pfn, r.level, w.line};
 	}
 
+	// kvm_mmu_set_spte reads *sptep after this CPU's own change of the
+	// entry (tdp_mmu_map_handle_target_level()), so it shows that value or
+	// any later one, possibly written by another CPU in the meantime: a
+	// value of the entry's history back to this CPU's last traced change.
+	bool value_seen(const Table& t, unsigned i, u64 v, u32 cpu) const
+	{
+		if (match(t.spte[i], v, t.level) != Match::none)
+			return true;
+		const u64 slot = t.serial * ENTRIES + i;
+		std::size_t steps = 0;
+		for (const Record* r = record(t.last_record[i]); r && r->slot == slot && steps < HISTORY_SHOWN * 4;
+		     r = record(r->prev), steps++) {
+			if (r->new_spte == v)
+				return true;
+			if (r->cpu == cpu && r->origin == Origin::traced)
+				break;
+		}
+		return false;
+	}
+
+	// What is wrong with a kvm_mmu_set_spte line, or "" if nothing; t and
+	// i name its entry when the table is known.
+	std::string set_spte_problem(const SetSpte& s, u32 cpu, Table*& t, unsigned& i)
+	{
+		const u64 pfn = spec::gpa_to_gfn(d, s.at);
+		i = static_cast<unsigned>((s.at - spec::gfn_to_gpa(d, pfn)) / sizeof(u64));
+		t = table_by_pfn(pfn);
+		if (!t)
+			return !stats.partial && s.level < root_level ? "no page table with pfn " + hex(pfn) + " was linked"
+								       : std::string(); // roots: the trace never gives their address
+		if (t->level != s.level || slot_gfn(*t, i) != round_to(s.gfn, s.level))
+			return "the entry at " + hex(s.at) + " maps gfn " + hex(slot_gfn(*t, i)) + " at level " +
+			       std::to_string(t->level) + ", not gfn " + hex(s.gfn) + " at level " + std::to_string(s.level);
+		if (!value_seen(*t, i, s.spte, cpu))
+			return "spte " + hex(s.spte) + ", but the entry holds " + hex(t->spte[i]) +
+			       " and held no such value since this CPU's change of it";
+		return {};
+	}
+
 	void on_set_spte(const TraceLine& tl, const Where& w)
 	{
 		const SetSpte s = decode_set_spte(tl.payload, w);
 		cpu_state(tl.cpu).request.reset();
-		const u64 pfn = spec::gpa_to_gfn(d, s.at);
-		const unsigned i = static_cast<unsigned>((s.at - spec::gfn_to_gpa(d, pfn)) / sizeof(u64));
-		Table* t = table_by_pfn(pfn);
-		if (!t) {
-			if (!stats.partial && s.level < root_level)
-				report(violation("spte.set-spte-mismatch", w.line, tl.text,
-						 "no page table with pfn " + hex(pfn) + " was linked"));
-			return; // roots: the trace never gives their address
-		}
-		std::string what;
-		if (t->level != s.level || slot_gfn(*t, i) != round_to(s.gfn, s.level))
-			what = "the entry at " + hex(s.at) + " maps gfn " + hex(slot_gfn(*t, i)) + " at level " +
-			       std::to_string(t->level) + ", not gfn " + hex(s.gfn) + " at level " + std::to_string(s.level);
-		else if (match(t->spte[i], s.spte, t->level) == Match::none)
-			what = "spte " + hex(s.spte) + ", but the entry holds " + hex(t->spte[i]);
-		if (!what.empty())
+		Table* t = nullptr;
+		unsigned i = 0;
+		const std::string what = set_spte_problem(s, tl.cpu, t, i);
+		if (what.empty())
+			return;
+		if (t)
 			report(slot_violation("spte.set-spte-mismatch", w, tl.text, what, *t, i));
+		else
+			report(violation("spte.set-spte-mismatch", w.line, tl.text, what));
 	}
 
 	void on_mark_mmio_spte(const TraceLine& tl, const Where& w)
@@ -1615,12 +1683,212 @@ struct Checker::Impl {
 			note_first_mmu_event(w);
 	}
 
+	// ---- the linearization -------------------------------------------------------------
+	//
+	// Each CPU traces its changes in its own order, but the events of two
+	// CPUs reach the ring buffer in either order: kvm_tdp_mmu_spte_changed
+	// fires after the cmpxchg (handle_changed_spte()), kvm_mmu_set_spte and
+	// fast_page_fault read the entry after it, and with trace_clock local
+	// the per-CPU clocks may be skewed.  So the replay looks for an order of
+	// the events, consistent with each CPU's own order, in which every
+	// change replaces the value the entry holds (as linearizability
+	// checkers such as Knossos and Porcupine do for histories):
+	//   - an event that fits the reconstructed state is applied at once;
+	//   - one that does not is held back, with every later event of its CPU;
+	//     after each applied event, the held-back head of each CPU is tried
+	//     again;
+	//   - an event also waits for the held events of its task (pid), which
+	//     may have been traced on another CPU before a migration;
+	//   - a held event is applied anyway, and its violation reported, when
+	//     the window has passed (window_us of trace time, or window_lines
+	//     lines: a skew or a tracepoint delay is bounded), when every CPU
+	//     of the trace has an event held back (no event can explain another
+	//     any more), at a loss marker, and at the end.
+	// Trying the heads greedily is enough: two events that both fit either
+	// touch different entries, and commute, or replace the same value of
+	// one entry, and then at most one of them took effect (the cmpxchg of
+	// the other failed and was not traced), so no choice hides a violation.
+	// SEAMCALLs, hooks and TD entries are not reordered: the TDX profile's
+	// events are replayed in trace order.
+
+	// Whether an event fits the state: its change replaces the value some
+	// candidate entry holds, its kvm_mmu_set_spte value is one the entry has
+	// held, its fast-path fix replaces the value the walk finds.  Events
+	// that change nothing always fit.
+	bool fits(const TraceLine& tl, const Where& w)
+	{
+		if (tdx)
+			return true;
+		switch (classify_event(tl.event)) {
+		case EventId::tdp_mmu_spte_changed: {
+			const SpteChanged e = decode_spte_changed(tl.payload, w);
+			if (e.level < spec::PG_LEVEL_4K || e.level > root_level)
+				return true;
+			const Candidate c = attribute(e.as_id, e.level, round_to(e.gfn, e.level), e.old_spte, e.new_spte, tl.cpu);
+			return c.found() ? c.match != Match::none : stats.partial;
+		}
+		case EventId::mmu_set_spte: {
+			Table* t = nullptr;
+			unsigned i = 0;
+			return set_spte_problem(decode_set_spte(tl.payload, w), tl.cpu, t, i).empty();
+		}
+		case EventId::fast_page_fault: {
+			const FastPageFault e = decode_fast_page_fault(tl.payload, w);
+			if (!e.fixed)
+				return true;
+			const Candidate c = fast_fault_slot(spec::gpa_to_gfn(d, e.gva), e.old_spte);
+			return c.found() ? c.match != Match::none : stats.partial;
+		}
+		default:
+			return true;
+		}
+	}
+
+	void apply(const TraceLine& tl, const Where& w)
+	{
+		current_cpu = tl.cpu;
+		on_event(tl, w);
+	}
+
+	void hold(const TraceLine& tl, const Where& w)
+	{
+		if (tl.cpu >= held.size())
+			held.resize(tl.cpu + 1);
+		held[tl.cpu].push_back(HeldEvent{++held_seq, tl.cpu, tl.pid, w.line, feeding_time, std::string(tl.text)});
+		held_by_task[tl.pid].push_back(held_seq);
+		held_count++;
+	}
+
+	HeldEvent take(u32 cpu)
+	{
+		HeldEvent h = std::move(held[cpu].front());
+		held[cpu].pop_front();
+		held_count--;
+		const auto t = held_by_task.find(h.pid);
+		t->second.pop_front();
+		if (t->second.empty())
+			held_by_task.erase(t);
+		return h;
+	}
+
+	// A task migrates between CPUs only between MMU operations, so its
+	// events keep their trace order too: an event waits for its task's
+	// earlier held events, on whichever CPU they were traced.
+	bool task_held(u32 pid) const { return held_by_task.contains(pid); }
+	bool first_of_task(const HeldEvent& h) const { return held_by_task.at(h.pid).front() == h.seq; }
+
+	// Applies the held heads that now fit, until none does.
+	void drain()
+	{
+		for (bool progress = held_count != 0; progress;) {
+			progress = false;
+			for (u32 cpu = 0; cpu < held.size(); cpu++) {
+				while (!held[cpu].empty() && first_of_task(held[cpu].front())) {
+					const Where hw{file, held[cpu].front().line};
+					const TraceLine tl = parse_trace_line(held[cpu].front().text, hw);
+					if (!fits(tl, hw))
+						break;
+					const HeldEvent h = take(cpu);
+					stats.reordered++;
+					stats.max_reorder_lines = std::max(stats.max_reorder_lines, feeding_line - h.line);
+					if (h.time >= 0 && feeding_time >= h.time)
+						stats.max_reorder_us = std::max(stats.max_reorder_us, (feeding_time - h.time) * 1e6);
+					apply(parse_trace_line(h.text, hw), hw);
+					progress = true;
+				}
+			}
+		}
+	}
+
+	const HeldEvent* oldest() const
+	{
+		const HeldEvent* o = nullptr;
+		for (const std::deque<HeldEvent>& q : held)
+			if (!q.empty() && (!o || q.front().seq < o->seq))
+				o = &q.front();
+		return o;
+	}
+
+	std::string force_reason;
+	u64 forced_until = 0;
+
+	std::string forced_note() const
+	{
+		return "; no order of the CPUs' events explains it: held back from line " + std::to_string(forced->line) +
+		       " to line " + std::to_string(forced_until) + " and tried after each event of the other CPUs in "
+		       "between (the earlier events below include those applied meanwhile), until " + force_reason;
+	}
+
+	void force(u32 cpu, const std::string& why)
+	{
+		const HeldEvent h = take(cpu);
+		stats.forced++;
+		forced = &h;
+		force_reason = why;
+		forced_until = feeding_line;
+		const Where hw{file, h.line};
+		apply(parse_trace_line(h.text, hw), hw);
+		forced = nullptr;
+		drain();
+	}
+
+	bool every_cpu_held() const
+	{
+		std::size_t known = 0, stuck = 0;
+		for (std::size_t c = 0; c < known_cpu.size(); c++) {
+			known += known_cpu[c];
+			stuck += known_cpu[c] && c < held.size() && !held[c].empty();
+		}
+		return known != 0 && known == stuck;
+	}
+
+	void enforce_bounds()
+	{
+		while (const HeldEvent* o = oldest()) {
+			if (feeding_line - o->line >= window_lines)
+				force(o->cpu, "the window of " + std::to_string(window_lines) + " lines had passed");
+			else if (o->time >= 0 && newest_time - o->time > window_seconds)
+				force(o->cpu, "the window of " + std::to_string(static_cast<u64>(window_seconds * 1e6 + 0.5)) +
+						      " us of trace time had passed");
+			else if (every_cpu_held())
+				force(o->cpu, "every CPU of the trace had an event held back");
+			else
+				break;
+		}
+	}
+
+	void force_all(const std::string& why)
+	{
+		while (const HeldEvent* o = oldest())
+			force(o->cpu, why);
+	}
+
+	void feed_event(const TraceLine& tl, const Where& w)
+	{
+		feeding_time = timestamp_seconds(tl.timestamp);
+		newest_time = std::max(newest_time, feeding_time);
+		if (tl.cpu >= known_cpu.size())
+			known_cpu.resize(tl.cpu + 1);
+		known_cpu[tl.cpu] = true;
+		if ((tl.cpu < held.size() && !held[tl.cpu].empty()) || task_held(tl.pid)) {
+			hold(tl, w);
+		} else if (fits(tl, w)) {
+			apply(tl, w);
+			drain();
+		} else {
+			hold(tl, w);
+		}
+		enforce_bounds();
+	}
+
 	void feed(const TraceLine& tl, const Where& w)
 	{
 		stats.lines++;
+		file = w.file;
+		feeding_line = w.line;
 		switch (tl.kind) {
 		case LineKind::event:
-			on_event(tl, w);
+			feed_event(tl, w);
 			break;
 		case LineKind::entries:
 			if (tl.first < tl.second)
@@ -1629,6 +1897,7 @@ struct Checker::Impl {
 			break;
 		case LineKind::buffer_started:
 		case LineKind::lost_events:
+			force_all("a loss marker (line " + std::to_string(w.line) + ")");
 			gap(tl, w);
 			break;
 		default:
@@ -1638,6 +1907,7 @@ struct Checker::Impl {
 
 	void finish(u64 line)
 	{
+		force_all("the trace ended");
 		for (u32 cpu = 0; cpu < cpus.size(); cpu++) {
 			if (cpus[cpu].mirror)
 				settle_mirror(cpus[cpu], nullptr, line);
@@ -1666,6 +1936,12 @@ Checker::~Checker() = default;
 void Checker::feed(const TraceLine& line, const Where& where) { impl_->feed(line, where); }
 
 void Checker::finish() { impl_->finish(impl_->stats.lines); }
+
+void Checker::set_window(u64 lines, u64 us)
+{
+	impl_->window_lines = std::max<u64>(lines, 1);
+	impl_->window_seconds = static_cast<double>(us) * 1e-6;
+}
 
 const Stats& Checker::stats() const { return impl_->stats; }
 

@@ -82,7 +82,18 @@ struct Stats {
 	// TDX (linux-6.19-tdx)
 	u64 seamcalls_replayed = 0, seamcalls_not_replayed = 0, tds = 0;
 	u64 mirror_checks = 0, mirror_checks_failed = 0;
+	// linearization (docs/conformance.md "Traces from many CPUs")
+	u64 reordered = 0;         // events applied after a later event of another CPU
+	u64 max_reorder_lines = 0; // the farthest such an event waited, in lines ...
+	double max_reorder_us = 0; // ... and in trace time (clocks with a decimal point)
+	u64 forced = 0;            // held events no order of the window explains
 };
+
+// How far an event of one CPU may wait for the events of other CPUs that
+// explain it, in trace time (for clocks that print seconds) and in lines
+// (docs/conformance.md "Traces from many CPUs").
+inline constexpr u64 DEFAULT_WINDOW_US = 50000;
+inline constexpr u64 DEFAULT_WINDOW_LINES = u64{1} << 16;
 
 class Checker {
 public:
@@ -100,6 +111,8 @@ public:
 	void feed(const TraceLine& line, const Where& where);
 	// End of the trace: finish teardowns in progress, settle pending checks.
 	void finish();
+	// The linearization window, in lines and in microseconds of trace time.
+	void set_window(u64 lines, u64 us = DEFAULT_WINDOW_US);
 
 	const Stats& stats() const;
 	const Profile& profile() const;

@@ -17,7 +17,7 @@
 
 namespace arborist::conform {
 
-const char* const CONFORM_USAGE = R"(usage: arborist conform [--profile P] [--json] [--partial] TRACE...
+const char* const CONFORM_USAGE = R"(usage: arborist conform [--profile P] [--json] [--partial] [--window US] TRACE...
 
 Replay ftrace text (as written by /sys/kernel/tracing/trace or by
 trace-cmd report; '-' reads stdin) against the spec of the TDP MMU and
@@ -38,6 +38,9 @@ checked on its own.
   --json        machine-readable report on stdout
   --partial     the trace may start after the VM did: changes to tables it
                 never saw created are counted, not reported
+  --window US   how long (microseconds of trace time) an event of one CPU
+                may wait for the events of other CPUs that explain it
+                (default 50000; at most 65536 lines in any case)
 
 exit status: 0 no violation; 1 some violation; 2 usage error, unreadable
 file, or a malformed line ("FILE:LINE: field 'NAME': ...").
@@ -51,6 +54,7 @@ struct Options {
 	const Profile* profile = nullptr;
 	bool json = false;
 	bool partial = false;
+	u64 window = DEFAULT_WINDOW_US;
 	std::vector<std::string> traces;
 };
 
@@ -149,6 +153,11 @@ public:
 			     << " SEAMCALLs replayed on the simulated module, " << s.seamcalls_not_replayed
 			     << " not replayed (contention, metadata reads, no TD yet), " << s.mirror_checks
 			     << " mirror/S-EPT agreement checks\n";
+		if (s.reordered || s.forced)
+			out_ << file << ": many CPUs: " << s.reordered
+			     << " events applied after a later event of another CPU (farthest " << s.max_reorder_lines
+			     << " lines, " << static_cast<u64>(s.max_reorder_us) << " us of trace time), " << s.forced
+			     << " held events no order explains\n";
 		if (s.partial)
 			out_ << file << ": partial trace (" << s.partial_reason << "): " << s.unattributed
 			     << " changes to tables the trace never created were not checked\n";
@@ -200,7 +209,9 @@ public:
 		     << ",\"tables_linked\":" << s.tables_linked << ",\"tables_torn_down\":" << s.tables_torn_down
 		     << ",\"max_live_tables\":" << s.max_live_tables << ",\"partial\":" << (s.partial ? "true" : "false")
 		     << ",\"partial_reason\":" << json_str(s.partial_reason) << ",\"unattributed\":" << s.unattributed
-		     << ",\"gaps\":" << s.gaps << ",\"tdx\":{\"tds\":" << s.tds << ",\"seamcalls_replayed\":"
+		     << ",\"gaps\":" << s.gaps << ",\"linearization\":{\"reordered\":" << s.reordered
+		     << ",\"max_reorder_lines\":" << s.max_reorder_lines << ",\"max_reorder_us\":"
+		     << static_cast<u64>(s.max_reorder_us) << ",\"forced\":" << s.forced << "},\"tdx\":{\"tds\":" << s.tds << ",\"seamcalls_replayed\":"
 		     << s.seamcalls_replayed << ",\"seamcalls_not_replayed\":" << s.seamcalls_not_replayed
 		     << ",\"mirror_checks\":" << s.mirror_checks << "},\"violation_count\":" << s.violations << "}";
 		in_trace_ = false;
@@ -276,6 +287,7 @@ private:
 	{
 		checker_ = std::make_unique<Checker>(p, opts_.partial,
 						     [this](Violation&& v) { report_.violation(file_, v); });
+		checker_->set_window(DEFAULT_WINDOW_LINES, opts_.window);
 		report_.begin_trace(file_, p, how);
 		for (const auto& [line, text] : held_) {
 			const Where w{file_, line};
@@ -319,6 +331,18 @@ std::optional<Options> parse_options(const std::vector<std::string>& args, std::
 			o.json = true;
 		} else if (a == "--partial") {
 			o.partial = true;
+		} else if (a == "--window" || a.starts_with("--window=")) {
+			const std::string v = a == "--window" ? (i + 1 < args.size() ? args[++i] : "") : a.substr(9);
+			char* end = nullptr;
+			errno = 0;
+			const unsigned long long n = v.empty() || v[0] == '-' ? 0 : std::strtoull(v.c_str(), &end, 10);
+			if (n == 0 || errno || *end) {
+				err << "arborist conform: option --window: expected a number of microseconds from 1 to 2^64-1, got '"
+				    << v << "'\n";
+				status = 2;
+				return std::nullopt;
+			}
+			o.window = n;
 		} else if (a == "--profile" || a.starts_with("--profile=")) {
 			const std::string name = a == "--profile" ? (i + 1 < args.size() ? args[++i] : "") : a.substr(10);
 			o.profile = find_profile(name);

@@ -45,3 +45,14 @@ foreach(case stdin directory dev_zero long_line control_bytes given_twice distin
             -DWORK=${CMAKE_CURRENT_BINARY_DIR}/run-input/${case} -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_input.cmake)
   set_tests_properties(scenario.input.${case} PROPERTIES TIMEOUT 60)
 endforeach()
+
+# The growth benchmark (tools/growth/growth.sh) at its base sizes: every
+# shape of input for run and conform at 1x, 2x, 4x and 8x; fails when a
+# fitted growth exponent exceeds 1.3.  Run alone: it measures time.
+find_program(SH_PROGRAM sh)
+if(SH_PROGRAM)
+  add_test(NAME cli.growth
+    COMMAND ${SH_PROGRAM} ${PROJECT_SOURCE_DIR}/tools/growth/growth.sh --arborist $<TARGET_FILE:arborist>
+            --reps 3 --max-exponent 1.3 --work ${CMAKE_CURRENT_BINARY_DIR}/growth)
+  set_tests_properties(cli.growth PROPERTIES TIMEOUT 600 RUN_SERIAL TRUE)
+endif()

@@ -430,8 +430,9 @@ SeamcallVerdict TdxReplay::run(Td& td, const Seamcall& c, const Where& w)
 	}
 	const u64 fn = hw::seamcall_fn(leaf);
 	hw::SimModule& m = *td.sim;
-	// A failing call changes nothing, so the module before it can be
-	// copied to try the faults only when needed.
+	// A failing call changes nothing, so the module is still the one
+	// before it when the faults are tried (SimModule::status_with, which
+	// runs the checks on the extracted view without committing).
 	hw::TdxModuleArgs a = in;
 	const u64 model = m.seamcall(fn, a);
 
@@ -466,12 +467,13 @@ SeamcallVerdict TdxReplay::run(Td& td, const Seamcall& c, const Where& w)
 		return v;
 	}
 	for (const CheckFault& f : CHECK_FAULTS) {
-		auto copy = std::make_unique<hw::SimModule>(m);
-		copy->inject_fault = f.fault;
-		hw::TdxModuleArgs b = in;
-		if (copy->seamcall(fn, b) != c.status)
+		if (m.status_with(fn, in, f.fault) != c.status)
 			continue;
-		td.sim = std::move(copy);
+		// The module goes on from the run with that check skipped, i.e.
+		// in the state the real module is in.
+		m.inject_fault = f.fault;
+		hw::TdxModuleArgs b = in;
+		m.seamcall(fn, b);
 		v.kind = f.kind;
 		v.check = std::string(f.check) + " [spec fault " + std::string(f.fault.name) + " reproduces the trace]";
 		v.message += ": the kernel's call passed only because the module skipped " + std::string(f.check);
@@ -531,12 +533,11 @@ SeamcallVerdict TdxReplay::vcpu_exit(const VcpuRun& r, const Where& w)
 				td->sim->td_exit(i);
 		return v;
 	}
-	// The model refused the entry: run it again for the status (a refused
-	// entry changes nothing).
+	// The model refused the entry: its status now (a refused entry
+	// changes nothing; SimModule::status_with commits nothing either).
 	hw::TdxModuleArgs a{};
 	a.rcx = td->sim_pa(r.tdvpr, w, "tdvpr");
-	auto copy = std::make_unique<hw::SimModule>(*td->sim);
-	v.model_status = copy->seamcall(hw::seamcall_fn(Leaf::TDH_VP_ENTER), a);
+	v.model_status = td->sim->status_with(hw::seamcall_fn(Leaf::TDH_VP_ENTER), a, spec::no_fault);
 	if (v.model_status == st::TDX_SUCCESS) {
 		// The state changed since the entry (e.g. TRACK finished): what
 		// counts is the model's answer at the entry, which refused.

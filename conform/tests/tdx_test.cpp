@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <ctime>
 
 #include "trace_fixture.hpp"
 
@@ -267,6 +268,70 @@ TEST(Mutation, EveryTdxKindHasATest)
 		if (!k.kind.starts_with("spte.")) {
 			EXPECT_NE(std::find(tested.begin(), tested.end(), k.kind), tested.end()) << k.kind;
 		}
+}
+
+// ---- cost --------------------------------------------------------------------------------
+
+// The shape of tests/data/tdx/make-mismatch-trace.sh (the reliability
+// issue's reproducers of the quadratic replay): a TD built and finalized,
+// then `regions` WBINVDs of free pages in new 2 MiB regions and
+// `mismatches` RECLAIMs of pages the module never had, each in a new
+// region, traced as successful.  The regions start at 16 GiB, above the
+// TD's own pages at 4 GiB.
+std::vector<std::string> mismatch_trace(unsigned mismatches, unsigned regions)
+{
+	std::vector<std::string> t;
+	unsigned clock = 0;
+	auto sc = [&](const std::string& leaf, const std::string& rcx, const std::string& rdx) {
+		++clock;
+		t.push_back("    arborist-run-1000 [000] ..... " + std::to_string(clock / 1000000) + "." +
+			    std::to_string(1000000 + clock % 1000000).substr(1) + ": tdx_seamcall: leaf " + leaf + " rcx " + rcx +
+			    " rdx " + rdx + " r8 0 r9 0 status 0 out_rcx 0 out_rdx 0 out_r8 0");
+	};
+	sc("TDH.MNG.CREATE", "100000000", "1");
+	sc("TDH.MNG.KEY.CONFIG", "100000000", "0");
+	for (unsigned i = 1; i <= 6; i++)
+		sc("TDH.MNG.ADDCX", hex(0x100000000 + i * 0x1000), "100000000");
+	t.push_back("    arborist-run-1000 [000] ..... 0.000009: tdx_td_params: tdr 100000000 pwl 4 x86_phys_bits 46");
+	sc("TDH.MNG.INIT", "100000000", "0");
+	sc("TDH.VP.CREATE", "100007000", "100000000");
+	sc("TDH.VP.INIT", "100007000", "0");
+	sc("TDH.MR.FINALIZE", "100000000", "0");
+	for (u64 i = 1; i <= regions + mismatches; i++)
+		sc(i <= regions ? "TDH.PHYMEM.PAGE.WBINVD" : "TDH.PHYMEM.PAGE.RECLAIM",
+		   hex(0x400000000 + i * 0x200000 + (i <= regions ? 0 : 0x1000)), "0");
+	return t;
+}
+
+double cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
+
+TEST(Cost, MismatchedStatusesOverManyRegionsAreLinear)
+{
+	// Each mismatched RECLAIM names a new 2 MiB region, so the simulated
+	// TDMR grows with the trace; looking for the check that explains a
+	// status must not copy the module (issue 16 item 1: 1,600 took 26.7 s).
+	const auto t = mismatch_trace(3000, 0);
+	const double start = cpu_seconds();
+	const CheckResult r = check_tdx(t);
+	const double took = cpu_seconds() - start;
+	EXPECT_EQ(r.violations.size(), 3000u) << kinds(r);
+	for (const Violation& v : r.violations)
+		ASSERT_EQ(v.kind, "sept.status-mismatch") << v.message;
+	EXPECT_EQ(r.stats.seamcalls_replayed, 3000u + 12u);
+	// A linear replay takes well under a second even with sanitizers.
+	EXPECT_LT(took, 10.0) << "3000 mismatched RECLAIMs took " << took << " s of CPU";
+}
+
+TEST(Cost, MismatchesWithManyRegionsMapped)
+{
+	// 4,000 regions mapped, then 20 mismatches: each cost about 1 s when
+	// the search copied the module.
+	const auto t = mismatch_trace(20, 4000);
+	const double start = cpu_seconds();
+	const CheckResult r = check_tdx(t);
+	const double took = cpu_seconds() - start;
+	EXPECT_EQ(r.violations.size(), 20u) << kinds(r);
+	EXPECT_LT(took, 5.0) << "20 mismatches with 4000 regions mapped took " << took << " s of CPU";
 }
 
 // ---- the payloads -------------------------------------------------------------------------

@@ -277,6 +277,38 @@ TEST_P(SimTd, FinalizeNeedsAVcpu)
 	EXPECT_EQ(bare.td().op_state, w(OpState::INITIALIZED));
 }
 
+// status_with(): the status of a call, with a fault, without a change.
+TEST_P(SimTd, StatusWithChangesNothing)
+{
+	link_path(GPA, 1);
+	run_td();
+	ASSERT_EQ(aug(GPA, 0, DATA), SUCCESS);
+	ASSERT_EQ(block(GPA, 0), SUCCESS);
+	const SeptState blocked = state_at(GPA, 0);
+	const u64 calls = m.total_calls();
+	hw::TdxModuleArgs args{};
+	args.rcx = GPA;
+	args.rdx = TDR;
+	const u64 fn = static_cast<u64>(Leaf::TDH_MEM_PAGE_REMOVE);
+	EXPECT_EQ(m.status_with(fn, args, spec::no_fault), TLB_TRACKING_NOT_DONE_RCX);
+	EXPECT_EQ(m.status_with(fn, args, spec::faults::skip_tracking_check), SUCCESS);
+	EXPECT_EQ(state_at(GPA, 0), blocked) << "the REMOVE that would succeed was not committed";
+	EXPECT_EQ(pt(DATA), PageType::PT_REG);
+	EXPECT_EQ(m.total_calls(), calls);
+	EXPECT_EQ(hw::tdh_mem_track(m, TDR), SUCCESS);
+	hw::TdxModuleArgs enter_args{};
+	enter_args.rcx = TDVPR0;
+	EXPECT_EQ(m.status_with(static_cast<u64>(Leaf::TDH_VP_ENTER), enter_args, spec::no_fault), SUCCESS);
+	EXPECT_FALSE(m.vcpu(0).in_guest);
+	args.rcx = TDR;
+	EXPECT_EQ(m.status_with(static_cast<u64>(Leaf::TDH_MNG_KEY_FREEID), args, spec::no_fault),
+		  LIFECYCLE_STATE_INCORRECT);
+	EXPECT_EQ(m.status_with(static_cast<u64>(Leaf::TDH_MNG_VPFLUSHDONE), args, spec::no_fault), FLUSHVP_NOT_DONE);
+	EXPECT_EQ(m.status_with(static_cast<u64>(Leaf::TDH_MNG_VPFLUSHDONE), args, spec::faults::vpflushdone_with_vcpus),
+		  SUCCESS);
+	EXPECT_EQ(m.td().lifecycle, w(Lifecycle::TD_KEYS_CONFIGURED));
+}
+
 // --- zapping a leaf: BLOCK, TRACK, REMOVE (research 4, 5.4-5.7) ---------------
 
 TEST_P(SimTd, BlockTrackRemoveReturnsThePageAndRestoresTheCounts)

@@ -190,15 +190,31 @@ public:
 		inject_fault = spec::no_fault;
 		if (leaf < calls_.size())
 			calls_[leaf]++;
-		// Research 1: RAX bits above the leaf are the version, any other
-		// bit is OPERAND_INVALID|RAX.  Version 1 (SEPT.ADD, SEPT.REMOVE,
-		// PROMOTE) carries L2 S-EPT pages, not modelled: only 0 is taken.
 		const TdxModuleArgs in = a;
-		const u64 ret = (fn >> TDX_VERSION_SHIFT) ? with_operand(status::TDX_OPERAND_INVALID, operand::RAX)
-							  : dispatch(static_cast<Leaf>(leaf), a, busy);
+		const u64 ret = call(fn, a, busy);
 		if (trace_enabled)
 			trace.push_back({static_cast<Leaf>(leaf), in.rcx, in.rdx, in.r8, ret, a.rcx, a.rdx, in.r9, a.r8,
 					 tick()});
+		return ret;
+	}
+
+	// The status seamcall(fn, a) would return with `fault` injected, without
+	// changing anything: every leaf runs its checks on the view it extracts
+	// (decode, walk, spec::sept_seamcall) and stops before writing the
+	// post-view back, so no state, call count or trace record changes and
+	// the outputs go to a copy of `a`.  The conformance checker looks for
+	// the spec check a traced status contradicts this way, one fault at a
+	// time, and then runs the call for real with the fault that reproduced
+	// the trace (conform/tdx.cpp); its cost is that of the call, not of the
+	// module's size.
+	constexpr u64 status_with(u64 fn, TdxModuleArgs a, spec::Fault fault)
+	{
+		const spec::Fault saved = fault_;
+		fault_ = fault;
+		commit_ = false;
+		const u64 ret = call(fn, a, sim::Busy{});
+		commit_ = true;
+		fault_ = saved;
 		return ret;
 	}
 
@@ -488,6 +504,16 @@ private:
 
 	// --- dispatch -----------------------------------------------------------
 
+	// Research 1: RAX bits above the leaf are the version, any other bit is
+	// OPERAND_INVALID|RAX.  Version 1 (SEPT.ADD, SEPT.REMOVE, PROMOTE)
+	// carries L2 S-EPT pages, not modelled: only 0 is taken.
+	constexpr u64 call(u64 fn, TdxModuleArgs& a, const sim::Busy& busy)
+	{
+		if (fn >> TDX_VERSION_SHIFT)
+			return with_operand(status::TDX_OPERAND_INVALID, operand::RAX);
+		return dispatch(static_cast<Leaf>(fn & 0xFFFF), a, busy);
+	}
+
 	constexpr u64 dispatch(Leaf leaf, TdxModuleArgs& a, sim::Busy busy)
 	{
 		switch (leaf) {
@@ -569,9 +595,9 @@ private:
 			return with_operand(status::TDX_EPT_WALK_FAILED, operand::RCX);
 		if (out.status == status::TDX_SUCCESS && !wk.reached && out.post.path[pi.level] != s.path[pi.level])
 			return with_operand(status::TDX_EPT_WALK_FAILED, operand::RCX);
-		if (out.status == status::TDX_SUCCESS)
+		if (out.status == status::TDX_SUCCESS && commit_)
 			commit(leaf, a, wk, pi.level, op, s, out.post);
-		else
+		else if (out.status != status::TDX_SUCCESS)
 			set_ext_err(a, out.status, wk, pi.level);
 		return out.status;
 	}
@@ -946,7 +972,7 @@ private:
 		sim::Args args{};
 		args.busy = busy;
 		const sim::Outcome out = run_spec(leaf, args, td_view());
-		if (out.status == status::TDX_SUCCESS)
+		if (out.status == status::TDX_SUCCESS && commit_)
 			td_.st = out.post.td;
 		return out.status;
 	}
@@ -985,7 +1011,7 @@ private:
 		if (a.rcx == 1 && !busy.kot)
 			return status::TDX_WBCACHE_RESUME_ERROR;
 		const sim::Outcome out = run_spec(Leaf::TDH_PHYMEM_CACHE_WB, args, td_view());
-		if (out.status == status::TDX_SUCCESS && td_.exists)
+		if (out.status == status::TDX_SUCCESS && td_.exists && commit_)
 			td_.st = out.post.td;
 		return out.status;
 	}
@@ -1012,7 +1038,7 @@ private:
 			s.target = {f.pt, f.bepoch};
 		}
 		const sim::Outcome out = run_spec(Leaf::TDH_PHYMEM_PAGE_RECLAIM, args, s);
-		if (out.status == status::TDX_SUCCESS)
+		if (out.status == status::TDX_SUCCESS && commit_)
 			reclaimed(a, pfn, out.post);
 		return out.status;
 	}
@@ -1075,7 +1101,7 @@ private:
 		const auto step = spec::tlb_vp_enter(spec::concrete, tlb_view(vcpus_[v]), 0);
 		// A vCPU in the guest holds its TDVPR: assumed BUSY|RCX.
 		c.fail_if(!step.enabled, with_operand(status::TDX_OPERAND_BUSY, operand::RCX));
-		if (!c.ok())
+		if (!c.ok() || !commit_)
 			return c.status;
 		apply_tlb(vcpus_[v], step.post);
 		associate(vcpus_[v]);
@@ -1096,6 +1122,8 @@ private:
 			return with_operand(status::TDX_OPERAND_BUSY, operand::RCX);
 		if (!vcpus_[v].associated)
 			return status::TDX_VCPU_NOT_ASSOCIATED;
+		if (!commit_)
+			return status::TDX_SUCCESS;
 		vcpus_[v].associated = false;
 		td_.st.num_assoc_vcpus -= 1;
 		return status::TDX_SUCCESS;
@@ -1318,6 +1346,7 @@ private:
 	Td td_;
 	std::array<u64, 64> calls_{};
 	spec::Fault fault_ = spec::no_fault;
+	bool commit_ = true; // false inside status_with(): checks only
 };
 
 static_assert(SeamcallBackend<SimModule>);

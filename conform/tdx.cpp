@@ -110,9 +110,9 @@ bool tolerated(Leaf leaf, u64 s)
 	}
 }
 
-// The S-EPT leaves: RCX page info, RDX the TDR (bit 0 a flag for
-// SEPT.ADD/DEMOTE), R8 a page for some (hw/sim_module.hpp sept_leaf_abi).
-bool is_sept_leaf(Leaf l)
+// The leaves that walk the S-EPT to a requested level and may change it
+// (spec::sept_leaves; TDH.MR.EXTEND walks to the leaf and changes nothing).
+bool changes_sept(Leaf l)
 {
 	for (const spec::SeptLeafInfo& i : spec::sept_leaves)
 		if (i.leaf == l)
@@ -120,9 +120,12 @@ bool is_sept_leaf(Leaf l)
 	return false;
 }
 
-bool changes_sept(Leaf l)
+// The value of the register that names a call's TD (hw::leaf_operands:
+// the TDR, a TDVPR or a page), flags cleared.
+u64 handle_of(const hw::LeafOperands& o, const Seamcall& c)
 {
-	return is_sept_leaf(l) && l != Leaf::TDH_MR_EXTEND;
+	const u64 r = o.handle_reg == hw::Reg::rcx ? c.rcx : o.handle_reg == hw::Reg::rdx ? c.rdx : 0;
+	return o.handle_flags ? r & ~u64{1} : r;
 }
 
 } // namespace
@@ -221,6 +224,38 @@ TdxReplay::Td* TdxReplay::newest_td()
 	return best;
 }
 
+// The TD a call acts on, by the register that names it (hw::leaf_operands).
+// A page no TD of the trace has (a RECLAIM or WBINVD of a page never
+// given) or an unknown TDR is run on the newest TD, whose module then
+// refuses it.
+TdxReplay::Td* TdxReplay::td_of(const Seamcall& c)
+{
+	const hw::LeafOperands o = hw::leaf_operands(static_cast<Leaf>(c.leaf));
+	const u64 h = handle_of(o, c);
+	Td* td = nullptr;
+	switch (o.handle) {
+	case hw::TdHandle::tdr:
+		td = td_by_tdr(h);
+		break;
+	case hw::TdHandle::tdvpr:
+		td = td_by_tdvpr(h);
+		break;
+	case hw::TdHandle::page:
+		// WBINVD: the page with the TD's HKID in the KeyID bits
+		// (tdh_phymem_page_wbinvd_hkid()).
+		if (static_cast<Leaf>(c.leaf) == Leaf::TDH_PHYMEM_PAGE_WBINVD)
+			for (auto& [tdr, t] : tds_)
+				if (t->sim && (h >> t->params.phys_bits) == t->hkid && t->knows(h))
+					td = t.get();
+		if (!td)
+			td = td_by_page(h);
+		break;
+	default:
+		return nullptr;
+	}
+	return td ? td : newest_td();
+}
+
 void TdxReplay::drop_td(Td& td)
 {
 	stats_.regions -= td.region.size();
@@ -269,9 +304,8 @@ SeamcallVerdict TdxReplay::construct(const Seamcall& c, const Where& w)
 		stats_.tds++;
 		return v;
 	}
-	const u64 tdr = leaf == Leaf::TDH_MNG_ADDCX || leaf == Leaf::TDH_VP_CREATE ? c.rdx : c.rcx;
-	Td* td = leaf == Leaf::TDH_VP_ADDCX || leaf == Leaf::TDH_VP_INIT ? td_by_tdvpr(leaf == Leaf::TDH_VP_ADDCX ? c.rdx : c.rcx)
-									  : td_by_tdr(tdr);
+	const hw::LeafOperands o = hw::leaf_operands(leaf);
+	Td* td = o.handle == hw::TdHandle::tdvpr ? td_by_tdvpr(handle_of(o, c)) : td_by_tdr(handle_of(o, c));
 	if (!td)
 		return refused(std::string(tdx_leaf_name(c.leaf)) + " succeeded, but no TD of the trace owns its "
 									 "TDR/TDVPR operand");
@@ -352,20 +386,7 @@ SeamcallVerdict TdxReplay::seamcall(const Seamcall& c, const Where& w)
 			v.not_replayed = "contention or interruption (" + status_text(c.status) + ")";
 			break;
 		}
-		Td* td = nullptr;
-		if (is_sept_leaf(leaf))
-			td = td_by_tdr(c.rdx & ~u64{1});
-		else if (leaf == Leaf::TDH_VP_FLUSH)
-			td = td_by_tdvpr(c.rcx);
-		else if (leaf == Leaf::TDH_PHYMEM_PAGE_RECLAIM)
-			td = td_by_page(c.rcx);
-		else if (leaf == Leaf::TDH_PHYMEM_PAGE_WBINVD) {
-			for (auto& [tdr, t] : tds_)
-				if (t->sim && (c.rcx >> t->params.phys_bits) == t->hkid && t->knows(c.rcx))
-					td = t.get();
-			if (!td)
-				td = td_by_page(c.rcx);
-		} else if (leaf == Leaf::TDH_PHYMEM_CACHE_WB) {
+		if (leaf == Leaf::TDH_PHYMEM_CACHE_WB) {
 			// One package, every TD: the TD in TD_BLOCKED (if any) decides.
 			SeamcallVerdict last;
 			bool any = false;
@@ -382,11 +403,8 @@ SeamcallVerdict TdxReplay::seamcall(const Seamcall& c, const Where& w)
 			else
 				v.not_replayed = "no TD to write back";
 			break;
-		} else {
-			td = td_by_tdr(c.rcx);
 		}
-		if (!td)
-			td = newest_td();
+		Td* td = td_of(c);
 		if (!td || !td->sim) {
 			v.not_replayed = "no TD of the trace was built before it";
 			break;
@@ -411,23 +429,22 @@ SeamcallVerdict TdxReplay::seamcall(const Seamcall& c, const Where& w)
 SeamcallVerdict TdxReplay::run(Td& td, const Seamcall& c, const Where& w)
 {
 	const Leaf leaf = static_cast<Leaf>(c.leaf);
+	const hw::LeafOperands o = hw::leaf_operands(leaf);
 	hw::TdxModuleArgs in{};
 	in.rcx = c.rcx;
 	in.rdx = c.rdx;
 	in.r8 = c.r8;
 	in.r9 = c.r9;
-	// Which registers are host addresses (research 6.2 register table).
-	if (is_sept_leaf(leaf)) {
-		in.rdx = td.sim_pa(c.rdx, w, "rdx");
-		if (leaf != Leaf::TDH_MR_EXTEND && leaf != Leaf::TDH_MEM_RANGE_BLOCK &&
-		    leaf != Leaf::TDH_MEM_RANGE_UNBLOCK && leaf != Leaf::TDH_MEM_PAGE_REMOVE &&
-		    leaf != Leaf::TDH_MEM_SEPT_REMOVE && leaf != Leaf::TDH_MEM_PAGE_PROMOTE)
-			in.r8 = td.sim_pa(c.r8, w, "r8");
-	} else if (leaf == Leaf::TDH_PHYMEM_CACHE_WB) {
-		in.rcx = c.rcx == 1 ? 0 : c.rcx; // a resume of an interruption the model never had
-	} else {
+	// The registers that hold host addresses of TDMR pages, mapped into
+	// the TD's simulated TDMR (a flag in bit 0 stays: the offset is kept).
+	if (o.rcx_page)
 		in.rcx = td.sim_pa(c.rcx, w, "rcx");
-	}
+	if (o.rdx_page)
+		in.rdx = td.sim_pa(c.rdx, w, "rdx");
+	if (o.r8_page)
+		in.r8 = td.sim_pa(c.r8, w, "r8");
+	if (leaf == Leaf::TDH_PHYMEM_CACHE_WB)
+		in.rcx = c.rcx == 1 ? 0 : c.rcx; // a resume of an interruption the model never had
 	const u64 fn = hw::seamcall_fn(leaf);
 	hw::SimModule& m = *td.sim;
 	// A failing call changes nothing, so the module is still the one

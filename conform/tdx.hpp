@@ -88,6 +88,7 @@ private:
 	Td* td_by_tdvpr(u64 pa);
 	Td* td_by_page(u64 pa);
 	Td* newest_td();
+	Td* td_of(const Seamcall& c);
 	SeamcallVerdict construct(const Seamcall& c, const Where& w);
 	SeamcallVerdict run(Td& td, const Seamcall& c, const Where& w);
 	void drop_td(Td& td);

@@ -103,7 +103,58 @@ INSTANTIATE_TEST_SUITE_P(Scenarios, Accepted,
 			 ::testing::Values("td-deferred-teardown", "td-huge-split", "td-private-shared", "td-teardown",
 					   "td-zap-and-busy", "direct-invalidate-zap"));
 
+// A measured build (Linux v6.19 tdx_gmem_post_populate(): PAGE.ADD, then
+// with KVM_TDX_MEASURE_MEMORY_REGION a TDH.MR.EXTEND of each 256-byte chunk,
+// tdh_mr_extend(td, gpa + i, ...): RCX the chunk's GPA, RDX the TDR).
+std::vector<std::string> measured_build(std::vector<std::string> t, std::size_t* first_extend = nullptr)
+{
+	const std::size_t add = nth(t, "leaf TDH.MEM.PAGE.ADD rcx 1000 ");
+	const std::size_t install = find_line(t, "kvm_tdp_mmu_spte_changed: as id 0 gfn 1 level 1", add);
+	for (unsigned i = 0; i < 16; i++)
+		t.insert(t.begin() + static_cast<long>(install + i),
+			 with_payload(t, add,
+				      "tdx_seamcall: leaf TDH.MR.EXTEND rcx " + hex(0x1000 + i * 0x100) +
+					      " rdx 100000000 r8 0 r9 0 status 0 out_rcx 0 out_rdx 0 out_r8 0"));
+	if (first_extend)
+		*first_extend = install + 1;
+	return t;
+}
+
+TEST(Measured, BuildIsAccepted)
+{
+	const CheckResult r = check_tdx(measured_build(lines_of("td-teardown")));
+	EXPECT_TRUE(r.violations.empty()) << kinds(r) << (r.violations.empty() ? "" : r.violations.front().message);
+	EXPECT_EQ(r.stats.seamcalls_replayed, check_tdx(lines_of("td-teardown")).stats.seamcalls_replayed + 16);
+}
+
 // ---- rejected: one edit each -----------------------------------------------------------
+
+TEST(Mutation, MrExtendOfAPageNotAdded)
+{
+	// The chunk at 0x2000: no PAGE.ADD mapped it, so the walk to the leaf
+	// fails (TDX_EPT_ENTRY_NOT_PRESENT|RCX, tdh_mr_extend.c).
+	std::size_t first = 0;
+	auto t = measured_build(lines_of("td-teardown"), &first);
+	edit(t, first + 3, "rcx 1300 ", "rcx 2300 ");
+	const CheckResult r = check_tdx(t);
+	expect_at(r, "sept.status-mismatch", first + 3);
+	ASSERT_FALSE(r.violations.empty());
+	EXPECT_NE(r.violations.front().message.find("TDX_EPT_ENTRY_NOT_PRESENT|1"), std::string::npos)
+		<< r.violations.front().message;
+}
+
+TEST(Mutation, MrExtendAfterFinalize)
+{
+	// TDH.MR.EXTEND runs only while OP_STATE is INITIALIZED (tdh_mr_extend.c
+	// check_state_map_tdcs_and_lock()): after MR.FINALIZE it is refused.
+	auto t = lines_of("td-teardown");
+	const std::size_t fin = nth(t, "leaf TDH.MR.FINALIZE");
+	t.insert(t.begin() + static_cast<long>(fin),
+		 with_payload(t, fin,
+			      "tdx_seamcall: leaf TDH.MR.EXTEND rcx 1000 rdx 100000000 r8 0 r9 0 status 0 out_rcx 0 "
+			      "out_rdx 0 out_r8 0"));
+	expect_at(check_tdx(t), "td.lifecycle", fin + 1);
+}
 
 TEST(Mutation, RemoveWithoutTrack)
 {

@@ -50,6 +50,84 @@ concept KeyedSeamcallBackend = SeamcallBackend<B> && requires(const B& b) {
 	{ b.x86_phys_bits() } -> std::convertible_to<unsigned>;
 };
 
+// ---- what the registers of a leaf name ---------------------------------------
+//
+// The operands each leaf's handler checks (TDX module 1.5
+// src/vmm_dispatcher/api_calls/tdh_*.c: check_lock_and_map_explicit_tdr(),
+// check_and_lock_explicit_4k_private_hpa() and the other explicit-HPA checks,
+// e.g. tdh_mr_extend(target_page_gpa = RCX, target_tdr_pa = RDX)), in the
+// registers the wrappers below load them into (Linux v6.19
+// arch/x86/virt/vmx/tdx/tdx.c; docs/trace-format.md "Registers per
+// wrapper"): which register is the handle of the TD the call acts on, and
+// which hold host physical addresses of TDMR pages.  A GPA (page info) or a
+// shared page (PAGE.ADD's source, MNG.INIT's TD_PARAMS) is not a TDMR page.
+// The conformance checker maps traced host addresses into the simulated
+// module with it (conform/tdx.cpp); SimModule decodes R8 and RDX with it.
+enum class TdHandle : std::uint8_t {
+	none,    // no TD: the leaf is outside the TD model (TDH.SYS.*)
+	tdr,     // the TDR page
+	tdvpr,   // a vCPU's TDVPR page; its TD is the page's PAMT owner
+	page,    // a TDMR page; its TD is the page's PAMT owner
+	package, // no handle: the leaf acts on every TD of the package
+};
+
+enum class Reg : std::uint8_t { none, rcx, rdx };
+
+struct LeafOperands {
+	Leaf leaf;
+	TdHandle handle;
+	Reg handle_reg;
+	bool handle_flags; // the handle register is td_handle_and_flags_t: bit 0 a flag
+	bool rcx_page, rdx_page, r8_page; // a TDMR page (host physical address)
+};
+
+inline constexpr LeafOperands leaf_operands_table[] = {
+	// TD construction and metadata (rdx of MNG.CREATE is the HKID, of
+	// MNG.INIT the TD_PARAMS page, of VP.INIT the vCPU's initial RCX)
+	{Leaf::TDH_MNG_CREATE, TdHandle::tdr, Reg::rcx, false, true, false, false},
+	{Leaf::TDH_MNG_KEY_CONFIG, TdHandle::tdr, Reg::rcx, false, true, false, false},
+	{Leaf::TDH_MNG_ADDCX, TdHandle::tdr, Reg::rdx, false, true, true, false},
+	{Leaf::TDH_MNG_INIT, TdHandle::tdr, Reg::rcx, false, true, false, false},
+	{Leaf::TDH_MNG_RD, TdHandle::tdr, Reg::rcx, false, true, false, false},
+	{Leaf::TDH_VP_CREATE, TdHandle::tdr, Reg::rdx, false, true, true, false},
+	{Leaf::TDH_VP_ADDCX, TdHandle::tdvpr, Reg::rdx, false, true, true, false},
+	{Leaf::TDH_VP_INIT, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
+	{Leaf::TDH_VP_ENTER, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
+	{Leaf::TDH_VP_FLUSH, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
+	{Leaf::TDH_VP_RD, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
+	{Leaf::TDH_VP_WR, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
+	// the S-EPT leaves: RCX page info, RDX the TDR, R8 a page the module takes
+	{Leaf::TDH_MEM_SEPT_ADD, TdHandle::tdr, Reg::rdx, true, false, true, true},
+	{Leaf::TDH_MEM_PAGE_ADD, TdHandle::tdr, Reg::rdx, false, false, true, true},
+	{Leaf::TDH_MEM_PAGE_AUG, TdHandle::tdr, Reg::rdx, false, false, true, true},
+	{Leaf::TDH_MEM_RANGE_BLOCK, TdHandle::tdr, Reg::rdx, false, false, true, false},
+	{Leaf::TDH_MEM_RANGE_UNBLOCK, TdHandle::tdr, Reg::rdx, false, false, true, false},
+	{Leaf::TDH_MEM_PAGE_REMOVE, TdHandle::tdr, Reg::rdx, false, false, true, false},
+	{Leaf::TDH_MEM_SEPT_REMOVE, TdHandle::tdr, Reg::rdx, false, false, true, false},
+	{Leaf::TDH_MEM_PAGE_DEMOTE, TdHandle::tdr, Reg::rdx, true, false, true, true},
+	{Leaf::TDH_MEM_PAGE_PROMOTE, TdHandle::tdr, Reg::rdx, false, false, true, false},
+	{Leaf::TDH_MR_EXTEND, TdHandle::tdr, Reg::rdx, false, false, true, false},
+	// RCX the TDR
+	{Leaf::TDH_MEM_TRACK, TdHandle::tdr, Reg::rcx, false, true, false, false},
+	{Leaf::TDH_MR_FINALIZE, TdHandle::tdr, Reg::rcx, false, true, false, false},
+	{Leaf::TDH_MNG_VPFLUSHDONE, TdHandle::tdr, Reg::rcx, false, true, false, false},
+	{Leaf::TDH_MNG_KEY_FREEID, TdHandle::tdr, Reg::rcx, false, true, false, false},
+	// RCX a page (WBINVD: with a KeyID above x86_phys_bits)
+	{Leaf::TDH_PHYMEM_PAGE_RECLAIM, TdHandle::page, Reg::rcx, false, true, false, false},
+	{Leaf::TDH_PHYMEM_PAGE_WBINVD, TdHandle::page, Reg::rcx, false, true, false, false},
+	{Leaf::TDH_PHYMEM_PAGE_RDMD, TdHandle::page, Reg::rcx, false, true, false, false},
+	// RCX 0 (start) or 1 (resume): every HKID ready on the package
+	{Leaf::TDH_PHYMEM_CACHE_WB, TdHandle::package, Reg::none, false, false, false, false},
+};
+
+constexpr LeafOperands leaf_operands(Leaf leaf)
+{
+	for (const LeafOperands& o : leaf_operands_table)
+		if (o.leaf == leaf)
+			return o;
+	return {leaf, TdHandle::none, Reg::none, false, false, false, false};
+}
+
 // RAX input: leaf in bits 15:0, version in 23:16 (tdx.h TDX_VERSION_SHIFT).
 constexpr u64 seamcall_fn(Leaf leaf, unsigned version = 0)
 {

@@ -496,9 +496,9 @@ private:
 
 	// How an S-EPT leaf uses the registers besides RCX page info.
 	struct SeptLeafAbi {
-		bool r8;            // R8 is a page the module takes
+		bool r8;            // R8 is a page the module takes (5.1, 5.2, 5.3, 5.9)
 		bool r8_at_level;   // ... at the size of the level (AUG), else 4K
-		bool rdx_flags;     // RDX is td_handle_and_flags_t (research 1)
+		bool rdx_flags;     // RDX is td_handle_and_flags_t (research 1, 5.1, 5.9)
 		bool tdr_exclusive; // the TDR is taken exclusively (research 3.4)
 	};
 
@@ -557,15 +557,13 @@ private:
 
 	// --- the S-EPT leaves ---------------------------------------------------
 
+	// R8 and the RDX flags from leaf_operands() (seamcall.hpp); AUG takes a
+	// page of the entry's size (research 5.3), PAGE.ADD the TDR exclusively
+	// (5.2, 3.4).
 	static constexpr SeptLeafAbi sept_leaf_abi(Leaf leaf)
 	{
-		switch (leaf) {
-		case Leaf::TDH_MEM_SEPT_ADD: return {true, false, true, false};     // research 5.1
-		case Leaf::TDH_MEM_PAGE_ADD: return {true, false, false, true};     // 5.2
-		case Leaf::TDH_MEM_PAGE_AUG: return {true, true, false, false};     // 5.3
-		case Leaf::TDH_MEM_PAGE_DEMOTE: return {true, false, true, false};  // 5.9
-		default: return {false, false, false, false};
-		}
+		const LeafOperands o = leaf_operands(leaf);
+		return {o.r8_page, leaf == Leaf::TDH_MEM_PAGE_AUG, o.handle_flags, leaf == Leaf::TDH_MEM_PAGE_ADD};
 	}
 
 	constexpr u64 sept_leaf(Leaf leaf, TdxModuleArgs& a, sim::Busy busy)

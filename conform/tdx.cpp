@@ -86,6 +86,8 @@ constexpr StatusCheck STATUS_CHECKS[] = {
 	{st::TDX_WBCACHE_NOT_COMPLETE, ANY, "td.lifecycle", "tdh_mng_key_freeid(): no CACHE.WB pending"},
 	{st::TDX_FLUSHVP_NOT_DONE, ANY, "td.lifecycle", "tdh_mng_vpflushdone(): no vCPU associated"},
 	{st::TDX_TD_ASSOCIATED_PAGES_EXIST, ANY, "td.lifecycle", "tdh_phymem_page_reclaim(): TDR.CHLDCNT == 0"},
+	{st::TDX_NO_HKID_READY_TO_WBCACHE, ANY, "td.lifecycle",
+	 "tdh_phymem_cache_wb(): an HKID is ready (a TD in TD_BLOCKED after TDH.MNG.VPFLUSHDONE)"},
 };
 
 const StatusCheck* status_check(u64 s)
@@ -387,21 +389,7 @@ SeamcallVerdict TdxReplay::seamcall(const Seamcall& c, const Where& w)
 			break;
 		}
 		if (leaf == Leaf::TDH_PHYMEM_CACHE_WB) {
-			// One package, every TD: the TD in TD_BLOCKED (if any) decides.
-			SeamcallVerdict last;
-			bool any = false;
-			for (auto& [tdr, t] : tds_) {
-				if (!t->sim)
-					continue;
-				SeamcallVerdict r = run(*t, c, w);
-				if (!any || r.model_status == st::TDX_SUCCESS || !r.kind.empty())
-					last = std::move(r);
-				any = true;
-			}
-			if (any)
-				v = std::move(last);
-			else
-				v.not_replayed = "no TD to write back";
+			v = cache_wb(c);
 			break;
 		}
 		Td* td = td_of(c);
@@ -424,6 +412,45 @@ SeamcallVerdict TdxReplay::seamcall(const Seamcall& c, const Where& w)
 	return v;
 }
 
+namespace {
+
+// The model returned what the trace shows.  A failure is reported unless
+// KVM tolerates it: the module refused a call that breaks a rule, which
+// KVM v6.19 treats as a bug (TDX_BUG_ON()).
+void agreed(SeamcallVerdict& v, const Seamcall& c)
+{
+	if (tolerated(static_cast<Leaf>(c.leaf), v.model_status))
+		return;
+	const StatusCheck* sc = status_check(v.model_status);
+	v.kind = sc ? sc->kind : "sept.status-mismatch";
+	v.check = sc ? std::string(sc->check) : "the leaf's checks in spec/arborist/sept.hpp";
+	v.message = std::string(tdx_leaf_name(c.leaf)) + " returned " + status_text(c.status) +
+		    ", and the spec returns the same: the call breaks " + v.check + " (KVM treats this as a bug)";
+}
+
+// The model returned another status than the trace.
+void differed(SeamcallVerdict& v, const Seamcall& c)
+{
+	v.message = std::string(tdx_leaf_name(c.leaf)) + " returned " + status_text(c.status) + " in the trace, but " +
+		    status_text(v.model_status) + " in the model";
+	if (v.model_status == st::TDX_SUCCESS) {
+		// The model changed state where the module did not: it diverges
+		// from here on for this TD.
+		v.kind = "sept.status-mismatch";
+		v.check = "the status of " + std::string(tdx_leaf_name(c.leaf)) + " (spec/arborist/sept.hpp)";
+		v.message += "; the model's state now differs from the module's for this TD";
+		return;
+	}
+	const StatusCheck* sc = status_check(v.model_status);
+	v.kind = sc ? sc->kind : "sept.status-mismatch";
+	v.check = sc ? std::string(sc->check) : "the leaf's checks in spec/arborist/sept.hpp";
+	v.message += " (" + v.check + ")";
+	if (c.status == st::TDX_SUCCESS)
+		v.message += "; the model's state now differs from the module's for this TD";
+}
+
+} // namespace
+
 // One call on the TD's module; on a status the trace contradicts, the
 // check is found with the spec's named faults (tdx.hpp).
 SeamcallVerdict TdxReplay::run(Td& td, const Seamcall& c, const Where& w)
@@ -443,8 +470,6 @@ SeamcallVerdict TdxReplay::run(Td& td, const Seamcall& c, const Where& w)
 		in.rdx = td.sim_pa(c.rdx, w, "rdx");
 	if (o.r8_page)
 		in.r8 = td.sim_pa(c.r8, w, "r8");
-	if (leaf == Leaf::TDH_PHYMEM_CACHE_WB)
-		in.rcx = c.rcx == 1 ? 0 : c.rcx; // a resume of an interruption the model never had
 	const u64 fn = hw::seamcall_fn(leaf);
 	hw::SimModule& m = *td.sim;
 	// A failing call changes nothing, so the module is still the one
@@ -456,57 +481,81 @@ SeamcallVerdict TdxReplay::run(Td& td, const Seamcall& c, const Where& w)
 	SeamcallVerdict v;
 	v.replayed = true;
 	v.model_status = model;
-	if (model == c.status) {
-		if (model == st::TDX_SUCCESS && changes_sept(leaf)) {
-			v.sept_changed = true;
-			v.gpa = c.rcx & hw::sim::GPA_MASK;
-			v.tdx_level = leaf == Leaf::TDH_MEM_PAGE_ADD ? 0 : static_cast<unsigned>(c.rcx & 7);
-		}
-		if (tolerated(leaf, model))
-			return v;
-		// The module refused, as the spec does: KVM issued a call that
-		// breaks a rule (v6.19 treats it as a bug, TDX_BUG_ON()).
-		const StatusCheck* sc = status_check(model);
-		v.kind = sc ? sc->kind : "sept.status-mismatch";
-		v.check = sc ? std::string(sc->check) : "the leaf's checks in spec/arborist/sept.hpp";
-		v.message = std::string(tdx_leaf_name(c.leaf)) + " returned " + status_text(c.status) +
-			    ", and the spec returns the same: the call breaks " + v.check + " (KVM treats this as a bug)";
-		return v;
-	}
-	v.message = std::string(tdx_leaf_name(c.leaf)) + " returned " + status_text(c.status) + " in the trace, but " +
-		    status_text(model) + " in the model";
-	if (model == st::TDX_SUCCESS) {
-		// The model changed state where the module did not: it diverges
-		// from here on for this TD.
-		v.kind = "sept.status-mismatch";
-		v.check = "the status of " + std::string(tdx_leaf_name(c.leaf)) + " (spec/arborist/sept.hpp)";
-		v.message += "; the model's state now differs from the module's for this TD";
-		return v;
-	}
-	for (const CheckFault& f : CHECK_FAULTS) {
-		if (m.status_with(fn, in, f.fault) != c.status)
-			continue;
-		// The module goes on from the run with that check skipped, i.e.
-		// in the state the real module is in.
-		m.inject_fault = f.fault;
-		hw::TdxModuleArgs b = in;
-		m.seamcall(fn, b);
-		v.kind = f.kind;
-		v.check = std::string(f.check) + " [spec fault " + std::string(f.fault.name) + " reproduces the trace]";
-		v.message += ": the kernel's call passed only because the module skipped " + std::string(f.check);
+	auto note_sept_change = [&] {
 		if (c.status == st::TDX_SUCCESS && changes_sept(leaf)) {
 			v.sept_changed = true;
 			v.gpa = c.rcx & hw::sim::GPA_MASK;
 			v.tdx_level = leaf == Leaf::TDH_MEM_PAGE_ADD ? 0 : static_cast<unsigned>(c.rcx & 7);
 		}
+	};
+	if (model == c.status) {
+		note_sept_change();
+		agreed(v, c);
 		return v;
 	}
-	const StatusCheck* sc = status_check(model);
-	v.kind = sc ? sc->kind : "sept.status-mismatch";
-	v.check = sc ? std::string(sc->check) : "the leaf's checks in spec/arborist/sept.hpp";
-	v.message += " (" + v.check + ")";
-	if (c.status == st::TDX_SUCCESS)
-		v.message += "; the model's state now differs from the module's for this TD";
+	if (model != st::TDX_SUCCESS)
+		for (const CheckFault& f : CHECK_FAULTS) {
+			if (m.status_with(fn, in, f.fault) != c.status)
+				continue;
+			// The module goes on from the run with that check skipped,
+			// i.e. in the state the real module is in.
+			m.inject_fault = f.fault;
+			hw::TdxModuleArgs b = in;
+			m.seamcall(fn, b);
+			v.kind = f.kind;
+			v.check = std::string(f.check) + " [spec fault " + std::string(f.fault.name) + " reproduces the trace]";
+			v.message = std::string(tdx_leaf_name(c.leaf)) + " returned " + status_text(c.status) +
+				    " in the trace, but " + status_text(model) +
+				    " in the model: the kernel's call passed only because the module skipped " +
+				    std::string(f.check);
+			note_sept_change();
+			return v;
+		}
+	differed(v, c);
+	return v;
+}
+
+// TDH.PHYMEM.CACHE.WB acts on the package, not on a TD (tdh_phymem_cache_wb.c):
+// it writes back the caches of every HKID in KOT_STATE_HKID_FLUSHED -- every
+// TD that TDH.MNG.VPFLUSHDONE put in TD_BLOCKED -- and clears their
+// WBINVD bits, and it fails with TDX_NO_HKID_READY_TO_WBCACHE only when no
+// HKID is ready.  Each TD's module answers for its own HKID (spec
+// tdh_phymem_cache_wb); the package succeeds if any does, and those commit.
+// (Linux v6.19 tdx_mmu_release_hkid() runs it once per package under
+// tdx_lock while one TD's HKID is released; other TDs may be running.)
+SeamcallVerdict TdxReplay::cache_wb(const Seamcall& c)
+{
+	SeamcallVerdict v;
+	hw::TdxModuleArgs in{};
+	in.rcx = c.rcx == 1 ? 0 : c.rcx; // a resume of an interruption the model never had
+	const u64 fn = hw::seamcall_fn(Leaf::TDH_PHYMEM_CACHE_WB);
+	std::vector<hw::SimModule*> ready;
+	u64 refusal = st::TDX_NO_HKID_READY_TO_WBCACHE;
+	bool any = false;
+	for (auto& [tdr, td] : tds_) {
+		if (!td->live())
+			continue;
+		any = true;
+		const u64 s = td->sim->status_with(fn, in, spec::no_fault);
+		if (s == st::TDX_SUCCESS)
+			ready.push_back(td->sim.get());
+		else if (s != st::TDX_NO_HKID_READY_TO_WBCACHE)
+			refusal = s; // an operand error, the same for every TD
+	}
+	if (!any) {
+		v.not_replayed = "no TD to write back";
+		return v;
+	}
+	v.replayed = true;
+	v.model_status = ready.empty() ? refusal : st::TDX_SUCCESS;
+	for (hw::SimModule* m : ready) {
+		hw::TdxModuleArgs a = in;
+		m->seamcall(fn, a);
+	}
+	if (v.model_status == c.status)
+		agreed(v, c);
+	else
+		differed(v, c);
 	return v;
 }
 

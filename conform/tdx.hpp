@@ -91,6 +91,7 @@ private:
 	Td* td_of(const Seamcall& c);
 	SeamcallVerdict construct(const Seamcall& c, const Where& w);
 	SeamcallVerdict run(Td& td, const Seamcall& c, const Where& w);
+	SeamcallVerdict cache_wb(const Seamcall& c);
 	void drop_td(Td& td);
 
 	std::map<u64, std::unique_ptr<Td>> tds_; // by TDR page (host address)

@@ -321,6 +321,137 @@ TEST(Mutation, EveryTdxKindHasATest)
 		}
 }
 
+// ---- several TDs ----------------------------------------------------------------------------
+
+// The trace lines of a TD scenario without the header.
+std::vector<std::string> events_of(const std::string& name)
+{
+	std::vector<std::string> t;
+	for (std::string& l : lines_of(name))
+		if (!l.starts_with("#"))
+			t.push_back(std::move(l));
+	return t;
+}
+
+// The same line run on CPU `cpu` (the "[NNN]" column).
+std::string on_cpu(std::string l, unsigned cpu)
+{
+	const std::size_t open = l.find(" [");
+	const std::size_t close = l.find("] ", open);
+	std::string n = std::to_string(cpu);
+	n.insert(0, 3 - std::min<std::size_t>(3, n.size()), '0');
+	return l.replace(open + 2, close - open - 2, n);
+}
+
+// Another TD like the one of a generated trace (tests/data/tdx, whose host
+// pages are below 4 GiB + 1 MiB): every host physical address -- the TDR,
+// control, S-EPT and guest pages, the pages of KVM's page tables and the
+// shared pages in SPTEs and PFNs -- moved up by 4 GiB, HKID 2 instead of 1;
+// the GPAs and GFNs stay (every TD has its firmware at the same GPAs).
+std::string other_td(const std::string& l)
+{
+	const u64 SHIFT = u64{1} << 32, PFN_SHIFT = SHIFT >> 12, KEYID_SHIFT = 46;
+	auto page = [](u64 pa) { return pa >= 0x100000000 && pa < 0x100100000; };
+	auto frame = [](u64 pfn) {
+		return (pfn >= 0x100000 && pfn < 0x100100) || (pfn >= 0x10000 && pfn < 0x10100) ||
+		       (pfn >= 0x4000000 && pfn < 0x4000100);
+	};
+	const std::size_t event = l.find(": ", l.find("] "));
+	const std::size_t payload = l.find(": ", event + 2) + 2;
+	std::string out = l.substr(0, payload);
+	std::istringstream words(l.substr(payload));
+	std::string prev;
+	for (std::string w; words >> w; prev = w) {
+		out += (out.size() == payload ? "" : " ");
+		u64 v = 0;
+		const bool number = w.find_first_not_of("0123456789abcdef") == std::string::npos &&
+				    w.size() <= 16 && prev != "leaf" && prev != "hook";
+		if (number)
+			v = std::stoull(w, nullptr, 16);
+		if (!number) {
+			out += w;
+		} else if (l.find("TDH.MNG.CREATE") != std::string::npos && prev == "rdx") {
+			out += "2"; // the HKID
+		} else if (page(v)) {
+			out += hex(v + SHIFT);
+		} else if (v >> 63) { // an SPTE: its PFN
+			const u64 pfn = (v >> 12) & ((u64{1} << 40) - 1);
+			out += hex(frame(pfn) ? v + SHIFT : v);
+		} else if (prev == "pfn" && frame(v)) {
+			out += hex(v + PFN_SHIFT);
+		} else if ((v >> KEYID_SHIFT) == 1 && page(v & ((u64{1} << KEYID_SHIFT) - 1))) {
+			out += hex((u64{2} << KEYID_SHIFT) | ((v & ((u64{1} << KEYID_SHIFT) - 1)) + SHIFT));
+		} else {
+			out += w;
+		}
+	}
+	return out;
+}
+
+std::vector<std::string> other_td(const std::vector<std::string>& t)
+{
+	std::vector<std::string> o;
+	for (const std::string& l : t)
+		o.push_back(other_td(l));
+	return o;
+}
+
+// The lines [from, to) of t (1-based; to 0: the end).
+std::vector<std::string> slice(const std::vector<std::string>& t, std::size_t from, std::size_t to = 0)
+{
+	return {t.begin() + static_cast<long>(from - 1), to ? t.begin() + static_cast<long>(to - 1) : t.end()};
+}
+
+void append(std::vector<std::string>& to, const std::vector<std::string>& lines)
+{
+	to.insert(to.end(), lines.begin(), lines.end());
+}
+
+TEST(OtherTd, MovesHostAddressesOnly)
+{
+	EXPECT_EQ(other_td("    a-1 [000] ..... 0.1: tdx_seamcall: leaf TDH.MEM.PAGE.AUG rcx 10000 rdx 100000000 r8 10000c000 "
+			   "r9 0 status 0 out_rcx 0 out_rdx 0 out_r8 10000c000"),
+		  "    a-1 [000] ..... 0.1: tdx_seamcall: leaf TDH.MEM.PAGE.AUG rcx 10000 rdx 200000000 r8 20000c000 r9 0 "
+		  "status 0 out_rcx 0 out_rdx 0 out_r8 20000c000");
+	EXPECT_EQ(other_td("    a-1 [000] ..... 0.1: kvm_tdp_mmu_spte_changed: as id 0 gfn 10 level 1 old_spte "
+			   "8000000000000000 new_spte 860000010000cb37"),
+		  "    a-1 [000] ..... 0.1: kvm_tdp_mmu_spte_changed: as id 0 gfn 10 level 1 old_spte 8000000000000000 "
+		  "new_spte 860000020000cb37");
+	EXPECT_EQ(other_td("    a-1 [000] ..... 0.1: tdx_seamcall: leaf TDH.PHYMEM.PAGE.WBINVD rcx 40010000c000 rdx 0 r8 0 r9 0 "
+			   "status 0 out_rcx 40010000c000 out_rdx 0 out_r8 0"),
+		  "    a-1 [000] ..... 0.1: tdx_seamcall: leaf TDH.PHYMEM.PAGE.WBINVD rcx 80020000c000 rdx 0 r8 0 r9 0 "
+		  "status 0 out_rcx 80020000c000 out_rdx 0 out_r8 0");
+	EXPECT_EQ(on_cpu("    a-1 [000] ..... 0.1: tdx_vcpu_enter: tdvpr 1", 12), "    a-1 [012] ..... 0.1: tdx_vcpu_enter: tdvpr 1");
+}
+
+TEST(TwoTds, CacheWbIsPerPackage)
+{
+	// TD B is built and keeps its HKID while TD A is torn down: A's
+	// TDH.PHYMEM.CACHE.WB writes back every HKID ready on the package
+	// (tdh_phymem_cache_wb.c), which is A's; B not being ready is no error.
+	const auto a = events_of("td-teardown");
+	auto t = slice(other_td(a), 1, nth(a, "kvm_mmu_get_page"));
+	append(t, a);
+	const CheckResult r = check_tdx(t);
+	EXPECT_TRUE(r.violations.empty()) << kinds(r) << (r.violations.empty() ? "" : r.violations.front().message);
+	EXPECT_EQ(r.stats.tds, 2u);
+}
+
+TEST(TwoTds, CacheWbWithNoTdReady)
+{
+	// Neither TD did TDH.MNG.VPFLUSHDONE: a successful CACHE.WB is one the
+	// module refuses with TDX_NO_HKID_READY_TO_WBCACHE.
+	const auto a = events_of("td-teardown");
+	auto t = slice(other_td(a), 1, nth(a, "kvm_mmu_get_page"));
+	append(t, a);
+	const std::size_t done = nth(t, "leaf TDH.MNG.VPFLUSHDONE");
+	erase(t, done);
+	const CheckResult r = check_tdx(t);
+	ASSERT_FALSE(r.violations.empty());
+	EXPECT_EQ(r.violations.front().line, done) << kinds(r); // the CACHE.WB moved up to its line
+	EXPECT_EQ(r.violations.front().kind, "td.lifecycle") << r.violations.front().message;
+}
+
 // ---- cost --------------------------------------------------------------------------------
 
 // The shape of tests/data/tdx/make-mismatch-trace.sh (the reliability

@@ -213,11 +213,23 @@ struct HeldEvent {
 
 double timestamp_seconds(std::string_view ts)
 {
-	if (ts.find('.') == std::string_view::npos)
+	// "<sec>.<fraction>": parsed by hand, on every event's hot path.
+	const std::size_t dot = ts.find('.');
+	if (dot == std::string_view::npos || dot == 0)
 		return -1; // a counter clock (counter, x86-tsc): no unit to compare
-	double v = 0;
-	const std::string s(ts);
-	return std::sscanf(s.c_str(), "%lf", &v) == 1 ? v : -1;
+	double sec = 0, frac = 0, scale = 1;
+	for (std::size_t i = 0; i < dot; i++) {
+		if (ts[i] < '0' || ts[i] > '9')
+			return -1;
+		sec = sec * 10 + (ts[i] - '0');
+	}
+	for (std::size_t i = dot + 1; i < ts.size() && i < dot + 10; i++) {
+		if (ts[i] < '0' || ts[i] > '9')
+			return -1;
+		frac = frac * 10 + (ts[i] - '0');
+		scale *= 10;
+	}
+	return sec + frac / scale;
 }
 
 } // namespace
@@ -262,6 +274,14 @@ struct Checker::Impl {
 	u64 feeding_line = 0;        // the line being fed
 	double feeding_time = -1;    // its timestamp
 	const HeldEvent* forced = nullptr; // a held event applied because no order explains it
+	// What fits() found for the spte change it was asked about, reused when
+	// the event is applied right after (the state has not changed since).
+	struct Prepared {
+		const char* text = nullptr; // the line's text, which identifies it
+		SpteChanged event;
+		Candidate candidate;
+		SetSpte set;
+	} prepared;
 	unsigned root_level;             // the profile's, or EPTP.PWL of the TD (tdx_td_params)
 	std::unique_ptr<TdxReplay> tdx;  // linux-6.19-tdx only
 	// The last by_key lookup: consecutive events mostly hit one table.
@@ -1031,9 +1051,9 @@ struct Checker::Impl {
 
 	// Attribution, re-done if finishing this CPU's teardown freed the
 	// chosen table (a table inside a subtree that was being torn down).
-	Candidate attribute_and_progress(const SpteChanged& e, u64 gfn, u32 cpu, const Where& w)
+	Candidate attribute_and_progress(const SpteChanged& e, u64 gfn, u32 cpu, const Where& w, bool reuse)
 	{
-		Candidate c = attribute(e.as_id, e.level, gfn, e.old_spte, e.new_spte, cpu);
+		Candidate c = reuse ? prepared.candidate : attribute(e.as_id, e.level, gfn, e.old_spte, e.new_spte, cpu);
 		if (!c.table) {
 			end_teardown(cpu, w.line);
 			return c;
@@ -1046,7 +1066,9 @@ struct Checker::Impl {
 
 	void on_spte_changed(const TraceLine& tl, const Where& w)
 	{
-		SpteChanged e = decode_spte_changed(tl.payload, w);
+		const bool reuse = prepared.text == tl.text.data();
+		prepared.text = nullptr;
+		SpteChanged e = reuse ? prepared.event : decode_spte_changed(tl.payload, w);
 		// A walk of a whole root (__tdp_mmu_zap_root(): gfn_bits 0 over
 		// [0, tdp_mmu_max_gfn_exclusive())) traces a direct root's entries
 		// above the shared bit with it; the fault path's walks trace them
@@ -1069,7 +1091,7 @@ struct Checker::Impl {
 		note_split(e, tl.cpu);
 		const bool paired = tdx && pair_install(e, tl.cpu);
 		want_mirror = !tdx ? -1 : paired ? 1 : (shared_alias || (!present(e.old_spte) && present(e.new_spte))) ? 0 : -1;
-		const Candidate c = attribute_and_progress(e, gfn, tl.cpu, w);
+		const Candidate c = attribute_and_progress(e, gfn, tl.cpu, w, reuse);
 		if (!c.found()) {
 			want_mirror = -1;
 			no_slot(e, tl, w);
@@ -1491,7 +1513,9 @@ struct Checker::Impl {
 
 	void on_set_spte(const TraceLine& tl, const Where& w)
 	{
-		const SetSpte s = decode_set_spte(tl.payload, w);
+		const bool reuse = prepared.text == tl.text.data();
+		prepared.text = nullptr;
+		const SetSpte s = reuse ? prepared.set : decode_set_spte(tl.payload, w);
 		cpu_state(tl.cpu).request.reset();
 		Table* t = nullptr;
 		unsigned i = 0;
@@ -1725,12 +1749,15 @@ struct Checker::Impl {
 			if (e.level < spec::PG_LEVEL_4K || e.level > root_level)
 				return true;
 			const Candidate c = attribute(e.as_id, e.level, round_to(e.gfn, e.level), e.old_spte, e.new_spte, tl.cpu);
+			prepared = Prepared{tl.text.data(), e, c};
 			return c.found() ? c.match != Match::none : stats.partial;
 		}
 		case EventId::mmu_set_spte: {
 			Table* t = nullptr;
 			unsigned i = 0;
-			return set_spte_problem(decode_set_spte(tl.payload, w), tl.cpu, t, i).empty();
+			prepared.set = decode_set_spte(tl.payload, w);
+			prepared.text = tl.text.data();
+			return set_spte_problem(prepared.set, tl.cpu, t, i).empty();
 		}
 		case EventId::fast_page_fault: {
 			const FastPageFault e = decode_fast_page_fault(tl.payload, w);
@@ -1752,6 +1779,7 @@ struct Checker::Impl {
 
 	void hold(const TraceLine& tl, const Where& w)
 	{
+		prepared.text = nullptr;
 		if (tl.cpu >= held.size())
 			held.resize(tl.cpu + 1);
 		held[tl.cpu].push_back(HeldEvent{++held_seq, tl.cpu, tl.pid, w.line, feeding_time, std::string(tl.text)});
@@ -1786,8 +1814,10 @@ struct Checker::Impl {
 				while (!held[cpu].empty() && first_of_task(held[cpu].front())) {
 					const Where hw{file, held[cpu].front().line};
 					const TraceLine tl = parse_trace_line(held[cpu].front().text, hw);
-					if (!fits(tl, hw))
+					if (!fits(tl, hw)) {
+						prepared.text = nullptr;
 						break;
+					}
 					const HeldEvent h = take(cpu);
 					stats.reordered++;
 					stats.max_reorder_lines = std::max(stats.max_reorder_lines, feeding_line - h.line);
@@ -1821,6 +1851,7 @@ struct Checker::Impl {
 
 	void force(u32 cpu, const std::string& why)
 	{
+		prepared.text = nullptr;
 		const HeldEvent h = take(cpu);
 		stats.forced++;
 		forced = &h;
@@ -1870,7 +1901,7 @@ struct Checker::Impl {
 		if (tl.cpu >= known_cpu.size())
 			known_cpu.resize(tl.cpu + 1);
 		known_cpu[tl.cpu] = true;
-		if ((tl.cpu < held.size() && !held[tl.cpu].empty()) || task_held(tl.pid)) {
+		if (held_count && ((tl.cpu < held.size() && !held[tl.cpu].empty()) || task_held(tl.pid))) {
 			hold(tl, w);
 		} else if (fits(tl, w)) {
 			apply(tl, w);

@@ -4,6 +4,9 @@
 // replay accepts a trace when some order of its events, consistent with
 // each CPU's own order, explains it, and still reports a real lost update
 // between CPUs and a kvm_mmu_set_spte value that no CPU wrote.
+#include <algorithm>
+#include <sstream>
+
 #include "trace_fixture.hpp"
 
 namespace arborist::conform::test {
@@ -143,6 +146,122 @@ TEST(Linearize, TheWindowBoundsTheWait)
 	EXPECT_EQ(r.violations[0].line, 12u);
 	EXPECT_EQ(reported_by, 112u); // the window of 100 lines, not the end of the trace
 	EXPECT_NE(r.violations[0].message.find("the window of 100 lines had passed"), std::string::npos);
+}
+
+// The real 6.12 trace of two vCPUs on the same pages (tests/data/linux-6.12-npt)
+// with one CPU's clock moved by skew_us, as trace_clock local does to
+// per-CPU clocks, and the lines sorted again by timestamp (stable), as the
+// kernel merges its per-CPU buffers.
+std::string skewed(const std::string& text, u32 cpu, u64 skew_us)
+{
+	struct Line {
+		u64 us;
+		std::size_t order;
+		std::string text;
+	};
+	std::vector<Line> lines;
+	std::string head;
+	std::istringstream in(text);
+	const Where w{"skew", 0};
+	u64 last = 0;
+	for (std::string l; std::getline(in, l);) {
+		const TraceLine tl = parse_trace_line(l, w);
+		if (tl.kind != LineKind::event) {
+			if (lines.empty())
+				head += l + "\n";
+			else
+				lines.push_back({last, lines.size(), l});
+			continue;
+		}
+		const std::size_t dot = tl.timestamp.find('.');
+		u64 us = std::stoull(std::string(tl.timestamp.substr(0, dot))) * 1000000 +
+			 std::stoull(std::string(tl.timestamp.substr(dot + 1)));
+		if (tl.cpu == cpu)
+			us += skew_us;
+		char ts[32];
+		std::snprintf(ts, sizeof(ts), "%llu.%06llu", static_cast<unsigned long long>(us / 1000000),
+			      static_cast<unsigned long long>(us % 1000000));
+		const std::size_t at = static_cast<std::size_t>(tl.timestamp.data() - l.data());
+		lines.push_back({us, lines.size(), l.substr(0, at) + ts + l.substr(at + tl.timestamp.size())});
+		last = us;
+	}
+	std::stable_sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) { return a.us < b.us; });
+	std::string out = head;
+	for (const Line& l : lines)
+		out += l.text + "\n";
+	return out;
+}
+
+CheckResult check_with_window(const std::string& text, u64 window_us)
+{
+	CheckResult r;
+	Checker c(linux_6_12_npt, false, [&](Violation&& v) { r.violations.push_back(std::move(v)); });
+	c.set_window(DEFAULT_WINDOW_LINES, window_us);
+	StringSource src(text);
+	LineReader reader(src);
+	Where w{"t.txt", 0};
+	while (const std::optional<std::string_view> l = reader.next()) {
+		w.line = reader.line_number();
+		c.feed(parse_trace_line(*l, w), w);
+	}
+	c.finish();
+	r.stats = c.stats();
+	return r;
+}
+
+TEST(Linearize, RealTraceWithSkewedClocks)
+{
+	const std::string real = read_file(ARBORIST_TEST_DATA "/linux-6.12-npt/trace.txt");
+	ASSERT_FALSE(real.empty());
+	EXPECT_TRUE(check_with_window(real, DEFAULT_WINDOW_US).violations.empty());
+	for (const u32 cpu : {0u, 1u})
+		for (const u64 skew : {1000u, 3000u}) {
+			const std::string t = skewed(real, cpu, skew);
+			const CheckResult r = check_with_window(t, DEFAULT_WINDOW_US);
+			EXPECT_TRUE(r.violations.empty()) << "cpu " << cpu << " skew " << skew << " us: " << kinds(r);
+			EXPECT_GT(r.stats.reordered, 0u) << "cpu " << cpu << " skew " << skew << " us";
+			// Without the search (a 1 us window) the same trace is rejected:
+			// the skew does put events out of order.
+			EXPECT_FALSE(check_with_window(t, 1).violations.empty()) << "cpu " << cpu << " skew " << skew;
+		}
+}
+
+// Known-bad variants of the real two-CPU trace: each must be rejected with
+// its kind, however the search orders the CPUs.
+TEST(Linearize, RealTraceMutations)
+{
+	std::vector<std::string> lines;
+	{
+		std::istringstream in(read_file(ARBORIST_TEST_DATA "/linux-6.12-npt/trace.txt"));
+		for (std::string l; std::getline(in, l);)
+			lines.push_back(l);
+	}
+	const std::size_t install = find_line(lines, "gfn 4000 level 1 old_spte 8000000000000000 new_spte 333ce67");
+	const std::size_t set = find_line(lines, "kvm_mmu_set_spte: gfn 4000 spte 333ce67");
+	ASSERT_TRUE(install && set);
+	{
+		// A second install from the same old value, by the other CPU, right
+		// after the first: two cmpxchgs from one value that both took effect.
+		std::vector<std::string> m = lines;
+		std::string lost = m[install - 1];
+		lost.replace(lost.find("[001]"), 5, "[000]");
+		lost.replace(lost.find("workload-182"), 12, "workload-181");
+		lost.replace(lost.find("333ce67"), 7, "444ce67");
+		m.insert(m.begin() + static_cast<std::ptrdiff_t>(install), lost);
+		const CheckResult r = check_with_window(join(m), DEFAULT_WINDOW_US);
+		ASSERT_FALSE(r.violations.empty());
+		EXPECT_EQ(r.violations[0].kind, "spte.lost-update") << kinds(r);
+		EXPECT_EQ(r.violations[0].line, install + 1) << kinds(r);
+	}
+	{
+		// kvm_mmu_set_spte showing a value no CPU wrote.
+		std::vector<std::string> m = lines;
+		edit(m, set, "spte 333ce67", "spte 333cc67");
+		const CheckResult r = check_with_window(join(m), DEFAULT_WINDOW_US);
+		ASSERT_FALSE(r.violations.empty());
+		EXPECT_EQ(r.violations[0].kind, "spte.set-spte-mismatch") << kinds(r);
+		EXPECT_EQ(r.violations[0].line, set) << kinds(r);
+	}
 }
 
 } // namespace

@@ -101,11 +101,15 @@ unsigned vcpu_cpu(const TdBuild& b, u64 tdvpr)
 // The TD's construction, which the simulated module does with helpers
 // that are not SEAMCALL-exact (SimModule::build_td): the SEAMCALLs a kernel
 // makes for it (tdx_td_init(), tdx_vcpu_init(); linux-kvm-tdx.md §6.2),
-// all successful, before anything else.
+// all successful, before anything else.  A vCPU's calls run on the CPU it
+// runs on (KVM_TDX_INIT_VCPU with the vCPU loaded): TDH.VP.INIT associates
+// it with that CPU (tdh_vp_init.c associate_vcpu_initial()).
 void construction_lines(const TraceInput& in, std::vector<Line>& out)
 {
 	const TdBuild& b = *in.build;
-	auto add = [&](Leaf l, u64 rcx, u64 rdx) { out.push_back({0, 0, seamcall_line(l, rcx, rdx, 0, 0, 0, 0, 0, 0)}); };
+	auto add = [&](Leaf l, u64 rcx, u64 rdx, unsigned cpu = 0) {
+		out.push_back({0, cpu, seamcall_line(l, rcx, rdx, 0, 0, 0, 0, 0, 0)});
+	};
 	add(Leaf::TDH_MNG_CREATE, b.tdr, b.hkid);
 	add(Leaf::TDH_MNG_KEY_CONFIG, b.tdr, 0);
 	for (const u64 pa : b.tdcs)
@@ -114,8 +118,8 @@ void construction_lines(const TraceInput& in, std::vector<Line>& out)
 				     " x86_phys_bits " + std::to_string(b.phys_bits)});
 	add(Leaf::TDH_MNG_INIT, b.tdr, 0);
 	for (const u64 pa : b.tdvpr) {
-		add(Leaf::TDH_VP_CREATE, pa, b.tdr);
-		add(Leaf::TDH_VP_INIT, pa, 0);
+		add(Leaf::TDH_VP_CREATE, pa, b.tdr, vcpu_cpu(b, pa));
+		add(Leaf::TDH_VP_INIT, pa, 0, vcpu_cpu(b, pa));
 	}
 }
 
@@ -137,7 +141,10 @@ void module_lines(const hw::SimModule& m, const TdBuild& b, std::vector<Line>& o
 		}
 		if (conform::tdx_leaf_name(static_cast<std::uint32_t>(c.leaf)).empty())
 			continue;
-		out.push_back({c.seq, 0,
+		// TDH.VP.FLUSH runs on the vCPU's CPU (tdx_flush_vp_on_cpu(): an
+		// IPI to vcpu->cpu), where the vCPU is associated.
+		const unsigned cpu = c.leaf == Leaf::TDH_VP_FLUSH ? vcpu_cpu(b, c.rcx) : 0;
+		out.push_back({c.seq, cpu,
 			       seamcall_line(c.leaf, c.rcx, c.rdx, c.r8, c.r9, c.status, c.out_rcx, c.out_rdx, c.out_r8)});
 	}
 }

@@ -88,6 +88,11 @@ constexpr StatusCheck STATUS_CHECKS[] = {
 	{st::TDX_TD_ASSOCIATED_PAGES_EXIST, ANY, "td.lifecycle", "tdh_phymem_page_reclaim(): TDR.CHLDCNT == 0"},
 	{st::TDX_NO_HKID_READY_TO_WBCACHE, ANY, "td.lifecycle",
 	 "tdh_phymem_cache_wb(): an HKID is ready (a TD in TD_BLOCKED after TDH.MNG.VPFLUSHDONE)"},
+	{st::TDX_VCPU_STATE_INCORRECT, ANY, "td.lifecycle", "check_and_associate_vcpu(): the vCPU is initialized (TDH.VP.INIT)"},
+	{st::TDX_VCPU_ASSOCIATED, ANY, "td.vcpu-association",
+	 "associate_vcpu(): the vCPU is associated with no other logical processor (TDH.VP.FLUSH there first)"},
+	{st::TDX_VCPU_NOT_ASSOCIATED, ANY, "td.vcpu-association",
+	 "tdh_vp_flush(): the vCPU is associated with the logical processor the call runs on"},
 };
 
 const StatusCheck* status_check(u64 s)
@@ -272,7 +277,7 @@ void TdxReplay::td_params(const TdParams& p, const Where&)
 
 // ---- TD construction: the module's helpers (not SEAMCALL-exact) -----------------------
 
-SeamcallVerdict TdxReplay::construct(const Seamcall& c, const Where& w)
+SeamcallVerdict TdxReplay::construct(const Seamcall& c, u32 cpu, const Where& w)
 {
 	SeamcallVerdict v;
 	v.replayed = true;
@@ -287,7 +292,7 @@ SeamcallVerdict TdxReplay::construct(const Seamcall& c, const Where& w)
 	auto refused = [&](std::string what) {
 		v.kind = "td.lifecycle";
 		v.check = "the TD construction order of hw::SimModule (create_td, key_config, add_tdcs_page, mng_init, "
-			  "add_vcpu, add_vcpu_page)";
+			  "create_vcpu, add_vcpu_page, init_vcpu)";
 		v.message = std::move(what);
 		return v;
 	};
@@ -342,7 +347,7 @@ SeamcallVerdict TdxReplay::construct(const Seamcall& c, const Where& w)
 		return v;
 	}
 	case Leaf::TDH_VP_CREATE:
-		if (!td->sim || !td->sim->add_vcpu(td->sim_pa(c.rcx, w, "rcx")))
+		if (!td->sim || !td->sim->create_vcpu(td->sim_pa(c.rcx, w, "rcx")))
 			return refused("TDH.VP.CREATE of TDVPR " + hex(c.rcx) +
 				       " outside OP_STATE INITIALIZED or on a page that is not free");
 		td->in_guest_model[c.rcx] = false;
@@ -351,14 +356,17 @@ SeamcallVerdict TdxReplay::construct(const Seamcall& c, const Where& w)
 		if (!td->sim->add_vcpu_page(td->sim_pa(c.rdx, w, "rdx"), td->sim_pa(c.rcx, w, "rcx")))
 			return refused("TDH.VP.ADDCX of page " + hex(c.rcx) + ", which is not free");
 		return v;
-	default: // TDH.VP.INIT: no state the S-EPT leaves read
+	default: // TDH.VP.INIT: the vCPU is initialized and associated with this CPU
+		td->sim->lp = cpu;
+		if (!td->sim->init_vcpu(td->sim_pa(c.rcx, w, "rcx")))
+			return refused("TDH.VP.INIT of TDVPR " + hex(c.rcx) + ", which is initialized already");
 		return v;
 	}
 }
 
 // ---- the other leaves: SimModule::seamcall() and the spec --------------------------------
 
-SeamcallVerdict TdxReplay::seamcall(const Seamcall& c, const Where& w)
+SeamcallVerdict TdxReplay::seamcall(const Seamcall& c, const Where& w, u32 cpu)
 {
 	const Leaf leaf = static_cast<Leaf>(c.leaf);
 	SeamcallVerdict v;
@@ -370,7 +378,7 @@ SeamcallVerdict TdxReplay::seamcall(const Seamcall& c, const Where& w)
 	case Leaf::TDH_VP_CREATE:
 	case Leaf::TDH_VP_ADDCX:
 	case Leaf::TDH_VP_INIT:
-		v = construct(c, w);
+		v = construct(c, cpu, w);
 		break;
 	case Leaf::TDH_MNG_RD:
 	case Leaf::TDH_VP_RD:
@@ -389,7 +397,7 @@ SeamcallVerdict TdxReplay::seamcall(const Seamcall& c, const Where& w)
 			break;
 		}
 		if (leaf == Leaf::TDH_PHYMEM_CACHE_WB) {
-			v = cache_wb(c);
+			v = cache_wb(c, cpu);
 			break;
 		}
 		Td* td = td_of(c);
@@ -397,7 +405,7 @@ SeamcallVerdict TdxReplay::seamcall(const Seamcall& c, const Where& w)
 			v.not_replayed = "no TD of the trace was built before it";
 			break;
 		}
-		v = run(*td, c, w);
+		v = run(*td, c, cpu, w);
 		// The TDR reclaimed: the module forgot the TD; its TDR page may
 		// start another one.
 		if (leaf == Leaf::TDH_PHYMEM_PAGE_RECLAIM && !td->sim->has_td())
@@ -453,7 +461,7 @@ void differed(SeamcallVerdict& v, const Seamcall& c)
 
 // One call on the TD's module; on a status the trace contradicts, the
 // check is found with the spec's named faults (tdx.hpp).
-SeamcallVerdict TdxReplay::run(Td& td, const Seamcall& c, const Where& w)
+SeamcallVerdict TdxReplay::run(Td& td, const Seamcall& c, u32 cpu, const Where& w)
 {
 	const Leaf leaf = static_cast<Leaf>(c.leaf);
 	const hw::LeafOperands o = hw::leaf_operands(leaf);
@@ -472,6 +480,7 @@ SeamcallVerdict TdxReplay::run(Td& td, const Seamcall& c, const Where& w)
 		in.r8 = td.sim_pa(c.r8, w, "r8");
 	const u64 fn = hw::seamcall_fn(leaf);
 	hw::SimModule& m = *td.sim;
+	m.lp = cpu;
 	// A failing call changes nothing, so the module is still the one
 	// before it when the faults are tried (SimModule::status_with, which
 	// runs the checks on the extracted view without committing).
@@ -523,7 +532,7 @@ SeamcallVerdict TdxReplay::run(Td& td, const Seamcall& c, const Where& w)
 // tdh_phymem_cache_wb); the package succeeds if any does, and those commit.
 // (Linux v6.19 tdx_mmu_release_hkid() runs it once per package under
 // tdx_lock while one TD's HKID is released; other TDs may be running.)
-SeamcallVerdict TdxReplay::cache_wb(const Seamcall& c)
+SeamcallVerdict TdxReplay::cache_wb(const Seamcall& c, u32 cpu)
 {
 	SeamcallVerdict v;
 	hw::TdxModuleArgs in{};
@@ -536,6 +545,7 @@ SeamcallVerdict TdxReplay::cache_wb(const Seamcall& c)
 		if (!td->live())
 			continue;
 		any = true;
+		td->sim->lp = cpu;
 		const u64 s = td->sim->status_with(fn, in, spec::no_fault);
 		if (s == st::TDX_SUCCESS)
 			ready.push_back(td->sim.get());
@@ -561,7 +571,7 @@ SeamcallVerdict TdxReplay::cache_wb(const Seamcall& c)
 
 // ---- TDH.VP.ENTER and the TD exit -----------------------------------------------------------
 
-SeamcallVerdict TdxReplay::vcpu_enter(const VcpuRun& r, const Where& w)
+SeamcallVerdict TdxReplay::vcpu_enter(const VcpuRun& r, const Where& w, u32 cpu)
 {
 	SeamcallVerdict v;
 	Td* td = td_by_tdvpr(r.tdvpr);
@@ -573,6 +583,7 @@ SeamcallVerdict TdxReplay::vcpu_enter(const VcpuRun& r, const Where& w)
 	hw::TdxModuleArgs a{};
 	a.rcx = td->sim_pa(r.tdvpr, w, "tdvpr");
 	v.replayed = true;
+	td->sim->lp = cpu;
 	v.model_status = td->sim->seamcall(hw::seamcall_fn(Leaf::TDH_VP_ENTER), a);
 	td->in_guest_model[r.tdvpr] = v.model_status == st::TDX_SUCCESS;
 	stats_.seamcalls++;
@@ -582,7 +593,7 @@ SeamcallVerdict TdxReplay::vcpu_enter(const VcpuRun& r, const Where& w)
 // The TD exit: TDH.VP.ENTER returns.  If the model entered, the status is
 // the exit's reason and is not compared; if it refused, the kernel's
 // status must be that refusal.
-SeamcallVerdict TdxReplay::vcpu_exit(const VcpuRun& r, const Where& w)
+SeamcallVerdict TdxReplay::vcpu_exit(const VcpuRun& r, const Where& w, u32 cpu)
 {
 	SeamcallVerdict v;
 	Td* td = td_by_tdvpr(r.tdvpr);
@@ -603,6 +614,7 @@ SeamcallVerdict TdxReplay::vcpu_exit(const VcpuRun& r, const Where& w)
 	// changes nothing; SimModule::status_with commits nothing either).
 	hw::TdxModuleArgs a{};
 	a.rcx = td->sim_pa(r.tdvpr, w, "tdvpr");
+	td->sim->lp = cpu;
 	v.model_status = td->sim->status_with(hw::seamcall_fn(Leaf::TDH_VP_ENTER), a, spec::no_fault);
 	if (v.model_status == st::TDX_SUCCESS) {
 		// The state changed since the entry (e.g. TRACK finished): what

@@ -69,10 +69,12 @@ public:
 	TdxReplay(const TdxReplay&) = delete;
 	TdxReplay& operator=(const TdxReplay&) = delete;
 
+	// `cpu`: the logical CPU the traced line ran on (its "[CPU]" column),
+	// which the vCPU calls are associated with.
 	void td_params(const TdParams& p, const Where& w);
-	SeamcallVerdict seamcall(const Seamcall& c, const Where& w);
-	SeamcallVerdict vcpu_enter(const VcpuRun& v, const Where& w);
-	SeamcallVerdict vcpu_exit(const VcpuRun& v, const Where& w);
+	SeamcallVerdict seamcall(const Seamcall& c, const Where& w, u32 cpu = 0);
+	SeamcallVerdict vcpu_enter(const VcpuRun& v, const Where& w, u32 cpu = 0);
+	SeamcallVerdict vcpu_exit(const VcpuRun& v, const Where& w, u32 cpu = 0);
 
 	// The S-EPT entry of (gfn, KVM level) in the one TD whose HKID is live
 	// (TD_KEYS_CONFIGURED), with the mirror PFN `pfn` mapped into its
@@ -89,9 +91,9 @@ private:
 	Td* td_by_page(u64 pa);
 	Td* newest_td();
 	Td* td_of(const Seamcall& c);
-	SeamcallVerdict construct(const Seamcall& c, const Where& w);
-	SeamcallVerdict run(Td& td, const Seamcall& c, const Where& w);
-	SeamcallVerdict cache_wb(const Seamcall& c);
+	SeamcallVerdict construct(const Seamcall& c, u32 cpu, const Where& w);
+	SeamcallVerdict run(Td& td, const Seamcall& c, u32 cpu, const Where& w);
+	SeamcallVerdict cache_wb(const Seamcall& c, u32 cpu);
 	void drop_td(Td& td);
 
 	std::map<u64, std::unique_ptr<Td>> tds_; // by TDR page (host address)

@@ -106,6 +106,13 @@ const std::vector<ViolationKind> KINDS = {
 	 "TD_TEARDOWN, the TD is built CREATE, KEY.CONFIG, ADDCX, MNG.INIT, VP.CREATE in order",
 	 "TDX module 1.5 " MODULE "§3.1, §3.2, §5.13, §5.16, §5.17; Linux v6.19 tdx_mmu_release_hkid(), full "
 	 "teardown order, " RESEARCH "§5.3"},
+	{"td.vcpu-association",
+	 "a vCPU runs on the logical CPU it is associated with: TDH.VP.INIT and TDH.VP.ENTER associate it with "
+	 "theirs, it enters on another only after TDH.VP.FLUSH on the old one, and TDH.VP.FLUSH runs on the one it "
+	 "is associated with (TDX_VCPU_ASSOCIATED, TDX_VCPU_NOT_ASSOCIATED)",
+	 "TDX module 1.5 tdh_vp_init.c associate_vcpu_initial(), tdh_vp_enter.c check_and_associate_vcpu() and "
+	 "helpers.c associate_vcpu(), tdh_vp_flush.c; Linux v6.19 tdx.c tdx_vcpu_load(), tdx_flush_vp_on_cpu(), "
+	 "tdx_flush_vp()"},
 	{"mirror.unsynced",
 	 "when no external-hook operation is in flight, a present mirror leaf is a MAPPED or PENDING S-EPT leaf of "
 	 "the same page, a mirror non-leaf an NL_MAPPED entry, a non-present mirror SPTE a FREE entry "

@@ -314,14 +314,15 @@ TEST(Mutation, EveryTdxKindHasATest)
 {
 	const std::vector<std::string_view> tested = {
 		"sept.status-mismatch", "sept.not-blocked", "sept.tlb-not-tracked", "sept.children-not-free", "sept.walk",
-		"pamt.page-in-use",     "td.lifecycle",     "mirror.unsynced",      "mirror.huge"};
+		"pamt.page-in-use",     "td.lifecycle",     "td.vcpu-association",  "mirror.unsynced",
+		"mirror.huge"};
 	for (const ViolationKind& k : violation_kinds())
 		if (!k.kind.starts_with("spte.")) {
 			EXPECT_NE(std::find(tested.begin(), tested.end(), k.kind), tested.end()) << k.kind;
 		}
 }
 
-// ---- several TDs ----------------------------------------------------------------------------
+// ---- several TDs, vCPU migration ---------------------------------------------------------------
 
 // The trace lines of a TD scenario without the header.
 std::vector<std::string> events_of(const std::string& name)
@@ -450,6 +451,66 @@ TEST(TwoTds, CacheWbWithNoTdReady)
 	ASSERT_FALSE(r.violations.empty());
 	EXPECT_EQ(r.violations.front().line, done) << kinds(r); // the CACHE.WB moved up to its line
 	EXPECT_EQ(r.violations.front().kind, "td.lifecycle") << r.violations.front().message;
+}
+
+// td-teardown with the vCPU's SEAMCALLs where Linux v6.19 makes them: the
+// vCPU is initialized (TDH.VP.INIT) on the CPU it runs on, and flushed
+// there (tdx_flush_vp_on_cpu(): an IPI to vcpu->cpu).
+std::vector<std::string> vcpu_on_cpu1()
+{
+	auto t = events_of("td-teardown");
+	for (const char* what : {"leaf TDH.VP.CREATE", "leaf TDH.VP.INIT", "leaf TDH.VP.FLUSH", "tdx_vcpu_"})
+		for (std::size_t n = find_line(t, what); n; n = find_line(t, what, n + 1))
+			t[n - 1] = on_cpu(t[n - 1], 1);
+	return t;
+}
+
+TEST(VcpuMigration, OnTheCpuOfItsInitIsAccepted)
+{
+	const CheckResult r = check_tdx(vcpu_on_cpu1());
+	EXPECT_TRUE(r.violations.empty()) << kinds(r) << (r.violations.empty() ? "" : r.violations.front().message);
+}
+
+TEST(VcpuMigration, WithoutVpFlushIsReported)
+{
+	// The vCPU runs on CPU 2, but it is still associated with CPU 1, where
+	// TDH.VP.INIT ran: the entry gets TDX_VCPU_ASSOCIATED (associate_vcpu()).
+	auto t = vcpu_on_cpu1();
+	const std::size_t enter = nth(t, "tdx_vcpu_enter");
+	t[enter - 1] = on_cpu(t[enter - 1], 2);
+	t[enter] = on_cpu(t[enter], 2); // its exit
+	const CheckResult r = check_tdx(t);
+	expect_at(r, "td.vcpu-association", enter + 1);
+	ASSERT_FALSE(r.violations.empty());
+	EXPECT_NE(r.violations.front().message.find("TDX_VCPU_ASSOCIATED"), std::string::npos)
+		<< r.violations.front().message;
+}
+
+TEST(VcpuMigration, WithVpFlushOnTheOldCpuIsAccepted)
+{
+	// tdx_vcpu_load() on CPU 2: tdx_flush_vp_on_cpu() flushes it on CPU 1
+	// first; later it is flushed on CPU 2, where it last ran.
+	auto t = vcpu_on_cpu1();
+	const std::size_t enter = nth(t, "tdx_vcpu_enter");
+	const std::size_t flush = nth(t, "leaf TDH.VP.FLUSH");
+	t[flush - 1] = on_cpu(t[flush - 1], 2);
+	t[enter - 1] = on_cpu(t[enter - 1], 2);
+	t[enter] = on_cpu(t[enter], 2);
+	t.insert(t.begin() + static_cast<long>(enter - 1), t[flush - 1]);
+	t[enter - 1] = on_cpu(t[enter - 1], 1);
+	const CheckResult r = check_tdx(t);
+	EXPECT_TRUE(r.violations.empty()) << kinds(r) << (r.violations.empty() ? "" : r.violations.front().message);
+}
+
+TEST(VcpuMigration, VpFlushOnAnotherCpuIsReported)
+{
+	// The teardown's TDH.VP.FLUSH runs on CPU 0, not on CPU 1 where the
+	// vCPU is associated: the module says TDX_VCPU_NOT_ASSOCIATED (the
+	// vCPU stays associated, and VPFLUSHDONE then fails too).
+	auto t = vcpu_on_cpu1();
+	const std::size_t flush = nth(t, "leaf TDH.VP.FLUSH");
+	t[flush - 1] = on_cpu(t[flush - 1], 0);
+	expect_at(check_tdx(t), "td.vcpu-association", flush);
 }
 
 // ---- cost --------------------------------------------------------------------------------

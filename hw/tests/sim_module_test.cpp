@@ -42,6 +42,8 @@ constexpr u64 METADATA_INCORRECT_R8 = 0xC000030000000008ULL;
 constexpr u64 TD_ASSOCIATED_PAGES_EXIST = 0xC000040000000000ULL;
 constexpr u64 LIFECYCLE_STATE_INCORRECT = 0xC000060700000000ULL;
 constexpr u64 OP_STATE_INCORRECT = 0xC000060800000000ULL;
+constexpr u64 VCPU_STATE_INCORRECT = 0xC000070000000000ULL;
+constexpr u64 VCPU_ASSOCIATED = 0x8000070100000000ULL;
 constexpr u64 VCPU_NOT_ASSOCIATED = 0x8000070200000000ULL;
 constexpr u64 TD_KEYS_NOT_CONFIGURED = 0x8000081000000000ULL;
 constexpr u64 WBCACHE_NOT_COMPLETE = 0x8000081700000000ULL;
@@ -275,6 +277,61 @@ TEST_P(SimTd, FinalizeNeedsAVcpu)
 	ASSERT_TRUE(bare.build_td(TDR, HKID, TDCS));
 	EXPECT_EQ(hw::tdh_mr_finalize(bare, TDR), 0xC000060900000000ULL); // TDX_NO_VCPUS
 	EXPECT_EQ(bare.td().op_state, w(OpState::INITIALIZED));
+}
+
+// --- the vCPU's logical processor: TDH.VP.INIT associates it with its LP
+// (tdh_vp_init.c associate_vcpu_initial()), TDH.VP.ENTER only on that LP or
+// when unassociated (helpers.c associate_vcpu(): TDX_VCPU_ASSOCIATED),
+// TDH.VP.FLUSH only on that LP (tdh_vp_flush.c: TDX_VCPU_NOT_ASSOCIATED) -----
+
+TEST_P(SimTd, AVcpuMovesToAnotherLpOnlyAfterVpFlushOnItsOwn)
+{
+	run_td();
+	EXPECT_EQ(m.vcpu(0).assoc_lp, 0u) << "add_vcpu() initialized it on LP 0";
+	m.lp = 1;
+	EXPECT_EQ(enter(TDVPR0), VCPU_ASSOCIATED);
+	EXPECT_FALSE(m.vcpu(0).in_guest);
+	EXPECT_EQ(hw::tdh_vp_flush(m, TDVPR0), VCPU_NOT_ASSOCIATED) << "flushed on another LP";
+	m.lp = 0;
+	ASSERT_EQ(hw::tdh_vp_flush(m, TDVPR0), SUCCESS);
+	EXPECT_FALSE(m.vcpu(0).associated);
+	EXPECT_EQ(m.td().num_assoc_vcpus, 1u);
+	m.lp = 1;
+	ASSERT_EQ(enter(TDVPR0), SUCCESS) << "an unassociated vCPU associates with the LP it enters on";
+	EXPECT_EQ(m.vcpu(0).assoc_lp, 1u);
+	EXPECT_EQ(m.td().num_assoc_vcpus, 2u);
+	ASSERT_TRUE(m.td_exit(0));
+	ASSERT_EQ(enter(TDVPR0), SUCCESS) << "again on the same LP";
+	ASSERT_TRUE(m.td_exit(0));
+	m.lp = 0;
+	EXPECT_EQ(hw::tdh_vp_flush(m, TDVPR0), VCPU_NOT_ASSOCIATED);
+	EXPECT_EQ(hw::tdh_mng_vpflushdone(m, TDR), FLUSHVP_NOT_DONE);
+	EXPECT_EQ(hw::tdh_vp_flush(m, TDVPR1), SUCCESS);
+	m.lp = 1;
+	EXPECT_EQ(hw::tdh_vp_flush(m, TDVPR0), SUCCESS);
+	EXPECT_EQ(hw::tdh_mng_vpflushdone(m, TDR), SUCCESS);
+}
+
+TEST_P(SimTd, VpInitAssociatesWithItsLp)
+{
+	SimModule bare(GetParam(), TDMR_BASE_PFN, TDMR_FRAMES, PHYS_BITS);
+	ASSERT_TRUE(bare.build_td(TDR, HKID, TDCS));
+	ASSERT_TRUE(bare.create_vcpu(TDVPR0).has_value());
+	EXPECT_FALSE(bare.vcpu(0).associated) << "TDH.VP.CREATE does not associate";
+	EXPECT_EQ(bare.td().num_vcpus, 0u);
+	EXPECT_EQ(hw::tdh_mr_finalize(bare, TDR), 0xC000060900000000ULL) << "TDX_NO_VCPUS: not initialized";
+	bare.lp = 3;
+	ASSERT_TRUE(bare.init_vcpu(TDVPR0));
+	EXPECT_FALSE(bare.init_vcpu(TDVPR0)) << "initialized once";
+	EXPECT_EQ(bare.vcpu(0).assoc_lp, 3u);
+	EXPECT_EQ(bare.td().num_vcpus, 1u);
+	EXPECT_EQ(bare.td().num_assoc_vcpus, 1u);
+	ASSERT_TRUE(bare.create_vcpu(TDVPR1).has_value());
+	ASSERT_EQ(hw::tdh_mr_finalize(bare, TDR), SUCCESS);
+	hw::TdxModuleArgs args{};
+	EXPECT_EQ(hw::tdh_vp_enter(bare, TDVPR1, &args), VCPU_STATE_INCORRECT) << "a vCPU never initialized";
+	bare.lp = 0;
+	EXPECT_EQ(hw::tdh_vp_enter(bare, TDVPR0, &args), VCPU_ASSOCIATED);
 }
 
 // status_with(): the status of a call, with a fault, without a change.

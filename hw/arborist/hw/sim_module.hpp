@@ -59,6 +59,7 @@ inline constexpr u64 PAGE_SHIFT = 12;
 inline constexpr u64 PAGE_SIZE = u64{1} << PAGE_SHIFT;
 inline constexpr u64 GPA_MASK = 0x000FFFFFFFFFF000ULL; // page info bits 51:12 (research 1)
 inline constexpr u32 NO_PAGE = ~u32{0};
+inline constexpr u32 NO_LP = ~u32{0}; // VCPU_NO_LP: a vCPU associated with no logical processor
 inline constexpr u64 NO_PFN = ~u64{0};
 
 // TDCS layout of module 1.5 (td_control_structures.h tdcs_page_index_t):
@@ -151,6 +152,7 @@ struct VcpuView {
 	bool associated;
 	bool in_guest;
 	u64 vcpu_epoch;
+	std::uint32_t assoc_lp; // the LP it is associated with, sim::NO_LP if none
 };
 
 class SimModule {
@@ -174,6 +176,13 @@ public:
 	// call.  The conformance checker uses it to find which spec check a
 	// traced SEAMCALL's status contradicts (conform/tdx.cpp).
 	spec::Fault inject_fault = spec::no_fault;
+
+	// The logical processor the SEAMCALLs run on (the module's
+	// lp_info.lp_id): TDH.VP.INIT and TDH.VP.ENTER associate a vCPU with it,
+	// TDH.VP.FLUSH must run on the one its vCPU is associated with.  Set by
+	// the caller (the conformance checker: the CPU of the traced call); one
+	// LP unless changed.
+	sim::u32 lp = 0;
 
 	constexpr unsigned x86_phys_bits() const { return phys_bits_; }
 	constexpr const spec::TdGeometry& geometry() const { return g_; }
@@ -305,18 +314,39 @@ public:
 		return mng_init();
 	}
 
-	// TDH.VP.CREATE + TDH.VP.INIT: the TDVPR page (CHLDCNT += 1), a vCPU
-	// associated with the current LP.  Returns the vCPU index.
-	constexpr std::optional<std::size_t> add_vcpu(u64 tdvpr_pa)
+	// TDH.VP.CREATE: the TDVPR page (CHLDCNT += 1), a vCPU that is neither
+	// initialized nor associated (research 7.3).  Returns the vCPU index.
+	constexpr std::optional<std::size_t> create_vcpu(u64 tdvpr_pa)
 	{
 		if (!td_.exists || td_.st.op_state != sim::w(sim::OpState::INITIALIZED) || !free_page(tdvpr_pa))
 			return std::nullopt;
 		give_page(tdvpr_pa, sim::PageType::PT_TDVPR);
 		td_.st.chldcnt += 1;
-		td_.st.num_vcpus += 1;
-		td_.st.num_assoc_vcpus += 1;
-		vcpus_.push_back(Vcpu{tdvpr_pa, true, true, false, 0});
+		vcpus_.push_back(Vcpu{tdvpr_pa, true, false, sim::NO_LP, false, 0});
 		return vcpus_.size() - 1;
+	}
+
+	// TDH.VP.INIT of a created vCPU: counted in NUM_VCPUS (MR.FINALIZE needs
+	// one) and associated with the current LP (tdh_vp_init.c:
+	// associate_vcpu_initial(), assoc_lpid := the LP's id).
+	constexpr bool init_vcpu(u64 tdvpr_pa)
+	{
+		const std::size_t v = find_vcpu(tdvpr_pa);
+		if (v == vcpus_.size() || vcpus_[v].initialized)
+			return false;
+		vcpus_[v].initialized = true;
+		td_.st.num_vcpus += 1;
+		associate(vcpus_[v]);
+		return true;
+	}
+
+	// TDH.VP.CREATE + TDH.VP.INIT on the current LP.  Returns the vCPU index.
+	constexpr std::optional<std::size_t> add_vcpu(u64 tdvpr_pa)
+	{
+		const std::optional<std::size_t> v = create_vcpu(tdvpr_pa);
+		if (v)
+			init_vcpu(tdvpr_pa);
+		return v;
 	}
 
 	// The TD exit of a vCPU that TDH.VP.ENTER put in the guest (research 4,
@@ -392,7 +422,7 @@ public:
 	constexpr VcpuView vcpu(std::size_t i) const
 	{
 		const Vcpu& v = vcpus_[i];
-		return {v.tdvpr_pa, v.associated, v.in_guest, v.vcpu_epoch};
+		return {v.tdvpr_pa, v.assoc_lp != sim::NO_LP, v.in_guest, v.vcpu_epoch, v.assoc_lp};
 	}
 
 	// Live S-EPT pages, the root included.
@@ -447,7 +477,8 @@ private:
 	struct Vcpu {
 		u64 tdvpr_pa;
 		bool live;
-		bool associated;
+		bool initialized; // TDH.VP.INIT done (VCPU_READY)
+		u32 assoc_lp;     // tdvps.management.assoc_lpid, sim::NO_LP if none
 		bool in_guest;
 		u64 vcpu_epoch;
 	};
@@ -1085,9 +1116,15 @@ private:
 	// cited; VP.ENTER reuses the spec's TD-state check and epoch steps.
 
 	// TDH.VP.ENTER (research 3.2, 3.4, 4): the TD-state check with the
-	// VP.ENTER OP_STATE set, the shared epoch lock, then
-	// adjust_tlb_tracking_state (spec::tlb_vp_enter).  The vCPU stays in the
-	// guest -- running on another LP -- until td_exit().
+	// VP.ENTER OP_STATE set, the association with the current LP, the
+	// shared epoch lock, then adjust_tlb_tracking_state (spec::tlb_vp_enter).
+	// The vCPU stays in the guest -- running on that LP -- until td_exit().
+	// The association (tdh_vp_enter.c check_and_associate_vcpu(), helpers.c
+	// associate_vcpu()): the vCPU must be initialized (VCPU_READY, else
+	// TDX_VCPU_STATE_INCORRECT) and associated with no LP or this one (a
+	// cmpxchg of assoc_lpid from VCPU_NO_LP; else TDX_VCPU_ASSOCIATED): a
+	// vCPU moves to another LP only after TDH.VP.FLUSH on the old one
+	// (Linux v6.19 tdx_vcpu_load() -> tdx_flush_vp_on_cpu()).
 	constexpr u64 vp_enter(TdxModuleArgs& a, const sim::Busy& busy)
 	{
 		const std::size_t v = find_vcpu(a.rcx);
@@ -1095,6 +1132,8 @@ private:
 			return tdvpr_error(a.rcx);
 		spec::Checks<sim::C> c(spec::concrete);
 		spec::td_state_check(c, td_.st, busy, {operand::TDR, true}, spec::ops_vp_enter_set, fault_);
+		c.fail_if(!vcpus_[v].initialized, status::TDX_VCPU_STATE_INCORRECT);
+		c.fail_if(vcpus_[v].assoc_lp != sim::NO_LP && vcpus_[v].assoc_lp != lp, status::TDX_VCPU_ASSOCIATED);
 		c.fail_if(busy.epoch, with_operand(status::TDX_OPERAND_BUSY, operand::TD_EPOCH));
 		const auto step = spec::tlb_vp_enter(spec::concrete, tlb_view(vcpus_[v]), 0);
 		// A vCPU in the guest holds its TDVPR: assumed BUSY|RCX.
@@ -1106,23 +1145,26 @@ private:
 		return status::TDX_SUCCESS;
 	}
 
-	// TDH.VP.FLUSH (research 5.19): keys configured, the vCPU associated;
-	// it is then dissociated (num_assoc_vcpus--, research 5.16 check 4).
-	// The LP it must run on is not modelled.
+	// TDH.VP.FLUSH (research 5.19; tdh_vp_flush.c): the TDVPR taken
+	// exclusively (a vCPU in the guest holds it: BUSY|RCX), keys configured,
+	// the vCPU associated with the current LP (assoc_lpid == lp_id, else
+	// TDX_VCPU_NOT_ASSOCIATED: Linux v6.19 tdx_flush_vp_on_cpu() runs it on
+	// vcpu->cpu by IPI); it is then associated with no LP (num_assoc_vcpus--,
+	// research 5.16 check 4).
 	constexpr u64 vp_flush(TdxModuleArgs& a)
 	{
 		const std::size_t v = find_vcpu(a.rcx);
 		if (v == vcpus_.size())
 			return tdvpr_error(a.rcx);
-		if (!lifecycle_is(sim::Lifecycle::TD_KEYS_CONFIGURED))
-			return status::TDX_TD_KEYS_NOT_CONFIGURED;
 		if (vcpus_[v].in_guest)
 			return with_operand(status::TDX_OPERAND_BUSY, operand::RCX);
-		if (!vcpus_[v].associated)
+		if (!lifecycle_is(sim::Lifecycle::TD_KEYS_CONFIGURED))
+			return status::TDX_TD_KEYS_NOT_CONFIGURED;
+		if (vcpus_[v].assoc_lp != lp)
 			return status::TDX_VCPU_NOT_ASSOCIATED;
 		if (!commit_)
 			return status::TDX_SUCCESS;
-		vcpus_[v].associated = false;
+		vcpus_[v].assoc_lp = sim::NO_LP;
 		td_.st.num_assoc_vcpus -= 1;
 		return status::TDX_SUCCESS;
 	}
@@ -1157,11 +1199,12 @@ private:
 		return vcpus_.size();
 	}
 
+	// A vCPU associated with no LP becomes associated with the current one.
 	constexpr void associate(Vcpu& v)
 	{
-		if (v.associated)
+		if (v.assoc_lp != sim::NO_LP)
 			return;
-		v.associated = true;
+		v.assoc_lp = lp;
 		td_.st.num_assoc_vcpus += 1;
 	}
 

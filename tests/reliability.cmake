@@ -49,10 +49,10 @@ endforeach()
 # The growth benchmark (tools/growth/growth.sh) at its base sizes: every
 # shape of input for run and conform at 1x, 2x, 4x and 8x; fails when a
 # fitted growth exponent exceeds 1.3.  Run alone: it measures time.
-find_program(SH_PROGRAM sh)
-if(SH_PROGRAM)
+find_program(BASH_PROGRAM bash)
+if(BASH_PROGRAM)
   add_test(NAME cli.growth
-    COMMAND ${SH_PROGRAM} ${PROJECT_SOURCE_DIR}/tools/growth/growth.sh --arborist $<TARGET_FILE:arborist>
+    COMMAND ${BASH_PROGRAM} ${PROJECT_SOURCE_DIR}/tools/growth/growth.sh --arborist $<TARGET_FILE:arborist>
             --reps 3 --max-exponent 1.3 --work ${CMAKE_CURRENT_BINARY_DIR}/growth)
   set_tests_properties(cli.growth PROPERTIES TIMEOUT 600 RUN_SERIAL TRUE)
 endif()

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // The TDX half of the replay: SEAMCALLs against a simulated TDX module per
-// TD (see tdx.hpp).  Sources: shared/research/tdx-module-sept.md (the
-// module), shared/research/linux-kvm-tdx.md §5, §6 (how KVM v6.19 calls it
-// and which statuses it tolerates).
+// TD (see tdx.hpp).  Sources: the TDX module 1.5 source
+// (src/vmm_dispatcher/api_calls/tdh_*.c), shared/research/tdx-module-sept.md
+// (the module), shared/research/linux-kvm-tdx.md §5, §6 and Linux v6.19
+// arch/x86/kvm/vmx/tdx.c (how KVM calls it and which statuses it tolerates).
 #include "tdx.hpp"
 
 #include <array>
@@ -214,11 +215,18 @@ TdxReplay::Td* TdxReplay::td_by_tdvpr(u64 pa)
 	return nullptr;
 }
 
+// The TD whose module has the page: its PAMT entry (or that of the large
+// page it belongs to) is not PT_NDA.  Several TDs' pages may share a 2 MiB
+// host region, so the region alone does not say.
 TdxReplay::Td* TdxReplay::td_by_page(u64 pa)
 {
-	for (auto& [tdr, td] : tds_)
-		if (td->knows(pa))
+	for (auto& [tdr, td] : tds_) {
+		if (!td->sim || !td->knows(pa))
+			continue;
+		const auto p = td->sim->pamt(td->known_sim_pa(pa) >> spec::PAGE_SHIFT);
+		if (p && p->pt != spec::PageType::PT_NDA)
 			return td.get();
+	}
 	return nullptr;
 }
 
@@ -232,20 +240,22 @@ TdxReplay::Td* TdxReplay::newest_td()
 }
 
 // The TD a call acts on, by the register that names it (hw::leaf_operands).
-// A page no TD of the trace has (a RECLAIM or WBINVD of a page never
-// given) or an unknown TDR is run on the newest TD, whose module then
-// refuses it.
+// A page no TD has (a RECLAIM or WBINVD of a page never given) is run on a
+// TD of the trace -- the one that has its region, else the newest -- whose
+// module then refuses it; not after a loss of events, when it may be a page
+// of a TD whose state was dropped.
 TdxReplay::Td* TdxReplay::td_of(const Seamcall& c)
 {
 	const hw::LeafOperands o = hw::leaf_operands(static_cast<Leaf>(c.leaf));
 	const u64 h = handle_of(o, c);
-	Td* td = nullptr;
 	switch (o.handle) {
 	case hw::TdHandle::tdr:
-		td = td_by_tdr(h);
+		if (Td* td = td_by_tdr(h))
+			return td;
 		break;
 	case hw::TdHandle::tdvpr:
-		td = td_by_tdvpr(h);
+		if (Td* td = td_by_tdvpr(h))
+			return td;
 		break;
 	case hw::TdHandle::page:
 		// WBINVD: the page with the TD's HKID in the KeyID bits
@@ -253,14 +263,19 @@ TdxReplay::Td* TdxReplay::td_of(const Seamcall& c)
 		if (static_cast<Leaf>(c.leaf) == Leaf::TDH_PHYMEM_PAGE_WBINVD)
 			for (auto& [tdr, t] : tds_)
 				if (t->sim && (h >> t->params.phys_bits) == t->hkid && t->knows(h))
-					td = t.get();
-		if (!td)
-			td = td_by_page(h);
+					return t.get();
+		if (Td* td = td_by_page(h))
+			return td;
+		if (lost_at_)
+			return nullptr;
+		for (auto& [tdr, t] : tds_)
+			if (t->knows(h))
+				return t.get();
 		break;
 	default:
 		return nullptr;
 	}
-	return td ? td : newest_td();
+	return lost_at_ ? nullptr : newest_td();
 }
 
 void TdxReplay::drop_td(Td& td)
@@ -273,6 +288,25 @@ void TdxReplay::drop_td(Td& td)
 void TdxReplay::td_params(const TdParams& p, const Where&)
 {
 	params_[p.tdr] = p;
+}
+
+// A loss marker: the calls lost with it changed the modules in ways the
+// trace does not show, so every TD's state is dropped (docs/conformance.md
+// "Input": the state before a loss is not checked against what comes
+// after).  Calls on those TDs, their vCPUs and their pages are not replayed
+// from here on; a TD built after the loss is replayed from its TDH.MNG.CREATE.
+void TdxReplay::lost_events(const Where& w)
+{
+	lost_at_ = w.line;
+	tds_.clear();
+	params_.clear();
+	stats_.regions = 0;
+}
+
+std::string TdxReplay::unknown_td() const
+{
+	return lost_at_ ? "its TD's state was dropped at the loss of events at line " + std::to_string(lost_at_)
+			: "no TD of the trace was built before it";
 }
 
 // ---- TD construction: the module's helpers (not SEAMCALL-exact) -----------------------
@@ -311,11 +345,16 @@ SeamcallVerdict TdxReplay::construct(const Seamcall& c, u32 cpu, const Where& w)
 		stats_.tds++;
 		return v;
 	}
-	const hw::LeafOperands o = hw::leaf_operands(leaf);
-	Td* td = o.handle == hw::TdHandle::tdvpr ? td_by_tdvpr(handle_of(o, c)) : td_by_tdr(handle_of(o, c));
-	if (!td)
+	Td* td = td_of(c);
+	if (!td) {
+		if (lost_at_) {
+			v.replayed = false;
+			v.not_replayed = unknown_td();
+			return v;
+		}
 		return refused(std::string(tdx_leaf_name(c.leaf)) + " succeeded, but no TD of the trace owns its "
 									 "TDR/TDVPR operand");
+	}
 	switch (leaf) {
 	case Leaf::TDH_MNG_KEY_CONFIG:
 		if (td->sim)
@@ -402,7 +441,7 @@ SeamcallVerdict TdxReplay::seamcall(const Seamcall& c, const Where& w, u32 cpu)
 		}
 		Td* td = td_of(c);
 		if (!td || !td->sim) {
-			v.not_replayed = "no TD of the trace was built before it";
+			v.not_replayed = unknown_td();
 			break;
 		}
 		v = run(*td, c, cpu, w);
@@ -553,7 +592,7 @@ SeamcallVerdict TdxReplay::cache_wb(const Seamcall& c, u32 cpu)
 			refusal = s; // an operand error, the same for every TD
 	}
 	if (!any) {
-		v.not_replayed = "no TD to write back";
+		v.not_replayed = lost_at_ ? unknown_td() : "no TD to write back";
 		return v;
 	}
 	v.replayed = true;

@@ -14,10 +14,17 @@
 // them (a region keeps its offsets, so 2M pages stay aligned).
 //
 // When the model's status differs from the traced one, the spec check the
-// trace contradicts is found by re-running the call with each named check
-// of the spec skipped (spec/arborist/fault.hpp, SimModule::inject_fault):
-// the one that reproduces the traced status names the violation, and the
-// module continues from that run, i.e. in the state the real module is in.
+// trace contradicts is found by evaluating the call with each named check
+// of the spec skipped (spec/arborist/fault.hpp, SimModule::status_with:
+// the checks on the extracted view, nothing committed): the one that
+// reproduces the traced status names the violation, and the call is run
+// with it, so the module continues in the state the real module is in.
+//
+// Which register names a call's TD and which hold host addresses is
+// hw::leaf_operands() (hw/arborist/hw/seamcall.hpp).  TDH.PHYMEM.CACHE.WB
+// acts on every TD of the package.  A vCPU is associated with the logical
+// CPU of its TDH.VP.INIT / TDH.VP.ENTER (SimModule::lp, the CPU column of the
+// traced line).  A loss of events drops every TD's state (lost_events()).
 #pragma once
 
 #include <map>
@@ -76,6 +83,12 @@ public:
 	SeamcallVerdict vcpu_enter(const VcpuRun& v, const Where& w, u32 cpu = 0);
 	SeamcallVerdict vcpu_exit(const VcpuRun& v, const Where& w, u32 cpu = 0);
 
+	// A loss marker (docs/conformance.md "Input"): the lost calls changed
+	// the modules in ways the trace does not show, so every TD's state is
+	// dropped; calls on those TDs, their vCPUs and pages are not replayed
+	// after it, and a TD built after it is replayed from its construction.
+	void lost_events(const Where& w);
+
 	// The S-EPT entry of (gfn, KVM level) in the one TD whose HKID is live
 	// (TD_KEYS_CONFIGURED), with the mirror PFN `pfn` mapped into its
 	// address space; nullopt when there is no such single TD (the mirror
@@ -91,6 +104,7 @@ private:
 	Td* td_by_page(u64 pa);
 	Td* newest_td();
 	Td* td_of(const Seamcall& c);
+	std::string unknown_td() const;
 	SeamcallVerdict construct(const Seamcall& c, u32 cpu, const Where& w);
 	SeamcallVerdict run(Td& td, const Seamcall& c, u32 cpu, const Where& w);
 	SeamcallVerdict cache_wb(const Seamcall& c, u32 cpu);
@@ -99,6 +113,7 @@ private:
 	std::map<u64, std::unique_ptr<Td>> tds_; // by TDR page (host address)
 	std::map<u64, TdParams> params_;          // tdx_td_params waiting for MNG.INIT
 	u64 next_serial_ = 0;
+	u64 lost_at_ = 0; // the line of the last loss of events, 0 if none
 	TdxStats stats_;
 };
 

@@ -322,7 +322,7 @@ TEST(Mutation, EveryTdxKindHasATest)
 		}
 }
 
-// ---- several TDs, vCPU migration ---------------------------------------------------------------
+// ---- several TDs, lost events, vCPU migration ------------------------------------------------
 
 // The trace lines of a TD scenario without the header.
 std::vector<std::string> events_of(const std::string& name)
@@ -451,6 +451,67 @@ TEST(TwoTds, CacheWbWithNoTdReady)
 	ASSERT_FALSE(r.violations.empty());
 	EXPECT_EQ(r.violations.front().line, done) << kinds(r); // the CACHE.WB moved up to its line
 	EXPECT_EQ(r.violations.front().kind, "td.lifecycle") << r.violations.front().message;
+}
+
+// A loss marker (the kernel's, trace-cmd's) in place of the lines [from, to).
+std::vector<std::string> lose(std::vector<std::string> t, std::size_t from, std::size_t to, const std::string& marker)
+{
+	t.erase(t.begin() + static_cast<long>(from - 1), t.begin() + static_cast<long>(to - 1));
+	t.insert(t.begin() + static_cast<long>(from - 1), marker);
+	return t;
+}
+
+TEST(LostEvents, TheTdStateBeforeTheLossIsDropped)
+{
+	// The HKID's release (VP.FLUSH, VPFLUSHDONE, CACHE.WB, KEY.FREEID) is
+	// lost: the RECLAIMs that follow are not checked against a module that
+	// still has the HKID.
+	const auto a = events_of("td-teardown");
+	const std::size_t flush = nth(a, "leaf TDH.VP.FLUSH");
+	const std::size_t freeid = nth(a, "leaf TDH.MNG.KEY.FREEID");
+	for (const std::string marker : {"CPU:0 [LOST 4 EVENTS]", "CPU:0 [4 EVENTS DROPPED]"}) {
+		const CheckResult r = check_tdx(lose(a, flush, freeid + 1, marker));
+		EXPECT_TRUE(r.violations.empty()) << marker << ": " << kinds(r)
+						   << (r.violations.empty() ? "" : r.violations.front().message);
+		EXPECT_TRUE(r.stats.partial);
+		EXPECT_GT(r.stats.seamcalls_not_replayed, 8u); // the RECLAIMs
+	}
+}
+
+TEST(LostEvents, AReusedPageIsNotAFalseAlarm)
+{
+	// The zap of gfn 10 (its REMOVE gave page 10000c000 back) is lost; the
+	// page is then AUGed again at gfn 20 by a TD the model no longer knows.
+	auto a = events_of("td-teardown");
+	const std::size_t zap = nth(a, "kvm_tdp_mmu_spte_changed: as id 0 gfn 10 level 1 old_spte 860000010000cb37");
+	const std::size_t end = find_line(a, "tdx_hook_exit: hook remove_external_spte gfn 10 ", zap) + 1;
+	const char* again[] = {
+		"tdx_hook_enter: hook set_external_spte gfn 20 level 1 arg 860000010000cb37",
+		"tdx_seamcall: leaf TDH.MEM.PAGE.AUG rcx 20000 rdx 100000000 r8 10000c000 r9 0 status 0 out_rcx 0 out_rdx 0 "
+		"out_r8 10000c000",
+		"tdx_hook_exit: hook set_external_spte gfn 20 level 1 ret 0"};
+	for (std::size_t i = 0; i < 3; i++)
+		a.insert(a.begin() + static_cast<long>(end - 1 + i), with_payload(a, zap + 1, again[i]));
+	const CheckResult r = check_tdx(lose(a, zap, end, "CPU:0 [LOST 7 EVENTS]"));
+	EXPECT_TRUE(r.violations.empty()) << kinds(r) << (r.violations.empty() ? "" : r.violations.front().message);
+}
+
+TEST(LostEvents, ATdBuiltAfterTheLossIsChecked)
+{
+	// After a loss in TD A's life, TD B is built and torn down: B is
+	// replayed from its construction on, so its REMOVE without TRACK is found.
+	const auto a = events_of("td-teardown");
+	const std::size_t flush = nth(a, "leaf TDH.VP.FLUSH");
+	auto t = lose(a, flush, flush + 2, "CPU:0 [LOST 2 EVENTS]");
+	auto b = other_td(a);
+	const std::size_t track = nth(b, "leaf TDH.MEM.TRACK");
+	const std::size_t remove = nth(b, "leaf TDH.MEM.PAGE.REMOVE");
+	erase(b, track);
+	const std::size_t base = t.size();
+	append(t, b);
+	const CheckResult r = check_tdx(t);
+	expect_at(r, "sept.tlb-not-tracked", base + remove - 1);
+	EXPECT_EQ(r.stats.tds, 2u);
 }
 
 // td-teardown with the vCPU's SEAMCALLs where Linux v6.19 makes them: the

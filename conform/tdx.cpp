@@ -343,6 +343,7 @@ SeamcallVerdict TdxReplay::construct(const Seamcall& c, u32 cpu, const Where& w)
 		td->total_regions = &stats_.regions;
 		tds_.emplace(c.rcx, std::move(td));
 		stats_.tds++;
+		v.tdr = c.rcx;
 		return v;
 	}
 	Td* td = td_of(c);
@@ -355,6 +356,7 @@ SeamcallVerdict TdxReplay::construct(const Seamcall& c, u32 cpu, const Where& w)
 		return refused(std::string(tdx_leaf_name(c.leaf)) + " succeeded, but no TD of the trace owns its "
 									 "TDR/TDVPR operand");
 	}
+	v.tdr = td->tdr;
 	switch (leaf) {
 	case Leaf::TDH_MNG_KEY_CONFIG:
 		if (td->sim)
@@ -442,6 +444,9 @@ SeamcallVerdict TdxReplay::seamcall(const Seamcall& c, const Where& w, u32 cpu)
 		Td* td = td_of(c);
 		if (!td || !td->sim) {
 			v.not_replayed = unknown_td();
+			// The TDR the call names, for the mirror roots (tdx.hpp).
+			if (hw::leaf_operands(leaf).handle == hw::TdHandle::tdr)
+				v.tdr = handle_of(hw::leaf_operands(leaf), c);
 			break;
 		}
 		v = run(*td, c, cpu, w);
@@ -529,6 +534,7 @@ SeamcallVerdict TdxReplay::run(Td& td, const Seamcall& c, u32 cpu, const Where& 
 	SeamcallVerdict v;
 	v.replayed = true;
 	v.model_status = model;
+	v.tdr = td.tdr;
 	auto note_sept_change = [&] {
 		if (c.status == st::TDX_SUCCESS && changes_sept(leaf)) {
 			v.sept_changed = true;
@@ -622,6 +628,7 @@ SeamcallVerdict TdxReplay::vcpu_enter(const VcpuRun& r, const Where& w, u32 cpu)
 	hw::TdxModuleArgs a{};
 	a.rcx = td->sim_pa(r.tdvpr, w, "tdvpr");
 	v.replayed = true;
+	v.tdr = td->tdr;
 	td->sim->lp = cpu;
 	v.model_status = td->sim->seamcall(hw::seamcall_fn(Leaf::TDH_VP_ENTER), a);
 	td->in_guest_model[r.tdvpr] = v.model_status == st::TDX_SUCCESS;
@@ -641,6 +648,7 @@ SeamcallVerdict TdxReplay::vcpu_exit(const VcpuRun& r, const Where& w, u32 cpu)
 		return v;
 	}
 	v.replayed = true;
+	v.tdr = td->tdr;
 	if (td->in_guest_model[r.tdvpr]) {
 		td->in_guest_model[r.tdvpr] = false;
 		const u64 tdvpr = td->sim_pa(r.tdvpr, w, "tdvpr");
@@ -670,15 +678,27 @@ SeamcallVerdict TdxReplay::vcpu_exit(const VcpuRun& r, const Where& w, u32 cpu)
 	return v;
 }
 
-std::optional<SeptSlot> TdxReplay::sept_of_live_td(u64 gfn, unsigned level, u64 pfn) const
+// The mirror root's TD if the checker knows it (tdr), else the one TD
+// whose HKID is live.
+std::optional<SeptSlot> TdxReplay::sept_of_live_td(u64 gfn, unsigned level, u64 pfn, u64 tdr) const
 {
+	auto keys_live = [](const Td& td) {
+		return td.live() && td.sim->td().lifecycle == static_cast<u64>(spec::Lifecycle::TD_KEYS_CONFIGURED);
+	};
 	const Td* live = nullptr;
-	for (const auto& [tdr, td] : tds_) {
-		if (!td->live() || td->sim->td().lifecycle != static_cast<u64>(spec::Lifecycle::TD_KEYS_CONFIGURED))
-			continue;
-		if (live)
+	if (tdr) {
+		const auto it = tds_.find(tdr);
+		if (it == tds_.end() || !keys_live(*it->second))
 			return std::nullopt;
-		live = td.get();
+		live = it->second.get();
+	} else {
+		for (const auto& [t, td] : tds_) {
+			if (!keys_live(*td))
+				continue;
+			if (live)
+				return std::nullopt;
+			live = td.get();
+		}
 	}
 	if (!live)
 		return std::nullopt;

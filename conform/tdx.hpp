@@ -52,6 +52,10 @@ struct SeamcallVerdict {
 	bool sept_changed = false;
 	u64 gpa = 0;
 	unsigned tdx_level = 0;
+	// The TDR (host address) of the TD the call acts on, 0 for none (a
+	// package-wide call); for a call on a TD whose state is unknown, the
+	// TDR it names.  The checker ties a mirror root to its TD with it.
+	u64 tdr = 0;
 };
 
 // An S-EPT entry as the mirror check needs it.
@@ -89,11 +93,12 @@ public:
 	// after it, and a TD built after it is replayed from its construction.
 	void lost_events(const Where& w);
 
-	// The S-EPT entry of (gfn, KVM level) in the one TD whose HKID is live
-	// (TD_KEYS_CONFIGURED), with the mirror PFN `pfn` mapped into its
-	// address space; nullopt when there is no such single TD (the mirror
-	// checks need to know which TD a mirror root belongs to).
-	std::optional<SeptSlot> sept_of_live_td(u64 gfn, unsigned level, u64 pfn) const;
+	// The S-EPT entry of (gfn, KVM level) in the TD of TDR `tdr` if its HKID
+	// is live (TD_KEYS_CONFIGURED), or with tdr 0 in the one TD whose HKID is
+	// live, with the mirror PFN `pfn` mapped into its address space; nullopt
+	// when there is no such TD (the mirror checks need to know which TD a
+	// mirror root belongs to).
+	std::optional<SeptSlot> sept_of_live_td(u64 gfn, unsigned level, u64 pfn, u64 tdr = 0) const;
 
 	const TdxStats& stats() const { return stats_; }
 

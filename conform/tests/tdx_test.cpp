@@ -322,7 +322,7 @@ TEST(Mutation, EveryTdxKindHasATest)
 		}
 }
 
-// ---- several TDs, lost events, vCPU migration ------------------------------------------------
+// ---- several TDs, lost events, vCPU migration, hookless mirror installs ---------------------
 
 // The trace lines of a TD scenario without the header.
 std::vector<std::string> events_of(const std::string& name)
@@ -453,6 +453,42 @@ TEST(TwoTds, CacheWbWithNoTdReady)
 	EXPECT_EQ(r.violations.front().kind, "td.lifecycle") << r.violations.front().message;
 }
 
+// TD A built, TD B built, then A's faults, B's faults, A's teardown, B's
+// teardown: both TDs map the same GPAs, and each installs into an empty
+// slot of a table the other TD has too.
+std::vector<std::string> two_tds_same_gpas()
+{
+	const auto a = events_of("td-teardown");
+	const auto b = other_td(a);
+	const std::size_t run = nth(a, "kvm_mmu_spte_requested: gfn 10 ");
+	const std::size_t down = nth(a, "tdx_vcpu_exit") + 1;
+	std::vector<std::string> t = slice(a, 1, run);
+	append(t, slice(b, 1, run));
+	append(t, slice(a, run, down));
+	append(t, slice(b, run, down));
+	append(t, slice(a, down));
+	append(t, slice(b, down));
+	return t;
+}
+
+TEST(TwoTds, SameGpasAreToldApartByTheirTd)
+{
+	const CheckResult r = check_tdx(two_tds_same_gpas());
+	EXPECT_TRUE(r.violations.empty()) << kinds(r) << (r.violations.empty() ? "" : r.violations.front().message);
+	EXPECT_EQ(r.stats.tds, 2u);
+	EXPECT_GT(r.stats.mirror_checks, 0u);
+}
+
+TEST(TwoTds, AMirrorMistakeIsStillFound)
+{
+	// With both TDs alive, B's install of gfn 10 maps another page than its AUG.
+	auto t = two_tds_same_gpas();
+	const std::size_t aug = nth(t, "leaf TDH.MEM.PAGE.AUG rcx 10000 rdx 200000000");
+	const std::size_t change = find_line(t, "kvm_tdp_mmu_spte_changed: as id 0 gfn 10 level 1", aug);
+	edit(t, change, "new_spte 860000020000cb37", "new_spte 860000020001cb37");
+	expect_at(check_tdx(t), "mirror.unsynced", change);
+}
+
 // A loss marker (the kernel's, trace-cmd's) in place of the lines [from, to).
 std::vector<std::string> lose(std::vector<std::string> t, std::size_t from, std::size_t to, const std::string& marker)
 {
@@ -572,6 +608,59 @@ TEST(VcpuMigration, VpFlushOnAnotherCpuIsReported)
 	const std::size_t flush = nth(t, "leaf TDH.VP.FLUSH");
 	t[flush - 1] = on_cpu(t[flush - 1], 0);
 	expect_at(check_tdx(t), "td.vcpu-association", flush);
+}
+
+TEST(HooklessMirror, InstallWithoutSetExternalSpte)
+{
+	// gfn 10's set_external_spte and its AUG deleted: the mirror SPTE is
+	// installed, the S-EPT never maps the page; with and without the
+	// kvm_mmu_set_spte that names the mirror level-1 table's entry (pfn
+	// 4000004, index 0x10).
+	for (const bool set_spte : {false, true}) {
+		auto t = lines_of("td-teardown");
+		const std::size_t hook = nth(t, "tdx_hook_enter: hook set_external_spte gfn 10 ");
+		t.erase(t.begin() + static_cast<long>(hook - 1), t.begin() + static_cast<long>(hook + 2));
+		const std::size_t change =
+			nth(t, "kvm_tdp_mmu_spte_changed: as id 0 gfn 10 level 1 old_spte 8000000000000000");
+		ASSERT_EQ(change, hook);
+		if (set_spte) {
+			std::string l = t[change - 1];
+			t.insert(t.begin() + static_cast<long>(change),
+				 l.substr(0, l.find(": kvm_") + 2) +
+					 "kvm_mmu_set_spte: gfn 10 spte 860000010000cb37 (rwxu) level 1 at 4000004080");
+		}
+		const CheckResult r = check_tdx(t);
+		expect_at(r, "mirror.unsynced", change);
+		for (const Violation& v : r.violations)
+			EXPECT_FALSE(v.kind.starts_with("spte.")) << set_spte << ": " << v.kind << " " << v.message;
+	}
+}
+
+TEST(HooklessMirror, InstallWithoutHookWhereADirectTableIsToo)
+{
+	// An install at gfn 13 after the shared mapping of gfn 12 linked the
+	// direct root's table over gfn 0-1ff: without a hook it reads as a
+	// shared mapping (the tracepoint names no root), until the
+	// kvm_mmu_set_spte that follows names the mirror table's entry (the
+	// mirror level-1 table is pfn 4000004, linked by 8000004000004907).
+	auto t = lines_of("td-teardown");
+	const std::size_t shared = nth(t, "kvm_tdp_mmu_spte_changed: as id 0 gfn 12 level 1");
+	const std::vector<std::string> add = {
+		"kvm_mmu_spte_requested: gfn 13 pfn 100013 level 1",
+		"kvm_tdp_mmu_spte_changed: as id 0 gfn 13 level 1 old_spte 8000000000000000 new_spte 8600000100013b37",
+		"kvm_mmu_set_spte: gfn 13 spte 8600000100013b37 (rwxu) level 1 at 4000004098"};
+	for (std::size_t i = 0; i < add.size(); i++) {
+		std::string l = t[shared - 1];
+		l = l.substr(0, l.find(": kvm_") + 2) + add[i];
+		t.insert(t.begin() + static_cast<long>(shared + i), l);
+	}
+	const CheckResult r = check_tdx(t);
+	expect_at(r, "mirror.unsynced", shared + 2);
+	// Not a mismatch of kvm_mmu_set_spte: the entry it names holds the SPTE.
+	// (The edit leaves the mirror teardown without a freeze of gfn 13,
+	// which is reported later as spte.orphaned-table.)
+	for (const Violation& v : r.violations)
+		EXPECT_NE(v.kind, "spte.set-spte-mismatch") << v.message;
 }
 
 // ---- cost --------------------------------------------------------------------------------

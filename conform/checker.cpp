@@ -85,6 +85,7 @@ struct Table {
 	// Detached (handle_removed_pt() in progress on teardown_cpu).
 	bool detached = false;
 	bool mirror = false; // a table of a mirror root (TDX: role.is_mirror, inherited by children)
+	u64 tdr = 0;         // TDX: the TDR of a mirror root's TD, inherited by children (0: unknown)
 	u32 teardown_cpu = 0;
 	u64 detach_seq = 0, detach_line = 0;
 	std::string detach_text;
@@ -165,6 +166,7 @@ struct HookNote {
 	bool returned = false;
 	int ret = 0;
 	bool used = false; // an install was paired with it
+	u64 tdr = 0;       // the TD of the SEAMCALL made inside it (SeamcallVerdict::tdr)
 };
 
 struct MirrorDue {
@@ -178,9 +180,22 @@ struct MirrorDue {
 	bool demoted = false; // split: a DEMOTE of this entry succeeded
 };
 
+// TDX: this CPU's last install with no hook, taken as a direct root's: a
+// kvm_mmu_set_spte naming a mirror table's entry shows it was a mirror SPTE.
+struct UnhookedInstall {
+	u64 table = 0;
+	unsigned index = 0;
+	u64 gfn = 0;
+	unsigned level = 0;
+	u64 old_spte = 0, new_spte = 0;
+	u64 line = 0;
+	std::string text;
+};
+
 struct CpuState {
 	u64 last_top = 0; // serial of the root (or unlinked table) of this CPU's last change
 	std::optional<HookNote> hook;
+	std::optional<UnhookedInstall> unhooked;
 	std::optional<MirrorDue> mirror;
 	std::vector<Table*> teardown; // handle_removed_pt() recursion, innermost last
 	std::optional<PendingNonpresent> nonpresent;
@@ -210,27 +225,6 @@ struct HeldEvent {
 	double time = -1; // the timestamp in seconds, if it has a decimal point
 	std::string text;
 };
-
-double timestamp_seconds(std::string_view ts)
-{
-	// "<sec>.<fraction>": parsed by hand, on every event's hot path.
-	const std::size_t dot = ts.find('.');
-	if (dot == std::string_view::npos || dot == 0)
-		return -1; // a counter clock (counter, x86-tsc): no unit to compare
-	double sec = 0, frac = 0, scale = 1;
-	for (std::size_t i = 0; i < dot; i++) {
-		if (ts[i] < '0' || ts[i] > '9')
-			return -1;
-		sec = sec * 10 + (ts[i] - '0');
-	}
-	for (std::size_t i = dot + 1; i < ts.size() && i < dot + 10; i++) {
-		if (ts[i] < '0' || ts[i] > '9')
-			return -1;
-		frac = frac * 10 + (ts[i] - '0');
-		scale *= 10;
-	}
-	return sec + frac / scale;
-}
 
 } // namespace
 
@@ -553,6 +547,7 @@ struct Checker::Impl {
 	{
 		Table& r = new_table();
 		r.mirror = mirror;
+		r.tdr = mirror ? want_tdr : 0;
 		r.is_root = true;
 		r.level = root_level;
 		r.as_id = as_id;
@@ -753,6 +748,7 @@ struct Checker::Impl {
 		c.base_gfn = slot_gfn(t, i);
 		c.as_id = t.as_id;
 		c.mirror = t.mirror;
+		c.tdr = t.tdr;
 		c.parent = &t;
 		c.parent_index = i;
 		if (leaf(held, t.level))
@@ -852,12 +848,17 @@ struct Checker::Impl {
 		return a.order > b.order;
 	}
 
-	// TDX: -1 any table, 0 direct roots' tables only, 1 mirror only.
+	// TDX: -1 any table, 0 direct roots' tables only, 1 mirror only; and
+	// for a mirror install, the TD of its hook (0: any).  Two TDs map the
+	// same GPAs, so their mirror tables are told apart by TD, not by value.
 	int want_mirror = -1;
+	u64 want_tdr = 0;
 
 	void add_candidate(Table& t, unsigned i, u64 old_spte, bool freeze, u32 cpu)
 	{
 		if (want_mirror >= 0 && t.mirror != (want_mirror == 1))
+			return;
+		if (want_tdr && t.tdr && t.tdr != want_tdr)
 			return;
 		Candidate c;
 		c.table = &t;
@@ -1091,14 +1092,25 @@ struct Checker::Impl {
 		note_split(e, tl.cpu);
 		const bool paired = tdx && pair_install(e, tl.cpu);
 		want_mirror = !tdx ? -1 : paired ? 1 : (shared_alias || (!present(e.old_spte) && present(e.new_spte))) ? 0 : -1;
+		// An install with no hook that no direct table can take is a mirror
+		// SPTE installed without link/set_external_spte (mirror_changed()
+		// reports it).
+		if (want_mirror == 0 && !shared_alias &&
+		    !attribute(e.as_id, e.level, gfn, e.old_spte, e.new_spte, tl.cpu).found())
+			want_mirror = 1;
 		const Candidate c = attribute_and_progress(e, gfn, tl.cpu, w, reuse);
 		if (!c.found()) {
 			want_mirror = -1;
+			want_tdr = 0;
 			no_slot(e, tl, w);
 			return;
 		}
 		Table& t = c.from_pool ? materialize_root(e.as_id, want_mirror == 1) : *c.table;
 		want_mirror = -1;
+		want_tdr = 0;
+		if (tdx && !paired && !t.mirror && !present(e.old_spte) && present(e.new_spte))
+			cpu_state(tl.cpu).unhooked = UnhookedInstall{t.serial, c.index, gfn, e.level, e.old_spte, e.new_spte,
+								     w.line, std::string(trimmed(tl.text))};
 		check_held(c, t, e, tl, w);
 		check_nonpresent_change(c, t, e, tl, w);
 		check_request(e, gfn, tl, w);
@@ -1129,6 +1141,7 @@ struct Checker::Impl {
 		    (cs.hook->call.hook != TdxHook::link_external_spt && cs.hook->call.hook != TdxHook::set_external_spte))
 			return false;
 		cs.hook->used = true;
+		want_tdr = cs.hook->tdr;
 		return true;
 	}
 
@@ -1182,10 +1195,10 @@ struct Checker::Impl {
 	// unreachable) entry.  Only while one TD has its HKID (before that the
 	// S-EPT is being built, after it the module's tree is dead).
 	void check_sync(const Table* t, unsigned index, u64 mirror_value, u64 gfn, unsigned level, u64 line,
-			std::string_view text, const std::string& when)
+			std::string_view text, const std::string& when, u64 tdr = 0)
 	{
 		const u64 pfn = leaf(mirror_value, level) ? pfn_of(mirror_value) : NO_PFN;
-		const std::optional<SeptSlot> s = tdx->sept_of_live_td(gfn, level, pfn);
+		const std::optional<SeptSlot> s = tdx->sept_of_live_td(gfn, level, pfn, t && t->tdr ? t->tdr : tdr);
 		if (!s)
 			return;
 		using SS = spec::SeptState;
@@ -1240,12 +1253,14 @@ struct Checker::Impl {
 		return "?";
 	}
 
-	// The mirror entry of (gfn, level) under a valid mirror root, if any.
-	std::pair<Table*, unsigned> mirror_slot(u64 gfn, unsigned level)
+	// The mirror entry of (gfn, level) under a valid mirror root of the TD
+	// of TDR `tdr` (0: of any TD), if any.
+	std::pair<Table*, unsigned> mirror_slot(u64 gfn, unsigned level, u64 tdr)
 	{
+		auto of_td = [&](const Table* t) { return !tdr || !t->tdr || t->tdr == tdr; };
 		if (level == root_level) {
 			for (Table* r : roots)
-				if (r->mirror && r->valid)
+				if (r->mirror && r->valid && of_td(r))
 					return {r, index_of(gfn, level)};
 			return {nullptr, 0};
 		}
@@ -1253,7 +1268,7 @@ struct Checker::Impl {
 			return {nullptr, 0};
 		if (std::vector<Table*>* ts = tables_at(SlotKey{round_to(gfn, level + 1), level, 0}))
 			for (Table* t : *ts)
-				if (t->mirror && !t->detached && top_of(*t)->is_root && top_of(*t)->valid)
+				if (t->mirror && of_td(t) && !t->detached && top_of(*t)->is_root && top_of(*t)->valid)
 					return {t, index_of(gfn, level)};
 		return {nullptr, 0};
 	}
@@ -1332,7 +1347,7 @@ struct Checker::Impl {
 		for (std::size_t k = 0; k < tdx_ring.size() && out.size() < HISTORY_SHOWN; k++) {
 			const TdxRecord& r = tdx_ring[(tdx_ring_next + TDX_RING - 1 - k) % TDX_RING % std::max<std::size_t>(tdx_ring.size(), 1)];
 			if (r.gpa == gpa && r.line < before)
-				out.push_back({r.line, "traced", r.text});
+				out.push_back({{}, r.line, "traced", r.text});
 		}
 		std::reverse(out.begin(), out.end());
 		return out;
@@ -1355,7 +1370,9 @@ struct Checker::Impl {
 		const Seamcall c = decode_seamcall(tl.payload, w);
 		if (!tdx)
 			return;
-		SeamcallVerdict v = tdx->seamcall(c, w);
+		SeamcallVerdict v = tdx->seamcall(c, w, tl.cpu);
+		if (CpuState& hs = cpu_state(tl.cpu); hs.hook && !hs.hook->returned && v.tdr)
+			hs.hook->tdr = v.tdr;
 		std::optional<u64> gpa;
 		for (const spec::SeptLeafInfo& i : spec::sept_leaves)
 			if (i.walks && static_cast<u32>(i.leaf) == c.leaf)
@@ -1376,10 +1393,10 @@ struct Checker::Impl {
 			return; // inside a hook: its S-EPT update is checked when the mirror side is known
 		// An S-EPT change outside any external hook: the mirror must agree
 		// with it right away.
-		const auto [t, i] = mirror_slot(gfn, level);
+		const auto [t, i] = mirror_slot(gfn, level, v.tdr);
 		stats.mirror_checks++;
 		check_sync(t, i, t ? t->spte[i] : nonpresent(), gfn, level, w.line, tl.text,
-			   "after a " + std::string(c.leaf_name) + " outside any external hook");
+			   "after a " + std::string(c.leaf_name) + " outside any external hook", v.tdr);
 	}
 
 	void on_vcpu(const TraceLine& tl, const Where& w, bool exit)
@@ -1387,7 +1404,7 @@ struct Checker::Impl {
 		const VcpuRun r = decode_vcpu_run(tl.payload, w, exit);
 		if (!tdx)
 			return;
-		SeamcallVerdict v = exit ? tdx->vcpu_exit(r, w) : tdx->vcpu_enter(r, w);
+		SeamcallVerdict v = exit ? tdx->vcpu_exit(r, w, tl.cpu) : tdx->vcpu_enter(r, w, tl.cpu);
 		report_seamcall(v, tl, w);
 	}
 
@@ -1417,10 +1434,10 @@ struct Checker::Impl {
 		// A failed install restored the old mirror SPTE (untraced): the
 		// S-EPT must not have changed either.
 		if (h.ret != 0 && (h.hook == TdxHook::link_external_spt || h.hook == TdxHook::set_external_spte)) {
-			const auto [t, i] = mirror_slot(h.gfn, h.level);
+			const auto [t, i] = mirror_slot(h.gfn, h.level, cs.hook->tdr);
 			stats.mirror_checks++;
 			check_sync(t, i, t ? t->spte[i] : nonpresent(), h.gfn, h.level, w.line, tl.text,
-				   "after " + std::string(hook_name(h.hook)) + " failed");
+				   "after " + std::string(hook_name(h.hook)) + " failed", cs.hook->tdr);
 		}
 	}
 
@@ -1517,8 +1534,14 @@ struct Checker::Impl {
 		prepared.text = nullptr;
 		const SetSpte s = reuse ? prepared.set : decode_set_spte(tl.payload, w);
 		cpu_state(tl.cpu).request.reset();
+		const std::optional<UnhookedInstall> unhooked = std::move(cpu_state(tl.cpu).unhooked);
+		cpu_state(tl.cpu).unhooked.reset();
 		Table* t = nullptr;
 		unsigned i = 0;
+		if (unhooked && set_spte_problem(s, tl.cpu, t, i).size() && t && t->mirror &&
+		    t->spte[i] == unhooked->old_spte && unhooked->new_spte == s.spte && t->level == unhooked->level &&
+		    slot_gfn(*t, i) == unhooked->gfn)
+			move_to_mirror(*unhooked, *t, i, tl.cpu);
 		const std::string what = set_spte_problem(s, tl.cpu, t, i);
 		if (what.empty())
 			return;
@@ -1526,6 +1549,27 @@ struct Checker::Impl {
 			report(slot_violation("spte.set-spte-mismatch", w, tl.text, what, *t, i));
 		else
 			report(violation("spte.set-spte-mismatch", w.line, tl.text, what));
+	}
+
+	// TDX: kvm_mmu_set_spte names the mirror table's entry that an install
+	// with no hook, taken as a direct root's, wrote: it was a mirror SPTE
+	// installed without set_external_spte (reported by mirror_changed()).
+	void move_to_mirror(const UnhookedInstall& u, Table& mirror, unsigned i, u32 cpu)
+	{
+		if (Table* direct = table_by_serial(u.table); direct && direct->spte[u.index] == u.new_spte)
+			set_entry(*direct, u.index, u.old_spte);
+		set_entry(mirror, i, u.new_spte);
+		add_record(mirror, i, Origin::traced, u.line, u.old_spte, u.new_spte);
+		SpteChanged e{};
+		e.as_id = mirror.as_id;
+		e.gfn = u.gfn;
+		e.level = u.level;
+		e.old_spte = u.old_spte;
+		e.new_spte = u.new_spte;
+		TraceLine tl;
+		tl.cpu = cpu;
+		tl.text = u.text;
+		mirror_changed(mirror.serial, i, e, u.gfn, false, tl, Where{"", u.line});
 	}
 
 	void on_mark_mmio_spte(const TraceLine& tl, const Where& w)
@@ -1618,6 +1662,8 @@ struct Checker::Impl {
 		roots.clear();
 		pool = RootPool{};
 		cpus.clear();
+		if (tdx)
+			tdx->lost_events(w);
 	}
 
 	void dispatch(EventId id, const TraceLine& tl, const Where& w)
@@ -1749,7 +1795,9 @@ struct Checker::Impl {
 			if (e.level < spec::PG_LEVEL_4K || e.level > root_level)
 				return true;
 			const Candidate c = attribute(e.as_id, e.level, round_to(e.gfn, e.level), e.old_spte, e.new_spte, tl.cpu);
-			prepared = Prepared{tl.text.data(), e, c};
+			prepared.text = tl.text.data();
+			prepared.event = e;
+			prepared.candidate = c;
 			return c.found() ? c.match != Match::none : stats.partial;
 		}
 		case EventId::mmu_set_spte: {

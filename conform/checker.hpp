@@ -34,6 +34,7 @@ namespace arborist::conform {
 
 // One earlier event on the slot of a violation (oldest first).
 struct HistoryEntry {
+	std::string file; // set by check_trace() (conform/check.hpp)
 	u64 line = 0;
 	std::string origin; // "traced" or the derivation that produced it
 	std::string event;
@@ -41,6 +42,7 @@ struct HistoryEntry {
 
 struct Violation {
 	std::string_view kind;
+	std::string file; // set by check_trace() (conform/check.hpp)
 	u64 line = 0;
 	std::string event;   // the offending trace line
 	std::string message; // what is wrong, with the values

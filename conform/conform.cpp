@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 
+#include "check.hpp"
 #include "checker.hpp"
 #include "ftrace.hpp"
 #include "infer.hpp"
@@ -17,13 +18,13 @@
 
 namespace arborist::conform {
 
-const char* const CONFORM_USAGE = R"(usage: arborist conform [--profile P] [--json] [--partial] [--window US] TRACE...
+const char* const CONFORM_USAGE = R"(usage: arborist conform [--profile P] [--json] [--partial] [--merge] [--window US] TRACE...
 
 Replay ftrace text (as written by /sys/kernel/tracing/trace or by
 trace-cmd report; '-' reads stdin) against the spec of the TDP MMU and
 report every violation: its kind, FILE:LINE, the event, the rule with its
 source, and the earlier events on the same page-table entry.  Each TRACE is
-checked on its own.
+checked on its own (with --merge, all of them form one trace).
 
   --profile P   the kernel that wrote the trace: linux-6.1-npt,
                 linux-6.1-ept (6.1 to 6.9), linux-6.12-npt, linux-6.12-ept
@@ -38,6 +39,10 @@ checked on its own.
   --json        machine-readable report on stdout
   --partial     the trace may start after the VM did: changes to tables it
                 never saw created are counted, not reported
+  --merge       the TRACE files are the inputs of one trace (the tracefs
+                text of the kvmmmu events and the output of
+                tools/arborist-tdx.bt), merged by timestamp; lines of one
+                file keep their order, the file named first wins a tie
   --window US   how long (microseconds of trace time) an event of one CPU
                 may wait for the events of other CPUs that explain it
                 (default 50000; at most 65536 lines in any case)
@@ -48,13 +53,13 @@ file, or a malformed line ("FILE:LINE: field 'NAME': ...").
 
 namespace {
 
-constexpr std::size_t INFERENCE_WINDOW = std::size_t{1} << 16; // lines held before defaulting
 
 struct Options {
 	const Profile* profile = nullptr;
 	bool json = false;
 	bool partial = false;
 	u64 window = DEFAULT_WINDOW_US;
+	bool merge = false;
 	std::vector<std::string> traces;
 };
 
@@ -137,7 +142,7 @@ public:
 			return;
 		out_ << "    earlier events on this slot:\n";
 		for (const HistoryEntry& h : v.history)
-			out_ << "      " << file << ":" << h.line << ": [" << h.origin << "] " << h.event << "\n";
+			out_ << "      " << (h.file.empty() ? file : h.file) << ":" << h.line << ": [" << h.origin << "] " << h.event << "\n";
 	}
 
 	void end_trace(const std::string& file, const Stats& s) override
@@ -187,7 +192,8 @@ public:
 		     << ",\"slot\":" << json_str(v.slot) << ",\"rule\":" << json_str(v.rule)
 		     << ",\"source\":" << json_str(v.source) << ",\"history\":[";
 		for (std::size_t i = 0; i < v.history.size(); i++)
-			out_ << (i ? "," : "") << "{\"file\":" << json_str(file) << ",\"line\":" << v.history[i].line
+			out_ << (i ? "," : "") << "{\"file\":" << json_str(v.history[i].file.empty() ? file : v.history[i].file)
+			     << ",\"line\":" << v.history[i].line
 			     << ",\"origin\":" << json_str(v.history[i].origin) << ",\"event\":" << json_str(v.history[i].event)
 			     << "}";
 		out_ << "]}";
@@ -242,76 +248,35 @@ private:
 
 // ---- one trace -------------------------------------------------------------------
 
-class TraceRun {
+// What check_trace() observes, printed by a Report as it comes.
+class ReportObserver final : public CheckObserver {
 public:
-	TraceRun(const std::string& file, const Options& o, Report& r) : file_(file), opts_(o), report_(r) {}
-
-	// Returns the number of violations; throws ParseError.
-	u64 run(ByteSource& src)
-	{
-		LineReader reader(src);
-		Where w{file_, 0};
-		while (const std::optional<std::string_view> text = reader.next()) {
-			w.line = reader.line_number();
-			const TraceLine tl = parse_trace_line(*text, w);
-			if (checker_)
-				checker_->feed(tl, w);
-			else
-				hold(tl, *text, w);
-		}
-		if (!checker_) {
-			inference_.settle("at the end of the trace");
-			start(inference_.profile(), inference_.how());
-		}
-		checker_->finish();
-		report_.end_trace(file_, checker_->stats());
-		return checker_->stats().violations;
-	}
+	ReportObserver(const std::string& name, Report& r) : name_(name), report_(r) {}
+	void profile(const Profile& p, const std::string& how) override { report_.begin_trace(name_, p, how); }
+	void violation(const Violation& v) override { report_.violation(v.file, v); }
 
 private:
-	// Before the profile is known, lines are kept (up to a window).
-	void hold(const TraceLine& tl, std::string_view text, const Where& w)
-	{
-		held_.emplace_back(w.line, std::string(text));
-		if (opts_.profile) {
-			start(*opts_.profile, "--profile");
-			return;
-		}
-		if (!inference_.observe(tl, w) && held_.size() >= INFERENCE_WINDOW)
-			inference_.settle("after the first " + std::to_string(INFERENCE_WINDOW) + " lines");
-		if (inference_.decided())
-			start(inference_.profile(), inference_.how());
-	}
-
-	void start(const Profile& p, const std::string& how)
-	{
-		checker_ = std::make_unique<Checker>(p, opts_.partial,
-						     [this](Violation&& v) { report_.violation(file_, v); });
-		checker_->set_window(DEFAULT_WINDOW_LINES, opts_.window);
-		report_.begin_trace(file_, p, how);
-		for (const auto& [line, text] : held_) {
-			const Where w{file_, line};
-			checker_->feed(parse_trace_line(text, w), w);
-		}
-		held_.clear();
-	}
-
-	const std::string& file_;
-	const Options& opts_;
+	const std::string& name_;
 	Report& report_;
-	std::unique_ptr<Checker> checker_;
-	ProfileInference inference_;
-	std::vector<std::pair<u64, std::string>> held_;
 };
 
-std::unique_ptr<ByteSource> open_trace(const std::string& file)
+// Checks one trace (its inputs merged); returns its number of violations.
+u64 check_one(const std::vector<std::string>& files, const Options& o, Report& report)
 {
-	if (file == "-")
-		return std::make_unique<StdioSource>(stdin, false);
-	std::FILE* f = std::fopen(file.c_str(), "rb");
-	if (!f)
-		throw std::runtime_error(file + ": cannot open: " + std::strerror(errno));
-	return std::make_unique<StdioSource>(f, true);
+	std::vector<TraceInput> inputs;
+	std::string name;
+	for (const std::string& f : files) {
+		inputs.push_back(open_input(f));
+		name += (name.empty() ? "" : "+") + f;
+	}
+	CheckOptions co;
+	co.profile = o.profile;
+	co.partial = o.partial;
+	co.window_us = o.window;
+	ReportObserver obs(name, report);
+	const CheckOutcome out = check_trace(inputs, co, obs);
+	report.end_trace(name, out.stats);
+	return out.stats.violations;
 }
 
 // ---- options ------------------------------------------------------------------------
@@ -331,6 +296,8 @@ std::optional<Options> parse_options(const std::vector<std::string>& args, std::
 			o.json = true;
 		} else if (a == "--partial") {
 			o.partial = true;
+		} else if (a == "--merge") {
+			o.merge = true;
 		} else if (a == "--window" || a.starts_with("--window=")) {
 			const std::string v = a == "--window" ? (i + 1 < args.size() ? args[++i] : "") : a.substr(9);
 			char* end = nullptr;
@@ -382,10 +349,15 @@ int conform_main(const std::vector<std::string>& args, std::ostream& out, std::o
 	else
 		report = std::make_unique<TextReport>(out);
 	u64 violations = 0;
-	for (const std::string& file : opts->traces) {
+	std::vector<std::vector<std::string>> traces;
+	for (const std::string& file : opts->traces)
+		if (opts->merge && !traces.empty())
+			traces.front().push_back(file);
+		else
+			traces.push_back({file});
+	for (const std::vector<std::string>& files : traces) {
 		try {
-			const std::unique_ptr<ByteSource> src = open_trace(file);
-			violations += TraceRun(file, *opts, *report).run(*src);
+			violations += check_one(files, *opts, *report);
 		} catch (const std::exception& e) {
 			err << "arborist conform: " << e.what() << "\n";
 			report->error(e.what());

@@ -357,7 +357,7 @@ std::optional<TraceLine> parse_header(std::string_view s, std::size_t i)
 ParseError::ParseError(const Where& w, std::string_view field, const std::string& what)
 	: std::runtime_error(std::string(w.file) + ":" + std::to_string(w.line) + ": field '" + std::string(field) +
 			     "': " + what),
-	  field_(field), line_(w.line)
+	  field_(field), line_(w.line), detail_(what)
 {
 }
 
@@ -839,6 +839,27 @@ HookCall decode_hook(std::string_view payload, const Where& w, bool exit)
 		f.end("arg");
 	}
 	return h;
+}
+
+double timestamp_seconds(std::string_view ts)
+{
+	// Parsed by hand: it is on every event's hot path.
+	const std::size_t dot = ts.find('.');
+	if (dot == std::string_view::npos || dot == 0)
+		return -1; // a counter clock (counter, x86-tsc): no unit to compare
+	double sec = 0, frac = 0, scale = 1;
+	for (std::size_t i = 0; i < dot; i++) {
+		if (ts[i] < '0' || ts[i] > '9')
+			return -1;
+		sec = sec * 10 + (ts[i] - '0');
+	}
+	for (std::size_t i = dot + 1; i < ts.size() && i < dot + 10; i++) {
+		if (ts[i] < '0' || ts[i] > '9')
+			return -1;
+		frac = frac * 10 + (ts[i] - '0');
+		scale *= 10;
+	}
+	return sec + frac / scale;
 }
 
 std::string hex(u64 v)

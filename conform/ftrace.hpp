@@ -46,10 +46,12 @@ public:
 	ParseError(const Where& w, std::string_view field, const std::string& what);
 	const std::string& field() const { return field_; }
 	u64 line() const { return line_; }
+	const std::string& detail() const { return detail_; } // the message without "FILE:LINE: field 'F': "
 
 private:
 	std::string field_;
 	u64 line_;
+	std::string detail_;
 };
 
 // ---- reading lines ----------------------------------------------------------
@@ -295,6 +297,10 @@ SpteRequested decode_spte_requested(std::string_view payload, const Where& w);
 FastPageFault decode_fast_page_fault(std::string_view payload, const Where& w);
 ZapAllFast decode_zap_all_fast(std::string_view payload, const Where& w);
 MarkMmioSpte decode_mark_mmio_spte(std::string_view payload, const Where& w);
+
+// A timestamp "<sec>.<fraction>" in seconds, or -1 for one without a
+// decimal point (the counter and x86-tsc clocks: no unit).
+double timestamp_seconds(std::string_view ts);
 
 // Formats a value as the kernel's %llx does.
 std::string hex(u64 v);

@@ -8,9 +8,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <sstream>
 
+#include "conform/check.hpp"
 #include "conform/conform.hpp"
 #include "trace_fixture.hpp"
 
@@ -282,6 +285,119 @@ TEST(ConformMain, PartialOptionAndReport)
 	r = run({"--partial", REAL_TRACE});
 	EXPECT_EQ(r.status, 0) << r.out;
 	EXPECT_TRUE(contains(r.out, "partial trace (--partial): 0 changes")) << r.out;
+}
+
+} // namespace
+} // namespace arborist::conform::test
+
+namespace arborist::conform::test {
+namespace {
+
+// A TDX trace as a TDX host gives it: the kvmmmu events in the tracefs
+// text, the TDX events of docs/trace-format.md in bpftrace's output.
+struct SplitTdx {
+	std::string kvmmmu, tdx;
+	std::vector<u64> tdx_line; // line in the whole trace of each line of `tdx`
+};
+
+SplitTdx split_tdx(const std::string& whole)
+{
+	SplitTdx s;
+	std::istringstream in(whole);
+	u64 n = 0;
+	for (std::string l; std::getline(in, l);) {
+		n++;
+		if (l.find(": tdx_") != std::string::npos) {
+			s.tdx += l + "\n";
+			s.tdx_line.push_back(n);
+		} else {
+			s.kvmmmu += l + "\n";
+		}
+	}
+	return s;
+}
+
+const std::string TD_TEARDOWN = ARBORIST_TEST_DATA "/tdx/td-teardown.trace";
+
+TEST(Merge, TheTwoInputsOfATdxHostReplayAsOne)
+{
+	const SplitTdx s = split_tdx(read_file(TD_TEARDOWN));
+	ASSERT_FALSE(s.tdx.empty());
+	const TempTrace a(s.kvmmmu), b(s.tdx);
+	const CliRun whole = run({TD_TEARDOWN});
+	ASSERT_EQ(whole.status, 0) << whole.out;
+	for (const std::vector<std::string>& order :
+	     {std::vector<std::string>{"--merge", a.path(), b.path()}, std::vector<std::string>{"--merge", b.path(), a.path()}}) {
+		const CliRun r = run(order);
+		EXPECT_EQ(r.status, 0) << r.out << r.err;
+		EXPECT_TRUE(contains(r.out, "profile linux-6.19-tdx")) << r.out;
+		EXPECT_TRUE(contains(r.out, ": 0 violations")) << r.out;
+	}
+	// Without --merge each file is a trace of its own, and the kvmmmu half
+	// alone is not a TDX trace.
+	const CliRun apart = run({a.path(), b.path()});
+	EXPECT_FALSE(contains(apart.out, a.path() + ": profile linux-6.19-tdx")) << apart.out;
+}
+
+TEST(Merge, AViolationNamesItsOwnFileAndLine)
+{
+	SplitTdx s = split_tdx(read_file(TD_TEARDOWN));
+	// A successful TDH.MEM.PAGE.REMOVE traced as TDX_OPERAND_BUSY: a status
+	// the module would not return.
+	std::vector<std::string> tdx;
+	{
+		std::istringstream in(s.tdx);
+		for (std::string l; std::getline(in, l);)
+			tdx.push_back(l);
+	}
+	const std::size_t n = find_line(tdx, "leaf TDH.MEM.PAGE.REMOVE");
+	ASSERT_NE(n, 0u);
+	edit(tdx, n, " status 0 ", " status 8000020000000000 ");
+	const TempTrace a(s.kvmmmu), b(join(tdx));
+	const CliRun r = run({"--merge", a.path(), b.path()});
+	EXPECT_EQ(r.status, 1) << r.out << r.err;
+	// Every violation and earlier event names the file it is in, with that
+	// file's own line number (not its place in the merged order).
+	std::size_t in_b = 0;
+	std::istringstream out(r.out);
+	for (std::string l; std::getline(out, l);) {
+		for (const auto& [path, lines] : {std::pair{a.path(), s.kvmmmu}, std::pair{b.path(), join(tdx)}}) {
+			const std::size_t at = l.find(path + ":");
+			if (at == std::string::npos || l.compare(at + path.size() + 1, 1, "0") < 0 ||
+			    !std::isdigit(static_cast<unsigned char>(l[at + path.size() + 1])))
+				continue;
+			const u64 line = std::stoull(l.substr(at + path.size() + 1));
+			EXPECT_LE(line, static_cast<u64>(std::count(lines.begin(), lines.end(), '\n'))) << l;
+			in_b += path == b.path() && line >= n;
+		}
+	}
+	EXPECT_GT(in_b, 0u) << r.out;
+}
+
+TEST(Merge, TimestampsCompareAsNumbers)
+{
+	// "9.999999" sorts after "10.000001" as text (the first-colon sort of a
+	// shell recipe); the merge compares them as times.
+	const std::string a = "  x-1 [000] ..... 9.999999: tracing_mark_write: first\n";
+	const std::string b = "  x-1 [000] ..... 10.000001: tracing_mark_write: second\n";
+	struct Order final : CheckObserver {
+		std::vector<std::string> seen;
+		void line(const TraceLine& tl, const Where&) override { seen.emplace_back(tl.payload); }
+	} order;
+	std::vector<TraceInput> inputs;
+	inputs.push_back(TraceInput{"b", std::make_unique<StringSource>(b)});
+	inputs.push_back(TraceInput{"a", std::make_unique<StringSource>(a)});
+	check_trace(inputs, CheckOptions{}, order);
+	ASSERT_EQ(order.seen.size(), 2u);
+	EXPECT_EQ(order.seen[0], "first");
+	EXPECT_EQ(order.seen[1], "second");
+}
+
+TEST(Merge, ADirectoryIsNotATrace)
+{
+	const CliRun r = run({"/tmp"});
+	EXPECT_EQ(r.status, 2);
+	EXPECT_TRUE(contains(r.err, "/tmp: is a directory, not a trace")) << r.err;
 }
 
 } // namespace

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// check_trace(): inputs, their merge, profile inference and the replay
+// (check.hpp).
+#include "check.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include "infer.hpp"
+
+namespace arborist::conform {
+
+namespace {
+
+constexpr std::size_t INFERENCE_WINDOW = std::size_t{1} << 16; // lines held before the inference settles
+
+// The order of a timestamp among those of one clock: seconds, or the raw
+// count of a clock without a decimal point.
+double timestamp_order(std::string_view ts)
+{
+	const double s = timestamp_seconds(ts);
+	if (s >= 0)
+		return s;
+	double v = 0;
+	for (const char c : ts) {
+		if (c < '0' || c > '9')
+			return 0;
+		v = v * 10 + (c - '0');
+	}
+	return v;
+}
+
+class Runner {
+public:
+	Runner(std::vector<TraceInput>& inputs, const CheckOptions& o, CheckObserver& obs)
+		: inputs_(inputs), opts_(o), obs_(obs), merged_(inputs.size() > 1)
+	{
+	}
+
+	// One line read from input `in` at line `line`.
+	void feed(const TraceLine& tl, std::size_t in, u64 line)
+	{
+		const Where real{inputs_[in].name, line};
+		obs_.line(tl, real);
+		const u64 ordinal = ++ordinal_;
+		if (merged_ && (runs_.empty() || runs_.back().input != in || runs_.back().line + (ordinal - runs_.back().ordinal) != line))
+			runs_.push_back(Run{ordinal, in, line});
+		const Where w{real.file, merged_ ? ordinal : line};
+		if (checker_)
+			feed_checker(tl, w);
+		else
+			hold(tl, w);
+	}
+
+	CheckOutcome finish()
+	{
+		if (!checker_) {
+			inference_.settle("at the end of the trace");
+			start(inference_.profile(), inference_.how());
+		}
+		translating([&] { checker_->finish(); });
+		CheckOutcome out;
+		out.profile = &checker_->profile();
+		out.how = how_;
+		out.ambiguous = !opts_.profile && inference_.ambiguous();
+		out.stats = checker_->stats();
+		return out;
+	}
+
+private:
+	struct Run {
+		u64 ordinal;
+		std::size_t input;
+		u64 line;
+	};
+
+	// The file and line of a line number the checker saw (the ordinal of
+	// the line in the merged trace when there are several inputs).
+	std::pair<std::string_view, u64> locate(u64 n) const
+	{
+		if (!merged_ || runs_.empty())
+			return {inputs_.front().name, n};
+		auto it = std::upper_bound(runs_.begin(), runs_.end(), n, [](u64 v, const Run& r) { return v < r.ordinal; });
+		if (it == runs_.begin())
+			return {inputs_.front().name, n};
+		--it;
+		return {inputs_[it->input].name, it->line + (n - it->ordinal)};
+	}
+
+	template <class F>
+	void translating(F&& f)
+	{
+		try {
+			f();
+		} catch (const ParseError& e) {
+			if (!merged_)
+				throw;
+			const auto [file, line] = locate(e.line());
+			throw ParseError(Where{file, line}, e.field(), e.detail());
+		}
+	}
+
+	void feed_checker(const TraceLine& tl, const Where& w)
+	{
+		translating([&] { checker_->feed(tl, w); });
+	}
+
+	// Before the profile is known, lines are kept (up to a window).
+	void hold(const TraceLine& tl, const Where& w)
+	{
+		held_.push_back(Held{w.file, w.line, std::string(tl.text)});
+		if (opts_.profile) {
+			start(*opts_.profile, "--profile");
+			return;
+		}
+		bool decided = false;
+		translating([&] { decided = inference_.observe(tl, w); });
+		if (!decided && held_.size() >= INFERENCE_WINDOW)
+			inference_.settle("after the first " + std::to_string(INFERENCE_WINDOW) + " lines");
+		if (inference_.decided())
+			start(inference_.profile(), inference_.how());
+	}
+
+	void start(const Profile& p, const std::string& how)
+	{
+		how_ = how;
+		checker_ = std::make_unique<Checker>(p, opts_.partial, [this](Violation&& v) {
+			const auto [file, line] = locate(v.line);
+			v.file = std::string(file);
+			v.line = line;
+			for (HistoryEntry& h : v.history) {
+				const auto [hf, hl] = locate(h.line);
+				h.file = std::string(hf);
+				h.line = hl;
+			}
+			obs_.violation(v);
+		});
+		checker_->set_window(opts_.window_lines, opts_.window_us);
+		obs_.profile(p, how);
+		std::vector<Held> held = std::move(held_);
+		held_.clear();
+		for (const Held& h : held) {
+			const Where w{h.file, h.line};
+			feed_checker(parse_trace_line(h.text, w), w);
+		}
+	}
+
+	struct Held {
+		std::string_view file;
+		u64 line;
+		std::string text;
+	};
+
+	std::vector<TraceInput>& inputs_;
+	const CheckOptions& opts_;
+	CheckObserver& obs_;
+	const bool merged_;
+	u64 ordinal_ = 0;
+	std::vector<Run> runs_;
+	std::unique_ptr<Checker> checker_;
+	ProfileInference inference_;
+	std::string how_;
+	std::vector<Held> held_;
+};
+
+// One input of a merge: its reader and the line it offers next.
+struct Source {
+	std::size_t index;
+	LineReader reader;
+	std::optional<std::string_view> text;
+	TraceLine tl;
+	double order = 0;
+
+	Source(std::size_t i, ByteSource& src) : index(i), reader(src) {}
+
+	void next(std::string_view name)
+	{
+		text = reader.next();
+		if (!text)
+			return;
+		tl = parse_trace_line(*text, Where{name, reader.line_number()});
+		order = tl.kind == LineKind::event ? timestamp_order(tl.timestamp) : 0;
+	}
+};
+
+} // namespace
+
+TraceInput open_input(const std::string& file)
+{
+	if (file == "-")
+		return TraceInput{file, std::make_unique<StdioSource>(stdin, false)};
+	std::FILE* f = std::fopen(file.c_str(), "rb");
+	if (!f)
+		throw std::runtime_error(file + ": cannot open: " + std::strerror(errno));
+	struct stat st {};
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		std::fclose(f);
+		throw std::runtime_error(file + ": is a directory, not a trace");
+	}
+	return TraceInput{file, std::make_unique<StdioSource>(f, true)};
+}
+
+CheckOutcome check_trace(std::vector<TraceInput>& inputs, const CheckOptions& options, CheckObserver& observer)
+{
+	if (inputs.empty())
+		throw std::runtime_error("no trace input");
+	Runner run(inputs, options, observer);
+	if (inputs.size() == 1) {
+		LineReader reader(*inputs.front().source);
+		while (const std::optional<std::string_view> text = reader.next()) {
+			const Where w{inputs.front().name, reader.line_number()};
+			run.feed(parse_trace_line(*text, w), 0, w.line);
+		}
+		return run.finish();
+	}
+	std::vector<std::unique_ptr<Source>> sources;
+	for (std::size_t i = 0; i < inputs.size(); i++) {
+		sources.push_back(std::make_unique<Source>(i, *inputs[i].source));
+		sources.back()->next(inputs[i].name);
+	}
+	for (;;) {
+		// Lines that are not events (headers, loss markers) go first, in
+		// input order; then the earliest timestamp, the first input on a tie.
+		Source* pick = nullptr;
+		for (const auto& s : sources) {
+			if (!s->text)
+				continue;
+			if (s->tl.kind != LineKind::event) {
+				pick = s.get();
+				break;
+			}
+			if (!pick || s->order < pick->order)
+				pick = s.get();
+		}
+		if (!pick)
+			break;
+		run.feed(pick->tl, pick->index, pick->reader.line_number());
+		pick->next(inputs[pick->index].name);
+	}
+	return run.finish();
+}
+
+} // namespace arborist::conform

@@ -2,8 +2,9 @@
 //
 // arborist capture (capture.hpp, docs/capture.md).  The boot itself is
 // tools/capture/capture.sh (initramfs, QEMU, getting the trace out of the
-// guest); this file checks the inputs, runs that script, and turns the
-// report of `arborist conform --json` into one verdict per workload phase.
+// guest); this file checks the inputs, runs that script, and replays the
+// trace through the conformance library (conform/check.hpp) into one verdict
+// per workload phase.
 #include "capture.hpp"
 
 #include <spawn.h>
@@ -20,9 +21,9 @@
 #include <iostream>
 #include <sstream>
 
+#include "conform/check.hpp"
 #include "conform/conform.hpp"
 #include "conform/ftrace.hpp"
-#include "json.hpp"
 #include "options.hpp"
 
 extern char** environ;
@@ -197,11 +198,19 @@ struct Phase {
 	std::string name;
 	u64 line = 0; // of its marker; 0 for the lines before the first marker
 	u64 events = 0, spte_changed = 0;
-	std::vector<const json::Value*> violations;
+	u64 violations = 0;
+};
+
+struct ShownViolation {
+	u64 line;
+	std::string phase;
+	std::string_view kind;
+	std::string message;
 };
 
 constexpr std::string_view PHASE_MARK = "arborist-phase: ";
 constexpr std::string_view DONE_MARK = "arborist-done: ";
+constexpr std::size_t SHOWN = 20; // violations listed under the table
 
 std::string_view trim(std::string_view s)
 {
@@ -212,59 +221,58 @@ std::string_view trim(std::string_view s)
 	return s;
 }
 
-struct Scan {
-	std::vector<Phase> phases;
-	long done = -1; // the N of "arborist-done: N phases", -1 when absent
-};
+// The phases of a capture, seen as the replay reads the trace: each
+// "arborist-phase: NAME" marker opens one and owns every event up to the
+// next marker; a violation belongs to the phase of its line (the replay
+// may report it a little later, after the next marker, so the phase is
+// looked up by line).
+class PhaseObserver final : public conform::CheckObserver {
+public:
+	PhaseObserver() { phases.push_back(Phase{"(before the first phase)", 0, 0, 0, 0}); }
 
-// The phases of a capture: each "arborist-phase: NAME" marker opens one,
-// and owns every event up to the next marker.
-Scan scan_phases(const std::string& file)
-{
-	std::FILE* f = std::fopen(file.c_str(), "rb");
-	if (!f)
-		throw std::runtime_error(file + ": cannot open: " + std::strerror(errno));
-	conform::StdioSource src(f, true);
-	conform::LineReader reader(src);
-	Scan s;
-	s.phases.push_back(Phase{"(before the first phase)", 0, 0, 0, {}});
-	while (auto text = reader.next()) {
-		const conform::Where w{file, reader.line_number()};
-		const conform::TraceLine tl = conform::parse_trace_line(*text, w);
+	void line(const conform::TraceLine& tl, const conform::Where& w) override
+	{
 		if (tl.kind != conform::LineKind::event)
-			continue;
+			return;
 		if (tl.event == "tracing_mark_write") {
 			const std::string_view p = trim(tl.payload);
 			if (p.starts_with(PHASE_MARK)) {
-				s.phases.push_back(Phase{std::string(p.substr(PHASE_MARK.size())), w.line, 0, 0, {}});
-				continue;
+				phases.push_back(Phase{std::string(p.substr(PHASE_MARK.size())), w.line, 0, 0, 0});
+				return;
 			}
 			if (p.starts_with(DONE_MARK)) {
-				s.done = std::strtol(std::string(p.substr(DONE_MARK.size())).c_str(), nullptr, 10);
-				continue;
+				done = std::strtol(std::string(p.substr(DONE_MARK.size())).c_str(), nullptr, 10);
+				return;
 			}
 		}
-		Phase& ph = s.phases.back();
+		Phase& ph = phases.back();
 		ph.events++;
 		if (conform::classify_event(tl.event) == conform::EventId::tdp_mmu_spte_changed)
 			ph.spte_changed++;
 	}
-	return s;
-}
 
-// The phase that owns line `line`: the last whose marker precedes it.
-Phase& phase_of(std::vector<Phase>& phases, u64 line)
-{
-	std::size_t i = phases.size() - 1;
-	while (i > 0 && phases[i].line >= line)
-		i--;
-	return phases[i];
-}
+	void violation(const conform::Violation& v) override
+	{
+		Phase& ph = phase_of(v.line);
+		ph.violations++;
+		total++;
+		if (shown.size() < SHOWN)
+			shown.push_back(ShownViolation{v.line, ph.name, v.kind, v.message});
+	}
 
-std::string num(double d)
-{
-	return std::to_string(static_cast<unsigned long long>(d));
-}
+	Phase& phase_of(u64 line)
+	{
+		std::size_t i = phases.size() - 1;
+		while (i > 0 && phases[i].line >= line)
+			i--;
+		return phases[i];
+	}
+
+	std::vector<Phase> phases;
+	std::vector<ShownViolation> shown;
+	u64 total = 0;
+	long done = -1; // the N of "arborist-done: N phases", -1 when absent
+};
 
 void print_table(const std::vector<Phase>& phases, std::ostream& out)
 {
@@ -276,74 +284,51 @@ void print_table(const std::vector<Phase>& phases, std::ostream& out)
 	    << "  verdict\n";
 	for (std::size_t i = 0; i < phases.size(); i++) {
 		const Phase& p = phases[i];
-		if (i == 0 && p.events == 0 && p.violations.empty())
+		if (i == 0 && p.events == 0 && p.violations == 0)
 			continue; // nothing before the first marker
 		out << "  " << std::left << std::setw(static_cast<int>(width)) << p.name << std::right << std::setw(9)
-		    << p.events << std::setw(14) << p.spte_changed << std::setw(12) << p.violations.size() << "  "
-		    << (p.violations.empty() ? "ok" : "VIOLATION") << "\n";
+		    << p.events << std::setw(14) << p.spte_changed << std::setw(12) << p.violations << "  "
+		    << (p.violations == 0 ? "ok" : "VIOLATION") << "\n";
 	}
 }
 
 } // namespace
 
+// The trace goes through the conformance checker's library (conform/check.hpp)
+// once: the observer counts the phases as the lines go by and files each
+// violation under its phase.
 int check_capture(const std::string& trace, const std::string& profile, std::ostream& out, std::ostream& err)
 {
-	std::vector<std::string> args{"--json"};
+	conform::CheckOptions co;
 	if (!profile.empty()) {
-		args.push_back("--profile");
-		args.push_back(profile);
+		co.profile = conform::find_profile(profile);
+		if (!co.profile)
+			return bad_input(err, "--profile: expected one of " + conform::profile_names() + ", got '" + profile + "'");
 	}
-	args.push_back(trace);
-	std::ostringstream report, conform_err;
-	const int status = conform::conform_main(args, report, conform_err);
-
-	if (status == 2) {
-		err << conform_err.str();
-		return bad_input(err, trace + ": arborist conform could not check the trace (see above)");
-	}
-	json::Value doc;
+	PhaseObserver obs;
+	conform::CheckOutcome result;
 	try {
-		doc = json::parse(report.str());
+		std::vector<conform::TraceInput> inputs;
+		inputs.push_back(conform::open_input(trace));
+		result = conform::check_trace(inputs, co, obs);
 	} catch (const std::exception& e) {
-		err << conform_err.str();
-		return bad_input(err, trace + ": cannot read the report of arborist conform --json: " + e.what());
+		return bad_input(err, std::string(e.what()) + " (arborist conform could not check the trace)");
 	}
-	if (!doc["error"].is_null() || doc["traces"].a.empty()) {
-		err << conform_err.str();
-		return bad_input(err, trace + ": arborist conform could not check the trace" +
-					      (doc["error"].is_null() ? std::string() : ": " + doc["error"].s));
-	}
-	const json::Value& t = doc["traces"].a.front();
+	const conform::Stats& st = result.stats;
+	const std::size_t nphases = obs.phases.size() - 1;
+	out << "arborist capture: " << trace << ": arborist conform, profile " << result.profile->name << " ("
+	    << result.how << "): " << st.lines << " lines, " << nphases << " phases\n";
+	print_table(obs.phases, out);
 
-	Scan scan;
-	try {
-		scan = scan_phases(trace);
-	} catch (const std::exception& e) {
-		return bad_input(err, e.what());
-	}
-	for (const json::Value& v : t["violations"].a)
-		phase_of(scan.phases, static_cast<u64>(v["line"].n)).violations.push_back(&v);
-
-	const std::size_t nphases = scan.phases.size() - 1;
-	out << "arborist capture: " << trace << ": arborist conform, profile " << t["profile"].s << ": "
-	    << num(t["lines"].n) << " lines, " << nphases << " phases\n";
-	print_table(scan.phases, out);
-
-	const std::size_t total = t["violations"].a.size();
-	if (total) {
-		constexpr std::size_t shown = 20;
-		out << "violations" << (total > shown ? " (first " + std::to_string(shown) + ")" : std::string())
+	if (obs.total) {
+		out << "violations" << (obs.total > SHOWN ? " (first " + std::to_string(SHOWN) + ")" : std::string())
 		    << "; 'arborist conform " << trace << "' prints each with its rule and history:\n";
-		for (std::size_t i = 0; i < total && i < shown; i++) {
-			const json::Value& v = t["violations"].a[i];
-			const u64 line = static_cast<u64>(v["line"].n);
-			out << "  " << trace << ":" << line << ": [" << phase_of(scan.phases, line).name << "] " << v["kind"].s
-			    << ": " << v["message"].s << "\n";
-		}
+		for (const ShownViolation& v : obs.shown)
+			out << "  " << trace << ":" << v.line << ": [" << v.phase << "] " << v.kind << ": " << v.message << "\n";
 	}
 
 	u64 events = 0, changes = 0;
-	for (const Phase& p : scan.phases) {
+	for (const Phase& p : obs.phases) {
 		events += p.events;
 		changes += p.spte_changed;
 	}
@@ -351,21 +336,23 @@ int check_capture(const std::string& trace, const std::string& profile, std::ost
 	if (nphases == 0)
 		incomplete = "no 'arborist-phase:' marker: this is not a capture of the arborist workload "
 			     "(check it with 'arborist conform')";
-	else if (scan.done < 0)
+	else if (obs.done < 0)
 		incomplete = "no 'arborist-done:' marker: the workload did not finish or the trace is cut short";
-	else if (static_cast<std::size_t>(scan.done) != nphases)
-		incomplete = "the workload ran " + std::to_string(scan.done) + " phases, the trace has markers of " +
+	else if (static_cast<std::size_t>(obs.done) != nphases)
+		incomplete = "the workload ran " + std::to_string(obs.done) + " phases, the trace has markers of " +
 			     std::to_string(nphases);
-	else if (t["partial"].b)
-		incomplete = "partial trace (" + t["partial_reason"].s + "): " + num(t["unattributed"].n) +
+	else if (st.partial)
+		incomplete = "partial trace (" + st.partial_reason + "): " + std::to_string(st.unattributed) +
 			     " changes were not checked";
+	else if (result.ambiguous)
+		incomplete = "the profile is ambiguous (" + result.how + ")";
 
 	out << "arborist capture: " << nphases << " phases, " << events << " events, " << changes
-	    << " kvm_tdp_mmu_spte_changed: " << total << (total == 1 ? " violation" : " violations") << ": "
-	    << (total ? "REJECTED" : incomplete.empty() ? "ACCEPTED" : "INCOMPLETE") << "\n";
+	    << " kvm_tdp_mmu_spte_changed: " << obs.total << (obs.total == 1 ? " violation" : " violations") << ": "
+	    << (obs.total ? "REJECTED" : incomplete.empty() ? "ACCEPTED" : "INCOMPLETE") << "\n";
 	if (!incomplete.empty())
 		return bad_input(err, trace + ": " + incomplete);
-	return total ? 1 : 0;
+	return obs.total ? 1 : 0;
 }
 
 int capture(const CaptureOptions& o, std::ostream& out, std::ostream& err)

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <optional>
+#include <stdexcept>
 #include <vector>
 
 #include "conform/ftrace.hpp"
@@ -26,40 +28,45 @@ struct Line {
 	std::string text;
 };
 
-std::string hx(u64 v) { return conform::hex(v); }
-
 // KVM_MMU_PAGE_PRINTK() of a direct TDP page (mmutrace.h): gen 0, 8-byte
 // gptes, quadrant 0, ACC_ALL, EFER.NX and A/D on.
-std::string mmu_page(const Event& e, unsigned root_count)
+conform::MmuPage mmu_page(const Event& e, unsigned root_count, conform::MmuPage::Created created)
 {
-	return "sp gen 0 gfn " + hx(e.gfn) + " l" + std::to_string(e.level) + " 8-byte q0 direct wux nxe ad root " +
-	       std::to_string(root_count) + " sync";
+	conform::MmuPage p;
+	p.gfn = e.gfn;
+	p.level = e.level;
+	p.gpte_bytes = 8;
+	p.direct = true;
+	p.access = "wux";
+	p.efer_nx = true;
+	p.root_count = root_count;
+	p.created = created;
+	return p;
 }
 
-// The kvmmmu tracepoints the TDP MMU emits (Linux v6.19 mmutrace.h).
+// The kvmmmu tracepoints the TDP MMU emits (Linux v6.19 mmutrace.h), each
+// rendered by the parser's own format (conform/ftrace.hpp render()).
 // kvm_mmu_set_spte is left out: the reference's event has no SPTE address.
 void mmu_lines(const impl::EventLog& log, unsigned root_level, std::vector<Line>& out)
 {
+	using Created = conform::MmuPage::Created;
 	for (const Event& e : log.events()) {
 		std::string t;
 		switch (e.kind) {
 		case EventKind::spte_changed:
-			t = "kvm_tdp_mmu_spte_changed: as id 0 gfn " + hx(e.gfn) + " level " + std::to_string(e.level) +
-			    " old_spte " + hx(e.a) + " new_spte " + hx(e.b);
+			t = conform::render(conform::SpteChanged{0, e.gfn, e.level, e.a, e.b});
 			break;
 		case EventKind::spte_requested:
-			t = "kvm_mmu_spte_requested: gfn " + hx(e.gfn) + " pfn " + hx(e.a) + " level " +
-			    std::to_string(e.level);
+			t = conform::render(conform::SpteRequested{e.gfn, e.a, e.level});
 			break;
 		case EventKind::get_page:
-			t = "kvm_mmu_get_page: " + mmu_page(e, e.level == root_level ? 2 : 0) + " new";
+			t = conform::render(mmu_page(e, e.level == root_level ? 2 : 0, Created::created));
 			break;
 		case EventKind::prepare_zap_page:
-			t = "kvm_mmu_prepare_zap_page: " + mmu_page(e, 0);
+			t = conform::render(mmu_page(e, 0, Created::unknown));
 			break;
 		case EventKind::split_huge_page:
-			t = "kvm_mmu_split_huge_page: gfn " + hx(e.gfn) + " spte " + hx(e.a) + " level " +
-			    std::to_string(e.level) + " errno " + std::to_string(e.err);
+			t = conform::render(conform::SplitHugePage{e.gfn, e.a, static_cast<int>(e.level), e.err});
 			break;
 		default:
 			continue; // not a kernel tracepoint (flushes, RCU, bugs), or hooks (from the TDX log)
@@ -75,19 +82,34 @@ void hook_lines(const impl::EventLog& log, std::vector<Line>& out)
 	for (const Event& e : log.events()) {
 		if (e.kind != EventKind::external_hook)
 			continue;
-		std::string t = e.b ? "tdx_hook_exit: hook " : "tdx_hook_enter: hook ";
-		t += std::string(e.what) + " gfn " + hx(e.gfn) + " level " + std::to_string(e.level);
-		t += e.b ? " ret " + std::to_string(e.err) : " arg " + hx(e.a);
-		out.push_back({e.seq, 0, std::move(t)});
+		conform::HookCall h;
+		const std::optional<conform::TdxHook> hook = conform::hook_by_name(e.what);
+		if (!hook)
+			throw std::logic_error(std::string("trace writer: '") + e.what + "' is not an external hook of "
+											   "docs/trace-format.md");
+		h.hook = *hook;
+		h.gfn = e.gfn;
+		h.level = e.level;
+		h.arg = e.a;
+		h.ret = e.err;
+		out.push_back({e.seq, 0, conform::render(h, e.b != 0)});
 	}
 }
 
 std::string seamcall_line(Leaf leaf, u64 rcx, u64 rdx, u64 r8, u64 r9, u64 status, u64 out_rcx, u64 out_rdx,
 			  u64 out_r8)
 {
-	return "tdx_seamcall: leaf " + std::string(conform::tdx_leaf_name(static_cast<std::uint32_t>(leaf))) + " rcx " +
-	       hx(rcx) + " rdx " + hx(rdx) + " r8 " + hx(r8) + " r9 " + hx(r9) + " status " + hx(status) + " out_rcx " +
-	       hx(out_rcx) + " out_rdx " + hx(out_rdx) + " out_r8 " + hx(out_r8);
+	conform::Seamcall c;
+	c.leaf = static_cast<std::uint32_t>(leaf);
+	c.rcx = rcx;
+	c.rdx = rdx;
+	c.r8 = r8;
+	c.r9 = r9;
+	c.status = status;
+	c.out_rcx = out_rcx;
+	c.out_rdx = out_rdx;
+	c.out_r8 = out_r8;
+	return conform::render(c);
 }
 
 unsigned vcpu_cpu(const TdBuild& b, u64 tdvpr)
@@ -114,8 +136,7 @@ void construction_lines(const TraceInput& in, std::vector<Line>& out)
 	add(Leaf::TDH_MNG_KEY_CONFIG, b.tdr, 0);
 	for (const u64 pa : b.tdcs)
 		add(Leaf::TDH_MNG_ADDCX, pa, b.tdr);
-	out.push_back({0, 0, "tdx_td_params: tdr " + hx(b.tdr) + " pwl " + std::to_string(in.geometry.pwl) +
-				     " x86_phys_bits " + std::to_string(b.phys_bits)});
+	out.push_back({0, 0, conform::render(conform::TdParams{b.tdr, in.geometry.pwl, b.phys_bits})});
 	add(Leaf::TDH_MNG_INIT, b.tdr, 0);
 	for (const u64 pa : b.tdvpr) {
 		add(Leaf::TDH_VP_CREATE, pa, b.tdr, vcpu_cpu(b, pa));
@@ -131,12 +152,12 @@ void module_lines(const hw::SimModule& m, const TdBuild& b, std::vector<Line>& o
 		if (c.leaf == Leaf::TDH_VP_ENTER) {
 			const unsigned cpu = vcpu_cpu(b, c.rcx);
 			if (c.td_exit) {
-				out.push_back({c.seq, cpu, "tdx_vcpu_exit: tdvpr " + hx(c.rcx) + " status 0"});
+				out.push_back({c.seq, cpu, conform::render(conform::VcpuRun{c.rcx, 0}, true)});
 				continue;
 			}
-			out.push_back({c.seq, cpu, "tdx_vcpu_enter: tdvpr " + hx(c.rcx)});
+			out.push_back({c.seq, cpu, conform::render(conform::VcpuRun{c.rcx, 0}, false)});
 			if (c.status != hw::status::TDX_SUCCESS)
-				out.push_back({c.seq, cpu, "tdx_vcpu_exit: tdvpr " + hx(c.rcx) + " status " + hx(c.status)});
+				out.push_back({c.seq, cpu, conform::render(conform::VcpuRun{c.rcx, c.status}, true)});
 			continue;
 		}
 		if (conform::tdx_leaf_name(static_cast<std::uint32_t>(c.leaf)).empty())

@@ -212,8 +212,7 @@ std::string_view trimmed(std::string_view s)
 
 std::string spte_changed_text(u32 as_id, u64 gfn, unsigned level, u64 old_spte, u64 new_spte)
 {
-	return "kvm_tdp_mmu_spte_changed: as id " + std::to_string(as_id) + " gfn " + hex(gfn) + " level " +
-	       std::to_string(level) + " old_spte " + hex(old_spte) + " new_spte " + hex(new_spte);
+	return render(SpteChanged{as_id, gfn, level, old_spte, new_spte});
 }
 
 // An event of a CPU held back by the linearization (see feed()): its line,

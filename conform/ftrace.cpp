@@ -755,6 +755,14 @@ constexpr std::string_view HOOK_NAMES[NUM_TDX_HOOKS] = {"link_external_spt", "se
 
 std::string_view hook_name(TdxHook h) { return HOOK_NAMES[static_cast<std::size_t>(h)]; }
 
+std::optional<TdxHook> hook_by_name(std::string_view name)
+{
+	for (std::size_t i = 0; i < NUM_TDX_HOOKS; i++)
+		if (HOOK_NAMES[i] == name)
+			return static_cast<TdxHook>(i);
+	return std::nullopt;
+}
+
 TdParams decode_td_params(std::string_view payload, const Where& w)
 {
 	Fields f(payload, w);
@@ -818,13 +826,11 @@ HookCall decode_hook(std::string_view payload, const Where& w, bool exit)
 	HookCall h;
 	f.label("hook", "hook");
 	const std::string_view name = f.token("hook");
-	std::size_t i = 0;
-	while (i < NUM_TDX_HOOKS && HOOK_NAMES[i] != name)
-		i++;
-	if (i == NUM_TDX_HOOKS)
+	const std::optional<TdxHook> hook = hook_by_name(name);
+	if (!hook)
 		f.fail("hook", "expected link_external_spt, set_external_spte, remove_external_spte, "
 			       "free_external_spt or split_external_spt, found " + quoted(name));
-	h.hook = static_cast<TdxHook>(i);
+	h.hook = *hook;
 	f.label("gfn", "gfn");
 	h.gfn = f.hex("gfn");
 	f.label("level", "level");
@@ -839,6 +845,64 @@ HookCall decode_hook(std::string_view payload, const Where& w, bool exit)
 		f.end("arg");
 	}
 	return h;
+}
+
+// ---- rendering ----------------------------------------------------------------
+
+std::string render(const SpteChanged& e)
+{
+	return "kvm_tdp_mmu_spte_changed: as id " + std::to_string(e.as_id) + " gfn " + hex(e.gfn) + " level " +
+	       std::to_string(e.level) + " old_spte " + hex(e.old_spte) + " new_spte " + hex(e.new_spte);
+}
+
+std::string render(const SpteRequested& e)
+{
+	return "kvm_mmu_spte_requested: gfn " + hex(e.gfn) + " pfn " + hex(e.pfn) + " level " + std::to_string(e.level);
+}
+
+std::string render(const SplitHugePage& e)
+{
+	return "kvm_mmu_split_huge_page: gfn " + hex(e.gfn) + " spte " + hex(e.spte) + " level " + std::to_string(e.level) +
+	       " errno " + std::to_string(e.err);
+}
+
+std::string render(const MmuPage& p)
+{
+	const bool get = p.created != MmuPage::Created::unknown;
+	std::string o = get ? "kvm_mmu_get_page: " : "kvm_mmu_prepare_zap_page: ";
+	o += "sp gen " + std::to_string(p.gen) + " gfn " + hex(p.gfn) + " l" + std::to_string(p.level) + " " +
+	     std::to_string(p.gpte_bytes) + "-byte q" + std::to_string(p.quadrant) + (p.direct ? " direct " : " ") +
+	     std::string(p.access) + (p.invalid ? " invalid " : " ") + (p.efer_nx ? "" : "!") + "nxe " +
+	     (p.ad_disabled ? "!" : "") + "ad root " + std::to_string(p.root_count) + (p.unsync ? " unsync" : " sync");
+	if (get)
+		o += p.created == MmuPage::Created::created ? " new" : " existing";
+	return o;
+}
+
+std::string render(const TdParams& p)
+{
+	return "tdx_td_params: tdr " + hex(p.tdr) + " pwl " + std::to_string(p.pwl) + " x86_phys_bits " +
+	       std::to_string(p.phys_bits);
+}
+
+std::string render(const Seamcall& c)
+{
+	return "tdx_seamcall: leaf " + std::string(tdx_leaf_name(c.leaf)) + " rcx " + hex(c.rcx) + " rdx " + hex(c.rdx) +
+	       " r8 " + hex(c.r8) + " r9 " + hex(c.r9) + " status " + hex(c.status) + " out_rcx " + hex(c.out_rcx) +
+	       " out_rdx " + hex(c.out_rdx) + " out_r8 " + hex(c.out_r8);
+}
+
+std::string render(const VcpuRun& r, bool exit)
+{
+	return exit ? "tdx_vcpu_exit: tdvpr " + hex(r.tdvpr) + " status " + hex(r.status)
+		    : "tdx_vcpu_enter: tdvpr " + hex(r.tdvpr);
+}
+
+std::string render(const HookCall& h, bool exit)
+{
+	std::string o = exit ? "tdx_hook_exit: hook " : "tdx_hook_enter: hook ";
+	o += std::string(hook_name(h.hook)) + " gfn " + hex(h.gfn) + " level " + std::to_string(h.level);
+	return o + (exit ? " ret " + std::to_string(h.ret) : " arg " + hex(h.arg));
 }
 
 double timestamp_seconds(std::string_view ts)

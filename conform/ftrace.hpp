@@ -264,6 +264,7 @@ enum class TdxHook : std::uint8_t { link_external_spt, set_external_spte, remove
 				    split_external_spt };
 inline constexpr std::size_t NUM_TDX_HOOKS = 5;
 std::string_view hook_name(TdxHook h);
+std::optional<TdxHook> hook_by_name(std::string_view name);
 
 // tdx_hook_enter "hook %s gfn %llx level %d arg %llx";
 // tdx_hook_exit  "hook %s gfn %llx level %d ret %d".
@@ -297,6 +298,19 @@ SpteRequested decode_spte_requested(std::string_view payload, const Where& w);
 FastPageFault decode_fast_page_fault(std::string_view payload, const Where& w);
 ZapAllFast decode_zap_all_fast(std::string_view payload, const Where& w);
 MarkMmioSpte decode_mark_mmio_spte(std::string_view payload, const Where& w);
+
+// The inverse of the decoders: "EVENT: PAYLOAD" as the kernel (or
+// tools/arborist-tdx.bt) prints it, for `arborist run --trace` and for
+// reports.  decode_*(payload of render(x)) == x (conform.tests RoundTrip).
+std::string render(const SpteChanged& e);
+std::string render(const SpteRequested& e);
+std::string render(const SplitHugePage& e);
+// kvm_mmu_get_page (p.created set) or kvm_mmu_prepare_zap_page (unknown).
+std::string render(const MmuPage& p);
+std::string render(const TdParams& p);
+std::string render(const Seamcall& c);
+std::string render(const VcpuRun& r, bool exit);
+std::string render(const HookCall& h, bool exit);
 
 // A timestamp "<sec>.<fraction>" in seconds, or -1 for one without a
 // decimal point (the counter and x86-tsc clocks: no unit).

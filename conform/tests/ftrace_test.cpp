@@ -210,3 +210,63 @@ TEST(FtraceEvents, ClassifyAndHex)
 
 } // namespace
 } // namespace arborist::conform
+
+// Every event the writer renders reads back as itself: the format is the
+// parser's, written once.
+TEST(RoundTrip, RenderThenDecode)
+{
+	using namespace arborist::conform;
+	const Where w{"t", 1};
+	auto payload = [](const std::string& line) { return line.substr(line.find(": ") + 2); };
+	const SpteChanged c{1, 0x1234, 2, 0x8000000000000000ull, 0x2c53827};
+	const SpteChanged c2 = decode_spte_changed(payload(render(c)), w);
+	EXPECT_EQ(c2.as_id, 1u);
+	EXPECT_EQ(c2.gfn, c.gfn);
+	EXPECT_EQ(c2.level, 2u);
+	EXPECT_EQ(c2.old_spte, c.old_spte);
+	EXPECT_EQ(c2.new_spte, c.new_spte);
+	const SpteRequested r = decode_spte_requested(payload(render(SpteRequested{0x10, 0x2be7, 1})), w);
+	EXPECT_EQ(r.gfn, 0x10u);
+	EXPECT_EQ(r.pfn, 0x2be7u);
+	const SplitHugePage s = decode_split_huge_page(payload(render(SplitHugePage{0x200, 0x7200ee7, 2, -12})), w);
+	EXPECT_EQ(s.spte, 0x7200ee7u);
+	EXPECT_EQ(s.err, -12);
+	MmuPage p;
+	p.gfn = 0x400;
+	p.level = 4;
+	p.gpte_bytes = 8;
+	p.direct = true;
+	p.access = "wux";
+	p.efer_nx = true;
+	p.root_count = 2;
+	p.created = MmuPage::Created::created;
+	const std::string line = render(p);
+	EXPECT_EQ(line, "kvm_mmu_get_page: sp gen 0 gfn 400 l4 8-byte q0 direct wux nxe ad root 2 sync new");
+	const MmuPage p2 = decode_mmu_page(payload(line), w, true);
+	EXPECT_EQ(p2.level, 4u);
+	EXPECT_EQ(p2.created, MmuPage::Created::created);
+	p.created = MmuPage::Created::unknown;
+	EXPECT_TRUE(render(p).starts_with("kvm_mmu_prepare_zap_page: "));
+	const TdParams t = decode_td_params(payload(render(TdParams{0x100000000, 5, 52})), w);
+	EXPECT_EQ(t.pwl, 5u);
+	EXPECT_EQ(t.phys_bits, 52u);
+	Seamcall sc;
+	sc.leaf = 0x1d; // TDH.MEM.PAGE.REMOVE
+	sc.rcx = 0x1000;
+	sc.rdx = 0x100000000;
+	sc.status = 0x8000020000000000ull;
+	const Seamcall sc2 = decode_seamcall(payload(render(sc)), w);
+	EXPECT_EQ(sc2.leaf, sc.leaf);
+	EXPECT_EQ(sc2.status, sc.status);
+	const VcpuRun v = decode_vcpu_run(payload(render(VcpuRun{0x100009000, 0x1234}, true)), w, true);
+	EXPECT_EQ(v.status, 0x1234u);
+	HookCall h;
+	h.hook = TdxHook::remove_external_spte;
+	h.gfn = 0x42;
+	h.level = 1;
+	h.ret = -16;
+	const HookCall h2 = decode_hook(payload(render(h, true)), w, true);
+	EXPECT_EQ(h2.hook, TdxHook::remove_external_spte);
+	EXPECT_EQ(h2.ret, -16);
+	EXPECT_FALSE(hook_by_name("no_such_hook"));
+}

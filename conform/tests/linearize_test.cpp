@@ -192,10 +192,10 @@ std::string skewed(const std::string& text, u32 cpu, u64 skew_us)
 	return out;
 }
 
-CheckResult check_with_window(const std::string& text, u64 window_us)
+CheckResult check_with_window(const std::string& text, u64 window_us, const Profile& profile = linux_6_12_npt)
 {
 	CheckResult r;
-	Checker c(linux_6_12_npt, false, [&](Violation&& v) { r.violations.push_back(std::move(v)); });
+	Checker c(profile, false, [&](Violation&& v) { r.violations.push_back(std::move(v)); });
 	c.set_window(DEFAULT_WINDOW_LINES, window_us);
 	StringSource src(text);
 	LineReader reader(src);
@@ -209,21 +209,30 @@ CheckResult check_with_window(const std::string& text, u64 window_us)
 	return r;
 }
 
+// Both kernels, both clocks: 6.12 with trace_clock local, 6.1 with global.
 TEST(Linearize, RealTraceWithSkewedClocks)
 {
-	const std::string real = read_file(ARBORIST_TEST_DATA "/linux-6.12-npt/trace.txt");
-	ASSERT_FALSE(real.empty());
-	EXPECT_TRUE(check_with_window(real, DEFAULT_WINDOW_US).violations.empty());
-	for (const u32 cpu : {0u, 1u})
-		for (const u64 skew : {1000u, 3000u}) {
-			const std::string t = skewed(real, cpu, skew);
-			const CheckResult r = check_with_window(t, DEFAULT_WINDOW_US);
-			EXPECT_TRUE(r.violations.empty()) << "cpu " << cpu << " skew " << skew << " us: " << kinds(r);
-			EXPECT_GT(r.stats.reordered, 0u) << "cpu " << cpu << " skew " << skew << " us";
-			// Without the search (a 1 us window) the same trace is rejected:
-			// the skew does put events out of order.
-			EXPECT_FALSE(check_with_window(t, 1).violations.empty()) << "cpu " << cpu << " skew " << skew;
-		}
+	const struct {
+		const char* file;
+		const Profile& profile;
+	} fixtures[] = {{ARBORIST_TEST_DATA "/linux-6.12-npt/trace.txt", linux_6_12_npt},
+			{ARBORIST_TEST_DATA "/linux-6.1-npt-global-two-cpus/trace.txt", linux_6_1_npt}};
+	for (const auto& fx : fixtures) {
+		const std::string real = read_file(fx.file);
+		ASSERT_FALSE(real.empty()) << fx.file;
+		EXPECT_TRUE(check_with_window(real, DEFAULT_WINDOW_US, fx.profile).violations.empty()) << fx.file;
+		for (const u32 cpu : {0u, 1u})
+			for (const u64 skew : {1000u, 3000u}) {
+				const std::string t = skewed(real, cpu, skew);
+				const CheckResult r = check_with_window(t, DEFAULT_WINDOW_US, fx.profile);
+				EXPECT_TRUE(r.violations.empty()) << fx.file << " cpu " << cpu << " skew " << skew << " us: " << kinds(r);
+				EXPECT_GT(r.stats.reordered, 0u) << fx.file << " cpu " << cpu << " skew " << skew << " us";
+				// Without the search (a 1 us window) the same trace is
+				// rejected: the skew does put events out of order.
+				EXPECT_FALSE(check_with_window(t, 1, fx.profile).violations.empty())
+					<< fx.file << " cpu " << cpu << " skew " << skew;
+			}
+	}
 }
 
 // Known-bad variants of the real two-CPU trace: each must be rejected with

@@ -24,6 +24,7 @@
 
 #include "checker.hpp"
 #include "ftrace.hpp"
+#include "infer.hpp"
 #include "replay.hpp"
 
 namespace {
@@ -116,8 +117,22 @@ int main(int argc, char** argv)
 
 	const double gen_s = generation_seconds(text, args.lines);
 	ShiftedReplay gen(text, args.lines);
+	// The template's profile, inferred as arborist conform does.
+	ProfileInference inference;
+	{
+		StringSource src(text);
+		LineReader r(src);
+		Where iw{args.trace, 0};
+		while (const std::optional<std::string_view> l = r.next()) {
+			iw.line = r.line_number();
+			if (inference.observe(parse_trace_line(*l, iw), iw))
+				break;
+		}
+		inference.settle("at the end of the template");
+	}
+	std::cout << "profile " << inference.profile().name << "\n";
 	u64 violations = 0;
-	Checker checker(linux_6_1_npt, false, [&](Violation&& v) {
+	Checker checker(inference.profile(), false, [&](Violation&& v) {
 		if (violations++ < 5)
 			std::cerr << "line " << v.line << ": " << v.kind << ": " << v.message << "\n";
 	});

@@ -1719,10 +1719,9 @@ struct Checker::Impl {
 		return id >= EventId::tdx_td_params && id <= EventId::tdx_hook_exit;
 	}
 
-	void on_event(const TraceLine& tl, const Where& w)
+	void on_event(const TraceLine& tl, const Where& w, EventId id)
 	{
 		stats.events++;
-		const EventId id = classify_event(tl.event);
 		stats.by_event[static_cast<std::size_t>(id)]++;
 		if (id == EventId::other) {
 			count_other(tl.event);
@@ -1784,11 +1783,11 @@ struct Checker::Impl {
 	// candidate entry holds, its kvm_mmu_set_spte value is one the entry has
 	// held, its fast-path fix replaces the value the walk finds.  Events
 	// that change nothing always fit.
-	bool fits(const TraceLine& tl, const Where& w)
+	bool fits(const TraceLine& tl, const Where& w, EventId id)
 	{
 		if (tdx)
 			return true;
-		switch (classify_event(tl.event)) {
+		switch (id) {
 		case EventId::tdp_mmu_spte_changed: {
 			const SpteChanged e = decode_spte_changed(tl.payload, w);
 			if (e.level < spec::PG_LEVEL_4K || e.level > root_level)
@@ -1818,11 +1817,14 @@ struct Checker::Impl {
 		}
 	}
 
-	void apply(const TraceLine& tl, const Where& w)
+	void apply(const TraceLine& tl, const Where& w, EventId id)
 	{
 		current_cpu = tl.cpu;
-		on_event(tl, w);
+		on_event(tl, w, id);
 	}
+
+	void apply(const TraceLine& tl, const Where& w) { apply(tl, w, classify_event(tl.event)); }
+	bool fits(const TraceLine& tl, const Where& w) { return fits(tl, w, classify_event(tl.event)); }
 
 	void hold(const TraceLine& tl, const Where& w)
 	{
@@ -1950,9 +1952,10 @@ struct Checker::Impl {
 		known_cpu[tl.cpu] = true;
 		if (held_count && ((tl.cpu < held.size() && !held[tl.cpu].empty()) || task_held(tl.pid))) {
 			hold(tl, w);
-		} else if (fits(tl, w)) {
-			apply(tl, w);
-			drain();
+		} else if (const EventId id = classify_event(tl.event); fits(tl, w, id)) {
+			apply(tl, w, id);
+			if (held_count)
+				drain();
 		} else {
 			hold(tl, w);
 		}

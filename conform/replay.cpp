@@ -113,6 +113,15 @@ void append_hex(std::string& o, u64 v)
 		o += buf[--n];
 }
 
+// A non-present or frozen value of any SPTE flavour: it stays.
+bool special_value(u64 v)
+{
+	for (const spec::SpteFlavor& fl : spec::spte_flavors)
+		if (v == fl.nonpresent_value || v == fl.frozen)
+			return true;
+	return false;
+}
+
 u64 shifted(Shift s, u64 v, u64 gfn_delta, u64 pfn_delta)
 {
 	const spec::SpteFlavor& f = linux_6_1_npt.flavor;
@@ -123,7 +132,7 @@ u64 shifted(Shift s, u64 v, u64 gfn_delta, u64 pfn_delta)
 		return v + (gfn_delta << spec::PAGE_SHIFT);
 	case Shift::spte:
 	case Shift::spte_0x:
-		return v == f.nonpresent_value || v == f.frozen ? v : v + (pfn_delta << spec::PAGE_SHIFT);
+		return special_value(v) ? v : v + (pfn_delta << spec::PAGE_SHIFT);
 	case Shift::pfn:
 		return (v & ~(f.pfn_mask >> spec::PAGE_SHIFT)) ? v : v + pfn_delta; // KVM_PFN_NOSLOT stays
 	case Shift::phys:

@@ -194,19 +194,7 @@ std::string skewed(const std::string& text, u32 cpu, u64 skew_us)
 
 CheckResult check_with_window(const std::string& text, u64 window_us, const Profile& profile = linux_6_12_npt)
 {
-	CheckResult r;
-	Checker c(profile, false, [&](Violation&& v) { r.violations.push_back(std::move(v)); });
-	c.set_window(DEFAULT_WINDOW_LINES, window_us);
-	StringSource src(text);
-	LineReader reader(src);
-	Where w{"t.txt", 0};
-	while (const std::optional<std::string_view> l = reader.next()) {
-		w.line = reader.line_number();
-		c.feed(parse_trace_line(*l, w), w);
-	}
-	c.finish();
-	r.stats = c.stats();
-	return r;
+	return check_text(text, profile, false, window_us);
 }
 
 // Both kernels, both clocks: 6.12 with trace_clock local, 6.1 with global.

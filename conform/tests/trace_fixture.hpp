@@ -72,10 +72,12 @@ struct CheckResult {
 	Stats stats;
 };
 
-inline CheckResult check_text(const std::string& text, const Profile& p = linux_6_1_npt, bool partial = false)
+inline CheckResult check_text(const std::string& text, const Profile& p = linux_6_1_npt, bool partial = false,
+			      u64 window_us = DEFAULT_WINDOW_US, u64 window_lines = DEFAULT_WINDOW_LINES)
 {
 	CheckResult r;
 	Checker c(p, partial, [&](Violation&& v) { r.violations.push_back(std::move(v)); });
+	c.set_window(window_lines, window_us);
 	StringSource src(text);
 	LineReader reader(src);
 	Where w{"t.txt", 0};

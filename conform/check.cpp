@@ -176,7 +176,7 @@ struct Source {
 	TraceLine tl;
 	double order = 0;
 
-	Source(std::size_t i, ByteSource& src) : index(i), reader(src) {}
+	Source(std::size_t i, ByteSource& src, std::string_view name) : index(i), reader(src, std::size_t{1} << 20, name) {}
 
 	void next(std::string_view name)
 	{
@@ -211,7 +211,7 @@ CheckOutcome check_trace(std::vector<TraceInput>& inputs, const CheckOptions& op
 		throw std::runtime_error("no trace input");
 	Runner run(inputs, options, observer);
 	if (inputs.size() == 1) {
-		LineReader reader(*inputs.front().source);
+		LineReader reader(*inputs.front().source, std::size_t{1} << 20, inputs.front().name);
 		while (const std::optional<std::string_view> text = reader.next()) {
 			const Where w{inputs.front().name, reader.line_number()};
 			run.feed(parse_trace_line(*text, w), 0, w.line);
@@ -220,7 +220,7 @@ CheckOutcome check_trace(std::vector<TraceInput>& inputs, const CheckOptions& op
 	}
 	std::vector<std::unique_ptr<Source>> sources;
 	for (std::size_t i = 0; i < inputs.size(); i++) {
-		sources.push_back(std::make_unique<Source>(i, *inputs[i].source));
+		sources.push_back(std::make_unique<Source>(i, *inputs[i].source, inputs[i].name));
 		sources.back()->next(inputs[i].name);
 	}
 	for (;;) {

@@ -4,12 +4,16 @@
 // profile inference, and the text and JSON reports (see conform.hpp).
 #include "conform.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <sstream>
 
+#include "arborist/support/json_writer.hpp"
+#include "arborist/support/text.hpp"
 #include "check.hpp"
 #include "checker.hpp"
 #include "ftrace.hpp"
@@ -63,35 +67,13 @@ struct Options {
 	std::vector<std::string> traces;
 };
 
-std::string json_str(std::string_view s)
-{
-	std::string o = "\"";
-	for (const char c : s) {
-		switch (c) {
-		case '"':
-			o += "\\\"";
-			break;
-		case '\\':
-			o += "\\\\";
-			break;
-		case '\n':
-			o += "\\n";
-			break;
-		case '\t':
-			o += "\\t";
-			break;
-		default:
-			if (static_cast<unsigned char>(c) < 0x20) {
-				char buf[8];
-				std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-				o += buf;
-			} else {
-				o += c;
-			}
-		}
-	}
-	return o + "\"";
-}
+// Every string of the JSON report goes through the one writer
+// (support/json_writer.hpp): escaped, and valid UTF-8 whatever bytes the
+// trace or a file name held.
+std::string json_str(std::string_view s) { return support::json_quote(s); }
+
+// Text taken from the trace or the command line, made safe for a terminal.
+std::string shown(std::string_view s) { return support::printable(s); }
 
 // ---- reports -------------------------------------------------------------------
 
@@ -127,22 +109,23 @@ public:
 
 	void begin_trace(const std::string& file, const Profile& p, const std::string& how) override
 	{
-		out_ << file << ": profile " << p.name << " (" << how << ")\n";
+		out_ << shown(file) << ": profile " << p.name << " (" << shown(how) << ")\n";
 	}
 
 	void violation(const std::string& file, const Violation& v) override
 	{
-		out_ << file << ":" << v.line << ": " << v.kind << ": " << v.message << "\n";
-		out_ << "    event:  " << v.event << "\n";
+		out_ << shown(file) << ":" << v.line << ": " << v.kind << ": " << shown(v.message) << "\n";
+		out_ << "    event:  " << shown(v.event) << "\n";
 		if (!v.slot.empty())
-			out_ << "    slot:   " << v.slot << "\n";
+			out_ << "    slot:   " << shown(v.slot) << "\n";
 		out_ << "    rule:   " << v.rule << "\n";
 		out_ << "    source: " << v.source << "\n";
 		if (v.history.empty())
 			return;
 		out_ << "    earlier events on this slot:\n";
 		for (const HistoryEntry& h : v.history)
-			out_ << "      " << (h.file.empty() ? file : h.file) << ":" << h.line << ": [" << h.origin << "] " << h.event << "\n";
+			out_ << "      " << shown(h.file.empty() ? file : h.file) << ":" << h.line << ": [" << h.origin << "] "
+			     << shown(h.event) << "\n";
 	}
 
 	void end_trace(const std::string& file, const Stats& s) override
@@ -285,6 +268,7 @@ std::optional<Options> parse_options(const std::vector<std::string>& args, std::
 				     int& status)
 {
 	Options o;
+	int window_given = 0;
 	for (std::size_t i = 0; i < args.size(); i++) {
 		const std::string& a = args[i];
 		if (a == "-h" || a == "--help") {
@@ -299,28 +283,38 @@ std::optional<Options> parse_options(const std::vector<std::string>& args, std::
 		} else if (a == "--merge") {
 			o.merge = true;
 		} else if (a == "--window" || a.starts_with("--window=")) {
+			if (window_given++) {
+				err << "arborist conform: option --window given twice\n(run 'arborist conform --help' for usage)\n";
+				status = 2;
+				return std::nullopt;
+			}
 			const std::string v = a == "--window" ? (i + 1 < args.size() ? args[++i] : "") : a.substr(9);
 			char* end = nullptr;
 			errno = 0;
 			const unsigned long long n = v.empty() || v[0] == '-' ? 0 : std::strtoull(v.c_str(), &end, 10);
 			if (n == 0 || errno || *end) {
-				err << "arborist conform: option --window: expected a number of microseconds from 1 to 2^64-1, got '"
-				    << v << "'\n";
+				err << "arborist conform: option --window: expected a number of microseconds from 1 to 2^64-1, got "
+				    << support::quoted(v) << "\n";
 				status = 2;
 				return std::nullopt;
 			}
 			o.window = n;
 		} else if (a == "--profile" || a.starts_with("--profile=")) {
+			if (o.profile) {
+				err << "arborist conform: option --profile given twice\n(run 'arborist conform --help' for usage)\n";
+				status = 2;
+				return std::nullopt;
+			}
 			const std::string name = a == "--profile" ? (i + 1 < args.size() ? args[++i] : "") : a.substr(10);
 			o.profile = find_profile(name);
 			if (!o.profile) {
-				err << "arborist conform: option --profile: expected one of " << profile_names() << ", got '"
-				    << name << "'\n";
+				err << "arborist conform: option --profile: expected one of " << profile_names() << ", got "
+				    << support::quoted(name) << "\n";
 				status = 2;
 				return std::nullopt;
 			}
 		} else if (a.size() > 1 && a[0] == '-') {
-			err << "arborist conform: unknown option '" << a << "'\n(run 'arborist conform --help' for usage)\n";
+			err << "arborist conform: unknown option " << support::quoted(a) << "\n(run 'arborist conform --help' for usage)\n";
 			status = 2;
 			return std::nullopt;
 		} else {
@@ -340,9 +334,18 @@ std::optional<Options> parse_options(const std::vector<std::string>& args, std::
 int conform_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err)
 {
 	int status = 0;
-	const std::optional<Options> opts = parse_options(args, out, err, status);
-	if (!opts)
+	std::ostringstream usage_err;
+	const std::optional<Options> opts = parse_options(args, out, usage_err, status);
+	if (!opts) {
+		err << usage_err.str();
+		// Under --json a usage error is a JSON document too.
+		if (status != 0 && std::find(args.begin(), args.end(), "--json") != args.end()) {
+			std::string msg = usage_err.str();
+			msg = msg.substr(0, msg.find('\n'));
+			out << "{\"traces\":[],\"violations\":0,\"status\":" << status << ",\"error\":" << json_str(msg) << "}\n";
+		}
 		return status;
+	}
 	std::unique_ptr<Report> report;
 	if (opts->json)
 		report = std::make_unique<JsonReport>(out);
@@ -359,7 +362,7 @@ int conform_main(const std::vector<std::string>& args, std::ostream& out, std::o
 		try {
 			violations += check_one(files, *opts, *report);
 		} catch (const std::exception& e) {
-			err << "arborist conform: " << e.what() << "\n";
+			err << "arborist conform: " << shown(e.what()) << "\n";
 			report->error(e.what());
 			report->end(violations, 2);
 			return 2;

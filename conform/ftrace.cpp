@@ -4,6 +4,8 @@
 // the events the conformance checker replays (see ftrace.hpp).
 #include "ftrace.hpp"
 
+#include "arborist/support/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <iterator>
@@ -34,13 +36,10 @@ std::string_view rtrim(std::string_view s)
 	return s;
 }
 
-std::string quoted(std::string_view s)
-{
-	constexpr std::size_t MAX = 40;
-	std::string q = "'";
-	q += s.size() > MAX ? std::string(s.substr(0, MAX)) + "..." : std::string(s);
-	return q + "'";
-}
+// A field's text in a message: at most 40 bytes, control and invalid
+// UTF-8 bytes escaped (support/text.hpp), so a bad trace cannot write to
+// the terminal.
+std::string quoted(std::string_view s) { return support::quoted(s, 40); }
 
 // Unsigned decimal, the whole token; nullopt if not a number or above max.
 std::optional<u64> to_dec(std::string_view t, u64 max)
@@ -382,7 +381,10 @@ std::size_t StringSource::read(char* buf, std::size_t cap)
 	return n;
 }
 
-LineReader::LineReader(ByteSource& src, std::size_t chunk) : src_(src), buf_(chunk) {}
+LineReader::LineReader(ByteSource& src, std::size_t chunk, std::string_view name)
+	: src_(src), buf_(chunk), name_(name)
+{
+}
 
 bool LineReader::refill()
 {
@@ -394,7 +396,7 @@ bool LineReader::refill()
 	}
 	if (end_ == buf_.size()) {
 		if (buf_.size() >= MAX_LINE)
-			throw std::runtime_error("line " + std::to_string(line_ + 1) + " is longer than 64 MiB");
+			throw ParseError(Where{name_, line_ + 1}, "line", "longer than 64 MiB (the limit of a line)");
 		buf_.resize(buf_.size() * 2);
 	}
 	const std::size_t n = src_.read(buf_.data() + end_, buf_.size() - end_);

@@ -94,7 +94,8 @@ private:
 // longer than it.
 class LineReader {
 public:
-	explicit LineReader(ByteSource& src, std::size_t chunk = std::size_t{1} << 20);
+	// name: the file, for the error of a line longer than 64 MiB.
+	explicit LineReader(ByteSource& src, std::size_t chunk = std::size_t{1} << 20, std::string_view name = {});
 	// The next line without its '\n' (and '\r'), or nullopt at the end.
 	std::optional<std::string_view> next();
 	u64 line_number() const { return line_; }
@@ -105,6 +106,7 @@ private:
 	ByteSource& src_;
 	std::vector<char> buf_;
 	std::size_t begin_ = 0, end_ = 0;
+	std::string_view name_;
 	bool eof_ = false;
 	u64 line_ = 0;
 };

@@ -56,3 +56,11 @@ if(BASH_PROGRAM)
             --reps 3 --max-exponent 1.3 --work ${CMAKE_CURRENT_BINARY_DIR}/growth)
   set_tests_properties(cli.growth PROPERTIES TIMEOUT 600 RUN_SERIAL TRUE)
 endif()
+
+# A plain EPT VM that faults a GPA with bit 47 set: its trace is EPT without
+# TDX (only a TDX event names TDX), with that GPA's GFN as it is.
+add_test(NAME cli.run_trace_conforms.plain-ept-gpa-bit47
+  COMMAND ${CMAKE_COMMAND} -DARBORIST=$<TARGET_FILE:arborist>
+          -DSCENARIO=${CMAKE_CURRENT_SOURCE_DIR}/data/reliability/plain-ept-gpa-bit47.scn
+          -DWORK=${CMAKE_CURRENT_BINARY_DIR}/run-trace/plain-ept-gpa-bit47 -DPROFILE=linux-6.12-ept
+          -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_trace_conforms.cmake)

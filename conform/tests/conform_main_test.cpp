@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "arborist/support/text.hpp"
 #include "conform/check.hpp"
 #include "conform/conform.hpp"
 #include "trace_fixture.hpp"
@@ -398,6 +399,65 @@ TEST(Merge, ADirectoryIsNotATrace)
 	const CliRun r = run({"/tmp"});
 	EXPECT_EQ(r.status, 2);
 	EXPECT_TRUE(contains(r.err, "/tmp: is a directory, not a trace")) << r.err;
+}
+
+} // namespace
+} // namespace arborist::conform::test
+
+namespace arborist::conform::test {
+namespace {
+
+// The whole output is UTF-8 without control bytes but newlines: a JSON
+// document a strict reader takes, and text a terminal shows as is.
+bool clean_utf8(const std::string& s)
+{
+	for (std::size_t i = 0; i < s.size();) {
+		const std::size_t n = support::utf8_sequence(s, i);
+		if (n == 0 || (n == 1 && static_cast<unsigned char>(s[i]) < 0x20 && s[i] != '\n'))
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+const std::string RELIABILITY = ARBORIST_TEST_DATA "/reliability/";
+
+TEST(Reliability, JsonIsUtf8WhateverTheTraceHolds)
+{
+	for (const char* f : {"json-badutf8-error.trace", "json-badutf8-violation.trace"}) {
+		const CliRun r = run({"--json", RELIABILITY + f});
+		EXPECT_NE(r.status, 0) << f;
+		EXPECT_TRUE(clean_utf8(r.out)) << f << ": " << r.out;
+		EXPECT_TRUE(r.out.starts_with("{\"traces\":[") && r.out.ends_with("}\n")) << f << ": " << r.out;
+		const CliRun text = run({RELIABILITY + f});
+		EXPECT_TRUE(clean_utf8(text.out + text.err)) << f;
+	}
+}
+
+TEST(Reliability, UsageErrorsUnderJsonAreJson)
+{
+	const CliRun r = run({"--json", "--profile", "linux-2.6", REAL_TRACE});
+	EXPECT_EQ(r.status, 2);
+	EXPECT_TRUE(r.out.starts_with("{\"traces\":[],\"violations\":0,\"status\":2,\"error\":\"arborist conform: option --profile"))
+		<< r.out;
+}
+
+TEST(Reliability, ARepeatedOptionIsAUsageError)
+{
+	for (const char* o : {"--profile", "--window"}) {
+		const std::string v = std::string(o) == "--profile" ? "linux-6.1-npt" : "100";
+		const CliRun r = run({o, v, o, v, REAL_TRACE});
+		EXPECT_EQ(r.status, 2) << o;
+		EXPECT_TRUE(contains(r.err, std::string("option ") + o + " given twice")) << r.err;
+	}
+}
+
+TEST(Reliability, AnOverlongLineNamesItsFile)
+{
+	const TempTrace t(std::string((std::size_t{64} << 20) + 10, 'a'));
+	const CliRun r = run({t.path()});
+	EXPECT_EQ(r.status, 2);
+	EXPECT_TRUE(contains(r.err, t.path() + ":1: field 'line': longer than 64 MiB")) << r.err;
 }
 
 } // namespace

@@ -7,6 +7,9 @@
 // shared/research/tdx-module-sept.md 4, 5, 7.
 #include <gtest/gtest.h>
 
+#include <string_view>
+#include <vector>
+
 #include "arborist/impl/mirror_check.hpp"
 #include "arborist/impl/refinement.hpp"
 #include "arborist/impl/td_vm.hpp"
@@ -245,6 +248,205 @@ TEST(TdVm, FivLevelGeometry)
 	EXPECT_EQ(td.fault((u64{1} << 51) | 0x1000), RET_PF_FIXED); // shared, bit 51
 	ASSERT_TRUE(td.vm.destroy());
 	EXPECT_EQ(td.vm.pages().free_count(), td.vm.pages().count());
+}
+
+// ---- teardown failures (Linux v6.19 arch/x86/kvm/vmx/tdx.c) -----------------
+
+// A SEAMCALL backend that fails the n-th call of one leaf with a given status
+// without running it and passes every other call to the simulated module:
+// the failures KVM's teardown must survive.
+struct FailingModule {
+	hw::SimModule& m;
+	Leaf leaf{};
+	unsigned nth = 0; // how many calls of `leaf` to let through first
+	u64 status = 0;
+	bool armed = false;
+	std::vector<u64> failed_rcx{}; // RCX of each call failed so far
+
+	void fail(Leaf l, u64 st, unsigned n = 0)
+	{
+		leaf = l;
+		status = st;
+		nth = n;
+		armed = true;
+	}
+	u64 seamcall(u64 fn, hw::TdxModuleArgs& a)
+	{
+		if (armed && static_cast<Leaf>(fn & 0xFFFF) == leaf) {
+			if (nth == 0) {
+				armed = false;
+				failed_rcx.push_back(a.rcx);
+				return status;
+			}
+			nth--;
+		}
+		return m.seamcall(fn, a);
+	}
+	unsigned x86_phys_bits() const { return m.x86_phys_bits(); }
+};
+using FailTdx = KvmTdx<FailingModule, SimVcpuEnv>;
+
+// KVM's TDX glue and TDP MMU over FailingModule: one private page faulted in
+// a finalized TD, then torn down step by step in v6.19's order.
+struct FailTd {
+	hw::SimModule m{spec::td_pwl4, 0x100, 64};
+	HostPages pages{0x100, 64};
+	FailingModule b{m};
+	SimVcpuEnv env{&m};
+	EventLog log;
+	FailTdx tdx;
+	TdpMmu<FailTdx> mmu;
+	VcpuRoots v;
+	u64 private_pfn = 0;
+
+	explicit FailTd(TdxVariants tv = {}) : tdx(b, env, pages, log, tv), mmu(td_mmu_config(spec::td_pwl4), tdx)
+	{
+		EXPECT_TRUE(tdx.create(hw::sim::MIN_NUM_TDCS_PAGES, 1, 1, sim_td_builder(m)));
+		EXPECT_TRUE(tdx.finalize());
+		PageFault f;
+		f.addr = 0x1000;
+		private_pfn = *pages.alloc_pfn();
+		f.pfn = private_pfn;
+		f.write = true;
+		EXPECT_EQ(mmu.page_fault(v, f), RET_PF_FIXED);
+	}
+	// kvm_gmem_release() (v6.19: zap the private page while the HKID is
+	// assigned), tdx_mmu_release_hkid(), kvm_mmu_unload(),
+	// kvm_mmu_uninit_tdp_mmu().
+	void zap_and_release_hkid()
+	{
+		if (!tdx.gmem_defer_removal())
+			mmu.unmap_gfn_range(1, 2, KVM_MIRROR_ROOTS, true, false);
+		tdx.release_hkid();
+	}
+	void uninit_mmu()
+	{
+		mmu.unload_roots(v);
+		mmu.uninit();
+	}
+	static bool logged(const EventLog& l, std::string_view what)
+	{
+		for (const Event& e : l.events())
+			if (e.kind == EventKind::kvm_bug && what == e.what)
+				return true;
+		return false;
+	}
+	bool warned(std::string_view what) const { return logged(log, what) || logged(mmu.log(), what); }
+};
+
+// tdx_reclaim_td_control_pages(): after __tdx_reclaim_page() of the TDR,
+// tdh_phymem_page_wbinvd_tdr() -- TDH.PHYMEM.PAGE.WBINVD of the TDR with
+// the global KeyID ("TDX module may access TDR while operating on TD").
+TEST(TdVmTeardown, TdrWbinvdWithGlobalKeyIdAfterItsReclaim)
+{
+	Td td;
+	ASSERT_TRUE(td.vm.create());
+	ASSERT_TRUE(td.vm.finalize());
+	td.fault(0x1000);
+	const u64 tdr = td.vm.tdx().tdr_pa();
+	td.vm.module().trace_enabled = true;
+	ASSERT_TRUE(td.vm.destroy());
+	const auto& t = td.vm.module().trace;
+	ASSERT_GE(t.size(), 2u);
+	EXPECT_EQ(t[t.size() - 2].leaf, Leaf::TDH_PHYMEM_PAGE_RECLAIM);
+	EXPECT_EQ(t[t.size() - 2].rcx, tdr);
+	EXPECT_EQ(t.back().leaf, Leaf::TDH_PHYMEM_PAGE_WBINVD);
+	EXPECT_EQ(t.back().rcx, hw::mk_keyed_paddr(TDX_GLOBAL_KEYID, tdr, td.vm.module().x86_phys_bits()));
+	EXPECT_EQ(t.back().status, hw::status::TDX_SUCCESS);
+	EXPECT_EQ(td.vm.pages().free_count(), td.vm.pages().count());
+}
+
+// If that WBINVD fails (TDX_BUG_ON(err, TDH_PHYMEM_PAGE_WBINVD, kvm)) the
+// function returns before __free_page(): the TDR page is leaked.
+TEST(TdVmTeardown, TdrWbinvdFailureLeaksTheTdr)
+{
+	FailTd td;
+	td.zap_and_release_hkid();
+	td.uninit_mmu();
+	td.b.fail(Leaf::TDH_PHYMEM_PAGE_WBINVD, hw::status::TDX_OPERAND_INVALID);
+	EXPECT_FALSE(td.tdx.reclaim_control_pages());
+	ASSERT_EQ(td.b.failed_rcx.size(), 1u);
+	EXPECT_EQ(td.b.failed_rcx[0] & ((u64{1} << td.m.x86_phys_bits()) - 1), td.tdx.tdr_pa());
+	EXPECT_TRUE(td.pages.used(td.tdx.tdr_pa() >> 12)); // leaked
+	EXPECT_TRUE(td.tdx.vm_bugged());
+	EXPECT_TRUE(td.warned("TDH.PHYMEM.PAGE.WBINVD"));
+	// Everything else came back: all frames but the TDR and the private page.
+	EXPECT_EQ(td.pages.free_count(), td.pages.count() - 2);
+}
+
+// smp_func_do_phymem_cache_wb(): a failed TDH.PHYMEM.CACHE.WB is
+// TDX_BUG_ON(err, TDH_PHYMEM_CACHE_WB, NULL), a warning with no VM to bug;
+// tdx_mmu_release_hkid() goes on to TDH.MNG.KEY.FREEID ("In the case of
+// error in smp_func_do_phymem_cache_wb(), the following tdh_mng_key_freeid()
+// will fail"), whose failure is TDX_BUG_ON(.., kvm): the HKID is leaked.
+TEST(TdVmTeardown, CacheWbFailureWarnsAndKeyFreeIdStillRuns)
+{
+	FailTd td;
+	td.mmu.unmap_gfn_range(1, 2, KVM_MIRROR_ROOTS, true, false);
+	td.b.fail(Leaf::TDH_PHYMEM_CACHE_WB, hw::status::TDX_OPERAND_INVALID);
+	EXPECT_FALSE(td.tdx.release_hkid());
+	EXPECT_EQ(td.b.failed_rcx.size(), 1u);
+	EXPECT_TRUE(td.warned("TDH.PHYMEM.CACHE.WB"));
+	EXPECT_EQ(td.m.calls(Leaf::TDH_MNG_KEY_FREEID), 1u);
+	EXPECT_TRUE(td.warned("TDH.MNG.KEY.FREEID"));
+	EXPECT_TRUE(td.tdx.hkid_assigned());
+	EXPECT_TRUE(td.tdx.vm_bugged()); // by KEY.FREEID, not by CACHE.WB
+}
+
+// tdx_sept_free_private_spt() -> tdx_reclaim_page() -> __tdx_reclaim_page():
+// a failed RECLAIM is TDX_BUG_ON_3(.., NULL), a warning; handle_removed_pt()
+// WARN_ONs the hook's error and sets sp->external_spt = NULL ("Intentionally
+// leak the page").  Neither marks the VM bugged.
+TEST(TdVmTeardown, SeptPageReclaimFailureWarnsAndLeaks)
+{
+	FailTd td;
+	td.zap_and_release_hkid();
+	ASSERT_FALSE(td.tdx.hkid_assigned());
+	td.b.fail(Leaf::TDH_PHYMEM_PAGE_RECLAIM, hw::status::TDX_OPERAND_INVALID);
+	td.uninit_mmu();
+	ASSERT_EQ(td.b.failed_rcx.size(), 1u);
+	const u64 leaked = td.b.failed_rcx[0] >> 12;
+	EXPECT_TRUE(td.pages.used(leaked));
+	EXPECT_TRUE(td.warned("TDH.PHYMEM.PAGE.RECLAIM"));
+	EXPECT_TRUE(td.warned("free_external_spt failed: page leaked"));
+	EXPECT_FALSE(td.tdx.vm_bugged());
+	EXPECT_EQ(td.mmu.bugs(), 0u);
+	// The other two S-EPT pages were reclaimed and freed.
+	EXPECT_EQ(td.m.calls(Leaf::TDH_PHYMEM_PAGE_RECLAIM), 2u);
+}
+
+// Seed 004's tdx_sept_teardown_private_spte() RECLAIMs a private page with
+// the same tdx_reclaim_page(): a failure warns and the page is not released.
+TEST(TdVmTeardown, Seed004PrivatePageReclaimFailureWarnsAndLeaks)
+{
+	TdxVariants tv;
+	tv.teardown = TdxVariants::Teardown::deferred_seed004;
+	FailTd td(tv);
+	td.zap_and_release_hkid();
+	ASSERT_FALSE(td.tdx.hkid_assigned());
+	td.b.fail(Leaf::TDH_PHYMEM_PAGE_RECLAIM, hw::status::TDX_OPERAND_INVALID);
+	td.uninit_mmu();
+	ASSERT_EQ(td.b.failed_rcx.size(), 1u);
+	EXPECT_EQ(td.b.failed_rcx[0] >> 12, td.private_pfn);
+	EXPECT_TRUE(td.tdx.released_pages().empty());
+	EXPECT_TRUE(td.warned("TDH.PHYMEM.PAGE.RECLAIM"));
+	EXPECT_FALSE(td.tdx.vm_bugged());
+	EXPECT_EQ(td.mmu.bugs(), 0u);
+}
+
+// tdx_reclaim_td_control_pages() (and tdx_vcpu_free()) with the HKID still
+// assigned: "tdx_mmu_release_hkid() failed to reclaim HKID ... Give up
+// freeing TD pages.  As the function already warned, don't warn it again."
+TEST(TdVmTeardown, ControlPagesWithHkidAssignedReturnSilently)
+{
+	Td td;
+	ASSERT_TRUE(td.vm.create());
+	const u64 free_before = td.vm.pages().free_count();
+	EXPECT_FALSE(td.vm.tdx().reclaim_control_pages());
+	EXPECT_FALSE(td.vm.tdx().vm_bugged());
+	EXPECT_EQ(td.vm.tdx_log().count(EventKind::kvm_bug), 0u);
+	EXPECT_EQ(td.calls(Leaf::TDH_PHYMEM_PAGE_RECLAIM), 0u);
+	EXPECT_EQ(td.vm.pages().free_count(), free_before);
 }
 
 // A whole TD in a constant expression: build, finalize, AUG a private page,

@@ -92,6 +92,12 @@ struct TdxVariants {
 // TDX_MAX_GMEM_INODES of the seed-004 RFC.
 inline constexpr unsigned TDX_MAX_GMEM_INODES = 64;
 
+// tdx_global_keyid (v6.19 arch/x86/virt/vmx/tdx/tdx.c tdx_init(): "Just use
+// the first TDX KeyID as the 'global KeyID' and leave the rest for TDX
+// guests", tdx_guest_keyid_start = tdx_keyid_start + 1).  TdVm gives its TD
+// HKID 1, the first guest KeyID, so the global one is 0 here.
+inline constexpr u16 TDX_GLOBAL_KEYID = 0;
+
 // Something that can make every vCPU leave the guest:
 // kvm_make_all_cpus_request(kvm, KVM_REQ_OUTSIDE_GUEST_MODE).
 template <class E>
@@ -334,7 +340,9 @@ public:
 	}
 
 	// tdx_mmu_release_hkid(): VP.FLUSH every vCPU, VPFLUSHDONE, CACHE.WB on
-	// each package, KEY.FREEID.  On TDX_FLUSHVP_NOT_DONE the HKID stays.
+	// each package, KEY.FREEID.  On TDX_FLUSHVP_NOT_DONE the HKID stays; a
+	// failed CACHE.WB does not stop it, KEY.FREEID then fails (a KVM bug,
+	// "HKID %d is leaked").
 	constexpr bool release_hkid()
 	{
 		if (!hkid_assigned_)
@@ -349,15 +357,7 @@ public:
 			return false;
 		if (tdx_bug_on(err, "TDH.MNG.VPFLUSHDONE"))
 			return false;
-		bool resume = false;
-		for (int i = 0; i < 10000; i++) { // TDX_SEAMCALL_RETRIES
-			err = hw::tdh_phymem_cache_wb(m_, resume);
-			if (err != hw::status::TDX_INTERRUPTED_RESUMABLE)
-				break;
-			resume = true;
-		}
-		if (err != hw::status::TDX_NO_HKID_READY_TO_WBCACHE && tdx_bug_on(err, "TDH.PHYMEM.CACHE.WB"))
-			return false;
+		phymem_cache_wb();
 		err = hw::tdh_mng_key_freeid(m_, tdr_pa_);
 		if (tdx_bug_on(err, "TDH.MNG.KEY.FREEID"))
 			return false;
@@ -366,12 +366,18 @@ public:
 	}
 
 	// tdx_vm_destroy() -> tdx_reclaim_td_control_pages(), and tdx_vcpu_free():
-	// RECLAIM each vCPU's TDVPR, the TDCS pages, then the TDR (which also gets
-	// PAGE.WBINVD with the global KeyID).  Gives up while the HKID is assigned.
+	// RECLAIM each vCPU's TDVPR, the TDCS pages, then the TDR (reclaim_tdr()).
+	// Returns false when a page is left behind (leaked).
 	constexpr bool reclaim_control_pages()
 	{
-		if (bug_on(hkid_assigned_, "tdx_reclaim_td_control_pages: HKID still assigned"))
+		// Both return silently while the HKID is assigned: "tdx_mmu_release_hkid()
+		// failed to reclaim HKID. ... Give up freeing TD pages.  As the function
+		// already warned, don't warn it again."  tdx_vm_destroy() still sets
+		// TD_STATE_UNINITIALIZED.
+		if (hkid_assigned_) {
+			state_ = State::uninitialized;
 			return false;
+		}
 		bool ok = true;
 		// A page returns to the host allocator only once RECLAIMed;
 		// otherwise it is leaked, as the kernel does.
@@ -387,7 +393,7 @@ public:
 		for (const u64 tdcs : tdcs_)
 			give_back(tdcs);
 		tdcs_.clear();
-		give_back(tdr_pa_);
+		ok = reclaim_tdr() && ok;
 		state_ = State::uninitialized;
 		return ok;
 	}
@@ -450,14 +456,23 @@ private:
 
 	constexpr bool bug_on(bool cond, const char* what)
 	{
-		if (cond) {
+		if (warn_on(cond, what))
 			bugged_ = true;
-			log_.add({EventKind::kvm_bug, 0, 0, 0, 0, 0, what});
-		}
 		return cond;
 	}
 	// TDX_BUG_ON(): any non-zero status is a KVM bug.
 	constexpr bool tdx_bug_on(u64 err, const char* what) { return bug_on(err != hw::status::TDX_SUCCESS, what); }
+
+	// WARN_ON(), and TDX_BUG_ON() with a NULL kvm (__TDX_BUG_ON() calls
+	// kvm_vm_bugged() only "if (_kvm)"): logged like every WARN, but the VM
+	// is not marked bugged.
+	constexpr bool warn_on(bool cond, const char* what)
+	{
+		if (cond)
+			log_.add({EventKind::kvm_bug, 0, 0, 0, 0, 0, what});
+		return cond;
+	}
+	constexpr bool tdx_warn_on(u64 err, const char* what) { return warn_on(err != hw::status::TDX_SUCCESS, what); }
 
 	// The install-side SEAMCALLs map BUSY to -EBUSY; anything else is a bug.
 	constexpr int install_result(u64 err, const char* what, u64 gfn, unsigned level)
@@ -523,15 +538,52 @@ private:
 		env_.kick_all_vcpus();
 	}
 
-	// tdx_reclaim_page(): TDH.PHYMEM.PAGE.RECLAIM; the page returns to the
-	// host only on success (callers leak it otherwise).
+	// tdx_reclaim_page() / __tdx_reclaim_page(): TDH.PHYMEM.PAGE.RECLAIM; the
+	// page returns to the host only on success (callers leak it otherwise).
+	// A failure is TDX_BUG_ON_3(err, TDH_PHYMEM_PAGE_RECLAIM, .., NULL): a
+	// warning, the VM is not bugged.
 	constexpr bool reclaim_page(u64 pa)
 	{
 		u64 pt = 0, owner = 0, size = 0;
 		const u64 err = hw::tdh_phymem_page_reclaim(m_, pa, &pt, &owner, &size);
-		if (tdx_bug_on(err, "TDH.PHYMEM.PAGE.RECLAIM"))
+		return !tdx_warn_on(err, "TDH.PHYMEM.PAGE.RECLAIM");
+	}
+
+	// The end of tdx_reclaim_td_control_pages(): __tdx_reclaim_page() of the
+	// TDR, then tdh_phymem_page_wbinvd_tdr() -- PAGE.WBINVD of the TDR with
+	// the global KeyID, because "TDX module may access TDR while operating on
+	// TD (Especially when it is reclaiming TDCS)".  Either failure returns
+	// before __free_page(): the TDR is leaked (the WBINVD's is
+	// TDX_BUG_ON(err, TDH_PHYMEM_PAGE_WBINVD, kvm)).
+	constexpr bool reclaim_tdr()
+	{
+		if (!reclaim_page(tdr_pa_))
 			return false;
+		const u64 err = hw::tdh_phymem_page_wbinvd_hkid(m_, TDX_GLOBAL_KEYID, tdr_pa_);
+		if (tdx_bug_on(err, "TDH.PHYMEM.PAGE.WBINVD"))
+			return false;
+		pages_.free_pfn(tdr_pa_ >> spec::PAGE_SHIFT);
 		return true;
+	}
+
+	// smp_func_do_phymem_cache_wb(), on the one package here: CACHE.WB,
+	// resumed while TDX_INTERRUPTED_RESUMABLE (TDX_SEAMCALL_RETRIES times);
+	// TDX_NO_HKID_READY_TO_WBCACHE is "Already done by other thread".  A
+	// failure is TDX_BUG_ON(err, TDH_PHYMEM_CACHE_WB, NULL): only a warning,
+	// and tdx_mmu_release_hkid() goes on ("In the case of error in
+	// smp_func_do_phymem_cache_wb(), the following tdh_mng_key_freeid() will
+	// fail").
+	constexpr void phymem_cache_wb()
+	{
+		u64 err = hw::status::TDX_SUCCESS;
+		for (int i = 0; i < 10000; i++) { // TDX_SEAMCALL_RETRIES
+			err = hw::tdh_phymem_cache_wb(m_, err != hw::status::TDX_SUCCESS);
+			if (err != hw::status::TDX_INTERRUPTED_RESUMABLE)
+				break;
+		}
+		if (err == hw::status::TDX_NO_HKID_READY_TO_WBCACHE)
+			err = hw::status::TDX_SUCCESS;
+		tdx_warn_on(err, "TDH.PHYMEM.CACHE.WB");
 	}
 
 	// Seed 004 tdx_sept_teardown_private_spte(): 4K only, RECLAIM then unpin.

@@ -394,10 +394,14 @@ SeamcallVerdict TdxReplay::construct(const Seamcall& c, u32 cpu, const Where& w)
 		td->in_guest_model[c.rcx] = false;
 		return v;
 	case Leaf::TDH_VP_ADDCX:
-		if (!td->sim->add_vcpu_page(td->sim_pa(c.rdx, w, "rdx"), td->sim_pa(c.rcx, w, "rcx")))
-			return refused("TDH.VP.ADDCX of page " + hex(c.rcx) + ", which is not free");
+		// No simulated module yet: the TD's own construction was refused.
+		if (!td->sim || !td->sim->add_vcpu_page(td->sim_pa(c.rdx, w, "rdx"), td->sim_pa(c.rcx, w, "rcx")))
+			return refused("TDH.VP.ADDCX of page " + hex(c.rcx) + " before the TD is initialized, or of a page "
+				       "that is not free");
 		return v;
 	default: // TDH.VP.INIT: the vCPU is initialized and associated with this CPU
+		if (!td->sim)
+			return refused("TDH.VP.INIT of TDVPR " + hex(c.rcx) + " before the TD is initialized");
 		td->sim->lp = cpu;
 		if (!td->sim->init_vcpu(td->sim_pa(c.rcx, w, "rcx")))
 			return refused("TDH.VP.INIT of TDVPR " + hex(c.rcx) + ", which is initialized already");

@@ -47,12 +47,14 @@ Obligation factoring()
 TEST(EngineUnknown, ATimeoutIsNeitherProofNorFailure)
 {
 	const Result r = proofs::discharge(factoring(), 1);
+	// The proof (no other factors: primality) is out of reach.  The
+	// vacuity and known-bad calls (find some factors) may now and then
+	// succeed within the timeout, as Z3 checks its limit only between
+	// steps; whatever they answer, an "unknown" must stay "unknown".
 	EXPECT_EQ(r.proof, Answer::unknown);
-	EXPECT_EQ(r.vacuity, Answer::unknown);
-	EXPECT_EQ(r.known_bad, Answer::unknown);
 	EXPECT_FALSE(r.proved);
-	EXPECT_FALSE(r.vacuity_ok);
-	EXPECT_FALSE(r.bad_refuted);
+	EXPECT_EQ(r.vacuity_ok, r.vacuity == Answer::yes);
+	EXPECT_NE(r.known_bad, Answer::no);
 	EXPECT_TRUE(r.counterexample.empty());
 	EXPECT_TRUE(r.error.empty()) << r.error;
 	EXPECT_NE(r.unknown_reason.find("timeout"), std::string::npos) << r.unknown_reason;

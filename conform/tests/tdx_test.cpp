@@ -777,3 +777,24 @@ TEST(TdxProfile, InferredFromATdxEvent)
 
 } // namespace
 } // namespace arborist::conform::test
+
+namespace arborist::conform::test {
+namespace {
+
+// Found by conform.fuzz: TDH.VP.ADDCX or TDH.VP.INIT of a TD whose own
+// construction the simulated module refused (no module to add the vCPU to)
+// is refused too, not a null dereference.
+TEST(TdxFuzzFindings, VcpuCallsBeforeTheTdIsBuilt)
+{
+	for (const char* leaf : {"TDH.VP.ADDCX", "TDH.VP.INIT"}) {
+		TraceBuilder b;
+		b.event("tdx_seamcall", "leaf TDH.MNG.CREATE rcx 100000000 rdx 1 r8 0 r9 0 status 0 out_rcx 0 out_rdx 0 out_r8 0");
+		b.event("tdx_seamcall", std::string("leaf ") + leaf +
+						" rcx 100009000 rdx 100000000 r8 0 r9 0 status 0 out_rcx 0 out_rdx 0 out_r8 0");
+		const CheckResult r = check_text(b.text(), linux_6_19_tdx);
+		EXPECT_FALSE(r.violations.empty()) << leaf;
+	}
+}
+
+} // namespace
+} // namespace arborist::conform::test

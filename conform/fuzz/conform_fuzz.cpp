@@ -4,7 +4,9 @@
 // it is read as `arborist conform` reads a file (LineReader,
 // parse_trace_line) and replayed by the Checker under each profile
 // (linux-6.1-npt, linux-6.19-tdx, whose TDX events run the simulated TDX
-// module).  A malformed line must end in ParseError, nothing else: any
+// module), then once more through check_trace() as the command runs it:
+// profile inference, the linearization with a short window, and the merge
+// of the input's two halves as two inputs.  A malformed line must end in ParseError, nothing else: any
 // other exception, crash, hang or sanitizer report is a finding.
 // Built with clang -fsanitize=fuzzer,address,undefined by
 // conform/fuzz/CMakeLists.txt (CTest conform.fuzz, docs/conformance.md).
@@ -12,6 +14,7 @@
 #include <cstdint>
 #include <string>
 
+#include "conform/check.hpp"
 #include "conform/checker.hpp"
 #include "conform/ftrace.hpp"
 #include "conform/profile.hpp"
@@ -44,6 +47,35 @@ void replay(const std::string& text, const Profile& p)
 	}
 }
 
+// check_trace(): inference, then the replay; the text split in two halves
+// at a line boundary is also merged as two inputs.
+void check(const std::string& text)
+{
+	struct Sink final : CheckObserver {
+		std::size_t n = 0;
+		void violation(const Violation& v) override { n += v.file.size() + v.message.size(); }
+	} sink;
+	CheckOptions o;
+	o.window_us = 5; // short: the forcing paths run too
+	o.window_lines = 64;
+	try {
+		std::vector<TraceInput> one;
+		one.push_back(TraceInput{"fuzz", std::make_unique<StringSource>(text)});
+		check_trace(one, o, sink);
+	} catch (const ParseError&) {
+	}
+	const std::size_t cut = text.find('\n', text.size() / 2);
+	if (cut == std::string::npos)
+		return;
+	try {
+		std::vector<TraceInput> two;
+		two.push_back(TraceInput{"a", std::make_unique<StringSource>(text.substr(0, cut + 1))});
+		two.push_back(TraceInput{"b", std::make_unique<StringSource>(text.substr(cut + 1))});
+		check_trace(two, o, sink);
+	} catch (const ParseError&) {
+	}
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
@@ -53,5 +85,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 	const std::string text(reinterpret_cast<const char*>(data), size);
 	replay(text, linux_6_1_npt);
 	replay(text, linux_6_19_tdx);
+	check(text);
 	return 0;
 }

@@ -387,10 +387,7 @@ TEST(Profiles, EptFlavourReplaysWithItsOwnValues)
 	const spec::SpteFlavor& f = spec::ept_v6_19;
 	const u64 np = spec::nonpresent_spte(spec::concrete, f);
 	TraceBuilder b;
-	b.root();
-	b.change(0, 4, np, nonleaf(0x100, f));
-	b.change(0, 3, np, nonleaf(0x101, f));
-	b.change(0, 2, np, nonleaf(0x102, f));
+	link_tables(b, f);
 	b.change(7, 1, np, leaf(0x77, 1, f));
 	b.change(7, 1, leaf(0x77, 1, f), spec::frozen_spte(spec::concrete, f));
 	b.change(7, 1, np, leaf(0x78, 1, f));

@@ -43,13 +43,8 @@ Inferred infer(const std::string& text)
 // a writable 4K leaf in it, in flavour f.
 std::string fault_in(const spec::SpteFlavor& f)
 {
-	const u64 np = spec::nonpresent_spte(spec::concrete, f);
 	TraceBuilder b;
-	b.root();
-	b.change(0, 4, np, nonleaf(0x100, f));
-	b.change(0, 3, np, nonleaf(0x101, f));
-	b.change(0, 2, np, nonleaf(0x102, f));
-	b.change(1, 1, np, leaf(0x200, 1, f));
+	link_tables(b, f).change(1, 1, spec::nonpresent_spte(spec::concrete, f), leaf(0x200, 1, f));
 	return b.text();
 }
 

@@ -148,6 +148,17 @@ constexpr u64 leaf_wrprot(u64 pfn, const spec::SpteFlavor& f = spec::npt_v6_1)
 	return spec::make_wrprot_spte(spec::concrete, f, leaf(pfn, 1, f));
 }
 constexpr u64 REMOVED = spec::frozen_spte(spec::concrete, spec::npt_v6_1);
+
+// A fresh root and, below it, tables down to level 1 (PFNs 0x100, 0x101,
+// 0x102, covering GFN 0-1ff) in flavour f, linked by `cpu`.
+inline TraceBuilder& link_tables(TraceBuilder& b, const spec::SpteFlavor& f = spec::npt_v6_1, unsigned cpu = 1)
+{
+	const u64 np = spec::nonpresent_spte(spec::concrete, f);
+	b.root();
+	b.change(0, 4, np, nonleaf(0x100, f), cpu);
+	b.change(0, 3, np, nonleaf(0x101, f), cpu);
+	return b.change(0, 2, np, nonleaf(0x102, f), cpu);
+}
 static_assert(nonleaf(0x2c53) == 0x2c53827 && leaf(0xbfed) == 0xbfede67 && leaf_wrprot(0x7200) == 0x7200e65 &&
 	      leaf(0x7200, 2) == 0x7200ee7 && REMOVED == 0x5a0);
 

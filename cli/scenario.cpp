@@ -1526,6 +1526,16 @@ private:
 	std::string apply(const Enter& e)
 	{
 		if constexpr (M::is_td) {
+			// KVM_RUN holds vcpu->mutex for as long as the vCPU runs
+			// (kvm_vcpu_ioctl()), so a vCPU in the guest cannot be entered
+			// again: the scenario asks for what no kernel does, and its
+			// trace would not be a kernel's.
+			if (m_.vm().module().num_vcpus() > e.vcpu && m_.vm().module().vcpu(e.vcpu).in_guest) {
+				impossible_++;
+				return "FAILED: vCPU " + std::to_string(e.vcpu) +
+				       " is in the guest already (KVM_RUN holds vcpu->mutex); 'exit vcpu=" +
+				       std::to_string(e.vcpu) + "' first";
+			}
 			if (m_.vm().tdx().wait_for_sept_zap())
 				return "refused: wait_for_sept_zap";
 			return status_text(m_.vm().enter(e.vcpu));
@@ -2014,12 +2024,15 @@ private:
 	{
 		const u64 bugs = m_.bugs();
 		const u64 unexpected = bugs > tolerated_bugs_ ? bugs - tolerated_bugs_ : 0;
-		const bool ok = failures_ == 0 && unexpected == 0 && violations_ == 0 && dot_written && trace_written;
+		const bool ok = failures_ == 0 && impossible_ == 0 && unexpected == 0 && violations_ == 0 && dot_written &&
+				trace_written;
 		out_ << "\nresult: " << (ok ? "ok" : "FAILED") << ": " << sc_.ops.size() << " operation(s), "
 		     << expects_ - failures_ << " of " << expects_ << " expectation(s) held, " << bugs << " KVM bug(s) ("
 		     << unexpected << " unexpected)";
 		if (opt_.refine)
 			out_ << ", " << violations_ << " refinement violation(s)";
+		if (impossible_)
+			out_ << ", " << impossible_ << " operation(s) no kernel performs";
 		if (!dot_written)
 			out_ << ", Graphviz file not written";
 		if (!trace_written)
@@ -2041,7 +2054,7 @@ private:
 	std::map<u64, u64> calls_seen_;
 	std::size_t mmu_events_seen_ = 0, tdx_events_seen_ = 0;
 	bool hooks_bug_reported_ = false;
-	u64 expects_ = 0, failures_ = 0, violations_ = 0;
+	u64 expects_ = 0, failures_ = 0, violations_ = 0, impossible_ = 0;
 	u64 tolerated_bugs_ = 0;
 };
 

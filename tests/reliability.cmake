@@ -64,3 +64,10 @@ add_test(NAME cli.run_trace_conforms.plain-ept-gpa-bit47
           -DSCENARIO=${CMAKE_CURRENT_SOURCE_DIR}/data/reliability/plain-ept-gpa-bit47.scn
           -DWORK=${CMAKE_CURRENT_BINARY_DIR}/run-trace/plain-ept-gpa-bit47 -DPROFILE=linux-6.12-ept
           -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_trace_conforms.cmake)
+# A TD's shared 2M fault maps the huge page's head frame, as the plain VM's
+# does (kvm_mmu_hugepage_adjust()): its trace conforms.
+add_test(NAME cli.run_trace_conforms.td-shared-huge-unaligned-pfn
+  COMMAND ${CMAKE_COMMAND} -DARBORIST=$<TARGET_FILE:arborist>
+          -DSCENARIO=${CMAKE_CURRENT_SOURCE_DIR}/data/reliability/td-shared-huge-unaligned-pfn.scn
+          -DWORK=${CMAKE_CURRENT_BINARY_DIR}/run-trace/td-shared-huge-unaligned-pfn -DPROFILE=linux-6.19-tdx
+          -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_trace_conforms.cmake)

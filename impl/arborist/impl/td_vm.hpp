@@ -167,7 +167,9 @@ public:
 				return std::nullopt;
 			f.pfn = *pfn;
 		} else {
-			f.pfn = opt_.shared_base_pfn + gfn;
+			// kvm_mmu_hugepage_adjust(): a huge mapping maps the huge
+			// page's head, "fault->pfn &= ~mask" (as the plain VM does).
+			f.pfn = (opt_.shared_base_pfn + gfn) & ~(pages_per_level(level) - 1);
 		}
 		return f;
 	}

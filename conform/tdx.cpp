@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // The TDX half of the replay: SEAMCALLs against a simulated TDX module per
-// TD (see tdx.hpp).  Sources: the TDX module 1.5 source
-// (src/vmm_dispatcher/api_calls/tdh_*.c), shared/research/tdx-module-sept.md
-// (the module), shared/research/linux-kvm-tdx.md §5, §6 and Linux v6.19
-// arch/x86/kvm/vmx/tdx.c (how KVM calls it and which statuses it tolerates).
+// TD (see tdx.hpp).  Sources: the TDX module 1.5.01 source (intel/tdx-module,
+// src/vmm_dispatcher/api_calls/tdh_*.c) and Linux v6.19
+// arch/x86/kvm/vmx/tdx.c and arch/x86/virt/vmx/tdx/tdx.c (how KVM calls it,
+// the registers of each tdh_*() wrapper, which statuses it tolerates).
 #include "tdx.hpp"
 
 #include <array>

@@ -921,9 +921,11 @@ struct Checker::Impl {
 				    "starts after the VM did");
 	}
 
+	bool level_ok(unsigned level) const { return level >= spec::PG_LEVEL_4K && level <= root_level; }
+
 	bool check_level(const SpteChanged& e, const TraceLine& tl, const Where& w)
 	{
-		if (e.level >= spec::PG_LEVEL_4K && e.level <= root_level)
+		if (level_ok(e.level))
 			return true;
 		report(violation("spte.bad-level", w.line, tl.text,
 				 "level " + std::to_string(e.level) + " is outside 1.." + std::to_string(root_level)));
@@ -1790,8 +1792,8 @@ struct Checker::Impl {
 		switch (id) {
 		case EventId::tdp_mmu_spte_changed: {
 			const SpteChanged e = decode_spte_changed(tl.payload, w);
-			if (e.level < spec::PG_LEVEL_4K || e.level > root_level)
-				return true;
+			if (!level_ok(e.level))
+				return true; // applied at once and reported as spte.bad-level
 			const Candidate c = attribute(e.as_id, e.level, round_to(e.gfn, e.level), e.old_spte, e.new_spte, tl.cpu);
 			prepared.text = tl.text.data();
 			prepared.event = e;

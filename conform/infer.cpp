@@ -29,14 +29,6 @@ bool nonleaf_of(const spec::SpteFlavor& f, u64 v)
 
 } // namespace
 
-std::string profile_names()
-{
-	std::string s;
-	for (const Profile* p : profiles)
-		s += (s.empty() ? "" : ", ") + std::string(p->name);
-	return s;
-}
-
 ProfileInference::ProfileInference()
 {
 	for (std::size_t i = 0; i < profiles.size(); i++)
@@ -140,22 +132,26 @@ bool ProfileInference::observe(const TraceLine& tl, const Where& w)
 		if (decided_)
 			return true;
 	}
-	// The layout: only a present SPTE says where its bits sit.
+	// The layout: only a present SPTE says where its bits sit; whether it is
+	// present and a leaf is each flavour's own predicate (spec/arborist/spte.hpp).
 	const u64 v = e.new_spte;
-	if (!(v & spec::bit_ull(11)))
-		return false;
-	const bool leaf = e.level == spec::PG_LEVEL_4K || (v & spec::bit_ull(7));
 	Set fits;
 	Arch arch = Arch::npt;
+	bool leaf = false;
 	for (std::size_t i = 0; i < profiles.size(); i++) {
 		const spec::SpteFlavor& f = profiles[i]->flavor;
-		if (!leaf)
+		if (!spec::is_shadow_present_pte(d, f, v))
+			continue;
+		const bool is_leaf = spec::is_last_spte(d, f, v, u64{e.level});
+		if (!is_leaf)
 			fits[i] = nonleaf_of(f, v);
 		else
 			fits[i] = spec::is_writable_pte(d, f, v) && spec::is_mmu_writable_spte(d, f, v) &&
 				  spec::is_host_writable_spte(d, f, v);
-		if (fits[i])
+		if (fits[i]) {
 			arch = profiles[i]->arch;
+			leaf = is_leaf;
+		}
 	}
 	bool one_arch = fits.any();
 	for (std::size_t i = 0; i < profiles.size(); i++)

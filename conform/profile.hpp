@@ -18,6 +18,7 @@
 #pragma once
 
 #include <array>
+#include <string>
 #include <string_view>
 
 #include "arborist/spte.hpp"
@@ -77,7 +78,13 @@ constexpr bool same_replay(const Profile& a, const Profile& b)
 }
 
 // The names of every profile, for usage texts: "linux-6.1-npt, ...".
-std::string profile_names();
+inline std::string profile_names()
+{
+	std::string s;
+	for (const Profile* p : profiles)
+		s += (s.empty() ? "" : ", ") + std::string(p->name);
+	return s;
+}
 
 static_assert(same_replay(linux_6_12_npt, linux_6_19_npt) && same_replay(linux_6_12_ept, linux_6_19_ept));
 static_assert(!same_replay(linux_6_1_npt, linux_6_12_npt) && !same_replay(linux_6_19_ept, linux_6_19_tdx));

@@ -1561,12 +1561,7 @@ struct Checker::Impl {
 			set_entry(*direct, u.index, u.old_spte);
 		set_entry(mirror, i, u.new_spte);
 		add_record(mirror, i, Origin::traced, u.line, u.old_spte, u.new_spte);
-		SpteChanged e{};
-		e.as_id = mirror.as_id;
-		e.gfn = u.gfn;
-		e.level = u.level;
-		e.old_spte = u.old_spte;
-		e.new_spte = u.new_spte;
+		const SpteChanged e{mirror.as_id, u.gfn, u.level, u.old_spte, u.new_spte};
 		TraceLine tl;
 		tl.cpu = cpu;
 		tl.text = u.text;

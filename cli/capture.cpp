@@ -47,7 +47,16 @@ KERNEL is one of:
                                  with apt-get download into --cache DIR:
                                  6.1 (default): linux-image-6.1.0-N-amd64,
                                  6.12: linux-image-6.12.N+deb12-amd64
+  --debian SERIES --patch FILE [--patch FILE2 ...]
+                                 the same kernel image with kvm.ko and
+                                 kvm-amd.ko rebuilt from Debian's own source
+                                 of that image (linux-source-SERIES, same
+                                 version) with the patches applied, in order
+                                 (docs/capture.md, "Testing a patch")
 options:
+  --rebuild            with --debian: rebuild kvm.ko and kvm-amd.ko from
+                       Debian's source without a patch (what --patch
+                       compares against)
   --out DIR            where the trace, console log and initramfs go
                        (default ./capture; the trace is DIR/trace.txt)
   --check              check the trace with arborist conform and print one
@@ -61,7 +70,9 @@ options:
                        choice, local, or global when its sched_clock is
                        unstable (Debian's 6.1 under TCG); recorded in
                        DIR/capture-facts.txt
-  --cache DIR          with --debian: download directory (default ./arborist-cache)
+  --cache DIR          with --debian: download directory (default ./arborist-cache);
+                       with --patch also the prepared source tree and the
+                       KVM build, reused by the next run
   --timeout S          give up on the guest after S seconds (default 900)
   --memory MB          guest memory (default 1024)
   --buffer-kb KB       per-CPU ftrace ring buffer in the guest (default 32768)
@@ -74,8 +85,9 @@ events/kvmmmu/*/format) and capture-facts.txt (kernel release, package,
 trace clock, QEMU version, CPUs).
 
 exit status: 0 captured, and with --check every phase accepted; 1 some
-violation; 2 bad input, a failed boot or capture, or a trace that is not a
-complete capture of the workload.
+violation; 2 bad input, a patch that does not apply or does not compile
+(with patch's or the compiler's message), a failed boot or capture, or a
+trace that is not a complete capture of the workload.
 )";
 
 namespace {
@@ -176,6 +188,8 @@ struct Request {
 	std::string series = "6.1";  // --debian SERIES
 	bool series_given = false;
 	std::string trace_clock;     // --trace-clock; empty = the kernel's choice
+	std::vector<std::string> patches; // --patch, in order
+	bool rebuild = false;        // --rebuild, or implied by --patch
 };
 
 // A clock name goes into the guest's /arborist.conf (a shell file), so only
@@ -350,8 +364,16 @@ int check_capture(const std::string& trace, const std::string& profile, std::ost
 	out << "arborist capture: " << nphases << " phases, " << events << " events, " << changes
 	    << " kvm_tdp_mmu_spte_changed: " << obs.total << (obs.total == 1 ? " violation" : " violations") << ": "
 	    << (obs.total ? "REJECTED" : incomplete.empty() ? "ACCEPTED" : "INCOMPLETE") << "\n";
-	if (!incomplete.empty())
+	if (!incomplete.empty()) {
+		// The violations of a trace cut short are still violations: what
+		// was traced happened.  An ambiguous profile or lost events leave
+		// no verdict.
+		if (obs.total && obs.done < 0 && nphases > 0 && !st.partial && !result.ambiguous) {
+			err << "arborist capture: " << trace << ": " << incomplete << "\n";
+			return 1;
+		}
 		return bad_input(err, trace + ": " + incomplete);
+	}
 	return obs.total ? 1 : 0;
 }
 
@@ -368,7 +390,8 @@ int capture_request(const Request& r, std::ostream& out, std::ostream& err)
 {
 	const CaptureOptions& o = r.o;
 	if (!o.trace.empty()) {
-		if (!o.kernel.empty() || !o.modules.empty() || !o.deb.empty() || o.debian)
+		if (!o.kernel.empty() || !o.modules.empty() || !o.deb.empty() || o.debian || !r.patches.empty() ||
+		    r.rebuild)
 			return bad_input(err, "--trace checks an earlier capture; it takes no kernel");
 		if (!r.trace_clock.empty())
 			return bad_input(err, "--trace-clock is a capture option; --trace checks an earlier capture");
@@ -405,9 +428,56 @@ int capture_request(const Request& r, std::ostream& out, std::ostream& err)
 		return bad_input(err, "the workload " + workload + " does not exist (build the target arborist-workload, "
 				      "or give --workload FILE)");
 
+	const bool rebuild = r.rebuild || !r.patches.empty();
+	if (rebuild && !o.debian)
+		return bad_input(err, std::string(r.patches.empty() ? "--rebuild" : "--patch") +
+					      " needs --debian SERIES: the modules are rebuilt from Debian's source of that "
+					      "series' image (--kernel/--modules for a kernel built elsewhere)");
+	if (rebuild && !o.debian_package.empty())
+		return bad_input(err, "--patch and --rebuild choose the image themselves (the newest of the series "
+				      "whose source is published); give --debian SERIES without --debian-package");
+	for (const std::string& p : r.patches)
+		if (!is_file(p))
+			return bad_input(err, "--patch " + p + ": no such file");
+
+	std::string deb = o.deb, override_modules;
+	if (rebuild) {
+		const auto t0 = std::chrono::steady_clock::now();
+		std::vector<std::string> build{std::string(ARBORIST_CAPTURE_DIR) + "/build-debian-kvm.sh", "--series",
+					       r.series, "--cache", o.cache, "--out", o.out};
+		for (const std::string& p : r.patches)
+			build.insert(build.end(), {"--patch", p});
+		std::string report;
+		const int rc = run_capture_stdout(build, report, err);
+		if (rc == 3)
+			return bad_input(err, "--debian " + r.series + ": the kernel, its source or its Module.symvers "
+							"cannot be had here (see above)");
+		if (rc != 0)
+			return bad_input(err, r.patches.empty() ? "the KVM modules could not be built (see above)"
+								: "the patched KVM modules could not be built (see above)");
+		std::string prepare_s, build_s;
+		std::istringstream lines(report);
+		for (std::string key, value; lines >> key >> value;) {
+			if (key == "image")
+				deb = value;
+			else if (key == "modules")
+				override_modules = value;
+			else if (key == "prepare_s")
+				prepare_s = value;
+			else if (key == "build_s")
+				build_s = value;
+		}
+		if (deb.empty() || override_modules.empty())
+			return bad_input(err, "build-debian-kvm.sh did not name the image and the modules");
+		const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+		out << "arborist capture: kernel package " << deb << "\n"
+		    << "arborist capture: kvm.ko and kvm-amd.ko rebuilt with " << r.patches.size()
+		    << (r.patches.size() == 1 ? " patch" : " patches") << " in " << std::fixed << std::setprecision(1)
+		    << secs << " s (source tree prepared in " << prepare_s << " s, make M=arch/x86/kvm " << build_s
+		    << " s): " << override_modules << "\n";
+	}
 	const auto start = std::chrono::steady_clock::now();
-	std::string deb = o.deb;
-	if (o.debian) {
+	if (o.debian && !rebuild) {
 		std::vector<std::string> fetch{std::string(ARBORIST_CAPTURE_DIR) + "/fetch-debian-kernel.sh", "--series",
 					       r.series, o.cache};
 		if (!o.debian_package.empty())
@@ -427,6 +497,8 @@ int capture_request(const Request& r, std::ostream& out, std::ostream& err)
 				      std::to_string(o.memory_mb), "--buffer-kb", std::to_string(o.buffer_kb)};
 	if (!r.trace_clock.empty())
 		argv.insert(argv.end(), {"--trace-clock", r.trace_clock});
+	if (!override_modules.empty())
+		argv.insert(argv.end(), {"--override-modules", override_modules});
 	if (!deb.empty()) {
 		argv.insert(argv.end(), {"--deb", deb});
 	} else {
@@ -438,6 +510,13 @@ int capture_request(const Request& r, std::ostream& out, std::ostream& err)
 	if (rc != 0) {
 		err << "arborist capture: the capture failed after " << std::fixed << std::setprecision(1) << secs
 		    << " s (details above; files in " << o.out << ")\n";
+		// A guest whose workload failed still sent the trace up to the
+		// failure (capture.sh removes any older one first): a violation in
+		// it is the verdict, else the failure is.
+		if (o.check && is_file(o.out + "/trace.txt")) {
+			out << "arborist capture: checking the trace up to the failure\n";
+			return check_capture(o.out + "/trace.txt", o.profile, out, err) == 1 ? 1 : 2;
+		}
 		return 2;
 	}
 	out << "arborist capture: captured in " << std::fixed << std::setprecision(1) << secs << " s: " << o.out
@@ -484,6 +563,8 @@ int capture_main(const std::vector<std::string>& args, std::ostream& out, std::o
 	p.value("--qemu", o.qemu);
 	p.value("--workload", o.workload);
 	p.value("--trace-clock", r.trace_clock);
+	p.repeated("--patch", r.patches);
+	p.flag("--rebuild", r.rebuild);
 	p.number("--timeout", o.timeout_s, 10, 86400);
 	p.number("--memory", o.memory_mb, 256, 65536);
 	p.number("--buffer-kb", o.buffer_kb, 64, 1u << 22);

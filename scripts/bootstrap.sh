@@ -5,7 +5,8 @@
 #   core    compiler, CMake, Z3, Boost (Hana), GoogleTest, Google Benchmark
 #   extract Frama-C, Why3 and Z3 (the extracted C and its WP proofs)
 #   check   SPIN and Graphviz (model-checker cross-check, --dot output)
-#   capture QEMU, busybox, cpio, xz and zstd (booting a kernel under TCG; compressed modules)
+#   capture QEMU, busybox, cpio, xz and zstd (booting a kernel under TCG; compressed modules);
+#           bc, bison, flex, libelf, libssl, pahole and patch (rebuilding KVM from Debian's source: --patch)
 #   fuzz    clang-14 and its libFuzzer/sanitizer runtimes (CTest conform.fuzz)
 set -euo pipefail
 
@@ -13,7 +14,7 @@ declare -A GROUP=(
 	[core]="build-essential cmake g++ libz3-dev libboost-dev googletest libgtest-dev libbenchmark-dev"
 	[extract]="frama-c-base why3 z3"
 	[check]="spin graphviz"
-	[capture]="qemu-system-x86 busybox-static cpio xz-utils zstd"
+	[capture]="qemu-system-x86 busybox-static cpio xz-utils zstd bc bison flex libelf-dev libssl-dev dwarves patch"
 	[fuzz]="clang-14 libclang-rt-14-dev"
 )
 

@@ -7,7 +7,11 @@
 #
 #   capture.sh --workload BIN --out DIR (--kernel IMAGE --modules DIR | --deb PKG.deb)
 #              [--qemu PATH] [--timeout SECONDS] [--memory MB] [--buffer-kb KB]
-#              [--trace-clock CLOCK]
+#              [--trace-clock CLOCK] [--override-modules DIR]
+#
+# --override-modules DIR: the modules in DIR (e.g. kvm.ko and kvm-amd.ko
+# rebuilt by build-debian-kvm.sh) replace those of the same name in the
+# kernel's modules; their vermagic must name the kernel's release.
 #
 # Writes DIR/trace.txt (the guest's /sys/kernel/tracing/trace), DIR/console.txt
 # (the guest's serial console), DIR/formats.txt (the guest's
@@ -25,16 +29,16 @@ err() {
 	echo "$me: $*" >&2
 	exit 2
 }
-usage() { err "$* (usage: capture.sh --workload BIN --out DIR (--kernel IMAGE --modules DIR | --deb PKG.deb) [--qemu PATH] [--timeout S] [--memory MB] [--buffer-kb KB] [--trace-clock CLOCK])"; }
+usage() { err "$* (usage: capture.sh --workload BIN --out DIR (--kernel IMAGE --modules DIR | --deb PKG.deb) [--qemu PATH] [--timeout S] [--memory MB] [--buffer-kb KB] [--trace-clock CLOCK] [--override-modules DIR])"; }
 
 kernel= modules= deb= workload= out= qemu=qemu-system-x86_64
-timeout_s=900 memory=1024 buffer_kb=32768 trace_clock=
+timeout_s=900 memory=1024 buffer_kb=32768 trace_clock= override=
 here=$(cd "$(dirname "$0")" && pwd)
 
 while [ $# -gt 0 ]; do
 	opt=$1
 	case $opt in
-	--kernel | --modules | --deb | --workload | --out | --qemu | --timeout | --memory | --buffer-kb | --trace-clock)
+	--kernel | --modules | --deb | --workload | --out | --qemu | --timeout | --memory | --buffer-kb | --trace-clock | --override-modules)
 		[ $# -ge 2 ] || usage "option $opt needs a value"
 		val=$2
 		shift 2
@@ -52,6 +56,7 @@ while [ $# -gt 0 ]; do
 	--memory) memory=$val ;;
 	--buffer-kb) buffer_kb=$val ;;
 	--trace-clock) trace_clock=$val ;;
+	--override-modules) override=$val ;;
 	esac
 done
 
@@ -118,6 +123,27 @@ modinfo_field() {
 builtin_has() {
 	[ -f "$modules/modules.builtin" ] && grep -q -E "/$1\.ko\$" <(sed 's/-/_/g' "$modules/modules.builtin")
 }
+
+# Rebuilt modules replace the kernel's own of the same name.  Their
+# vermagic must be that of the module they replace (the kernel's release
+# and options), or insmod in the guest would fail with a less helpful
+# message.
+if [ -n "$override" ]; then
+	[ -d "$override" ] || err "--override-modules $override: no such directory"
+	find "$override" -maxdepth 1 -type f -name '*.ko' |
+		awk '{ n = $0; sub(/.*\//, "", n); sub(/\.ko$/, "", n); gsub(/-/, "_", n); print n, $0 }' >"$index.override"
+	[ -s "$index.override" ] || err "--override-modules $override: no .ko file there"
+	while read -r name file; do
+		own=$(awk -v n="$name" '$1 == n { print $2; exit }' "$index")
+		[ -n "$own" ] || continue
+		magic=$(modinfo_field "$file" vermagic)
+		want=$(modinfo_field "$own" vermagic)
+		[ "$magic" = "$want" ] || err "$file: vermagic '$magic' is not that of the kernel's $own: '$want'"
+	done <"$index.override"
+	awk 'NR == FNR { o[$1] = 1; print; next } !($1 in o)' "$index.override" "$index" >"$index.new"
+	mv "$index.new" "$index"
+	rm -f "$index.override"
+fi
 
 order=() done_names=" " active=" "
 resolve() {
@@ -288,9 +314,11 @@ if ! grep -a -q '^arborist-init: start' "$console"; then
 	[ -s "$console" ] || err "the guest printed nothing on its console ($console is empty): is $kernel an x86-64 bzImage?"
 	err "the guest kernel did not reach /init; $(last_lines)"
 fi
-p=$(where '^arborist-(init|workload): error' || true)
-[ -z "$p" ] || err "$p"
+# The first error the guest reported; a failed workload still sends the
+# trace up to its failure, which is brought back before the error is.
+failed=$(where '^arborist-(init|workload): error' || true)
 if ! grep -a -q '^arborist-init: trace: sent' "$console"; then
+	[ -z "$failed" ] || err "$failed"
 	p=$(where 'Kernel panic|BUG:|Oops|WARNING:' || true)
 	[ -n "$p" ] && err "the guest failed after /init started: $p"
 	err "the guest stopped before sending the trace; $(last_lines)"
@@ -341,6 +369,11 @@ console_value() { # the text after "arborist-init: $1" on the console
 	echo "qemu: $("$qemu" --version | head -1)"
 	echo "cpus: $(echo "$start_line" | sed -n 's/.*, \([0-9]*\) CPUs$/\1/p')"
 	echo "memory_mb: $memory"
+	if [ -n "$override" ]; then
+		echo "rebuilt_modules: $(cd "$override" && ls *.ko | tr '\n' ' ')($override)"
+		# build-debian-kvm.sh says what they were built from.
+		[ ! -f "$override/build-facts.txt" ] || sed 's/^/kbuild_/' "$override/build-facts.txt"
+	fi
 	echo "trace_lines: $got"
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 } >"$out/capture-facts.txt"
@@ -351,4 +384,10 @@ splats=$(grep -a -n -E 'WARNING: CPU|BUG: |Oops|general protection fault|soft lo
 if [ -n "$splats" ]; then
 	echo "$me: note: the guest kernel reported problems during the capture:"
 	echo "$splats" | sed "s|^\([0-9]*\):|  $console:\1: |"
+fi
+if [ -n "$failed" ]; then
+	# Exit 2, but with the trace in place: arborist capture --check still
+	# checks what the kernel did before the failure.
+	echo "$me: the trace up to the failure: $out/trace.txt" >&2
+	err "$failed"
 fi

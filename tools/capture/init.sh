@@ -97,7 +97,10 @@ say "workload: start"
 rc=$?
 echo 0 > $T/tracing_on
 say "workload: exit status $rc"
-[ $rc -eq 0 ] || fail "the workload failed (exit status $rc); its error is above"
+# A failed workload still sends its trace: what the kernel did up to the
+# failure is what a kernel developer needs to see (the host reports the
+# failure after checking the trace).
+[ $rc -eq 0 ] || say "error: the workload failed (exit status $rc); its error is above"
 
 # The header says whether the ring buffer overran
 # ("entries-in-buffer/entries-written: A/B"); capture.sh checks it.
@@ -121,5 +124,6 @@ done > /tmp/formats.txt
 (gzip -c /tmp/formats.txt | base64 > /dev/ttyS1) || fail "cannot write the event formats to /dev/ttyS1"
 echo "arborist-formats-end" > /dev/ttyS1
 say "formats: sent"
+[ $rc -eq 0 ] || fail "the workload failed (exit status $rc); the trace up to the failure was sent"
 poweroff -f
 sleep 5

@@ -1442,6 +1442,290 @@ struct Checker::Impl {
 		}
 	}
 
+	// ---- announced operations: bugs of omission (docs/conformance.md) -----------------
+	//
+	// A trace shows what the kernel did, not what it left undone.  An
+	// announcement (conform/announce.h) says that an operation of the KVM
+	// user returned; the reconstructed tables must then show its effect.
+	// The memslots are known from the announcements; the tracepoints do not
+	// say which VM a root belongs to, so a GFN that a memslot of another VM
+	// covers is not checked (that VM may map it).
+	struct Memslot {
+		u32 vm = 0, as_id = 0, id = 0;
+		u64 gfn = 0, pages = 0;
+		u32 flags = 0;
+		u64 end() const { return gfn + pages; }
+	};
+	std::vector<Memslot> memslots;
+	std::vector<u32> vms;        // VMs announced by a memslot-add and not destroyed
+	bool memslots_known = true;  // false after a loss marker: announcements may be lost too
+	using Range = std::pair<u64, u64>; // [begin, end) of GFNs
+
+	// After a loss marker or in a partial trace the memslots may be
+	// incomplete: announcements are then applied as far as they go and
+	// nothing is checked.
+	bool announcements_checked() const { return memslots_known && !stats.partial; }
+
+	[[noreturn]] static void bad_announcement(const Where& w, std::string_view field, const std::string& what)
+	{
+		throw ParseError(w, field, what);
+	}
+
+	Memslot* memslot(u32 vm, u32 as_id, u32 id)
+	{
+		for (Memslot& m : memslots)
+			if (m.vm == vm && m.as_id == as_id && m.id == id)
+				return &m;
+		return nullptr;
+	}
+
+	static std::string slot_name(const Announcement& a)
+	{
+		return "slot " + std::to_string(a.slot) + " of vm " + std::to_string(a.vm) + " (as " + std::to_string(a.as_id) + ")";
+	}
+
+	// The memslot an operation names, consistent with what was announced
+	// before; nullptr where the memslots are not all known.
+	Memslot* named_slot(const Announcement& a, const Where& w, u64 gfn)
+	{
+		Memslot* m = memslot(a.vm, a.as_id, a.slot);
+		if (!announcements_checked())
+			return m;
+		if (!m)
+			bad_announcement(w, "slot", slot_name(a) + " was never added (no memslot-add announced it)");
+		if (m->gfn != gfn)
+			bad_announcement(w, a.op == OpKind::memslot_move ? "old_gfn" : "gfn",
+					 slot_name(a) + " starts at gfn " + hex(m->gfn) + ", not " + hex(gfn));
+		if (m->pages != a.pages)
+			bad_announcement(w, "pages", slot_name(a) + " has " + std::to_string(m->pages) + " pages, not " +
+							     std::to_string(a.pages));
+		return m;
+	}
+
+	void add_memslot(const Announcement& a, const Where& w)
+	{
+		if (memslot(a.vm, a.as_id, a.slot)) {
+			if (announcements_checked())
+				bad_announcement(w, "slot", slot_name(a) + " is already added");
+			std::erase_if(memslots, [&](const Memslot& m) { return m.vm == a.vm && m.as_id == a.as_id && m.id == a.slot; });
+		}
+		for (const Memslot& m : memslots)
+			if (announcements_checked() && m.vm == a.vm && m.as_id == a.as_id && a.gfn < m.end() &&
+			    m.gfn < a.gfn + a.pages)
+				bad_announcement(w, "gfn", "gfn " + hex(a.gfn) + " + " + std::to_string(a.pages) +
+								   " pages overlaps slot " + std::to_string(m.id) +
+								   " (KVM_SET_USER_MEMORY_REGION fails with EEXIST)");
+		memslots.push_back(Memslot{a.vm, a.as_id, a.slot, a.gfn, a.pages, a.flags});
+		if (std::find(vms.begin(), vms.end(), a.vm) == vms.end())
+			vms.push_back(a.vm);
+	}
+
+	// The parts of [gfn, gfn + pages) that no memslot `covers` accepts covers.
+	template <class Covers>
+	std::vector<Range> uncovered(u64 gfn, u64 pages, u32 as_id, Covers covers) const
+	{
+		std::vector<Range> out{{gfn, gfn + pages}};
+		for (const Memslot& m : memslots) {
+			if (m.as_id != as_id || !covers(m))
+				continue;
+			std::vector<Range> next;
+			for (const auto& [b, e] : out) {
+				if (m.end() <= b || m.gfn >= e) {
+					next.push_back({b, e});
+					continue;
+				}
+				if (b < m.gfn)
+					next.push_back({b, m.gfn});
+				if (m.end() < e)
+					next.push_back({m.end(), e});
+			}
+			out = std::move(next);
+		}
+		return out;
+	}
+
+	// The present leaves of the trees of address space as_id (only valid
+	// roots if valid_only) that map a GFN of `ranges` and are `bad`.
+	struct Found {
+		Table* table;
+		unsigned index;
+	};
+	template <class Bad>
+	std::vector<Found> leaves_in(const std::vector<Range>& ranges, u32 as_id, bool valid_only, Bad bad)
+	{
+		std::vector<Found> out;
+		for (Table* r : roots)
+			if (r->as_id == as_id && (r->valid || !valid_only))
+				for (const Range& g : ranges)
+					walk_leaves(*r, g, bad, out);
+		return out;
+	}
+
+	template <class Bad>
+	void walk_leaves(Table& t, const Range& g, Bad& bad, std::vector<Found>& out)
+	{
+		const u64 span = pages(t.level);
+		const u64 end = t.base_gfn + span * ENTRIES;
+		if (g.second <= t.base_gfn || g.first >= end)
+			return;
+		const unsigned lo = static_cast<unsigned>((std::max(g.first, t.base_gfn) - t.base_gfn) / span);
+		const unsigned hi = static_cast<unsigned>((std::min(g.second, end) - 1 - t.base_gfn) / span);
+		for (unsigned i = lo; i <= hi; i++) {
+			const u64 s = t.spte[i];
+			if (leaf(s, t.level)) {
+				if (bad(s, t.level))
+					out.push_back(Found{&t, i});
+				continue;
+			}
+			Table* c = t.level > 1 ? table_by_pfn(child_pfn(s, t.level)) : nullptr;
+			if (c && !c->detached && c->parent == &t && c->parent_index == i)
+				walk_leaves(*c, g, bad, out);
+		}
+	}
+
+	// Dirty logging protects a leaf by clearing W (wrprot_gfn_range(),
+	// clear_dirty_pt_masked() with wrprot, write_protect_gfn()); with PML
+	// (Intel EPT with A/D bits) a 4K leaf's dirty bit is cleared instead
+	// (kvm_mmu_slot_leaf_clear_dirty(), clear_dirty_pt_masked() without).
+	bool dirty_log_protected(u64 s, unsigned level) const
+	{
+		if (!spec::is_writable_pte(d, f, s))
+			return true;
+		return profile.arch == Arch::ept && level == spec::PG_LEVEL_4K && f.dirty != 0 && (s & f.dirty) == 0 &&
+		       spte_ad_enabled(d, f, s);
+	}
+
+	void report_leftovers(std::string_view kind, const std::vector<Found>& found, const TraceLine& tl, const Where& w,
+			      const std::string& what)
+	{
+		stats.omission_checks++;
+		if (found.empty())
+			return;
+		std::string list;
+		for (std::size_t k = 0; k < found.size() && k < 8; k++) {
+			const Table& t = *found[k].table;
+			list += (k ? ", " : "") + std::string("gfn ") + hex(slot_gfn(t, found[k].index)) + " level " +
+				std::to_string(t.level) + " = " + hex(t.spte[found[k].index]);
+		}
+		if (found.size() > 8)
+			list += ", ...";
+		const std::string count = found.size() == 1 ? "1 leaf" : std::to_string(found.size()) + " leaves";
+		report(slot_violation(kind, w, tl.text, what + ", but " + count + " still " + (found.size() == 1 ? "does" : "do") +
+								": " + list,
+				      *found.front().table, found.front().index));
+	}
+
+	static std::string range_text(u64 gfn, u64 pages)
+	{
+		return "gfn " + hex(gfn) + "-" + hex(gfn + pages - 1);
+	}
+
+	void on_announcement(const TraceLine& tl, const Where& w)
+	{
+		const Announcement a = decode_announcement(tl.payload, w);
+		stats.announcements++;
+		// The operation has returned: every teardown it started is over
+		// (handle_removed_pt() runs to completion under mmu_lock).
+		end_teardown(tl.cpu, w.line);
+		const bool check = announcements_checked();
+		const auto others = [&](const Memslot& m) { return m.vm != a.vm; };
+		const auto any = [](const Memslot&) { return true; };
+		const auto zapped = [](u64, unsigned) { return true; };
+		const auto writable = [&](u64 s, unsigned level) { return !dirty_log_protected(s, level); };
+		switch (a.op) {
+		case OpKind::memslot_add:
+			add_memslot(a, w);
+			return;
+		case OpKind::memslot_delete:
+		case OpKind::memslot_move: {
+			const bool move = a.op == OpKind::memslot_move;
+			const u64 old_gfn = move ? a.old_gfn : a.gfn;
+			Memslot* m = named_slot(a, w, old_gfn);
+			if (m && move)
+				m->gfn = a.gfn;
+			else if (m)
+				std::erase_if(memslots, [&](const Memslot& x) { return &x == m; });
+			if (!check)
+				break;
+			// kvm_arch_flush_shadow_memslot() zaps the old range before
+			// the ioctl returns; a GFN another memslot covers may be
+			// mapped again.
+			report_leftovers("omission.memslot-zap",
+					 leaves_in(uncovered(old_gfn, a.pages, a.as_id, any), a.as_id, false, zapped), tl, w,
+					 slot_name(a) + (move ? " was moved away from " : " was deleted from ") +
+						 range_text(old_gfn, a.pages) + ", so no leaf may map a GFN there that no memslot covers");
+			return;
+		}
+		case OpKind::memslot_flags: {
+			Memslot* m = named_slot(a, w, a.gfn);
+			if (m && check && m->flags != a.old_flags)
+				bad_announcement(w, "old_flags", slot_name(a) + " has flags " + hex(m->flags) + ", not " +
+									 hex(a.old_flags));
+			if (m)
+				m->flags = a.flags;
+			const bool enabled = (a.flags & ~a.old_flags & KVM_MEM_LOG_DIRTY_PAGES_FLAG) != 0;
+			if (!enabled || a.mode == DirtyMode::manual_initially_set)
+				return;
+			if (!check)
+				break;
+			// kvm_mmu_slot_apply_flags(): write-protect the slot
+			// (kvm_mmu_slot_remove_write_access()), unless INITIALLY_SET.
+			report_leftovers("omission.dirty-log-enable",
+					 leaves_in(uncovered(a.gfn, a.pages, a.as_id, others), a.as_id, true, writable), tl, w,
+					 "dirty logging was enabled on " + slot_name(a) + " (" + range_text(a.gfn, a.pages) +
+						 "), so no leaf of a valid root may be writable there");
+			return;
+		}
+		case OpKind::unmap:
+			if (!check)
+				break;
+			// The MMU notifier zaps the range in every root, valid or not
+			// (kvm_tdp_mmu_unmap_gfn_range()).
+			report_leftovers("omission.notifier-zap",
+					 leaves_in(uncovered(a.gfn, a.pages, a.as_id, others), a.as_id, false, zapped), tl, w,
+					 "the host memory behind " + range_text(a.gfn, a.pages) + " of vm " + std::to_string(a.vm) +
+						 " was unmapped (" + (a.how == UnmapHow::munmap ? "munmap" : "MADV_DONTNEED") +
+						 " of hva " + hex(a.hva) + "), so no leaf may map a GFN there");
+			return;
+		case OpKind::dirty_log_get:
+		case OpKind::dirty_log_clear: {
+			const bool clear = a.op == OpKind::dirty_log_clear;
+			Memslot* m = memslot(a.vm, a.as_id, a.slot);
+			if (check) {
+				if (!m)
+					bad_announcement(w, "slot", slot_name(a) + " was never added (no memslot-add announced it)");
+				if (clear ? (a.gfn < m->gfn || a.gfn + a.pages > m->end()) : (a.gfn != m->gfn || a.pages != m->pages))
+					bad_announcement(w, "gfn", range_text(a.gfn, a.pages) + (clear ? " is not inside " : " is not ") +
+									   slot_name(a) + ", " + range_text(m->gfn, m->pages));
+				if (!(m->flags & KVM_MEM_LOG_DIRTY_PAGES_FLAG))
+					bad_announcement(w, "slot", slot_name(a) + " does not log dirty pages (KVM returns ENOENT)");
+				if (clear && a.mode == DirtyMode::wrprot)
+					bad_announcement(w, "dirty_mode", "KVM_CLEAR_DIRTY_LOG needs "
+									  "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 (KVM returns EINVAL)");
+			}
+			if (!clear && a.mode != DirtyMode::wrprot)
+				return; // a manual-protect GET only copies the bitmap
+			if (!check)
+				break;
+			// A writable leaf was written since the last protection, so
+			// its dirty bit is set, and kvm_get_dirty_log_protect() /
+			// kvm_clear_dirty_log_protect() protect it again.
+			report_leftovers("omission.dirty-log-protect",
+					 leaves_in(uncovered(a.gfn, a.pages, a.as_id, others), a.as_id, true, writable), tl, w,
+					 std::string(clear ? "KVM_CLEAR_DIRTY_LOG of " : "KVM_GET_DIRTY_LOG of ") + slot_name(a) + " (" +
+						 range_text(a.gfn, a.pages) + ") returned, so no leaf of a valid root may be writable there");
+			return;
+		}
+		case OpKind::vm_destroy:
+			if (check && std::find(vms.begin(), vms.end(), a.vm) == vms.end())
+				bad_announcement(w, "vm", "vm " + std::to_string(a.vm) + " was never announced (no memslot-add)");
+			std::erase_if(memslots, [&](const Memslot& m) { return m.vm == a.vm; });
+			std::erase(vms, a.vm);
+			return;
+		}
+		stats.omission_unchecked++; // a check was owed, but the memslots or tables are not all known
+	}
+
 	// ---- the other events --------------------------------------------------------------
 	// A new root: kvm_mmu_get_page "l<root level> ... direct ... new" (tdp_mmu_init_sp()).
 	void on_get_page(const TraceLine& tl, const Where& w)
@@ -1658,6 +1942,9 @@ struct Checker::Impl {
 		roots.clear();
 		pool = RootPool{};
 		cpus.clear();
+		memslots.clear();
+		vms.clear();
+		memslots_known = false;
 		if (tdx)
 			tdx->lost_events(w);
 	}
@@ -1722,6 +2009,8 @@ struct Checker::Impl {
 		stats.by_event[static_cast<std::size_t>(id)]++;
 		if (id == EventId::other) {
 			count_other(tl.event);
+			if (tl.event == "tracing_mark_write" && is_announcement(tl.payload))
+				on_announcement(tl, w);
 			return;
 		}
 		if (is_tdx_event(id)) {

@@ -81,6 +81,10 @@ struct Stats {
 	bool partial = false;
 	std::string partial_reason;
 	u64 violations = 0;
+	// announced operations (docs/conformance.md "Bugs of omission")
+	u64 announcements = 0;      // arborist-op lines
+	u64 omission_checks = 0;    // effects verified
+	u64 omission_unchecked = 0; // with a check owed, in a partial trace or after a loss marker
 	// TDX (linux-6.19-tdx)
 	u64 seamcalls_replayed = 0, seamcalls_not_replayed = 0, tds = 0;
 	u64 mirror_checks = 0, mirror_checks_failed = 0;

@@ -141,6 +141,10 @@ public:
 			     << " SEAMCALLs replayed on the simulated module, " << s.seamcalls_not_replayed
 			     << " not replayed (contention, metadata reads, no TD yet), " << s.mirror_checks
 			     << " mirror/S-EPT agreement checks\n";
+		if (s.announcements)
+			out_ << file << ": announced operations: " << s.announcements << ", effects checked "
+			     << s.omission_checks << ", not checked " << s.omission_unchecked
+			     << " (memslots or tables not all known)\n";
 		if (s.reordered || s.forced)
 			out_ << file << ": many CPUs: " << s.reordered
 			     << " events applied after a later event of another CPU (farthest " << s.max_reorder_lines
@@ -202,7 +206,9 @@ public:
 		     << ",\"max_reorder_lines\":" << s.max_reorder_lines << ",\"max_reorder_us\":"
 		     << static_cast<u64>(s.max_reorder_us) << ",\"forced\":" << s.forced << "},\"tdx\":{\"tds\":" << s.tds << ",\"seamcalls_replayed\":"
 		     << s.seamcalls_replayed << ",\"seamcalls_not_replayed\":" << s.seamcalls_not_replayed
-		     << ",\"mirror_checks\":" << s.mirror_checks << "},\"violation_count\":" << s.violations << "}";
+		     << ",\"mirror_checks\":" << s.mirror_checks << "},\"announced\":{\"operations\":" << s.announcements
+		     << ",\"checked\":" << s.omission_checks << ",\"not_checked\":" << s.omission_unchecked
+		     << "},\"violation_count\":" << s.violations << "}";
 		in_trace_ = false;
 	}
 

@@ -5,6 +5,7 @@
 #include "ftrace.hpp"
 
 #include "arborist/support/text.hpp"
+#include "announce.h"
 
 #include <algorithm>
 #include <array>
@@ -847,6 +848,198 @@ HookCall decode_hook(std::string_view payload, const Where& w, bool exit)
 		f.end("arg");
 	}
 	return h;
+}
+
+// ---- announced operations --------------------------------------------------------
+
+namespace {
+
+constexpr std::string_view OP_FORMATS[NUM_OP_KINDS] = {
+	ARBORIST_OP_MEMSLOT_ADD, ARBORIST_OP_MEMSLOT_DELETE, ARBORIST_OP_MEMSLOT_MOVE, ARBORIST_OP_MEMSLOT_FLAGS,
+	ARBORIST_OP_UNMAP,	 ARBORIST_OP_DIRTY_LOG_GET,  ARBORIST_OP_DIRTY_LOG_CLEAR, ARBORIST_OP_VM_DESTROY,
+};
+constexpr std::string_view OP_PREFIX = ARBORIST_OP_PREFIX;
+constexpr std::string_view DIRTY_MODES[] = {ARBORIST_DIRTY_MODE_WRPROT, ARBORIST_DIRTY_MODE_MANUAL,
+					    ARBORIST_DIRTY_MODE_MANUAL_INIT_SET};
+constexpr std::string_view UNMAP_HOWS[] = {ARBORIST_UNMAP_DONTNEED, ARBORIST_UNMAP_MUNMAP};
+// A GFN range lies below 2^40: 52-bit guest physical addresses (MAXPHYADDR).
+constexpr u64 GFN_LIMIT = u64{1} << 40;
+
+// The words of a format, left to right.
+class Words {
+public:
+	explicit Words(std::string_view s) : s_(s) {}
+	std::string_view next()
+	{
+		pos_ = skip_spaces(s_, pos_);
+		std::size_t e = pos_;
+		while (e < s_.size() && !is_space(s_[e]))
+			e++;
+		const std::string_view w = s_.substr(pos_, e - pos_);
+		pos_ = e;
+		return w;
+	}
+
+private:
+	std::string_view s_;
+	std::size_t pos_ = 0;
+};
+
+template <std::size_t N>
+std::string word_list(const std::string_view (&words)[N])
+{
+	std::string s;
+	for (std::size_t i = 0; i < N; i++)
+		s += (i ? (i + 1 == N ? " or '" : ", '") : "'") + std::string(words[i]) + "'";
+	return s;
+}
+
+template <std::size_t N>
+std::size_t word_of(Fields& f, std::string_view field, const std::string_view (&words)[N])
+{
+	const std::string_view t = f.token(field);
+	for (std::size_t i = 0; i < N; i++)
+		if (t == words[i])
+			return i;
+	f.fail(field, "expected " + word_list(words) + ", found " + quoted(t));
+}
+
+std::string op_names()
+{
+	std::string s;
+	for (std::size_t i = 0; i < NUM_OP_KINDS; i++)
+		s += (i ? ", " : "") + std::string(op_name(static_cast<OpKind>(i)));
+	return s;
+}
+
+// One "label conversion" pair of a format, read into the announcement.
+void decode_op_field(Fields& f, std::string_view label, std::string_view conv, Announcement& a)
+{
+	if (label == "dirty_mode") {
+		a.mode = static_cast<DirtyMode>(word_of(f, label, DIRTY_MODES));
+		return;
+	}
+	if (label == "how") {
+		a.how = static_cast<UnmapHow>(word_of(f, label, UNMAP_HOWS));
+		return;
+	}
+	// KVM's address spaces and slot ids (the upper and lower 16 bits of
+	// kvm_userspace_memory_region.slot) are small; the rest as printed.
+	const u64 max = label == "as"	   ? 255
+			: label == "slot"  ? 65535
+			: conv == "%llx" || conv == "%llu" ? ~u64{0}
+							   : u64{0xffffffff};
+	u64 v = 0;
+	if (conv == "%x" || conv == "%llx") {
+		v = f.hex(label);
+		if (v > max)
+			f.fail(label, "expected a hexadecimal number of at most 32 bits, found " + hex(v));
+	} else {
+		v = f.dec(label, max);
+	}
+	if (label == "vm")
+		a.vm = static_cast<u32>(v);
+	else if (label == "as")
+		a.as_id = static_cast<u32>(v);
+	else if (label == "slot")
+		a.slot = static_cast<u32>(v);
+	else if (label == "gfn")
+		a.gfn = v;
+	else if (label == "old_gfn")
+		a.old_gfn = v;
+	else if (label == "pages")
+		a.pages = v;
+	else if (label == "flags")
+		a.flags = static_cast<u32>(v);
+	else if (label == "old_flags")
+		a.old_flags = static_cast<u32>(v);
+	else if (label == "hva")
+		a.hva = v;
+}
+
+// A range of pages below GFN_LIMIT, not empty.
+void check_range(Fields& f, std::string_view gfn_field, u64 gfn, u64 pages)
+{
+	if (pages == 0)
+		f.fail("pages", "expected at least 1 page, found 0");
+	if (gfn >= GFN_LIMIT || pages > GFN_LIMIT - gfn)
+		f.fail(gfn >= GFN_LIMIT || gfn_field != "gfn" ? gfn_field : std::string_view("pages"),
+		       "the range " + hex(gfn) + " + " + std::to_string(pages) +
+			       " pages does not lie below gfn " + hex(GFN_LIMIT) + " (52-bit guest physical addresses)");
+}
+
+} // namespace
+
+std::string_view op_format(OpKind op) { return OP_FORMATS[static_cast<std::size_t>(op)]; }
+
+std::string_view op_name(OpKind op)
+{
+	const std::string_view f = op_format(op);
+	return f.substr(0, f.find(' '));
+}
+
+bool is_announcement(std::string_view payload)
+{
+	return payload.starts_with(rtrim(OP_PREFIX));
+}
+
+Announcement decode_announcement(std::string_view payload, const Where& w)
+{
+	Fields f(rtrim(payload), w);
+	f.label(rtrim(OP_PREFIX), "arborist-op");
+	const std::string_view name = f.token("op");
+	std::size_t op = 0;
+	while (op < NUM_OP_KINDS && op_name(static_cast<OpKind>(op)) != name)
+		op++;
+	if (op == NUM_OP_KINDS)
+		f.fail("op", "expected one of " + op_names() + ", found " + quoted(name));
+	Announcement a;
+	a.op = static_cast<OpKind>(op);
+	Words format(op_format(a.op));
+	format.next(); // the name
+	std::string_view last = "op";
+	for (std::string_view label = format.next(); !label.empty(); label = format.next()) {
+		const std::string_view conv = format.next();
+		f.label(label, label);
+		decode_op_field(f, label, conv, a);
+		last = label;
+	}
+	f.end(last);
+	if (a.op != OpKind::vm_destroy) {
+		check_range(f, "gfn", a.gfn, a.pages);
+		if (a.op == OpKind::memslot_move)
+			check_range(f, "old_gfn", a.old_gfn, a.pages);
+	}
+	return a;
+}
+
+std::string render(const Announcement& a)
+{
+	// The format's conversions, in order, from the announcement's fields.
+	std::string o = "tracing_mark_write: " + std::string(OP_PREFIX) + std::string(op_name(a.op));
+	Words format(op_format(a.op));
+	format.next();
+	for (std::string_view label = format.next(); !label.empty(); label = format.next()) {
+		const std::string_view conv = format.next();
+		o += " " + std::string(label) + " ";
+		if (label == "dirty_mode")
+			o += DIRTY_MODES[static_cast<std::size_t>(a.mode)];
+		else if (label == "how")
+			o += UNMAP_HOWS[static_cast<std::size_t>(a.how)];
+		else {
+			const u64 v = label == "vm"	   ? a.vm
+				      : label == "as"	   ? a.as_id
+				      : label == "slot"	   ? a.slot
+				      : label == "gfn"	   ? a.gfn
+				      : label == "old_gfn"   ? a.old_gfn
+				      : label == "pages"	   ? a.pages
+				      : label == "flags"	   ? a.flags
+				      : label == "old_flags" ? a.old_flags
+							     : a.hva;
+			o += conv == "%x" || conv == "%llx" ? hex(v) : std::to_string(v);
+		}
+	}
+	return o;
 }
 
 // ---- rendering ----------------------------------------------------------------

@@ -301,6 +301,46 @@ FastPageFault decode_fast_page_fault(std::string_view payload, const Where& w);
 ZapAllFast decode_zap_all_fast(std::string_view payload, const Where& w);
 MarkMmioSpte decode_mark_mmio_spte(std::string_view payload, const Where& w);
 
+// ---- announced operations (docs/trace-format.md "Announced operations") ----
+//
+// A tracing_mark_write line whose payload starts with ARBORIST_OP_PREFIX
+// (conform/announce.h, shared with the capture workload) announces an
+// operation of the KVM user that has returned.  The checker verifies its
+// effect on the reconstructed tables (docs/conformance.md "Bugs of omission").
+
+enum class OpKind : std::uint8_t { memslot_add, memslot_delete, memslot_move, memslot_flags, unmap, dirty_log_get,
+				   dirty_log_clear, vm_destroy };
+inline constexpr std::size_t NUM_OP_KINDS = 8;
+// KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 of the VM: off (GET write-protects),
+// MANUAL_PROTECT_ENABLE, or that with INITIALLY_SET.
+enum class DirtyMode : std::uint8_t { wrprot, manual, manual_initially_set };
+enum class UnmapHow : std::uint8_t { madv_dontneed, munmap };
+
+inline constexpr u32 KVM_MEM_LOG_DIRTY_PAGES_FLAG = 1u << 0, KVM_MEM_READONLY_FLAG = 1u << 1;
+
+struct Announcement {
+	OpKind op = OpKind::memslot_add;
+	u32 vm = 0, as_id = 0, slot = 0;
+	u64 gfn = 0, pages = 0; // the slot's range (move: the new one); unmap, clear: the range
+	u64 old_gfn = 0;        // move
+	u32 flags = 0, old_flags = 0;
+	DirtyMode mode = DirtyMode::wrprot;
+	u64 hva = 0;
+	UnmapHow how = UnmapHow::madv_dontneed;
+	bool operator==(const Announcement&) const = default;
+};
+
+// The format of each operation (conform/announce.h), in OpKind order.
+std::string_view op_format(OpKind op);
+std::string_view op_name(OpKind op);
+// The text after the tracing_mark_write event name starts an announcement.
+bool is_announcement(std::string_view payload);
+// An announcement's payload; throws ParseError naming the field.
+Announcement decode_announcement(std::string_view payload, const Where& w);
+// "tracing_mark_write: arborist-op: ..."; decode_announcement of its payload
+// gives a back.
+std::string render(const Announcement& a);
+
 // The inverse of the decoders: "EVENT: PAYLOAD" as the kernel (or
 // tools/arborist-tdx.bt) prints it, for `arborist run --trace` and for
 // reports.  decode_*(payload of render(x)) == x (conform.tests RoundTrip).

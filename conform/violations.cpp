@@ -74,6 +74,36 @@ const std::vector<ViolationKind> KINDS = {
 	 "to the level (pfn_round_for_level)",
 	 "kvm_tdp_mmu_map(): trace_kvm_mmu_spte_requested(fault) (pfn = fault->pfn | gfn offset), then "
 	 "make_spte() with fault->pfn; " RESEARCH "§3.5, §7"},
+	// ---- bugs of omission: the effect an announced operation must have had
+	// when it returned (conform/announce.h, docs/conformance.md "Bugs of omission")
+	{"omission.memslot-zap",
+	 "when KVM_SET_USER_MEMORY_REGION deletes or moves a memslot and returns, no leaf SPTE of any root, valid or "
+	 "invalid, maps a GFN of the slot's old range that no memslot covers",
+	 "Linux 6.1.192 and 6.12.118 x86.c kvm_arch_flush_shadow_memslot() -> mmu.c kvm_mmu_zap_all_fast(), then "
+	 "kvm_tdp_mmu_zap_invalidated_roots(): \"all SPTEs must be dropped before returning to the caller, e.g. if the zap "
+	 "is in response to a memslot deletion\" (6.12 without KVM_X86_QUIRK_SLOT_ZAP_ALL: kvm_unmap_gfn_range() of the "
+	 "slot)"},
+	{"omission.notifier-zap",
+	 "when madvise(MADV_DONTNEED) or munmap() of host memory that backs guest memory returns, no leaf SPTE of any root, "
+	 "valid or invalid, maps a GFN that memory backed",
+	 "Linux 6.1.192 and 6.12.118 virt/kvm/kvm_main.c kvm_mmu_notifier_invalidate_range_start() -> kvm_unmap_gfn_range() "
+	 "-> tdp_mmu.c kvm_tdp_mmu_unmap_gfn_range(): __for_each_tdp_mmu_root_yield_safe(..., only_valid false), "
+	 "tdp_mmu_zap_leafs()"},
+	{"omission.dirty-log-enable",
+	 "when KVM_MEM_LOG_DIRTY_PAGES is turned on for a memslot (not with KVM_DIRTY_LOG_INITIALLY_SET) and the ioctl "
+	 "returns, no leaf SPTE of a valid root in the slot is writable (spec::is_writable_pte; with Intel EPT's PML a 4K "
+	 "leaf may keep W with its dirty bit cleared instead)",
+	 "Linux 6.1.192 and 6.12.118 x86.c kvm_mmu_slot_apply_flags(): kvm_mmu_slot_remove_write_access(kvm, new, "
+	 "PG_LEVEL_4K) -> tdp_mmu.c kvm_tdp_mmu_wrprot_slot() over the valid roots, wrprot_gfn_range(); with "
+	 "cpu_dirty_log_size (PML) kvm_mmu_slot_leaf_clear_dirty() and write-protection from PG_LEVEL_2M"},
+	{"omission.dirty-log-protect",
+	 "when KVM_GET_DIRTY_LOG (without KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) or KVM_CLEAR_DIRTY_LOG returns, no leaf SPTE "
+	 "of a valid root in the range is writable: a writable leaf was written since dirty logging protected it, so its "
+	 "page is dirty and was protected again (spec::is_writable_pte; PML: a 4K leaf's dirty bit cleared instead)",
+	 "Linux 6.1.192 and 6.12.118 virt/kvm/kvm_main.c kvm_get_dirty_log_protect(), kvm_clear_dirty_log_protect() -> "
+	 "mmu.c kvm_arch_mmu_enable_log_dirty_pt_masked(): kvm_mmu_write_protect_pt_masked() -> tdp_mmu.c "
+	 "kvm_tdp_mmu_clear_dirty_pt_masked(..., wrprot), with KVM_DIRTY_LOG_INITIALLY_SET also "
+	 "kvm_mmu_slot_gfn_write_protect(..., PG_LEVEL_2M) for huge leaves"},
 	// ---- TDX (linux-6.19-tdx): the kind is the spec check of
 	// spec/arborist/sept.hpp the traced call contradicts (conform/tdx.cpp)
 	{"sept.status-mismatch",

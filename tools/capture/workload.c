@@ -16,6 +16,23 @@
 // the TDP MMU paths arborist models; docs/capture.md has a table of them,
 // with the kernel function each one exercises and what it traces.
 //
+// After each operation whose effect on the page tables the checker can
+// verify -- a memslot added, moved, deleted or its flags changed, host
+// memory unmapped under a memslot, a dirty log fetched or cleared, a VM
+// closed -- it writes an announcement ("arborist-op: ...", formats in
+// conform/announce.h, docs/trace-format.md "Announced operations") once the
+// call has returned, so that a zap or a write-protection the kernel
+// omitted shows (docs/conformance.md "Bugs of omission").  Two rules keep
+// those checks sound:
+//   - the main thread, which makes every announced call and writes every
+//     announcement, is pinned to one CPU, so the call's kvmmmu events and
+//     the announcement come from one CPU's ring buffer, in order, whatever
+//     the trace clock; the vCPU threads of VMs c and d may run anywhere;
+//   - no vCPU runs during a dirty-log operation or an unmap, since a
+//     running vCPU may legitimately make a page writable or map it again
+//     right after the call.  The memslot moves of c.zap-while-fill run
+//     while vCPU 1 writes another slot, which cannot map the old range.
+//
 // Build: gcc -static -O2 -pthread (the CMake target arborist-workload).
 // Exit status 0 when every phase ran as expected; otherwise a line
 // "arborist-workload: error: ..." and exit status 1.
@@ -24,6 +41,7 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +50,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "../../conform/announce.h"
 
 #define KiB 1024ul
 #define MiB (1024ul * KiB)
@@ -63,6 +83,8 @@ static int kvm_fd = -1, marker_fd = -1;
 static int vcpu_mmap_size;
 static int nphases;
 static const char* current_phase = "(start)";
+static cpu_set_t all_cpus; // the affinity the vCPU threads get (the main thread is pinned)
+static unsigned next_vm_id = 1;
 
 static void die(const char* fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char* fmt, ...)
@@ -94,6 +116,19 @@ static void mark(const char* text)
 	size_t n = strlen(text);
 	if (write(marker_fd, text, n) != (ssize_t)n)
 		die("write to trace_marker: %s", strerror(errno));
+}
+
+// An operation has returned: announce it (conform/announce.h).
+static void announce(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+static void announce(const char* fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	int n = snprintf(buf, sizeof(buf), "%s", ARBORIST_OP_PREFIX);
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+	va_end(ap);
+	mark(buf);
 }
 
 // Start a phase: the marker goes into the ftrace ring buffer before any
@@ -155,44 +190,104 @@ static void set_slot(int vm, const struct slot* s, uint64_t size)
 	IOCTL(vm, KVM_SET_USER_MEMORY_REGION, &r);
 }
 
-static struct slot add_slot(int vm, uint32_t id, uint64_t gpa, uint64_t size, enum backing b, uint32_t flags)
+// How the VM's dirty log protects pages (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2).
+enum dirty_mode { DIRTY_WRPROT, DIRTY_MANUAL_INIT_SET };
+
+struct vm {
+	int fd;
+	unsigned id; // the number its announcements carry
+	enum dirty_mode dirty;
+	struct slot code; // slot 0: GPA 0, 2 MiB, 4K-backed, the loops at CODE_GPA
+};
+
+static const char* dirty_mode_name(const struct vm* v)
+{
+	return v->dirty == DIRTY_WRPROT ? ARBORIST_DIRTY_MODE_WRPROT : ARBORIST_DIRTY_MODE_MANUAL_INIT_SET;
+}
+
+static unsigned long long gfn_of(uint64_t gpa) { return (unsigned long long)(gpa / PAGE); }
+static unsigned long long pages_of(uint64_t size) { return (unsigned long long)(size / PAGE); }
+
+static struct slot add_slot(struct vm* v, uint32_t id, uint64_t gpa, uint64_t size, enum backing b, uint32_t flags)
 {
 	struct slot s = {.id = id, .flags = flags, .gpa = gpa, .size = size, .host = host_alloc(size, b)};
-	set_slot(vm, &s, size);
+	set_slot(v->fd, &s, size);
+	announce(ARBORIST_OP_MEMSLOT_ADD, v->id, 0u, s.id, gfn_of(s.gpa), pages_of(s.size), s.flags);
 	return s;
 }
 
-static void slot_flags(int vm, struct slot* s, uint32_t flags)
+static void slot_flags(struct vm* v, struct slot* s, uint32_t flags)
 {
+	uint32_t old = s->flags;
 	s->flags = flags;
-	set_slot(vm, s, s->size);
+	set_slot(v->fd, s, s->size);
+	announce(ARBORIST_OP_MEMSLOT_FLAGS, v->id, 0u, s->id, gfn_of(s->gpa), pages_of(s->size), s->flags, old,
+		 dirty_mode_name(v));
 }
 
-static void slot_move(int vm, struct slot* s, uint64_t gpa)
+static void slot_move(struct vm* v, struct slot* s, uint64_t gpa)
 {
+	uint64_t old = s->gpa;
 	s->gpa = gpa;
-	set_slot(vm, s, s->size);
+	set_slot(v->fd, s, s->size);
+	announce(ARBORIST_OP_MEMSLOT_MOVE, v->id, 0u, s->id, gfn_of(s->gpa), pages_of(s->size), gfn_of(old));
 }
 
-static void slot_delete(int vm, struct slot* s)
+static void slot_delete(struct vm* v, struct slot* s)
 {
-	set_slot(vm, s, 0);
+	set_slot(v->fd, s, 0);
+	announce(ARBORIST_OP_MEMSLOT_DELETE, v->id, 0u, s->id, gfn_of(s->gpa), pages_of(s->size));
 	s->size = 0;
 }
 
-static unsigned long dirty_count(int vm, const struct slot* s)
+// MADV_DONTNEED of `size` bytes at `offset` into the slot's host memory:
+// the MMU notifier zaps the GFNs they back.
+static void slot_dontneed(struct vm* v, const struct slot* s, uint64_t offset, uint64_t size)
+{
+	if (madvise(s->host + offset, size, MADV_DONTNEED))
+		die("madvise(MADV_DONTNEED): %s", strerror(errno));
+	announce(ARBORIST_OP_UNMAP, v->id, 0u, gfn_of(s->gpa + offset), pages_of(size),
+		 (unsigned long long)(uintptr_t)(s->host + offset), ARBORIST_UNMAP_DONTNEED);
+}
+
+static unsigned long dirty_count(struct vm* v, const struct slot* s)
 {
 	size_t bytes = ((s->size / PAGE) + 63) / 64 * 8;
 	uint64_t* bitmap = calloc(1, bytes);
 	if (!bitmap)
 		die("calloc");
 	struct kvm_dirty_log log = {.slot = s->id, .dirty_bitmap = bitmap};
-	IOCTL(vm, KVM_GET_DIRTY_LOG, &log);
+	IOCTL(v->fd, KVM_GET_DIRTY_LOG, &log);
+	announce(ARBORIST_OP_DIRTY_LOG_GET, v->id, 0u, s->id, gfn_of(s->gpa), pages_of(s->size), dirty_mode_name(v));
 	unsigned long n = 0;
 	for (size_t i = 0; i < bytes / 8; i++)
 		n += (unsigned long)__builtin_popcountll(bitmap[i]);
 	free(bitmap);
 	return n;
+}
+
+// KVM_CLEAR_DIRTY_LOG of `pages` pages from `first` (a multiple of 64), every bit set.
+static void dirty_clear(struct vm* v, const struct slot* s, uint64_t first, uint64_t pages)
+{
+	size_t bytes = (pages + 63) / 64 * 8;
+	uint64_t* bitmap = malloc(bytes);
+	if (!bitmap)
+		die("malloc");
+	memset(bitmap, 0xff, bytes);
+	struct kvm_clear_dirty_log clear = {
+		.slot = s->id, .num_pages = (uint32_t)pages, .first_page = first, .dirty_bitmap = bitmap};
+	IOCTL(v->fd, KVM_CLEAR_DIRTY_LOG, &clear);
+	announce(ARBORIST_OP_DIRTY_LOG_CLEAR, v->id, 0u, s->id, gfn_of(s->gpa) + first, (unsigned long long)pages,
+		 dirty_mode_name(v));
+	free(bitmap);
+}
+
+// close() of the VM's last file descriptor (its vCPUs are closed before):
+// kvm_destroy_vm() runs, and its memslots are gone.
+static void vm_close(struct vm* v)
+{
+	close(v->fd);
+	announce(ARBORIST_OP_VM_DESTROY, v->id);
 }
 
 // ---- VMs and vCPUs --------------------------------------------------------------
@@ -203,16 +298,11 @@ struct vcpu {
 	struct kvm_run* run;
 };
 
-struct vm {
-	int fd;
-	struct slot code; // slot 0: GPA 0, 2 MiB, 4K-backed, the loops at CODE_GPA
-};
-
 static struct vm vm_create(void)
 {
-	struct vm v;
+	struct vm v = {.id = next_vm_id++, .dirty = DIRTY_WRPROT};
 	v.fd = (int)IOCTL(kvm_fd, KVM_CREATE_VM, (void*)0);
-	v.code = add_slot(v.fd, 0, 0, 2 * MiB, BACK_4K, 0);
+	v.code = add_slot(&v, 0, 0, 2 * MiB, BACK_4K, 0);
 	memcpy(v.code.host + CODE_WRITE, loop_write, sizeof(loop_write));
 	memcpy(v.code.host + CODE_READ, loop_read, sizeof(loop_read));
 	return v;
@@ -339,8 +429,8 @@ static void vm_a(void)
 	phase("a.create", "VM with slot 0 (GPA 0, 2 MiB, 4K), slot 1 (GPA 0x400000, 4 MiB, THP), "
 			  "slot 2 (GPA 0x1000000, 2 MiB, THP)");
 	struct vm v = vm_create();
-	struct slot thp = add_slot(v.fd, 1, A_THP_GPA, 4 * MiB, BACK_THP, 0);
-	struct slot zero = add_slot(v.fd, 2, A_ZERO_GPA, 2 * MiB, BACK_THP, 0);
+	struct slot thp = add_slot(&v, 1, A_THP_GPA, 4 * MiB, BACK_THP, 0);
+	struct slot zero = add_slot(&v, 2, A_ZERO_GPA, 2 * MiB, BACK_THP, 0);
 	struct vcpu c = vcpu_create(&v, 0);
 
 	phase("a.fault-4k", "write 496 pages of slot 0: 4K faults, page-table pages linked");
@@ -361,34 +451,34 @@ static void vm_a(void)
 	expect("mmio exits", run_loop(&c, writes(MMIO_GPA, 1)), 1);
 
 	phase("a.dirty-log-on", "KVM_MEM_LOG_DIRTY_PAGES on slot 1: eager split, write-protect");
-	slot_flags(v.fd, &thp, KVM_MEM_LOG_DIRTY_PAGES);
+	slot_flags(&v, &thp, KVM_MEM_LOG_DIRTY_PAGES);
 
 	phase("a.dirty-write", "write the first 1 MiB of slot 1: fast page faults");
 	run_loop(&c, writes(A_THP_GPA, 256));
 
 	phase("a.dirty-get", "KVM_GET_DIRTY_LOG slot 1: the dirtied SPTEs are write-protected again");
-	expect("dirty pages", dirty_count(v.fd, &thp), 256);
+	expect("dirty pages", dirty_count(&v, &thp), 256);
 
 	phase("a.dirty-rewrite", "write 16 pages of slot 1 again: fast page faults, then get the log");
 	run_loop(&c, writes(A_THP_GPA + 1 * MiB, 16));
-	expect("dirty pages", dirty_count(v.fd, &thp), 16);
+	expect("dirty pages", dirty_count(&v, &thp), 16);
 
 	phase("a.dirty-log-off", "dirty logging off on slot 1: collapsible SPTEs zapped");
-	slot_flags(v.fd, &thp, 0);
+	slot_flags(&v, &thp, 0);
 
 	phase("a.refault-2m", "write slot 1: 2M faults again");
 	run_loop(&c, writes(A_THP_GPA, 1024));
 
 	phase("a.madvise-dontneed", "MADV_DONTNEED on 4 KiB of slot 1 (inside a THP) and 64 KiB of slot 2");
-	if (madvise(thp.host + 2 * MiB, 4 * KiB, MADV_DONTNEED) || madvise(zero.host + 1 * MiB, 64 * KiB, MADV_DONTNEED))
-		die("madvise(MADV_DONTNEED): %s", strerror(errno));
+	slot_dontneed(&v, &thp, 2 * MiB, 4 * KiB);
+	slot_dontneed(&v, &zero, 1 * MiB, 64 * KiB);
 
 	phase("a.refault-after-zap", "write the zapped pages again");
 	run_loop(&c, writes(A_THP_GPA + 2 * MiB, 1));
 	run_loop(&c, writes(A_ZERO_GPA + 1 * MiB, 16));
 
 	phase("a.readonly-read", "read-only slot 3 (GPA 0x2000000, 2 MiB): reads map read-only SPTEs");
-	struct slot ro = add_slot(v.fd, 3, A_RO_GPA, 2 * MiB, BACK_4K, KVM_MEM_READONLY);
+	struct slot ro = add_slot(&v, 3, A_RO_GPA, 2 * MiB, BACK_4K, KVM_MEM_READONLY);
 	memset(ro.host, 0x5a, ro.size);
 	run_loop(&c, reads(A_RO_GPA, 64));
 
@@ -400,14 +490,14 @@ static void vm_a(void)
 	expect("mmio exits", run_loop(&c, writes(MMIO_GPA, 1)), 1);
 
 	phase("a.slot-move", "move slot 2 to GPA 0x3000000: the roots are invalidated and zapped");
-	slot_move(v.fd, &zero, A_MOVED_GPA);
+	slot_move(&v, &zero, A_MOVED_GPA);
 
 	phase("a.after-move", "write slot 2 at its new GPA and slot 0: a new root fills");
 	run_loop(&c, writes(A_MOVED_GPA, 512));
 	run_loop(&c, writes(0x10000, 8));
 
 	phase("a.slot-delete", "delete slot 2: the roots are invalidated and zapped");
-	slot_delete(v.fd, &zero);
+	slot_delete(&v, &zero);
 
 	phase("a.after-delete", "write slot 0 and slot 1 after the delete; the old GPA is MMIO now");
 	run_loop(&c, writes(0x10000, 8));
@@ -416,7 +506,7 @@ static void vm_a(void)
 
 	phase("a.teardown", "close the vCPU and the VM: the root is torn down");
 	vcpu_close(&c);
-	close(v.fd);
+	vm_close(&v);
 }
 
 // ---- VM b: manual dirty-log protection ------------------------------------------
@@ -430,39 +520,33 @@ static void vm_b(void)
 		.args = {KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET},
 	};
 	IOCTL(v.fd, KVM_ENABLE_CAP, &cap);
-	struct slot thp = add_slot(v.fd, 1, A_THP_GPA, 4 * MiB, BACK_THP, 0);
+	v.dirty = DIRTY_MANUAL_INIT_SET;
+	struct slot thp = add_slot(&v, 1, A_THP_GPA, 4 * MiB, BACK_THP, 0);
 	struct vcpu c = vcpu_create(&v, 0);
 
 	phase("b.fault-2m", "write slot 1: 2M faults");
 	run_loop(&c, writes(A_THP_GPA, 1024));
 
 	phase("b.dirty-log-on", "dirty logging on: with INITIALLY_SET nothing is split or write-protected yet");
-	slot_flags(v.fd, &thp, KVM_MEM_LOG_DIRTY_PAGES);
+	slot_flags(&v, &thp, KVM_MEM_LOG_DIRTY_PAGES);
 
 	phase("b.write-initially-set", "write 8 pages in each 2 MiB half: no fault");
 	run_loop(&c, writes(A_THP_GPA, 8));
 	run_loop(&c, writes(A_THP_GPA + 2 * MiB, 8));
 
 	phase("b.clear-dirty-log", "KVM_CLEAR_DIRTY_LOG of the first 2 MiB: split and write-protect");
-	size_t bytes = 512 / 8;
-	uint64_t* bitmap = malloc(bytes);
-	if (!bitmap)
-		die("malloc");
-	memset(bitmap, 0xff, bytes);
-	struct kvm_clear_dirty_log clear = {.slot = 1, .num_pages = 512, .first_page = 0, .dirty_bitmap = bitmap};
-	IOCTL(v.fd, KVM_CLEAR_DIRTY_LOG, &clear);
-	free(bitmap);
+	dirty_clear(&v, &thp, 0, 512);
 
 	phase("b.fast-fault", "write 8 pages in each half: fast page faults in the cleared half only");
 	run_loop(&c, writes(A_THP_GPA, 8));
 	run_loop(&c, writes(A_THP_GPA + 2 * MiB, 8));
 
 	phase("b.dirty-get", "KVM_GET_DIRTY_LOG: the uncleared half and the 8 rewritten pages");
-	expect("dirty pages", dirty_count(v.fd, &thp), 520);
+	expect("dirty pages", dirty_count(&v, &thp), 520);
 
 	phase("b.teardown", "close the VM");
 	vcpu_close(&c);
-	close(v.fd);
+	vm_close(&v);
 }
 
 // ---- VM c: two vCPUs on two threads ---------------------------------------------
@@ -497,6 +581,16 @@ static void* worker_main(void* arg)
 	return NULL;
 }
 
+// A vCPU thread may run on any CPU (the main thread is pinned, see the top).
+static void start_worker(pthread_t* t, struct worker* w)
+{
+	pthread_attr_t attr;
+	if (pthread_attr_init(&attr) || pthread_attr_setaffinity_np(&attr, sizeof(all_cpus), &all_cpus) ||
+	    pthread_create(t, &attr, worker_main, w))
+		die("pthread_create");
+	pthread_attr_destroy(&attr);
+}
+
 // Run l0 on vCPU 0 and l1 on vCPU 1, each on its own thread, released
 // together by a barrier; returns the MMIO exits of both.
 static unsigned long run_pair(struct vcpu* c, struct loop l0, struct loop l1)
@@ -506,8 +600,7 @@ static unsigned long run_pair(struct vcpu* c, struct loop l0, struct loop l1)
 	struct worker w[2] = {{.c = &c[0], .l = l0, .start = &start}, {.c = &c[1], .l = l1, .start = &start}};
 	pthread_t t[2];
 	for (int i = 0; i < 2; i++)
-		if (pthread_create(&t[i], NULL, worker_main, &w[i]))
-			die("pthread_create");
+		start_worker(&t[i], &w[i]);
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
 	pthread_barrier_destroy(&start);
@@ -519,9 +612,9 @@ static void vm_c(void)
 	phase("c.create", "VM with 2 vCPUs; slot 1 (GPA 0x400000, 4 MiB, 4K), slot 2 (GPA 0x1000000, 4 MiB, THP), "
 			  "slot 3 (GPA 0x2000000, 2 MiB, 4K)");
 	struct vm v = vm_create();
-	add_slot(v.fd, 1, C_4K_GPA, 4 * MiB, BACK_4K, 0);
-	add_slot(v.fd, 2, C_THP_GPA, 4 * MiB, BACK_THP, 0);
-	struct slot mv = add_slot(v.fd, 3, C_MOVE_GPA, 2 * MiB, BACK_4K, 0);
+	add_slot(&v, 1, C_4K_GPA, 4 * MiB, BACK_4K, 0);
+	add_slot(&v, 2, C_THP_GPA, 4 * MiB, BACK_THP, 0);
+	struct slot mv = add_slot(&v, 3, C_MOVE_GPA, 2 * MiB, BACK_4K, 0);
 	struct vcpu c[2] = {vcpu_create(&v, 0), vcpu_create(&v, 1)};
 
 	phase("c.contended-4k", "two vCPUs at once write interleaved 4K pages of slot 1 (even / odd)");
@@ -541,16 +634,15 @@ static void vm_c(void)
 	struct worker w = {.c = &c[1], .l = writes(C_4K_GPA, 1024), .start = &start, .stop = &stop};
 	w.l.passes = 2;
 	pthread_t t;
-	if (pthread_create(&t, NULL, worker_main, &w))
-		die("pthread_create");
+	start_worker(&t, &w);
 	pthread_barrier_wait(&start);
 	for (int i = 0; i < 4; i++) {
 		usleep(20000);
 		run_loop(&c[0], writes(mv.gpa, 512));
-		slot_move(v.fd, &mv, mv.gpa == C_MOVE_GPA ? C_MOVED_GPA : C_MOVE_GPA);
+		slot_move(&v, &mv, mv.gpa == C_MOVE_GPA ? C_MOVED_GPA : C_MOVE_GPA);
 	}
 	usleep(20000);
-	slot_delete(v.fd, &mv);
+	slot_delete(&v, &mv);
 	usleep(20000);
 	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
@@ -560,7 +652,7 @@ static void vm_c(void)
 	phase("c.teardown", "close both vCPUs and the VM");
 	vcpu_close(&c[0]);
 	vcpu_close(&c[1]);
-	close(v.fd);
+	vm_close(&v);
 }
 
 // ---- VM d: two vCPUs on the very same pages -------------------------------------
@@ -647,9 +739,9 @@ static void vm_d(void)
 	phase("d.create", "VM with 2 vCPUs; slot 1 (GPA 0x4000000, 32 MiB, 4K), slot 2 (GPA 0x1000000, 512 KiB, "
 			  "4K, never written), slot 3 (GPA 0x1400000, 512 KiB, 4K)");
 	struct vm v = vm_create();
-	struct slot same = add_slot(v.fd, 1, D_SAME_GPA, D_SAME_ROUNDS * 2 * MiB, BACK_4K, 0);
-	struct slot zero = add_slot(v.fd, 2, D_ZERO_GPA, D_PAGES * PAGE, BACK_4K, 0);
-	struct slot dirty = add_slot(v.fd, 3, D_DIRTY_GPA, D_PAGES * PAGE, BACK_4K, 0);
+	struct slot same = add_slot(&v, 1, D_SAME_GPA, D_SAME_ROUNDS * 2 * MiB, BACK_4K, 0);
+	struct slot zero = add_slot(&v, 2, D_ZERO_GPA, D_PAGES * PAGE, BACK_4K, 0);
+	struct slot dirty = add_slot(&v, 3, D_DIRTY_GPA, D_PAGES * PAGE, BACK_4K, 0);
 	struct vcpu c[2] = {vcpu_create(&v, 0), vcpu_create(&v, 1)};
 
 	// Each round starts both vCPUs in a fresh 2 MiB region, so their first
@@ -680,7 +772,7 @@ static void vm_d(void)
 	run_loop(&c[0], writes(D_DIRTY_GPA, D_PAGES));
 
 	phase("d.dirty-log-on", "KVM_MEM_LOG_DIRTY_PAGES on slot 3: its SPTEs are write-protected");
-	slot_flags(v.fd, &dirty, KVM_MEM_LOG_DIRTY_PAGES);
+	slot_flags(&v, &dirty, KVM_MEM_LOG_DIRTY_PAGES);
 
 	phase("d.dirty-race", "both vCPUs write the same pages of slot 3 (ascending / descending): racing fast "
 			      "page faults on the same write-protected SPTEs");
@@ -688,17 +780,17 @@ static void vm_d(void)
 	check_written(&dirty, 0, D_PAGES);
 
 	phase("d.dirty-get", "KVM_GET_DIRTY_LOG slot 3: every page dirty, write-protected again");
-	expect("dirty pages", dirty_count(v.fd, &dirty), D_PAGES);
+	expect("dirty pages", dirty_count(&v, &dirty), D_PAGES);
 
 	phase("d.dirty-race-again", "both vCPUs write slot 3 again: racing fast page faults, then get the log");
 	expect("mmio exits", run_crossing(c, D_DIRTY_GPA, D_PAGES), 0);
 	check_written(&dirty, 0, D_PAGES);
-	expect("dirty pages", dirty_count(v.fd, &dirty), D_PAGES);
+	expect("dirty pages", dirty_count(&v, &dirty), D_PAGES);
 
 	phase("d.teardown", "close both vCPUs and the VM");
 	vcpu_close(&c[0]);
 	vcpu_close(&c[1]);
-	close(v.fd);
+	vm_close(&v);
 }
 
 // `arborist-workload --hold READY`: create a VM with one vCPU, never run
@@ -723,6 +815,24 @@ static int hold(const char* ready)
 		pause();
 }
 
+// The main thread makes every announced call and writes every
+// announcement: on one CPU, the call's events precede its announcement in
+// that CPU's ring buffer whatever the trace clock (see the top).
+static void pin_main_thread(void)
+{
+	if (sched_getaffinity(0, sizeof(all_cpus), &all_cpus))
+		die("sched_getaffinity: %s", strerror(errno));
+	int cpu = 0;
+	while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &all_cpus))
+		cpu++;
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	if (sched_setaffinity(0, sizeof(one), &one))
+		die("sched_setaffinity: %s", strerror(errno));
+	say("main thread pinned to CPU %d, vCPU threads on any of %d", cpu, CPU_COUNT(&all_cpus));
+}
+
 int main(int argc, char** argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--hold")) {
@@ -734,6 +844,7 @@ int main(int argc, char** argv)
 	}
 	const char* marker = argc > 1 ? argv[1] : "/sys/kernel/tracing/trace_marker";
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	pin_main_thread();
 	marker_fd = open(marker, O_WRONLY);
 	if (marker_fd < 0)
 		die("open %s: %s", marker, strerror(errno));

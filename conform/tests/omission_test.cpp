@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <sstream>
 
 #include "conform/announce.h"
 #include "trace_fixture.hpp"
@@ -408,6 +409,68 @@ TEST(Omission, TracesWithoutAnnouncementsAreReplayedAsBefore)
 	EXPECT_EQ(r.stats.announcements, 0u);
 	EXPECT_EQ(r.stats.omission_checks, 0u);
 	EXPECT_EQ(r.stats.other_events.at("tracing_mark_write"), 1u);
+}
+
+// ---- a real capture (tests/data/linux-6.12-npt-announced) -------------------------------
+
+const std::string ANNOUNCED = ARBORIST_TEST_DATA "/linux-6.12-npt-announced/trace.txt";
+
+std::vector<std::string> announced_lines()
+{
+	std::vector<std::string> v;
+	std::istringstream in(read_file(ANNOUNCED));
+	for (std::string l; std::getline(in, l);)
+		v.push_back(l);
+	return v;
+}
+
+TEST(RealCapture, AnnouncedDirtyLogOperationsAreAccepted)
+{
+	const CheckResult r = check_text(join(announced_lines()), linux_6_12_npt);
+	EXPECT_TRUE(r.violations.empty()) << kinds(r);
+	EXPECT_FALSE(r.stats.partial);
+	EXPECT_EQ(r.stats.announcements, 14u);
+	EXPECT_EQ(r.stats.omission_checks, 4u); // b's clear, d's enable and two gets
+	EXPECT_EQ(r.stats.omission_unchecked, 0u);
+}
+
+// The last write-protection (W cleared on a present 4K leaf) before the
+// announcement `what`, taken out: the kernel "forgot" it.
+void expect_forgotten_wrprot(std::string_view what)
+{
+	std::vector<std::string> t = announced_lines();
+	const std::size_t at = find_line(t, what);
+	ASSERT_NE(at, 0u) << what;
+	std::size_t drop = 0;
+	for (std::size_t n = 1; n < at; n++) {
+		const std::string& l = t[n - 1];
+		const std::size_t o = l.find("old_spte "), w = l.find(" new_spte ");
+		if (l.find("kvm_tdp_mmu_spte_changed") == std::string::npos || o == std::string::npos ||
+		    l.find(" level 1 ") == std::string::npos)
+			continue;
+		const u64 old_spte = std::stoull(l.substr(o + 9, w - o - 9), nullptr, 16);
+		const u64 new_spte = std::stoull(l.substr(w + 10), nullptr, 16);
+		if (spec::is_writable_pte(spec::concrete, spec::npt_v6_10, old_spte) &&
+		    !spec::is_writable_pte(spec::concrete, spec::npt_v6_10, new_spte) &&
+		    spec::is_shadow_present_pte(spec::concrete, spec::npt_v6_10, new_spte))
+			drop = n;
+	}
+	ASSERT_NE(drop, 0u);
+	t.erase(t.begin() + static_cast<std::ptrdiff_t>(drop - 1));
+	const CheckResult r = check_text(join(t), linux_6_12_npt);
+	ASSERT_FALSE(r.violations.empty());
+	EXPECT_EQ(r.violations.front().kind, "omission.dirty-log-protect") << kinds(r);
+	EXPECT_EQ(r.violations.front().line, at - 1) << kinds(r);
+}
+
+TEST(RealCapture, ForgottenWriteProtectionBeforeAGet)
+{
+	expect_forgotten_wrprot("arborist-op: dirty-log-get vm 4");
+}
+
+TEST(RealCapture, ForgottenWriteProtectionBeforeAClear)
+{
+	expect_forgotten_wrprot("arborist-op: dirty-log-clear vm 2");
 }
 
 TEST(Omission, EveryKindHasATest)

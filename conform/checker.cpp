@@ -49,6 +49,7 @@ constexpr u64 NO_PFN = ~u64{0};
 constexpr std::size_t HISTORY_RING = std::size_t{1} << 16; // events remembered for reports
 constexpr std::size_t HISTORY_SHOWN = 8;                   // earlier events shown per violation
 constexpr std::size_t SPARE_TABLES = 64;                   // freed tables kept for reuse
+constexpr std::size_t MAX_MEMSLOTS = 4096;                 // announced memslots alive at once (all VMs)
 
 // How a slot got a value: a traced change, or a derivation.
 enum class Origin : std::uint8_t { traced, unfreeze, fast_fix, hardware_ad };
@@ -1515,32 +1516,36 @@ struct Checker::Impl {
 				bad_announcement(w, "gfn", "gfn " + hex(a.gfn) + " + " + std::to_string(a.pages) +
 								   " pages overlaps slot " + std::to_string(m.id) +
 								   " (KVM_SET_USER_MEMORY_REGION fails with EEXIST)");
+		if (memslots.size() >= MAX_MEMSLOTS)
+			bad_announcement(w, "slot", "more than " + std::to_string(MAX_MEMSLOTS) +
+							    " memslots alive at once (the limit of arborist conform; a vm-destroy "
+							    "ends a VM's memslots)");
 		memslots.push_back(Memslot{a.vm, a.as_id, a.slot, a.gfn, a.pages, a.flags});
 		if (std::find(vms.begin(), vms.end(), a.vm) == vms.end())
 			vms.push_back(a.vm);
 	}
 
-	// The parts of [gfn, gfn + pages) that no memslot `covers` accepts covers.
+	// The parts of [gfn, gfn + pages) that no memslot `covers` accepts
+	// covers: the memslots over the range, sorted, swept once
+	// (O(M + k log k) for M memslots, k of them over the range).
 	template <class Covers>
 	std::vector<Range> uncovered(u64 gfn, u64 pages, u32 as_id, Covers covers) const
 	{
-		std::vector<Range> out{{gfn, gfn + pages}};
-		for (const Memslot& m : memslots) {
-			if (m.as_id != as_id || !covers(m))
-				continue;
-			std::vector<Range> next;
-			for (const auto& [b, e] : out) {
-				if (m.end() <= b || m.gfn >= e) {
-					next.push_back({b, e});
-					continue;
-				}
-				if (b < m.gfn)
-					next.push_back({b, m.gfn});
-				if (m.end() < e)
-					next.push_back({m.end(), e});
-			}
-			out = std::move(next);
+		const u64 end = gfn + pages;
+		std::vector<Range> over;
+		for (const Memslot& m : memslots)
+			if (m.as_id == as_id && m.gfn < end && m.end() > gfn && covers(m))
+				over.push_back({m.gfn, m.end()});
+		std::sort(over.begin(), over.end());
+		std::vector<Range> out;
+		u64 at = gfn;
+		for (const auto& [b, e] : over) {
+			if (b > at)
+				out.push_back({at, b});
+			at = std::max(at, e);
 		}
+		if (at < end)
+			out.push_back({at, end});
 		return out;
 	}
 

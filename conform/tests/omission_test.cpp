@@ -161,6 +161,31 @@ TEST(Announcement, InconsistentWithEarlierOnesStopsTheRun)
 	run({Announcement{OpKind::vm_destroy, 9}}, "vm");
 }
 
+TEST(Announcement, AtMost4096MemslotsAliveAtOnce)
+{
+	// The bound that keeps every announcement's cost bounded
+	// (docs/conformance.md "Bugs of omission"); a vm-destroy frees them.
+	TraceBuilder b;
+	for (u32 k = 0; k < 4096; k++) {
+		Announcement a = op(OpKind::memslot_add, k, 1, k % 65536);
+		a.vm = 1 + k / 1024;
+		announce(b, a);
+	}
+	announce(b, Announcement{OpKind::vm_destroy, 4});
+	for (u32 k = 0; k < 1024; k++) {
+		Announcement a = op(OpKind::memslot_add, k, 1, k);
+		a.vm = 5;
+		announce(b, a);
+	}
+	const CheckResult full = check_text(b.text());
+	EXPECT_EQ(full.stats.announcements, 4096u + 1 + 1024);
+	EXPECT_TRUE(full.violations.empty());
+	Announcement more = op(OpKind::memslot_add, 0x200000, 1, 1);
+	more.vm = 9;
+	announce(b, more);
+	expect_field_error([&] { check_text(b.text()); }, "slot", b.size());
+}
+
 // ---- each omission, and the correct trace ---------------------------------------------
 //
 // A VM with slot 1 over GFN 0-1ff (the tables of link_tables()); a 4K leaf

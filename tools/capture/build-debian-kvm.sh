@@ -197,8 +197,12 @@ if [ ! -f "$src/.arborist-prepared" ]; then
 		echo "$me: note: olddefconfig changed $changed lines of Debian's config (diff $top/config-$release $src/.config)" >&2
 	fi
 	member "$headers_deb" "usr/src/linux-headers-$release/Module.symvers" "$src.tmp/Module.symvers"
-	[ "$(cat "$src.tmp/include/config/kernel.release")" = "$release" ] ||
-		err "$src.tmp/include/config/kernel.release: expected $release"
+	# The vermagic is UTS_RELEASE.  6.1's Makefile puts setlocalversion's
+	# answer (6.1.192) in kernel.release even with KERNELRELEASE given;
+	# M= builds read it for their install paths only, but it should not lie.
+	grep -q -F "#define UTS_RELEASE \"$release\"" "$src.tmp/include/generated/utsrelease.h" ||
+		err "$src.tmp/include/generated/utsrelease.h: UTS_RELEASE is not $release"
+	echo "$release" >"$src.tmp/include/config/kernel.release"
 	echo "$image $version" >"$src.tmp/.arborist-prepared"
 	mv "$src.tmp" "$src"
 	prepare_s=$(($(date +%s) - t0))

@@ -9,10 +9,12 @@
 #include <fstream>
 #include <iomanip>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <sstream>
 
+#include "arborist/mc/config_file.hpp"
 #include "arborist/mc/configs.hpp"
 #include "arborist/support/text.hpp"
 
@@ -124,6 +126,16 @@ public:
 		return 2;
 	}
 
+	// A configuration file it could not read or accept: exit 2, the
+	// message (FILE:LINE: field: ...) on stderr and in the document.
+	int input_error(const std::string& msg)
+	{
+		err_ << "arborist check: " << msg << "\n";
+		if (json_)
+			json::error_document(out_, "check", "input", msg, 2);
+		return 2;
+	}
+
 	void begin()
 	{
 		if (json_)
@@ -135,14 +147,24 @@ public:
 		if (json_)
 			w_.key("list").begin_array();
 		for (const mc::McConfig& c : mc::mc_configs()) {
-			if (json_)
+			if (json_) {
 				w_.begin_object()
 					.member("name", c.name)
 					.member("expected", c.expected)
 					.member("summary", c.summary)
 					.member("source", c.source)
-					.end_object();
-			else
+					.member("file", c.file)
+					.member("system", c.system)
+					.key("properties")
+					.begin_array();
+				if (c.deadlock)
+					w_.value("deadlock");
+				if (c.termination)
+					w_.value("termination");
+				for (const std::string& p : c.properties)
+					w_.value(p);
+				w_.end_array().end_object();
+			} else
 				out_ << std::left << std::setw(44) << c.name << " expect " << c.expected << "\n    "
 				     << c.summary << "\n";
 		}
@@ -231,6 +253,11 @@ int check_main(const std::vector<std::string>& args, std::ostream& out, std::ost
 	Report report(o.json, out, err);
 	if (!problem.empty())
 		return report.usage(problem);
+	try {
+		mc::mc_configs(); // the built-in files, read once
+	} catch (const support::InputError& e) {
+		return report.input_error("built-in configuration: " + std::string(e.what()));
+	}
 
 	if (o.list) {
 		if (o.all || !o.names.empty() || !o.dot_path.empty() || !o.promela_path.empty())
@@ -243,11 +270,23 @@ int check_main(const std::vector<std::string>& args, std::ostream& out, std::ost
 	if (o.all)
 		for (const mc::McConfig& c : mc::mc_configs())
 			run.push_back(&c);
+	// A NAME with a '/' or ending in ".mc" is a configuration file.
+	std::vector<std::unique_ptr<mc::McConfig>> from_files;
 	for (const std::string& n : o.names) {
+		if (n.find('/') != std::string::npos || n.ends_with(".mc")) {
+			try {
+				support::FileSource src(n);
+				from_files.push_back(std::make_unique<mc::McConfig>(mc::parse_mc_config(src)));
+			} catch (const support::InputError& e) {
+				return report.input_error(e.what());
+			}
+			run.push_back(from_files.back().get());
+			continue;
+		}
 		const mc::McConfig* c = mc::find_mc_config(n);
 		if (!c)
 			return report.usage("unknown configuration " + support::quoted(n, 80) +
-					    " (arborist check --list names them)");
+					    " (arborist check --list names them, a file ends in .mc or has a '/')");
 		run.push_back(c);
 	}
 	if (run.empty())

@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <span>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -36,6 +37,7 @@
 #include "arborist/impl/refinement.hpp"
 #include "arborist/impl/td_vm.hpp"
 #include "arborist/impl/tdp_mmu.hpp"
+#include "arborist/impl/variant_names.hpp"
 #include "arborist/support/line_reader.hpp"
 #include "arborist/support/text.hpp"
 #include "trace_writer.hpp"
@@ -421,6 +423,22 @@ public:
 		fail(key, "expected " + alternatives(choices) + ", got " + echo_input(t->value));
 	}
 
+	// key=NAME among an implementation variant's names
+	// (impl/arborist/impl/variant_names.hpp), `fallback` when absent.
+	template <class E, std::size_t N>
+	E variant(std::string_view key, const impl::VariantName<E> (&names)[N], E fallback)
+	{
+		const Token* t = take_value(key);
+		if (!t)
+			return fallback;
+		if (const auto v = impl::variant_by_name(std::span<const impl::VariantName<E>>(names), t->value))
+			return *v;
+		std::string list;
+		for (std::size_t i = 0; i < N; i++)
+			list += (i == 0 ? "" : i + 1 == N ? " or " : ", ") + ("'" + std::string(names[i].name) + "'");
+		fail(key, "expected " + list + ", got " + echo_input(t->value));
+	}
+
 	// key=START..END (END exclusive) or key=GFN (one page), below `limit`.
 	GfnRange range(std::string_view key, u64 limit)
 	{
@@ -591,13 +609,9 @@ void parse_td_vm(Args& a, VmSpec& vm)
 	const u64 needed = 1 + hw::sim::MIN_NUM_TDCS_PAGES + vm.vcpus + vm.pwl;
 	if (vm.tdmr_pages < needed)
 		a.fail("tdmr_pages", "too small for " + std::to_string(vm.vcpus) + " vCPUs: at least " + num(needed));
-	vm.variants.mirror_write = a.choice("mirror-write", {"frozen", "seamcall-first"}, 0) == 0
-					   ? Variants::MirrorWrite::frozen_v6_19
-					   : Variants::MirrorWrite::seamcall_then_cmpxchg_seed000;
+	vm.variants.mirror_write = a.variant("mirror-write", impl::mirror_write_names, Variants::MirrorWrite::frozen_v6_19);
 	vm.tdx_variants.private_huge_pages_seed001 = a.choice("huge", {"off", "on"}, 0) == 1;
-	vm.tdx_variants.teardown = a.choice("teardown", {"dynamic", "deferred"}, 0) == 0
-					   ? TdxVariants::Teardown::dynamic_v6_19
-					   : TdxVariants::Teardown::deferred_seed004;
+	vm.tdx_variants.teardown = a.variant("teardown", impl::teardown_names, TdxVariants::Teardown::dynamic_v6_19);
 }
 
 void parse_plain_vm(Args& a, VmSpec& vm)
@@ -611,9 +625,7 @@ VmSpec parse_vm(Args& a)
 {
 	VmSpec vm;
 	vm.kind = static_cast<VmKind>(a.required_word("kind", {"tdx", "ept", "npt"}));
-	vm.variants.removal = a.choice("removal", {"recursive", "rcu-deferred"}, 0) == 0
-				      ? Variants::Removal::recursive_v6_19
-				      : Variants::Removal::rcu_deferred_seed000;
+	vm.variants.removal = a.variant("removal", impl::removal_names, Variants::Removal::recursive_v6_19);
 	vm.resched = a.number("resched", 0, u64{1} << 32, 0);
 	if (vm.is_td())
 		parse_td_vm(a, vm);

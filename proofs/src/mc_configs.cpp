@@ -1,45 +1,39 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // The registry of named model-checking configurations and their recorded
-// verdicts.  A verdict is what the checker finds; it is recorded here and
-// asserted by tests/mc_test.cpp and the cli.check.* tests, so a change to
-// the implementation that changes a verdict is noticed.
+// verdicts: the configuration files of proofs/configs/, compiled into the
+// binary (proofs/configs/embed.cmake), read by the one reader of
+// mc_config_file.cpp.  A verdict is what the checker finds; it is recorded
+// in the file and asserted by tests/mc_test.cpp and the cli.check.* tests,
+// so a change to the implementation that changes a verdict is noticed.
 #include <algorithm>
+#include <stdexcept>
 
+#include "arborist/mc/config_file.hpp"
 #include "arborist/mc/configs.hpp"
-#include "arborist/mc/root_system.hpp"
-#include "arborist/mc/tdx_system.hpp"
 
 namespace arborist::mc {
 
-namespace {
+// Generated: every proofs/configs/*.mc as {path, text}, sorted by path.
+struct EmbeddedConfig {
+	const char* path;
+	const char* text;
+};
+extern const EmbeddedConfig embedded_mc_configs[];
+extern const std::size_t embedded_mc_config_count;
 
-McConfig root_config(std::string name, std::string summary, std::string expected, RootConfig rc)
-{
-	return {std::move(name), std::move(summary),
-		"seed 003 (kvm_tdp_mmu_put_root), Linux v6.19 tdp_mmu.c", std::move(expected),
-		[rc](const Options& o) { return check(RootSystem(rc), o); }, [rc] { return root_promela(rc); }};
-}
+namespace {
 
 std::vector<McConfig> make_configs()
 {
 	std::vector<McConfig> v;
-	v.push_back(root_config("root.v6.19",
-				"v6.19 kvm_tdp_mmu_put_root: a vCPU put, kvm_mmu_zap_all_fast (invalidate, yielding "
-				"zap, put of the gifted reference) and two tdp_mmu_next_root iterators, with RCU",
-				"pass", {impl::PutRootVariant::v6_19, 2, true}));
-	v.push_back(root_config("root.seed003.refcount-dec-not-one",
-				"seed 003, first proposal: invalidate and zap inside the put, re-check with "
-				"refcount_dec_not_one after the yielding zap, then refcount_set(0); a vCPU put and "
-				"two iterators",
-				"root.task_drops_foreign_reference",
-				{impl::PutRootVariant::seed003_refcount_dec_not_one, 2, false}));
-	v.push_back(root_config("root.seed003.dec-and-test",
-				"seed 003, Paolo Bonzini's version: refcount_dec_and_test, xchg(invalid), "
-				"refcount_set(1), yielding zap, refcount_dec_and_test; a vCPU put and two iterators",
-				"pass", {impl::PutRootVariant::seed003_dec_and_test, 2, false}));
-	for (McConfig& c : tdx_configs())
+	for (std::size_t i = 0; i < embedded_mc_config_count; i++) {
+		const EmbeddedConfig& e = embedded_mc_configs[i];
+		McConfig c = parse_mc_config(e.text, e.path);
+		if (std::any_of(v.begin(), v.end(), [&](const McConfig& o) { return o.name == c.name; }))
+			throw support::InputError(e.path, 0, "configuration '" + c.name + "' is defined twice");
 		v.push_back(std::move(c));
+	}
 	return v;
 }
 

@@ -9,7 +9,6 @@
 #include <boost/hana/members.hpp>
 
 #include "arborist/hw/names.hpp"
-#include "arborist/mc/configs.hpp"
 #include "arborist/mc/tdx_system.hpp"
 
 namespace arborist::mc {
@@ -132,10 +131,10 @@ const char* zap_action(std::uint8_t pc)
 TdxSystem::TdxSystem(TdxMcConfig c) : cfg_(std::move(c)), tasks_(cfg_.tasks)
 {
 	bool has_rcu = false;
-	for (TdxTask k : tasks_)
-		has_rcu = has_rcu || k == TdxTask::rcu;
+	for (const TdxTaskSpec& k : tasks_)
+		has_rcu = has_rcu || k.kind == TdxTask::rcu;
 	if (!has_rcu)
-		tasks_.push_back(TdxTask::rcu);
+		tasks_.push_back({TdxTask::rcu});
 }
 
 // A finalized TD with two vCPUs' roots loaded; with prelink, a private page
@@ -165,31 +164,53 @@ TdxMcState TdxSystem::initial() const
 		vm.tdx().gmem_defer_removal(); // other guest_memfd inodes pinned before this one
 	vm.module().trace_enabled = true;
 	unsigned next_vcpu = 0;
-	for (TdxTask k : tasks_) {
+	for (const TdxTaskSpec& k : tasks_) {
 		TdxThread t;
-		t.kind = k;
-		if (k == TdxTask::fault) {
-			t.vcpu = static_cast<std::uint8_t>(next_vcpu++ % cfg_.nr_vcpus);
-			const auto f = vm.resolve_fault(cfg_.fault_gpa);
-			const u32 root = vm.mmu().root_for_fault(vm.roots(t.vcpu), *f);
-			t.map = {root, *f};
+		t.kind = k.kind;
+		if (k.kind == TdxTask::fault) {
+			t.vcpu = static_cast<std::uint8_t>(k.vcpu >= 0 ? static_cast<unsigned>(k.vcpu)
+								       : next_vcpu++ % cfg_.nr_vcpus);
+			// validate() refuses a GPA without a page: here there is one.
+			const auto f = vm.resolve_fault(k.gpa ? k.gpa : cfg_.fault_gpa);
+			if (f)
+				t.map = {vm.mmu().root_for_fault(vm.roots(t.vcpu), *f), *f};
 		}
 		s.th.push_back(t);
 	}
 	return s;
 }
 
+std::string TdxSystem::validate() const
+{
+	if (cfg_.nr_vcpus < 1 || cfg_.nr_vcpus > 4)
+		return "vcpus must be 1 to 4";
+	const State s = initial();
+	for (unsigned t = 0; t < thread_count(); t++) {
+		const TdxTaskSpec& k = tasks_[t];
+		if (k.kind != TdxTask::fault)
+			continue;
+		if (k.vcpu >= static_cast<int>(cfg_.nr_vcpus))
+			return "task " + std::to_string(t + 1) + ": vCPU " + std::to_string(k.vcpu) + " of a TD with " +
+			       std::to_string(cfg_.nr_vcpus);
+		TdVm probe = *s.vm;
+		if (!probe.resolve_fault(k.gpa ? k.gpa : cfg_.fault_gpa))
+			return "task " + std::to_string(t + 1) + ": no guest_memfd page for GPA 0x" +
+			       hex(k.gpa ? k.gpa : cfg_.fault_gpa);
+	}
+	return "";
+}
+
 std::string TdxSystem::thread_name(unsigned t) const
 {
-	std::string n = task_name(tasks_[t]);
-	if (tasks_[t] == TdxTask::fault)
+	std::string n = task_name(tasks_[t].kind);
+	if (tasks_[t].kind == TdxTask::fault)
 		n += std::to_string(t);
 	return n;
 }
 
 bool TdxSystem::done(const State& s, unsigned t) const
 {
-	if (tasks_[t] == TdxTask::rcu)
+	if (tasks_[t].kind == TdxTask::rcu)
 		return s.vm->mmu().rcu_queue().empty();
 	return s.th[t].pc == DONE;
 }
@@ -199,7 +220,7 @@ bool TdxSystem::enabled(const State& s, unsigned t) const
 	if (done(s, t))
 		return false;
 	const TdxThread& th = s.th[t];
-	switch (tasks_[t]) {
+	switch (tasks_[t].kind) {
 	case TdxTask::fault: return th.pc != LOCK || !s.writer;
 	case TdxTask::unmap:
 	case TdxTask::prune: return th.pc != LOCK || (!s.writer && s.readers == 0);
@@ -215,8 +236,8 @@ bool TdxSystem::enabled(const State& s, unsigned t) const
 	case TdxTask::vm_destroy:
 		// The last reference: guest_memfd's release and the vCPU files.
 		for (unsigned u = 0; u < thread_count(); u++)
-			if ((tasks_[u] == TdxTask::gmem_close && s.th[u].pc == LOCK) ||
-			    (tasks_[u] == TdxTask::vcpu_run && s.th[u].pc != DONE))
+			if ((tasks_[u].kind == TdxTask::gmem_close && s.th[u].pc == LOCK) ||
+			    (tasks_[u].kind == TdxTask::vcpu_run && s.th[u].pc != DONE))
 				return false;
 		return true;
 	}
@@ -239,7 +260,7 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 	const std::size_t calls_before = vm.module().trace.size();
 	std::string what;
 	auto& mmu = vm.mmu();
-	switch (tasks_[t]) {
+	switch (tasks_[t].kind) {
 	case TdxTask::fault:
 		if (th.pc == LOCK) {
 			s.readers++;
@@ -276,9 +297,11 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 			if (th.result == 0) { // first acquisition: take the root reference
 				const u32 root = vm.roots(0).mirror;
 				th.result = mmu.get_root(root) ? 1 : 2;
-				// The punched hole: the target and the prelinked page after it.
+				// The punched hole: by default the target and the
+				// prelinked page after it.
 				const u64 gfn = cfg_.fault_gpa >> spec::PAGE_SHIFT;
-				th.zap = {root, gfn, gfn + 2, true, false};
+				const TdxTaskSpec& k = tasks_[t];
+				th.zap = {root, k.gfn_end ? k.gfn_start : gfn, k.gfn_end ? k.gfn_end : gfn + 2, true, false};
 				what += "; kvm_tdp_mmu_get_root";
 				th.pc = th.result == 1 ? ZAP : UNLOCK;
 			}
@@ -430,7 +453,7 @@ void TdxSystem::hardware_walks(State& s) const
 {
 	const hw::SimModule& m = s.vm->module();
 	for (unsigned t = 0; t < thread_count(); t++) {
-		if (tasks_[t] != TdxTask::vcpu_run || !m.num_vcpus() || !m.vcpu(0).in_guest)
+		if (tasks_[t].kind != TdxTask::vcpu_run || !m.num_vcpus() || !m.vcpu(0).in_guest)
 			continue;
 		std::vector<u64>& tlb = s.th[t].tlb;
 		m.for_each_entry([&](u64, unsigned, const hw::SeptEntryView& e) {
@@ -452,8 +475,8 @@ bool TdxSystem::all_done(const State& s) const
 
 bool TdxSystem::tasks_done_have_teardown() const
 {
-	for (TdxTask k : tasks_)
-		if (k == TdxTask::vm_destroy)
+	for (const TdxTaskSpec& k : tasks_)
+		if (k.kind == TdxTask::vm_destroy)
 			return true;
 	return false;
 }
@@ -463,7 +486,7 @@ bool TdxSystem::tasks_done_have_teardown() const
 bool TdxSystem::in_operation(const State& s, unsigned t) const
 {
 	const TdxThread& th = s.th[t];
-	switch (tasks_[t]) {
+	switch (tasks_[t].kind) {
 	case TdxTask::unmap:
 	case TdxTask::split: return th.pc != DONE && !(th.pc == LOCK && th.result == 0);
 	case TdxTask::fault:
@@ -487,44 +510,47 @@ bool TdxSystem::quiescent(const State& s) const
 std::optional<Violation> TdxSystem::check(const State& s) const
 {
 	const TdVm& vm = *s.vm;
-	if (vm.mmu().bugs() || vm.tdx().vm_bugged())
-		return Violation{"kvm.no_bug", "a KVM_BUG_ON fired (the VM is dead)"};
+	if (checks(TdxProperty::kvm_no_bug) && (vm.mmu().bugs() || vm.tdx().vm_bugged()))
+		return violation(TdxProperty::kvm_no_bug, "a KVM_BUG_ON fired (the VM is dead)");
 	// No page the module owns is free in the host allocator.
 	const auto& pages = vm.pages();
 	const u64 base = vm.options().tdmr_base_pfn, n = vm.options().tdmr_pages;
 	for (u64 pfn = base; pfn < base + n; pfn++) {
 		const auto pv = vm.module().pamt(pfn);
-		if (pv && pv->pt != spec::PageType::PT_NDA && !pages.used(pfn))
-			return Violation{"pamt.page_returned_while_owned",
+		if (checks(TdxProperty::pamt_page_returned_while_owned) && pv && pv->pt != spec::PageType::PT_NDA &&
+		    !pages.used(pfn))
+			return violation(TdxProperty::pamt_page_returned_while_owned,
 					 "frame 0x" + hex(pfn) + " is free in the host allocator while the PAMT still has it " +
-						 (pv->pt == spec::PageType::PT_REG ? "as a TD private page (PT_REG)" : "owned by the TD")};
+						 (pv->pt == spec::PageType::PT_REG ? "as a TD private page (PT_REG)" : "owned by the TD"));
 	}
 	// A running vCPU's cached translation to a page that is no longer the TD's.
 	for (unsigned t = 0; t < thread_count(); t++)
-		if (tasks_[t] == TdxTask::vcpu_run && vm.module().num_vcpus() && vm.module().vcpu(0).in_guest)
+		if (checks(TdxProperty::tlb_stale_translation) && tasks_[t].kind == TdxTask::vcpu_run &&
+		    vm.module().num_vcpus() && vm.module().vcpu(0).in_guest)
 			for (u64 pfn : s.th[t].tlb) {
 				const auto pv = vm.module().pamt(pfn);
 				if (!pv || pv->pt == spec::PageType::PT_NDA || pv->owner != vm.module().tdr_pa())
-					return Violation{"tlb.stale_translation",
+					return violation(TdxProperty::tlb_stale_translation,
 							 "vCPU 0 is in the guest with a cached translation to frame 0x" + hex(pfn) +
-								 ", which the TD no longer owns"};
+								 ", which the TD no longer owns");
 			}
-	if (all_done(s))
+	if (checks(TdxProperty::td_page_leaked) && all_done(s))
 		for (u64 pfn = base; pfn < base + n; pfn++) {
 			const auto pv = vm.module().pamt(pfn);
 			if (pages.used(pfn) || (pv && pv->pt != spec::PageType::PT_NDA))
-				return Violation{"td.page_leaked", "frame 0x" + hex(pfn) + " was never given back to the host"};
+				return violation(TdxProperty::td_page_leaked,
+						 "frame 0x" + hex(pfn) + " was never given back to the host");
 		}
 	// "mirror and S-EPT agree once no operation is in flight" (while the TD
 	// still has its HKID: after the release the mirror is zapped first)
-	if (quiescent(s) && vm.tdx().hkid_assigned())
+	if (checks(TdxProperty::mirror_agrees_with_sept) && quiescent(s) && vm.tdx().hkid_assigned())
 		for (unsigned v = 0; v < cfg_.nr_vcpus; v++) {
 			const u32 root = vm.roots(v).mirror;
 			if (root == impl::NO_SP)
 				continue;
 			const impl::MirrorCheck mc = impl::check_mirror_agrees(vm, root);
 			if (!mc.ok)
-				return Violation{"mirror.agrees_with_sept", mc.why};
+				return violation(TdxProperty::mirror_agrees_with_sept, mc.why);
 		}
 	return std::nullopt;
 }
@@ -616,7 +642,7 @@ void TdxSystem::encode_thread(const State& s, unsigned t, std::string& out) cons
 	for (u64 pfn : th.tlb)
 		put(out, pfn);
 	out.push_back('|');
-	if (tasks_[t] == TdxTask::unmap) {
+	if (tasks_[t].kind == TdxTask::unmap) {
 		const auto& z = th.zap;
 		put(out, z.pc | z.flush << 4);
 		put(out, z.it.sptep.sp);
@@ -629,7 +655,7 @@ void TdxSystem::encode_thread(const State& s, unsigned t, std::string& out) cons
 		put(out, z.remove.pc);
 		put(out, z.remove.gfn);
 	}
-	if (tasks_[t] == TdxTask::split) {
+	if (tasks_[t].kind == TdxTask::split) {
 		const auto& sp = th.split;
 		put(out, sp.pc);
 		put(out, static_cast<u64>(sp.ret + 64));
@@ -641,7 +667,7 @@ void TdxSystem::encode_thread(const State& s, unsigned t, std::string& out) cons
 		put(out, sp.it.level | sp.it.valid << 4 | sp.it.yielded << 5);
 		put(out, sp.it.old_spte);
 	}
-	if (tasks_[t] != TdxTask::fault)
+	if (tasks_[t].kind != TdxTask::fault)
 		return;
 	const auto& m = th.map;
 	put(out, m.pc);
@@ -704,122 +730,6 @@ std::string TdxSystem::dot(const State& s) const
 		g += buf;
 	});
 	return g + "}\n";
-}
-
-namespace {
-
-McConfig tdx_config(std::string name, std::string summary, std::string source, std::string expected,
-		    TdxMcConfig tc)
-{
-	return {std::move(name), std::move(summary), std::move(source), std::move(expected),
-		[tc](const Options& o) { return check(TdxSystem(tc), o); }, {}};
-}
-
-} // namespace
-
-std::vector<McConfig> tdx_configs()
-{
-	using impl::Variants;
-	std::vector<McConfig> v;
-	TdxMcConfig race;
-	race.tasks = {TdxTask::fault, TdxTask::fault};
-	v.push_back(tdx_config("mirror.v6.19.frozen",
-			       "two vCPUs fault the same private GFN; v6.19 set_external_spte_present: cmpxchg to "
-			       "FROZEN_SPTE, TDH.MEM.PAGE.AUG, then the final write",
-			       "seed 000; Linux v6.19 tdp_mmu.c set_external_spte_present", "pass", race));
-	race.variants.mirror_write = Variants::MirrorWrite::seamcall_then_cmpxchg_seed000;
-	v.push_back(tdx_config("mirror.seed000.seamcall-then-cmpxchg",
-			       "two vCPUs fault the same private GFN; the S-EPT SEAMCALL first, then "
-			       "try_cmpxchg64 (the ordering Kai Huang questions in seed 000)",
-			       "seed 000 (\"The populating thread makes SEAMCALL successfully but then "
-			       "try_cmpxchg64() fails\")",
-			       "kvm.no_bug", race));
-	TdxMcConfig fresh = race;
-	fresh.prelink = false;
-	fresh.variants = {};
-	v.push_back(tdx_config("mirror.v6.19.frozen-link",
-			       "two vCPUs fault the same private GFN of a fresh TD: they race on every "
-			       "TDH.MEM.SEPT.ADD of the walk and on the AUG; v6.19 frozen-SPTE protocol",
-			       "seed 000; Linux v6.19 tdp_mmu.c tdp_mmu_link_sp", "pass", fresh));
-	TdxMcConfig zap;
-	zap.tasks = {TdxTask::fault, TdxTask::unmap};
-	zap.resched_every = 1;
-	v.push_back(tdx_config("mirror.v6.19.fault-vs-unmap",
-			       "a vCPU faults a private GFN while guest_memfd punches the hole: "
-			       "kvm_tdp_mmu_unmap_gfn_range under write_lock, tdp_mmu_zap_leafs stepped and yielding "
-			       "at every step (BLOCK, TRACK, REMOVE per leaf)",
-			       "Linux v6.19 tdp_mmu.c, tdx.c tdx_sept_remove_private_spte", "pass", zap));
-	TdxMcConfig running;
-	running.nr_vcpus = 1;
-	running.tasks = {TdxTask::vcpu_run, TdxTask::unmap};
-	running.resched_every = 2;
-	v.push_back(tdx_config("tlb.v6.19.unmap-vs-running-vcpu",
-			       "guest_memfd punches two private pages while a vCPU enters and runs the guest: "
-			       "BLOCK, TRACK, kick, REMOVE, WBINVD each a step; the hardware walker caches every "
-			       "present entry while in the guest",
-			       "Linux v6.19 tdx.c tdx_sept_remove_private_spte, tdx_track; TDX module 1.5 TLB "
-			       "tracking",
-			       "pass", running));
-	TdxMcConfig split;
-	split.tdx_variants.private_huge_pages_seed001 = true;
-	split.huge = true;
-	split.tasks = {TdxTask::split, TdxTask::fault};
-	split.fault_gpa = TdxSystem::TARGET_GPA + 0x200000; // a 4K page in the next 2M range
-	v.push_back(tdx_config("split.seed001.exclusive",
-			       "seed 001: split a private 2M page (split_external_spt: BLOCK, TRACK, DEMOTE) under "
-			       "write_lock(mmu_lock), while a vCPU faults a GFN inside it",
-			       "seed 001", "pass", split));
-	split.split_shared = true;
-	v.push_back(tdx_config("split.seed001.shared",
-			       "seed 001's split_external_spt reached from the shared-lock split path "
-			       "(tdp_mmu_split_huge_pages_root with shared = true) while a vCPU faults",
-			       "seed 001 (\"under an exclusive mmu_lock\")", "kvm.no_bug", split));
-	TdxMcConfig prune;
-	prune.tasks = {TdxTask::prune, TdxTask::fault};
-	v.push_back(tdx_config("removal.v6.19.runtime-prune",
-			       "a private branch pruned at run time (mirror root zapped under write_lock, HKID "
-			       "assigned) while a vCPU faults; v6.19's recursive handle_removed_pt",
-			       "seed 000; Linux v6.19 tdx.c tdx_sept_free_private_spt (KVM_BUG_ON while the HKID is "
-			       "assigned: v6.19 never prunes private branches at run time)",
-			       "kvm.no_bug", prune));
-	prune.variants.removal = Variants::Removal::rcu_deferred_seed000;
-	v.push_back(tdx_config("removal.seed000.rcu-deferred",
-			       "seed 000: the same pruning with the branch handed to the RCU callback; a vCPU faults "
-			       "into the pruned range before the callback has removed the S-EPT children",
-			       "seed 000 (\"the RCU callback has exclusive access to the branch\")", "kvm.no_bug",
-			       prune));
-	TdxMcConfig td;
-	td.nr_vcpus = 1;
-	td.tasks = {TdxTask::vcpu_run, TdxTask::gmem_close, TdxTask::vm_destroy};
-	v.push_back(tdx_config("teardown.v6.19.dynamic",
-			       "guest_memfd release (BLOCK, TRACK, REMOVE, WBINVD of every private page, with the HKID "
-			       "assigned) racing a running vCPU, then VM destruction",
-			       "seed 004; Linux v6.19 tdx.c tdx_sept_remove_private_spte, kvm_gmem_release", "pass", td));
-	td.tdx_variants.teardown = impl::TdxVariants::Teardown::deferred_seed004;
-	v.push_back(tdx_config("teardown.seed004.deferred",
-			       "seed 004: guest_memfd release pins the inode instead of removing pages; they are "
-			       "RECLAIMed in TD_TEARDOWN after the HKID is released; the inode is evicted after that",
-			       "seed 004", "pass", td));
-	TdxMcConfig cap = td;
-	cap.pinned_inodes = impl::TDX_MAX_GMEM_INODES;
-	v.push_back(tdx_config("teardown.seed004.cap-fallback",
-			       "seed 004 with 64 inodes already pinned: this release falls back to dynamic removal",
-			       "seed 004 (the 64-inode cap)", "pass", cap));
-	TdxMcConfig rcu_td = td;
-	rcu_td.tdx_variants = {};
-	rcu_td.variants.removal = Variants::Removal::rcu_deferred_seed000;
-	v.push_back(tdx_config("removal.seed000.teardown",
-			       "seed 000's RCU-deferred removal where v6.19 removes private tables: the mirror root's "
-			       "zap at VM destruction, after the HKID release (the v6.19 baseline is "
-			       "teardown.v6.19.dynamic)",
-			       "seed 000", "pass", rcu_td));
-	TdxMcConfig nopin = td;
-	nopin.pin_inode = false;
-	v.push_back(tdx_config("teardown.seed004.no-pin",
-			       "known-bad: removal deferred to TD_TEARDOWN but the inode not pinned, so its folios "
-			       "return to the host while the S-EPT still maps them",
-			       "seed 004 (why the inode must be pinned)", "pamt.page_returned_while_owned", nopin));
-	return v;
 }
 
 } // namespace arborist::mc

@@ -42,6 +42,19 @@
 
 namespace arborist::mc {
 
+// A property a configuration may check, as configuration files and
+// counterexamples name it.
+struct PropertyInfo {
+	std::string_view name;
+	std::string_view meaning;
+};
+
+// The checker's own properties, checked for every System.
+inline constexpr PropertyInfo checker_properties[] = {
+	{"deadlock", "in every reachable state some unfinished task can step"},
+	{"termination", "from every reachable state a state where every task has finished is reachable"},
+};
+
 struct Violation {
 	std::string invariant; // a stable name, e.g. "root.freed_implies_invalid_and_zero"
 	std::string detail;    // what was observed
@@ -72,6 +85,7 @@ concept System = requires(const S& sys, typename S::State& st, const typename S:
 struct Options {
 	bool symmetry = true;
 	bool por = true;
+	bool deadlock = true;
 	bool termination = true;
 	std::uint64_t max_states = 50'000'000;
 };
@@ -207,7 +221,7 @@ public:
 			auto [id, st] = std::move(frontier.front());
 			frontier.pop_front();
 			successors_to_explore(st, ts);
-			if (ts.empty() && !all_done(st)) {
+			if (opt_.deadlock && ts.empty() && !all_done(st)) {
 				finish(r, id, {"deadlock", "no thread can step and some have not finished"}, t0);
 				return r;
 			}

@@ -18,10 +18,25 @@ struct McConfig {
 	std::string summary;
 	std::string source;   // the thread or kernel code the configuration settles
 	std::string expected; // "pass", or the name of the invariant a counterexample breaks
-	std::function<Result(const Options&)> run;
+	std::string file;     // the configuration file it was read from
+	std::string system;   // "tdx" or "root"
+	std::vector<std::string> properties; // the system's properties it checks
+	bool deadlock = true, termination = true; // the checker's own
+	std::function<Result(const Options&)> run_system;
 	std::function<std::string()> promela; // empty: no Promela model for this configuration
+
+	// Check it: the caller's options, less the checker properties the
+	// configuration leaves out.
+	Result run(Options o) const
+	{
+		o.deadlock = o.deadlock && deadlock;
+		o.termination = o.termination && termination;
+		return run_system(o);
+	}
 };
 
+// The built-in configurations: the files of proofs/configs/, compiled in,
+// in file-name order.
 const std::vector<McConfig>& mc_configs();
 const McConfig* find_mc_config(const std::string& name);
 

@@ -46,10 +46,36 @@ using impl::PutRootOp;
 using impl::PutRootVariant;
 using impl::u32;
 
+// The properties a root configuration checks, by bit.  The last four are
+// v6.19's design invariants (the TDP MMU's own reference and the
+// gifted-reference protocol), which the seed-003 proposals do not have.
+enum class RootProperty : std::uint8_t {
+	kvm_no_bug,
+	use_after_free,
+	task_drops_foreign_reference,
+	freed_implies_invalid_and_zero,
+	valid_or_referenced,
+	scheduled_holds_gift,
+	refcount_accounts_holders,
+	list_matches_refcount,
+};
+inline constexpr PropertyInfo root_properties[] = {
+	{"kvm.no_bug", "no KVM_BUG_ON fires"},
+	{"root.use_after_free", "no task touches the root after the RCU callback freed it"},
+	{"root.task_drops_foreign_reference", "no task drops a reference another task took (ghost ownership)"},
+	{"root.freed_implies_invalid_and_zero", "a freed root is invalid with refcount 0"},
+	{"root.valid_or_referenced", "v6.19: a valid root has a reference"},
+	{"root.scheduled_holds_gift", "v6.19: a root scheduled for zap holds the gifted reference"},
+	{"root.refcount_accounts_holders", "v6.19: the count is the references held"},
+	{"root.list_matches_refcount", "v6.19: list membership and the RCU free follow the count"},
+};
+inline constexpr unsigned ROOT_V6_19_ONLY_FROM = static_cast<unsigned>(RootProperty::valid_or_referenced);
+
 struct RootConfig {
 	PutRootVariant variant = PutRootVariant::v6_19;
 	unsigned iterators = 2; // identical tdp_mmu_next_root tasks (a symmetry class)
 	bool zapper = true;     // kvm_mmu_zap_all_fast (v6.19 only)
+	std::uint32_t properties = ~0u; // bit RootProperty: checked (the v6.19 ones only on v6.19)
 };
 
 // The shared memory: the root's fields and mmu_lock.
@@ -185,7 +211,7 @@ public:
 	std::optional<Violation> step(State& s, unsigned t, std::string* describe) const
 	{
 		RootThread& th = s.th[t];
-		Host h{s, t, describe};
+		Host h{s, t, describe, checks(RootProperty::use_after_free)};
 		const u32 before = s.w.refcount;
 		switch (th.kind) {
 		case RootThreadKind::vcpu: step_vcpu(h, th); break;
@@ -202,7 +228,7 @@ public:
 		// Ghost ownership: a change of the count is a change of this task's
 		// references; it may not drop more than it holds.
 		th.held = static_cast<std::int8_t>(th.held + static_cast<int>(s.w.refcount) - static_cast<int>(before));
-		if (th.held < 0)
+		if (th.held < 0 && checks(RootProperty::task_drops_foreign_reference))
 			return Violation{"root.task_drops_foreign_reference",
 					 thread_name(t) + " dropped a reference taken by another task (count " +
 						 std::to_string(before) + " -> " + std::to_string(s.w.refcount) + ")"};
@@ -241,9 +267,9 @@ public:
 	{
 		const auto& d = spec::concrete;
 		const auto a = abstraction(s);
-		if (s.w.bugs)
+		if (s.w.bugs && checks(RootProperty::kvm_no_bug))
 			return Violation{"kvm.no_bug", "a KVM_BUG_ON fired"};
-		if (!spec::root_freed_implies_invalid_and_zero(d, a))
+		if (!spec::root_freed_implies_invalid_and_zero(d, a) && checks(RootProperty::freed_implies_invalid_and_zero))
 			return Violation{"root.freed_implies_invalid_and_zero", "freed with refcount " +
 											   std::to_string(a.refcount) +
 											   (a.invalid ? "" : ", valid")};
@@ -251,13 +277,13 @@ public:
 			return std::nullopt;
 		// v6.19's design invariants: the TDP MMU's own reference and the
 		// gifted-reference protocol (the seed proposals have neither).
-		if (!spec::root_valid_or_referenced(d, a))
+		if (!spec::root_valid_or_referenced(d, a) && checks(RootProperty::valid_or_referenced))
 			return Violation{"root.valid_or_referenced", "a valid root with refcount 0"};
-		if (!spec::root_scheduled_holds_gift(d, a))
+		if (!spec::root_scheduled_holds_gift(d, a) && checks(RootProperty::scheduled_holds_gift))
 			return Violation{"root.scheduled_holds_gift", "scheduled for zap without the gifted reference"};
-		if (!spec::root_refcount_accounts_holders(d, a))
+		if (!spec::root_refcount_accounts_holders(d, a) && checks(RootProperty::refcount_accounts_holders))
 			return Violation{"root.refcount_accounts_holders", "the count is not the references held"};
-		if (!spec::root_list_matches_refcount(d, a))
+		if (!spec::root_list_matches_refcount(d, a) && checks(RootProperty::list_matches_refcount))
 			return Violation{"root.list_matches_refcount", "list membership or RCU free out of step with the count"};
 		return std::nullopt;
 	}
@@ -306,11 +332,14 @@ public:
 	}
 
 private:
+	bool checks(RootProperty p) const { return cfg_.properties >> static_cast<unsigned>(p) & 1; }
+
 	// The RootHost of one step of one task.
 	struct Host {
 		State& s;
 		unsigned t;
 		std::string* text;
+		bool checks_use_after_free = true;
 		std::optional<Violation> violation{};
 
 		// Callers build a description only when one is asked for (the
@@ -327,7 +356,7 @@ private:
 		}
 		void use(const char* what)
 		{
-			if (s.w.freed && !violation)
+			if (s.w.freed && !violation && checks_use_after_free)
 				violation = Violation{"root.use_after_free", std::string(what) + " on a freed root"};
 		}
 		u32& root_refcount(u32)

@@ -64,6 +64,9 @@
 #include "arborist/impl/td_vm.hpp"
 #include "arborist/mc/checker.hpp"
 
+#include <string_view>
+#include <utility>
+
 namespace arborist::mc {
 
 using impl::LockMode;
@@ -75,10 +78,46 @@ using spec::u64;
 
 enum class TdxTask : std::uint8_t { fault, unmap, split, rcu, vcpu_run, gmem_close, vm_destroy, prune };
 
+// The task kinds as configuration files name them (`task fault`, ...).
+inline constexpr std::pair<std::string_view, TdxTask> tdx_task_names[] = {
+	{"fault", TdxTask::fault},         {"unmap", TdxTask::unmap},
+	{"split", TdxTask::split},         {"rcu", TdxTask::rcu},
+	{"vcpu-run", TdxTask::vcpu_run},   {"gmem-close", TdxTask::gmem_close},
+	{"vm-destroy", TdxTask::vm_destroy}, {"prune", TdxTask::prune},
+};
+
+// The properties a TDX configuration checks in every reachable state
+// (besides the checker's deadlock and termination), by bit.
+enum class TdxProperty : std::uint8_t {
+	kvm_no_bug,
+	pamt_page_returned_while_owned,
+	tlb_stale_translation,
+	td_page_leaked,
+	mirror_agrees_with_sept,
+};
+inline constexpr PropertyInfo tdx_properties[] = {
+	{"kvm.no_bug", "no KVM_BUG_ON fires (every SEAMCALL status KVM treats as impossible included)"},
+	{"pamt.page_returned_while_owned", "no frame the PAMT gives to the TD is free in the host allocator"},
+	{"tlb.stale_translation", "no vCPU in the guest caches a translation to a frame the TD no longer owns"},
+	{"td.page_leaked", "once every task is done (with VM destruction), every TDMR frame is free and PT_NDA"},
+	{"mirror.agrees_with_sept", "with no operation in flight and the HKID assigned, mirror root and S-EPT agree"},
+};
+
+// One task of a configuration and its operation's parameters.
+struct TdxTaskSpec {
+	TdxTask kind{};
+	int vcpu = -1;      // fault: the vCPU (-1: the next one, round robin)
+	u64 gpa = 0;        // fault: the GPA (0: the configuration's fault_gpa)
+	u64 gfn_start = 0;  // unmap: the GFN range [start, end) (end 0: fault_gpa's
+	u64 gfn_end = 0;    //   page and the one after it)
+	constexpr bool operator==(const TdxTaskSpec&) const = default;
+};
+
 struct TdxMcConfig {
 	impl::Variants variants{};
 	impl::TdxVariants tdx_variants{};
-	std::vector<TdxTask> tasks;   // rcu is added when absent
+	std::vector<TdxTaskSpec> tasks;   // rcu is added when absent
+	std::uint32_t properties = ~0u;   // bit TdxProperty: checked
 	bool prelink = true;          // fault a neighbouring GFN first, so the upper tables exist
 	bool huge = false;            // map the target as a 2M private page first (seed 001)
 	bool split_shared = false;    // seed 001 split under read_lock instead of write_lock
@@ -129,6 +168,9 @@ public:
 	bool is_local(const State&, unsigned) const { return false; }
 	std::optional<Violation> step(State& s, unsigned t, std::string* describe) const;
 	std::optional<Violation> check(const State& s) const;
+	// Why the configuration cannot run ("" when it can): a fault GPA with
+	// no guest_memfd page behind it, a vCPU the TD does not have.
+	std::string validate() const;
 	void encode_shared(const State& s, std::string& out) const;
 	void encode_thread(const State& s, unsigned t, std::string& out) const;
 	std::string describe_state(const State& s) const;
@@ -145,13 +187,16 @@ private:
 	bool pinned(const State& s) const;
 	void hardware_walks(State& s) const;
 
+	bool checks(TdxProperty p) const { return cfg_.properties >> static_cast<unsigned>(p) & 1; }
+	Violation violation(TdxProperty p, std::string detail) const
+	{
+		return {std::string(tdx_properties[static_cast<unsigned>(p)].name), std::move(detail)};
+	}
+
 	TdxMcConfig cfg_;
-	std::vector<TdxTask> tasks_;
+	std::vector<TdxTaskSpec> tasks_;
 };
 
 static_assert(System<TdxSystem>);
-
-struct McConfig;
-std::vector<McConfig> tdx_configs();
 
 } // namespace arborist::mc

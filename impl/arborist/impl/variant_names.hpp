@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// The names of the implementation variants (Variants, TdxVariants,
+// PutRootVariant) as the text formats spell them: `arborist run`'s `vm`
+// line and the model checker's configuration files both read them from
+// these tables, so a variant added here is a key both accept.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "arborist/impl/root_ops.hpp"
+#include "arborist/impl/tdp_mmu.hpp"
+#include "arborist/impl/tdx.hpp"
+
+namespace arborist::impl {
+
+template <class E>
+struct VariantName {
+	std::string_view name;
+	E value;
+};
+
+inline constexpr VariantName<Variants::Removal> removal_names[] = {
+	{"recursive", Variants::Removal::recursive_v6_19},
+	{"rcu-deferred", Variants::Removal::rcu_deferred_seed000},
+};
+
+inline constexpr VariantName<Variants::MirrorWrite> mirror_write_names[] = {
+	{"frozen", Variants::MirrorWrite::frozen_v6_19},
+	{"seamcall-first", Variants::MirrorWrite::seamcall_then_cmpxchg_seed000},
+};
+
+inline constexpr VariantName<TdxVariants::Teardown> teardown_names[] = {
+	{"dynamic", TdxVariants::Teardown::dynamic_v6_19},
+	{"deferred", TdxVariants::Teardown::deferred_seed004},
+};
+
+inline constexpr VariantName<PutRootVariant> put_root_names[] = {
+	{"v6.19", PutRootVariant::v6_19},
+	{"seed003-refcount-dec-not-one", PutRootVariant::seed003_refcount_dec_not_one},
+	{"seed003-dec-and-test", PutRootVariant::seed003_dec_and_test},
+};
+
+template <class E>
+constexpr std::optional<E> variant_by_name(std::span<const VariantName<E>> table, std::string_view name)
+{
+	for (const auto& v : table)
+		if (v.name == name)
+			return v.value;
+	return std::nullopt;
+}
+
+template <class E>
+constexpr std::string_view variant_name(std::span<const VariantName<E>> table, E value)
+{
+	for (const auto& v : table)
+		if (v.value == value)
+			return v.name;
+	return "?";
+}
+
+// "a, b or c", for messages.
+template <class E>
+std::string variant_alternatives(std::span<const VariantName<E>> table)
+{
+	std::string r;
+	for (std::size_t i = 0; i < table.size(); i++)
+		r += (i ? i + 1 == table.size() ? " or " : ", " : "") + std::string(table[i].name);
+	return r;
+}
+
+} // namespace arborist::impl

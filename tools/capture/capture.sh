@@ -228,9 +228,12 @@ raw=$out/trace.serial
 monitor=$out/monitor.fifo
 rm -f "$console" "$raw" "$out/trace.txt" "$out/qemu-state.txt" "$monitor"
 # nokaslr: kernel addresses in a hung guest's register dump match System.map.
+# oops=panic: a BUG() or Oops in the guest (e.g. KVM's own check of an SPTE
+# change) usually leaves mmu_lock held and the workload stuck; panicking
+# ends the capture at once with the BUG line instead of at --timeout.
 cmd=("$qemu" -machine q35 -accel tcg,thread=multi -cpu qemu64,+svm,+npt -m "$memory" -smp 2
 	-kernel "$kernel" -initrd "$out/initramfs.cpio.gz"
-	-append "console=ttyS0 loglevel=5 panic=-1 nokaslr no_hash_pointers transparent_hugepage=always"
+	-append "console=ttyS0 loglevel=5 panic=-1 oops=panic nokaslr no_hash_pointers transparent_hugepage=always"
 	-nodefaults -display none -no-reboot
 	-serial "file:$console" -serial "file:$raw" -monitor stdio)
 printf '%q ' "${cmd[@]}" >"$out/qemu-command.txt"
@@ -303,7 +306,8 @@ last_lines() {
 }
 
 if [ $timed_out = 1 ]; then
-	err "the guest did not finish within $timeout_s s (--timeout);$(where_cpus) registers in $out/qemu.log; $(last_lines)"
+	p=$(where 'kernel BUG at|BUG:|Oops' || true)
+	err "the guest did not finish within $timeout_s s (--timeout);${p:+ first: $p;}$(where_cpus) registers in $out/qemu.log; $(last_lines)"
 fi
 if [ "$qemu_rc" -ne 0 ]; then
 	err "QEMU failed (exit status $qemu_rc): $(grep -v 'monitor - type' "$out/qemu.log" | sed 's/^(qemu) //' | grep -v '^$' | head -5)"
@@ -319,7 +323,9 @@ fi
 failed=$(where '^arborist-(init|workload): error' || true)
 if ! grep -a -q '^arborist-init: trace: sent' "$console"; then
 	[ -z "$failed" ] || err "$failed"
-	p=$(where 'Kernel panic|BUG:|Oops|WARNING:' || true)
+	# The BUG or Oops first: the panic and the WARNs around it follow from it.
+	p=$(where 'kernel BUG at|BUG:|Oops' || true)
+	[ -n "$p" ] || p=$(where 'Kernel panic|WARNING:' || true)
 	[ -n "$p" ] && err "the guest failed after /init started: $p"
 	err "the guest stopped before sending the trace; $(last_lines)"
 fi

@@ -170,6 +170,29 @@ TEST(ModelCheckerConfigs, Seed000SecondAugFails)
 	EXPECT_GT(v619.states, 50u);
 }
 
+// Seed 000 for TDX: with the parent S-EPT entry blocked (and, in the
+// corrected version, every entry below it first), the RCU callback's
+// PAGE.REMOVE of a leaf cannot walk past the blocked parent.  After the
+// HKID release the same variants remove the branch (teardown passes).
+TEST(ModelCheckerConfigs, Seed000BlockedBranchIsUnremovable)
+{
+	for (const char* name : {"removal.seed000.block-parent", "removal.seed000.block-children"}) {
+		const Result r = find_mc_config(name)->run({});
+		ASSERT_TRUE(r.violation) << name;
+		EXPECT_EQ(r.violation->invariant, "kvm.no_bug");
+		EXPECT_EQ(r.trace.back().thread_name, "rcu") << name;
+		EXPECT_NE(r.trace.back().action.find("TDH.MEM.PAGE.REMOVE -> TDX_EPT_WALK_FAILED"), std::string::npos);
+		EXPECT_NE(r.trace[1].action.find("TDH.MEM.RANGE.BLOCK -> TDX_SUCCESS"), std::string::npos);
+	}
+	std::string td = "configuration t\nsummary s\nsource s\nexpect pass\nsystem tdx\ngeometry vcpus=1\n"
+			 "variant removal=rcu-block-children\ntask vcpu-run\ntask gmem-close\ntask vm-destroy\n";
+	EXPECT_TRUE(parse_mc_config(td, "t.mc").run({}).exhaustive());
+	// The hook that freezes by itself is the frozen protocol, state for state.
+	const Result hook = find_mc_config("mirror.seed000.hook-freezes")->run({});
+	EXPECT_TRUE(hook.exhaustive());
+	EXPECT_EQ(hook.states, find_mc_config("mirror.v6.19.frozen-link")->run({}).states);
+}
+
 TEST(ModelCheckerConfigs, Seed004NoPinReturnsAMappedPage)
 {
 	const Result r = find_mc_config("teardown.seed004.no-pin")->run({});
@@ -248,7 +271,7 @@ TEST(ModelCheckerConfigFile, ErrorsNameFileLineAndField)
 	};
 	EXPECT_EQ(error_of(kSeamcallFirst), "");
 	EXPECT_EQ(with("mirror-write=seamcall-first", "mirror-write=later"),
-		  "t.mc:7: mirror-write: expected frozen or seamcall-first, got 'later'");
+		  "t.mc:7: mirror-write: expected frozen, seamcall-first or hook-freezes, got 'later'");
 	EXPECT_EQ(with("vcpus=2", "vcpus=9"), "t.mc:6: vcpus: '9' is out of range 1 to 4");
 	EXPECT_EQ(with("task fault vcpu=1", "task fault vcpu=1 gfn=3"),
 		  "t.mc:9: gfn: not a parameter of task fault (it takes vcpu=N and gpa=GPA)");

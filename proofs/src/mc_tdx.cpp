@@ -99,7 +99,9 @@ std::string walk_values(const Mmu& mmu, const impl::TdpIter& it, u64 was)
 	return r;
 }
 
-std::string map_action(const Mmu::MapOp& op)
+// The atomic sets of a mirror SPTE; with the seed-000 hook design the TDX
+// hook (tdx_sept_set_private_spte) makes the same three steps.
+std::string map_action(const Mmu::MapOp& op, bool hook_freezes)
 {
 	switch (op.pc) {
 	case Mmu::MapOp::START: return "tdp_iter_start";
@@ -108,6 +110,12 @@ std::string map_action(const Mmu::MapOp& op)
 	default: break;
 	}
 	const char* what = op.pc == Mmu::MapOp::LINK_SET ? "tdp_mmu_link_sp" : "tdp_mmu_map_handle_target_level";
+	if (hook_freezes)
+		switch (op.set.pc) {
+		case Mmu::AtomicSet::EXTERNAL: return std::string(what) + ", TDX hook: S-EPT SEAMCALL";
+		case Mmu::AtomicSet::PUBLISH: return std::string(what) + ", TDX hook: WRITE_ONCE of the new SPTE";
+		default: return std::string(what) + ", TDX hook: try_cmpxchg64 to FROZEN_SPTE";
+		}
 	switch (op.set.pc) {
 	case Mmu::AtomicSet::EXTERNAL: return std::string(what) + ", S-EPT SEAMCALL";
 	case Mmu::AtomicSet::PUBLISH: return std::string(what) + ", __kvm_tdp_mmu_write_spte of the frozen SPTE";
@@ -273,7 +281,11 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 			const bool finished = th.map.step(mmu) == OpStatus::done;
 			mmu.set_lock_context(LockMode::none);
 			if (d)
-				what = "kvm_tdp_mmu_map: " + map_action(before) + walk_values(mmu, before.it, was);
+				what = "kvm_tdp_mmu_map: " +
+				       map_action(before, cfg_.variants.mirror_write ==
+								  impl::Variants::MirrorWrite::hook_freezes_seed000 &&
+								  before.it.valid && mmu.tables()[before.it.sptep.sp].mirror) +
+				       walk_values(mmu, before.it, was);
 			if (finished) {
 				th.result = th.map.ret;
 				th.pc = UNLOCK;

@@ -49,8 +49,8 @@ elseif(CASE STREQUAL "check_no_configuration")
 elseif(CASE STREQUAL "check_list")
   set(cmd check --json --list)
   set(rc_want 0)
-  set(checks error=null list.0.name=mirror.seed000.seamcall-then-cmpxchg
-      list.0.file=proofs/configs/mirror.seed000.seamcall-then-cmpxchg.mc list.0.system=tdx
+  set(checks error=null list.0.name=mirror.seed000.hook-freezes
+      list.0.file=proofs/configs/mirror.seed000.hook-freezes.mc list.0.system=tdx
       list.0.properties.0=deadlock list.0.properties.2=kvm.no_bug)
 elseif(CASE STREQUAL "check_file")
   set(cmd check --json ${SRC}/tests/data/mc/hook-order.mc)
@@ -62,7 +62,7 @@ elseif(CASE STREQUAL "check_file_bad")
   file(WRITE ${WORK}/bad.mc "configuration x\nsystem tdx\nvariant removal=eventually\n")
   set(cmd check --json ${WORK}/bad.mc)
   set(checks error.kind=input
-      "error.message=${WORK}/bad.mc:3: removal: expected recursive or rcu-deferred, got 'eventually'")
+      "error.message=${WORK}/bad.mc:3: removal: expected recursive, rcu-deferred, rcu-block-parent or rcu-block-children, got 'eventually'")
 elseif(CASE STREQUAL "check_list_with_dot")
   set(cmd check --json --list --dot ${WORK}/x.dot)
   set(checks error.kind=usage)

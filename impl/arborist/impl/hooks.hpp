@@ -34,6 +34,18 @@ concept ExternalHooks = requires(H& h, u64 gfn, unsigned level, u64 spte, u64 pa
 	{ h.vm_bugged() } -> std::same_as<bool>;
 };
 
+// Hooks for seed 000's TDX removal (KvmTdx): the pruned mirror branch is
+// blocked in the external page table when it is unlinked, and its entries
+// are removed by the RCU callback, children before the tables that link
+// them.
+template <class H>
+concept PrunedBranchHooks = requires(H& h, u64 gfn, unsigned level, u64 spte, u64 pa) {
+	{ h.block_pruned_spte(gfn, level) } -> std::same_as<int>;
+	{ h.track_pruned_branch() } -> std::same_as<void>;
+	{ h.remove_pruned_spte(gfn, level, spte) } -> std::same_as<int>;
+	{ h.remove_pruned_spt(gfn, level, pa) } -> std::same_as<int>;
+};
+
 // A VM without external page tables (every non-TDX VM): the TDP MMU never
 // creates mirror roots, so any call is a KVM bug.
 // Hooks whose remove_external_spte() is also offered as a machine (one

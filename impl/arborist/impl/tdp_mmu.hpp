@@ -52,11 +52,30 @@ enum RetPf : int {
 struct Variants {
 	// Page-table removal: v6.19 recursive handle_removed_pt(), or seed 000's
 	// proposal: the RCU callback gets the pruned branch and zaps it.
-	enum class Removal : std::uint8_t { recursive_v6_19, rcu_deferred_seed000 } removal = Removal::recursive_v6_19;
+	// For a TD, seed 000's proposal as made (rcu_block_parent: BLOCK the
+	// parent S-EPT entry, TRACK, then the callback removes the children) and
+	// as corrected in the thread (rcu_block_children: every entry of the
+	// branch blocked, children first, then the parent); rcu_deferred is the
+	// callback with v6.19's hooks.
+	enum class Removal : std::uint8_t {
+		recursive_v6_19,
+		rcu_deferred_seed000,
+		rcu_block_parent_seed000,
+		rcu_block_children_seed000,
+	} removal = Removal::recursive_v6_19;
 	// Mirror write path: v6.19 freezes the SPTE, then updates S-EPT; seed 000
 	// questions doing the SEAMCALL first and the cmpxchg after.
-	enum class MirrorWrite : std::uint8_t { frozen_v6_19, seamcall_then_cmpxchg_seed000 } mirror_write =
-		MirrorWrite::frozen_v6_19;
+	// Sean Christopherson's clarification in the same thread: the TDX hook
+	// is called instead of the try_cmpxchg64() and freezes the SPTE itself
+	// ("KVM TDX could do its own manipulation of the KVM-managed SPTEs
+	// before the common/standard flow"), so the common code knows nothing
+	// of FROZEN_SPTE.  Its atomic actions are v6.19's (cmpxchg to FROZEN_SPTE,
+	// SEAMCALL, final write), made by the hook: the same machine here.
+	enum class MirrorWrite : std::uint8_t {
+		frozen_v6_19,
+		seamcall_then_cmpxchg_seed000,
+		hook_freezes_seed000,
+	} mirror_write = MirrorWrite::frozen_v6_19;
 	// Seed 001: split private huge pages with split_external_spt (DEMOTE)
 	// from tdp_mmu_set_spte() under exclusive mmu_lock.
 	bool private_huge_pages_seed001 = false;
@@ -642,8 +661,12 @@ public:
 			case START:
 				m.bug_on(m.pt_[root].root_count == 0, "tdp_mmu_zap_root: root must be reachable while zapping");
 				m.lockdep_held(shared ? LockMode::read : LockMode::write);
-				// CONFIG_KVM_PROVE_MMU skips the 4K and 2M passes.
-				pass = m.cfg_.variants.prove_mmu ? 2 : 0;
+				// CONFIG_KVM_PROVE_MMU skips the 4K and 2M passes; seed
+				// 000's blocked-branch removal needs only the top-level pass
+				// ("tdp_mmu_zap_root() wouldn't needed to zap in two passes
+				// since zapping children of the top-level SPTEs would be
+				// deferred").
+				pass = m.blocks_pruned_branch() ? 3 : m.cfg_.variants.prove_mmu ? 2 : 0;
 				[[fallthrough]];
 			case PASS:
 				// for_each_tdp_pte_min_level_all: gfn_bits = 0
@@ -1234,7 +1257,9 @@ private:
 			return;
 		log_.add({EventKind::prepare_zap_page, pt_[sp].gfn, pt_[sp].level, sp, 0});
 		pt_[sp].state = SpState::unlinked; // tdp_mmu_unlink_sp()
-		if (cfg_.variants.removal == Variants::Removal::rcu_deferred_seed000) {
+		if (cfg_.variants.removal != Variants::Removal::recursive_v6_19) {
+			if (pt_[sp].mirror && blocks_pruned_branch())
+				block_pruned_branch(sp);
 			call_rcu({RcuCallback::Kind::zap_pruned_branch, sp});
 			return;
 		}
@@ -1286,11 +1311,82 @@ private:
 		}
 	}
 
+	constexpr bool blocks_pruned_branch() const
+	{
+		return cfg_.variants.removal == Variants::Removal::rcu_block_parent_seed000 ||
+		       cfg_.variants.removal == Variants::Removal::rcu_block_children_seed000;
+	}
+
+	// Seed 000 for TDX, when the branch is pruned: "Setting the parent
+	// (target page table) !PRESENT and flushing the TLBs ensures that all
+	// children are unreachable" -- TDH.MEM.RANGE.BLOCK of the entry that
+	// linked the table (with rcu_block_children, of every present entry
+	// below it first, deepest first, since a blocked parent ends the
+	// module's walk to its children), then TRACK and the kick.
+	constexpr void block_pruned_branch(u32 sp)
+	{
+		if constexpr (PrunedBranchHooks<Hooks>) {
+			if (cfg_.variants.removal == Variants::Removal::rcu_block_children_seed000)
+				block_children(sp);
+			hooks_.block_pruned_spte(pt_[sp].gfn, pt_[sp].level + 1);
+			hooks_.track_pruned_branch();
+		} else {
+			bug_on(true, "handle_removed_pt: no hook blocks a pruned external branch");
+		}
+	}
+	constexpr void block_children(u32 sp)
+	{
+		const unsigned level = pt_[sp].level;
+		for (u32 i = 0; i < pt_.fanout(); i++) {
+			const u64 old = read_spte({sp, i});
+			if (!present(old))
+				continue;
+			const u64 gfn = pt_[sp].gfn + i * pages_per(pt_, level);
+			if (!last(old, level))
+				block_children(spte_to_child_sp(pt_, flavor(), old, level));
+			if constexpr (PrunedBranchHooks<Hooks>)
+				hooks_.block_pruned_spte(gfn, level);
+		}
+	}
+
+	// ... and in the RCU callback, with exclusive access to the branch:
+	// every leaf removed (PAGE.REMOVE), every table after its children
+	// (SEPT.REMOVE of the entry linking it), the top table last.
+	constexpr void remove_pruned_branch(u32 sp)
+	{
+		const unsigned level = pt_[sp].level;
+		for (u32 i = 0; i < pt_.fanout(); i++) {
+			const SptePtr p{sp, i};
+			const u64 old = read_spte(p);
+			if (!present(old))
+				continue;
+			const u64 gfn = pt_[sp].gfn + i * pages_per(pt_, level);
+			write_spte_nonatomic(p, old, nonpresent());
+			if (last(old, level)) {
+				handle_changed_spte(gfn, old, nonpresent(), level, false);
+				if constexpr (PrunedBranchHooks<Hooks>)
+					hooks_.remove_pruned_spte(gfn, level, old);
+				continue;
+			}
+			const u32 child = spte_to_child_sp(pt_, flavor(), old, level);
+			pt_[child].state = SpState::unlinked;
+			remove_pruned_branch(child);
+			free_sp(child);
+		}
+		if constexpr (PrunedBranchHooks<Hooks>)
+			if (hooks_.remove_pruned_spt(pt_[sp].gfn, level + 1, pt_[sp].external_spt) != 0)
+				pt_[sp].external_spt = 0; // leaked, as free_external_spt() does on failure
+	}
+
 	constexpr void run_rcu_callback(const RcuCallback& cb)
 	{
 		log_.add({EventKind::rcu_callback, pt_[cb.sp].gfn, pt_[cb.sp].level, cb.sp,
 			  cb.kind == RcuCallback::Kind::free_sp ? 0u : 1u});
-		if (cb.kind == RcuCallback::Kind::zap_pruned_branch) {
+		if (cb.kind == RcuCallback::Kind::zap_pruned_branch && pt_[cb.sp].mirror && blocks_pruned_branch()) {
+			const LockMode saved = take_lock(LockMode::write);
+			remove_pruned_branch(cb.sp);
+			lock_ = saved;
+		} else if (cb.kind == RcuCallback::Kind::zap_pruned_branch) {
 			// Seed 000: "the RCU callback has exclusive access to the branch,
 			// i.e. can operate as if it were holding mmu_lock for write".
 			const LockMode saved = take_lock(LockMode::write);

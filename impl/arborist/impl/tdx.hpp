@@ -303,6 +303,85 @@ public:
 		return tdx_bug_on(err, "TDH.MEM.PAGE.DEMOTE") ? -EIO : 0;
 	}
 
+	// ---- seed 000's TDX removal: the pruned branch blocked, then removed by
+	// the RCU callback (Sean Christopherson, "Re: [PATCH v11 018/113] KVM:
+	// TDX: create/destroy VM structure", 26 Jan 2023: "KVM can use
+	// TDH.MEM.RANGE.BLOCK to make the parent !PRESENT ... the RCU callback
+	// will again ensure all in-flight SEAMCALLs for the children complete
+	// before KVM actually tries to zap the children").  Not in any kernel:
+	// the hooks a TDX implementation of that proposal needs.  Levels are
+	// KVM levels of the SPTE, as for the v6.19 hooks.
+
+	// When the branch is pruned (mmu_lock held for write): TDH.MEM.RANGE.BLOCK
+	// of one entry, retried once after a kick like every zap SEAMCALL.
+	//
+	// Once the HKID is released (the mirror root's zap at VM destruction)
+	// no vCPU can run and no S-EPT leaf but RECLAIM works: nothing is
+	// blocked, leaves go as v6.19's remove hook takes them, tables are
+	// RECLAIMed as v6.19's free_external_spt() does.
+	constexpr int block_pruned_spte(u64 gfn, unsigned level)
+	{
+		if (!hkid_assigned_)
+			return 0;
+		hook_event("block_pruned_spte", gfn, level, 0, 0, 0);
+		u64 e1 = 0, e2 = 0;
+		const u64 err =
+			do_no_vcpus([&] { return hw::tdh_mem_range_block(m_, tdr_pa_, gpa(gfn), tdx_level(level), &e1, &e2); });
+		const int ret = tdx_bug_on(err, "TDH.MEM.RANGE.BLOCK") ? -EIO : 0;
+		hook_event("block_pruned_spte", gfn, level, 0, 1, ret);
+		return ret;
+	}
+
+	// ... then tdx_track(): TRACK and the kick, so that no vCPU still runs
+	// with a translation through the blocked entries.
+	constexpr void track_pruned_branch()
+	{
+		if (hkid_assigned_)
+			track();
+	}
+
+	// In the RCU callback: TDH.MEM.PAGE.REMOVE of a leaf of the branch, then
+	// PAGE.WBINVD with the TD's HKID; the page stays guest_memfd's.
+	constexpr int remove_pruned_spte(u64 gfn, unsigned level, u64 mirror_spte)
+	{
+		if (!hkid_assigned_) {
+			remove_external_spte(gfn, level, mirror_spte);
+			return 0;
+		}
+		hook_event("remove_pruned_spte", gfn, level, mirror_spte, 0, 0);
+		const u64 pa = page_pa(mirror_spte);
+		u64 e1 = 0, e2 = 0;
+		const u64 err =
+			do_no_vcpus([&] { return hw::tdh_mem_page_remove(m_, tdr_pa_, gpa(gfn), tdx_level(level), &e1, &e2); });
+		int ret = -EIO;
+		if (!tdx_bug_on(err, "TDH.MEM.PAGE.REMOVE") &&
+		    !tdx_bug_on(hw::tdh_phymem_page_wbinvd_hkid(m_, hkid_, pa), "TDH.PHYMEM.PAGE.WBINVD")) {
+			released(pa);
+			ret = 0;
+		}
+		hook_event("remove_pruned_spte", gfn, level, mirror_spte, 1, ret);
+		return ret;
+	}
+
+	// ... and TDH.MEM.SEPT.REMOVE of the entry (at `level`) that links a
+	// table of the branch, once its children are gone, then PAGE.WBINVD of
+	// the S-EPT page: only then may tdp_mmu_free_sp() free it.
+	constexpr int remove_pruned_spt(u64 gfn, unsigned level, u64 external_spt)
+	{
+		if (!hkid_assigned_)
+			return free_external_spt(gfn, level, external_spt);
+		hook_event("remove_pruned_spt", gfn, level, external_spt, 0, 0);
+		u64 e1 = 0, e2 = 0;
+		const u64 err =
+			do_no_vcpus([&] { return hw::tdh_mem_sept_remove(m_, tdr_pa_, gpa(gfn), tdx_level(level), &e1, &e2); });
+		int ret = -EIO;
+		if (!tdx_bug_on(err, "TDH.MEM.SEPT.REMOVE") &&
+		    !tdx_bug_on(hw::tdh_phymem_page_wbinvd_hkid(m_, hkid_, external_spt), "TDH.PHYMEM.PAGE.WBINVD"))
+			ret = 0;
+		hook_event("remove_pruned_spt", gfn, level, external_spt, 1, ret);
+		return ret;
+	}
+
 	// kvm_mmu_alloc_external_spt(): a page from mmu_external_spt_cache.
 	constexpr u64 alloc_external_spt()
 	{

@@ -26,11 +26,14 @@ struct VariantName {
 inline constexpr VariantName<Variants::Removal> removal_names[] = {
 	{"recursive", Variants::Removal::recursive_v6_19},
 	{"rcu-deferred", Variants::Removal::rcu_deferred_seed000},
+	{"rcu-block-parent", Variants::Removal::rcu_block_parent_seed000},
+	{"rcu-block-children", Variants::Removal::rcu_block_children_seed000},
 };
 
 inline constexpr VariantName<Variants::MirrorWrite> mirror_write_names[] = {
 	{"frozen", Variants::MirrorWrite::frozen_v6_19},
 	{"seamcall-first", Variants::MirrorWrite::seamcall_then_cmpxchg_seed000},
+	{"hook-freezes", Variants::MirrorWrite::hook_freezes_seed000},
 };
 
 inline constexpr VariantName<TdxVariants::Teardown> teardown_names[] = {

@@ -3,6 +3,7 @@
 #include "json.hpp"
 #include "options.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -72,6 +73,62 @@ void print_text(const mc::McConfig& c, const mc::Result& r, std::ostream& out)
 	out << "verdict " << v << " (expected " << c.expected << ")" << (v == c.expected ? "" : "  MISMATCH") << "\n";
 }
 
+// A DOT string literal's body.
+std::string dot_escape(std::string_view s)
+{
+	std::string r;
+	for (const char c : support::printable(s)) {
+		if (c == '"' || c == '\\')
+			r += '\\';
+		r += c;
+	}
+	return r;
+}
+
+// The counterexample as a sequence chart: one lane (a column) per task,
+// its steps in order down the page, each with the SEAMCALLs it made and
+// their statuses; dashed edges give the global order; the step that broke
+// the property is red.
+std::string sequence_chart(const mc::McConfig& c, const mc::Result& r)
+{
+	std::string g = "digraph counterexample {\n  label=\"" + dot_escape(c.name) + ": " +
+			dot_escape(r.violation->invariant) + "\";\n  labelloc=t;\n  rankdir=TB;\n  newrank=true;\n"
+			"  node [shape=box, fontname=monospace, fontsize=10];\n";
+	std::vector<std::string> lanes;
+	for (const auto& st : r.trace)
+		if (std::find(lanes.begin(), lanes.end(), st.thread_name) == lanes.end())
+			lanes.push_back(st.thread_name);
+	for (std::size_t l = 0; l < lanes.size(); l++) {
+		g += "  subgraph cluster_" + std::to_string(l) + " {\n    label=\"" + dot_escape(lanes[l]) +
+		     "\";\n    style=rounded;\n";
+		g += "    lane" + std::to_string(l) + " [shape=point, style=invis];\n";
+		std::string prev = "lane" + std::to_string(l);
+		for (std::size_t i = 0; i < r.trace.size(); i++) {
+			const auto& st = r.trace[i];
+			if (st.thread_name != lanes[l])
+				continue;
+			std::string label = std::to_string(i + 1) + ". " + st.action;
+			const std::size_t semi = label.find("; SEAMCALL ");
+			if (semi != std::string::npos)
+				label = label.substr(0, semi); // the calls go on lines of their own
+			std::string text = dot_escape(label) + "\\l";
+			for (const auto& [leaf, status] : st.seamcalls)
+				text += dot_escape(leaf + " -> " + status) + "\\l";
+			if (const std::size_t bug = st.action.find("; KVM_BUG_ON: "); bug != std::string::npos)
+				text += dot_escape(st.action.substr(bug + 2)) + "\\l";
+			const bool last = i + 1 == r.trace.size();
+			g += "    s" + std::to_string(i + 1) + " [label=\"" + text + "\"" +
+			     (last ? ", color=red, fontcolor=red, penwidth=2" : "") + "];\n";
+			g += "    " + prev + " -> s" + std::to_string(i + 1) + " [style=invis];\n";
+			prev = "s" + std::to_string(i + 1);
+		}
+		g += "  }\n";
+	}
+	for (std::size_t i = 1; i < r.trace.size(); i++)
+		g += "  s" + std::to_string(i) + " -> s" + std::to_string(i + 1) + " [style=dashed, constraint=true];\n";
+	return g + "}\n";
+}
+
 void print_json(json::JsonWriter& w, const mc::McConfig& c, const mc::Result& r)
 {
 	w.begin_object()
@@ -85,8 +142,18 @@ void print_json(json::JsonWriter& w, const mc::McConfig& c, const mc::Result& r)
 		.member("seconds", r.seconds);
 	if (r.violation) {
 		w.member("detail", r.violation->detail).key("counterexample").begin_array();
-		for (const auto& step : r.trace)
-			w.begin_object().member("thread", step.thread_name).member("action", step.action).end_object();
+		for (std::size_t i = 0; i < r.trace.size(); i++) {
+			const auto& step = r.trace[i];
+			w.begin_object()
+				.member("step", static_cast<std::uint64_t>(i + 1))
+				.member("thread", step.thread_name)
+				.member("action", step.action)
+				.key("seamcalls")
+				.begin_array();
+			for (const auto& [leaf, status] : step.seamcalls)
+				w.begin_object().member("leaf", leaf).member("status", status).end_object();
+			w.end_array().end_object();
+		}
 		w.end_array();
 	}
 	w.end_object();
@@ -313,8 +380,10 @@ int check_main(const std::vector<std::string>& args, std::ostream& out, std::ost
 	report.begin();
 	report.begin_configurations();
 	std::optional<mc::Result> last;
+	const mc::McConfig* last_config = nullptr;
 	for (const mc::McConfig* c : run) {
 		last = c->run(mo);
+		last_config = c;
 		all_expected = all_expected && verdict_of(*last) == c->expected;
 		report.configuration(*c, *last);
 	}
@@ -323,7 +392,7 @@ int check_main(const std::vector<std::string>& args, std::ostream& out, std::ost
 		if (!last->violation) {
 			report.file({"--dot", o.dot_path, false, "no violation"});
 		} else {
-			io_error = write_file(o.dot_path, last->final_dot);
+			io_error = write_file(o.dot_path, sequence_chart(*last_config, *last));
 			report.file({"--dot", o.dot_path, io_error.empty(), io_error});
 		}
 	}

@@ -164,27 +164,8 @@ std::string status_text(u64 status)
 	return s + " (" + hex(status) + ")";
 }
 
-std::string errno_name(int r)
-{
-	switch (r) {
-	case 0: return "0";
-	case -EBUSY: return "-EBUSY";
-	case -EIO: return "-EIO";
-	case -ENOMEM: return "-ENOMEM";
-	default: return std::to_string(r);
-	}
-}
-
-std::string ret_pf_name(int r)
-{
-	constexpr std::string_view names[] = {"RET_PF_CONTINUE", "RET_PF_RETRY", "RET_PF_EMULATE",
-					      "RET_PF_WRITE_PROTECTED", "RET_PF_INVALID", "RET_PF_FIXED",
-					      "RET_PF_SPURIOUS"};
-	if (r >= 0 && static_cast<std::size_t>(r) < std::size(names))
-		return std::string(names[r]);
-	return errno_name(r);
-}
-
+using impl::errno_name;
+using impl::ret_pf_name;
 
 // The mapping size of a TDX level: 0 4K, 1 2M, 2 1G, ...
 std::string size_name(unsigned tdx_level)

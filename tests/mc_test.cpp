@@ -164,6 +164,18 @@ TEST(ModelCheckerConfigs, Seed000SecondAugFails)
 	EXPECT_EQ(r.violation->invariant, "kvm.no_bug");
 	EXPECT_NE(r.trace.back().action.find("TDH.MEM.PAGE.AUG -> TDX_EPT_ENTRY_STATE_INCORRECT"), std::string::npos);
 	EXPECT_NE(r.final_state.find("KVM_BUG_ON: TDH.MEM.PAGE.AUG"), std::string::npos);
+	// Readable: symbolic returns, the step that fired the KVM_BUG_ON names
+	// it and no earlier one does, KVM levels with the TDX level in brackets,
+	// structured SEAMCALLs.
+	EXPECT_NE(r.trace.back().action.find("returns RET_PF_RETRY"), std::string::npos);
+	EXPECT_NE(r.trace.back().action.find("; KVM_BUG_ON: TDH.MEM.PAGE.AUG"), std::string::npos);
+	for (std::size_t i = 0; i + 1 < r.trace.size(); i++)
+		EXPECT_EQ(r.trace[i].action.find("KVM_BUG_ON"), std::string::npos) << i;
+	EXPECT_NE(r.trace[5].action.find("S-EPT SEAMCALL before the cmpxchg"), std::string::npos);
+	EXPECT_NE(r.final_state.find("at level 1 (TDX level 0): PENDING"), std::string::npos);
+	ASSERT_EQ(r.trace.back().seamcalls.size(), 1u);
+	EXPECT_EQ(r.trace.back().seamcalls[0].first, "TDH.MEM.PAGE.AUG");
+	EXPECT_EQ(r.trace.back().seamcalls[0].second, "TDX_EPT_ENTRY_STATE_INCORRECT");
 	// The frozen protocol on the same configuration is exhaustively clean.
 	const Result v619 = find_mc_config("mirror.v6.19.frozen")->run({});
 	EXPECT_TRUE(v619.exhaustive());

@@ -58,6 +58,18 @@ const char* task_name(TdxTask k)
 	return "?";
 }
 
+// The KVM_BUG_ONs fired so far, in order (logged only while a
+// counterexample is replayed).
+std::vector<std::string> kvm_bugs(const TdVm& vm)
+{
+	std::vector<std::string> r;
+	for (const impl::EventLog* log : {&vm.mmu().log(), &vm.tdx_log()})
+		for (const auto& ev : log->events())
+			if (ev.kind == impl::EventKind::kvm_bug && ev.what)
+				r.emplace_back(ev.what);
+	return r;
+}
+
 // The last SEAMCALLs the module ran, for counterexample steps.
 std::string seamcalls_since(const hw::SimModule& m, std::size_t from)
 {
@@ -99,28 +111,42 @@ std::string walk_values(const Mmu& mmu, const impl::TdpIter& it, u64 was)
 	return r;
 }
 
-// The atomic sets of a mirror SPTE; with the seed-000 hook design the TDX
-// hook (tdx_sept_set_private_spte) makes the same three steps.
-std::string map_action(const Mmu::MapOp& op, bool hook_freezes)
+// What one step of kvm_tdp_mmu_map() did -- not where it began: a read of
+// the walk, or the action of __tdp_mmu_set_spte_atomic() that ran (a LOOP
+// step that decides to set an SPTE also makes the set's first action).
+// With seed 000's hook design the TDX hook makes the mirror SPTE's actions.
+std::string map_step(const Mmu::MapOp& before, const Mmu::MapOp& after, impl::Variants::MirrorWrite mw, bool mirror)
 {
-	switch (op.pc) {
-	case Mmu::MapOp::START: return "tdp_iter_start";
-	case Mmu::MapOp::ADVANCE: return "tdp_iter_next into the new table";
-	case Mmu::MapOp::LOOP: return "walk";
-	default: break;
-	}
-	const char* what = op.pc == Mmu::MapOp::LINK_SET ? "tdp_mmu_link_sp" : "tdp_mmu_map_handle_target_level";
-	if (hook_freezes)
-		switch (op.set.pc) {
-		case Mmu::AtomicSet::EXTERNAL: return std::string(what) + ", TDX hook: S-EPT SEAMCALL";
-		case Mmu::AtomicSet::PUBLISH: return std::string(what) + ", TDX hook: WRITE_ONCE of the new SPTE";
-		default: return std::string(what) + ", TDX hook: try_cmpxchg64 to FROZEN_SPTE";
-		}
-	switch (op.set.pc) {
-	case Mmu::AtomicSet::EXTERNAL: return std::string(what) + ", S-EPT SEAMCALL";
-	case Mmu::AtomicSet::PUBLISH: return std::string(what) + ", __kvm_tdp_mmu_write_spte of the frozen SPTE";
-	case Mmu::AtomicSet::CMPXCHG_AFTER: return std::string(what) + ", try_cmpxchg64 after the SEAMCALL";
-	default: return std::string(what) + ", try_cmpxchg64";
+	using A = Mmu::AtomicSet;
+	using MW = impl::Variants::MirrorWrite;
+	const bool set_begun = before.pc == Mmu::MapOp::LOOP &&
+			       (after.pc == Mmu::MapOp::LINK_SET || after.pc == Mmu::MapOp::TARGET_SET ||
+				(after.pc == Mmu::MapOp::DONE && after.set != before.set));
+	if (before.pc == Mmu::MapOp::START)
+		return "tdp_iter_start";
+	if (before.pc == Mmu::MapOp::ADVANCE)
+		return "tdp_iter_next into the new table";
+	if (!set_begun && before.pc == Mmu::MapOp::LOOP)
+		return "read";
+	const bool target = before.pc == Mmu::MapOp::TARGET_SET ||
+			    (before.pc == Mmu::MapOp::LOOP && before.it.level == before.f.goal_level);
+	const std::string what = target ? "tdp_mmu_map_handle_target_level" : "tdp_mmu_link_sp";
+	const std::string hook = mw == MW::hook_freezes_seed000 && mirror ? "TDX hook: " : "";
+	const std::uint8_t at = set_begun ? std::uint8_t{A::BEGIN} : before.set.pc;
+	const bool external = static_cast<spec::MirrorHook>(after.set.hook) == spec::MirrorHook::set ||
+			      static_cast<spec::MirrorHook>(after.set.hook) == spec::MirrorHook::link;
+	switch (at) {
+	case A::BEGIN:
+		if (!mirror || !external)
+			return what + ": try_cmpxchg64";
+		if (mw == MW::seamcall_then_cmpxchg_seed000)
+			return what + ": S-EPT SEAMCALL before the cmpxchg";
+		return what + ": " + hook + "try_cmpxchg64 to FROZEN_SPTE";
+	case A::EXTERNAL: return what + ": " + hook + "S-EPT SEAMCALL";
+	case A::PUBLISH:
+		return what + ": " + hook + (before.set.ret ? "WRITE_ONCE of the old SPTE (the SEAMCALL failed)"
+							   : "WRITE_ONCE of the new SPTE");
+	default: return what + ": try_cmpxchg64 after the SEAMCALL";
 	}
 }
 
@@ -266,6 +292,7 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 		vm.tdx_log().enabled = true;
 	}
 	const std::size_t calls_before = vm.module().trace.size();
+	const std::size_t bugs_before = kvm_bugs(vm).size();
 	std::string what;
 	auto& mmu = vm.mmu();
 	switch (tasks_[t].kind) {
@@ -282,14 +309,13 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 			mmu.set_lock_context(LockMode::none);
 			if (d)
 				what = "kvm_tdp_mmu_map: " +
-				       map_action(before, cfg_.variants.mirror_write ==
-								  impl::Variants::MirrorWrite::hook_freezes_seed000 &&
-								  before.it.valid && mmu.tables()[before.it.sptep.sp].mirror) +
+				       map_step(before, th.map, cfg_.variants.mirror_write,
+						before.it.valid && mmu.tables()[before.it.sptep.sp].mirror) +
 				       walk_values(mmu, before.it, was);
 			if (finished) {
 				th.result = th.map.ret;
 				th.pc = UNLOCK;
-				what += ", returns " + std::to_string(th.map.ret);
+				what += ", returns " + impl::ret_pf_name(th.map.ret);
 			}
 		} else {
 			s.readers--;
@@ -387,7 +413,7 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 				what += ": yield";
 			} else if (st == OpStatus::done) {
 				th.pc = UNLOCK;
-				what += ", returns " + std::to_string(th.split.ret);
+				what += ", returns " + impl::errno_name(th.split.ret);
 			}
 		} else {
 			(cfg_.split_shared ? s.readers-- : (s.writer = false, s.readers));
@@ -454,6 +480,15 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 	if (d) {
 		const std::string calls = seamcalls_since(vm.module(), calls_before);
 		*d = what + (calls.empty() ? "" : "; SEAMCALL " + calls);
+		const std::vector<std::string> bugs = kvm_bugs(vm);
+		if (bugs_before == 0 && !bugs.empty()) // the first one: the VM is dead from here
+			*d += "; KVM_BUG_ON: " + bugs.front();
+		last_calls_.clear();
+		for (std::size_t i = calls_before; i < vm.module().trace.size(); i++) {
+			const auto& c = vm.module().trace[i];
+			const std::string_view st = hw::status_base_name(c.status);
+			last_calls_.push_back({hw::leaf_name(c.leaf), st.empty() ? std::to_string(c.status) : std::string(st)});
+		}
 	}
 	vm.module().trace.clear(); // the trace is for the step's description only
 	return std::nullopt;
@@ -717,15 +752,21 @@ std::string TdxSystem::describe_state(const State& s) const
 	}
 	for (unsigned level = 0; level < 2; level++)
 		if (const auto e = vm.module().sept_entry(TARGET_GPA, level)) {
-			std::snprintf(buf, sizeof buf, "S-EPT entry of GPA 0x%llx at TDX level %u: %s, HPA 0x%llx\n",
-				      static_cast<unsigned long long>(TARGET_GPA), level, hw::sept_state_name(e->state).c_str(),
-				      static_cast<unsigned long long>(e->hpa));
+			std::snprintf(buf, sizeof buf, "S-EPT entry of GPA 0x%llx at level %u (TDX level %u): %s, HPA 0x%llx\n",
+				      static_cast<unsigned long long>(TARGET_GPA), level + 1, level,
+				      hw::sept_state_name(e->state).c_str(), static_cast<unsigned long long>(e->hpa));
 			r += buf;
 		}
+	// Each KVM_BUG_ON once: the first one killed the VM; what ran on
+	// before the kernel noticed adds nothing.
+	std::vector<std::string> bugs;
 	for (const impl::EventLog* log : {&vm.mmu().log(), &vm.tdx_log()})
 		for (const auto& ev : log->events())
-			if (ev.kind == impl::EventKind::kvm_bug && ev.what)
-				r += std::string("KVM_BUG_ON: ") + ev.what + "\n";
+			if (ev.kind == impl::EventKind::kvm_bug && ev.what &&
+			    std::find(bugs.begin(), bugs.end(), ev.what) == bugs.end())
+				bugs.emplace_back(ev.what);
+	for (const std::string& b : bugs)
+		r += "KVM_BUG_ON: " + b + "\n";
 	for (unsigned t = 0; t < thread_count(); t++)
 		r += "  " + thread_name(t) + ": pc " + std::to_string(s.th[t].pc) + "\n";
 	return r;
@@ -736,9 +777,9 @@ std::string TdxSystem::dot(const State& s) const
 	std::string g = "digraph sept {\n  node [shape=box, fontname=monospace];\n";
 	char buf[200];
 	s.vm->module().for_each_entry([&](u64 gpa, unsigned level, const hw::SeptEntryView& e) {
-		std::snprintf(buf, sizeof buf, "  \"L%u 0x%llx\" [label=\"S-EPT L%u GPA 0x%llx\\n%s\"];\n", level,
-			      static_cast<unsigned long long>(gpa), level, static_cast<unsigned long long>(gpa),
-			      hw::sept_state_name(e.state).c_str());
+		std::snprintf(buf, sizeof buf, "  \"L%u 0x%llx\" [label=\"S-EPT level %u (TDX %u) GPA 0x%llx\\n%s\"];\n",
+			      level + 1, static_cast<unsigned long long>(gpa), level + 1, level,
+			      static_cast<unsigned long long>(gpa), hw::sept_state_name(e.state).c_str());
 		g += buf;
 	});
 	return g + "}\n";

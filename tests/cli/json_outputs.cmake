@@ -52,6 +52,13 @@ elseif(CASE STREQUAL "check_list")
   set(checks error=null list.0.name=mirror.seed000.hook-freezes
       list.0.file=proofs/configs/mirror.seed000.hook-freezes.mc list.0.system=tdx
       list.0.properties.0=deadlock list.0.properties.2=kvm.no_bug)
+elseif(CASE STREQUAL "check_violation_steps")
+  set(cmd check --json mirror.seed000.seamcall-then-cmpxchg --dot ${WORK}/cex.dot)
+  set(rc_want 0)
+  set(checks error=null configurations.0.counterexample.11.step=12 configurations.0.counterexample.11.thread=fault1
+      configurations.0.counterexample.11.seamcalls.0.leaf=TDH.MEM.PAGE.AUG
+      configurations.0.counterexample.11.seamcalls.0.status=TDX_EPT_ENTRY_STATE_INCORRECT
+      configurations.0.counterexample.0.step=1 files.0.written=true)
 elseif(CASE STREQUAL "check_file")
   set(cmd check --json ${SRC}/tests/data/mc/hook-order.mc)
   set(rc_want 0)

@@ -18,6 +18,8 @@
 #include <array>
 #include <cerrno>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "arborist/gfn.hpp"
@@ -46,6 +48,31 @@ enum RetPf : int {
 	RET_PF_CONTINUE = 0, RET_PF_RETRY, RET_PF_EMULATE, RET_PF_WRITE_PROTECTED, RET_PF_INVALID,
 	RET_PF_FIXED, RET_PF_SPURIOUS,
 };
+
+// The kernel's names of the return values these functions give: 0, the
+// errnos they use, or a number.
+inline std::string errno_name(int r)
+{
+	switch (r) {
+	case 0: return "0";
+	case -EBUSY: return "-EBUSY";
+	case -EIO: return "-EIO";
+	case -ENOMEM: return "-ENOMEM";
+	default: return std::to_string(r);
+	}
+}
+
+// A page fault's RET_PF_* (kvm_tdp_mmu_map, kvm_mmu_do_page_fault), or the
+// errno it returned.
+inline std::string ret_pf_name(int r)
+{
+	constexpr std::string_view names[] = {"RET_PF_CONTINUE", "RET_PF_RETRY", "RET_PF_EMULATE",
+					      "RET_PF_WRITE_PROTECTED", "RET_PF_INVALID", "RET_PF_FIXED",
+					      "RET_PF_SPURIOUS"};
+	if (r >= 0 && static_cast<std::size_t>(r) < std::size(names))
+		return std::string(names[r]);
+	return errno_name(r);
+}
 
 // -EBUSY, -ENOMEM, -EIO: the kernel and libc share these values.
 

@@ -94,6 +94,7 @@ struct CounterexampleStep {
 	unsigned thread;
 	std::string thread_name;
 	std::string action;
+	std::vector<std::pair<std::string, std::string>> seamcalls; // leaf, status (TDX systems)
 };
 
 struct Result {
@@ -394,7 +395,9 @@ private:
 		for (unsigned t : path) {
 			std::string text;
 			sys_.step(st, t, &text);
-			r.trace.push_back({t, sys_.thread_name(t), std::move(text)});
+			r.trace.push_back({t, sys_.thread_name(t), std::move(text), {}});
+			if constexpr (requires { sys_.last_seamcalls(); })
+				r.trace.back().seamcalls = sys_.last_seamcalls();
 		}
 		r.final_state = sys_.describe_state(st);
 		r.final_dot = sys_.dot(st);

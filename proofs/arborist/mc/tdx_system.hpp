@@ -174,6 +174,8 @@ public:
 	void encode_shared(const State& s, std::string& out) const;
 	void encode_thread(const State& s, unsigned t, std::string& out) const;
 	std::string describe_state(const State& s) const;
+	// The SEAMCALLs (leaf, status) of the last step described.
+	const std::vector<std::pair<std::string, std::string>>& last_seamcalls() const { return last_calls_; }
 	std::string dot(const State& s) const;
 
 	static constexpr u64 TARGET_GPA = 0x200000; // the private page the tasks race on (GFN 0x200)
@@ -195,6 +197,7 @@ private:
 
 	TdxMcConfig cfg_;
 	std::vector<TdxTaskSpec> tasks_;
+	mutable std::vector<std::pair<std::string, std::string>> last_calls_; // counterexample replay only
 };
 
 static_assert(System<TdxSystem>);

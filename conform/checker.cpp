@@ -944,6 +944,15 @@ struct Checker::Impl {
 					 "present leaf " + hex(e.old_spte) + " (pfn " + hex(pfn_of(e.old_spte)) +
 						 ") replaced by present leaf " + hex(e.new_spte) + " (pfn " +
 						 hex(pfn_of(e.new_spte)) + ")"));
+		// A zap writes SHADOW_NONPRESENT_VALUE (0 before v6.10; BIT(63) from
+		// v6.10 on x86-64, which EPT reads as SUPPRESS_VE), or the frozen
+		// value on its way there; nothing else makes a present SPTE non-present.
+		if (present(e.old_spte) && !present(e.new_spte) && e.new_spte != nonpresent() &&
+		    !spec::is_frozen_spte(d, f, e.new_spte))
+			report(violation("spte.nonpresent-value", w.line, tl.text,
+					 "present " + hex(e.old_spte) + " zapped to " + hex(e.new_spte) +
+						 ", which is neither this profile's SHADOW_NONPRESENT_VALUE " +
+						 hex(nonpresent()) + " nor its frozen value " + hex(f.frozen)));
 		if (leaf(e.new_spte, e.level) && !spec::spte_writable_invariant(d, f, e.new_spte))
 			report(violation("spte.writable", w.line, tl.text,
 					 "new leaf " + hex(e.new_spte) + ": W=" + std::to_string(spec::is_writable_pte(d, f, e.new_spte)) +

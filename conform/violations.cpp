@@ -43,6 +43,14 @@ const std::vector<ViolationKind> KINDS = {
 	 "mark_mmio_spte names), or freezes the entry (spec::is_frozen_spte)",
 	 "__handle_changed_spte(): WARN unless is_mmio_spte(old) || is_mmio_spte(new) || "
 	 "is_removed_spte(new); " RESEARCH "§3.3 step 6"},
+	{"spte.nonpresent-value",
+	 "a present SPTE is made non-present only by writing the profile's SHADOW_NONPRESENT_VALUE "
+	 "(spec::nonpresent_spte: 0 before v6.10, BIT(63) on x86-64 from v6.10) or its frozen value "
+	 "(spec::is_frozen_spte)",
+	 "Linux 6.12 tdp_mmu.c: every zap writes SHADOW_NONPRESENT_VALUE (tdp_mmu_zap_leafs(), "
+	 "__tdp_mmu_zap_root(), tdp_mmu_zap_spte_atomic()), handle_removed_pt() writes FROZEN_SPTE; "
+	 "Linux 6.12 spte.h: SHADOW_NONPRESENT_VALUE is BIT_ULL(63) on x86-64, \"to suppress #VE and get EPT "
+	 "violations on non-present PTEs\""},
 	{"spte.writable",
 	 "a new leaf keeps the writable invariant: MMU-writable implies host-writable and W implies "
 	 "MMU-writable (spec::spte_writable_invariant)",

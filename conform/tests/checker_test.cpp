@@ -156,6 +156,29 @@ TEST(Injected, NonpresentChangeToAnotherNonpresentValue)
 	expect_first(check_text(join(t)), "spte.nonpresent-change", n);
 }
 
+TEST(Injected, NonpresentValue)
+{
+	// Debian 6.12.118 (tests/data/linux-6.12-npt): a zap to 0, the value
+	// before v6.10, instead of SHADOW_NONPRESENT_VALUE = BIT(63).
+	std::vector<std::string> t;
+	{
+		std::istringstream in(read_file(ARBORIST_TEST_DATA "/linux-6.12-npt/trace.txt"));
+		for (std::string l; std::getline(in, l);)
+			t.push_back(l);
+	}
+	const std::size_t n = find_line(t, "gfn 1 level 1 old_spte 333de67 new_spte 8000000000000000");
+	ASSERT_NE(n, 0u);
+	ASSERT_TRUE(check_text(join(t), linux_6_12_npt).violations.empty());
+	edit(t, n, "new_spte 8000000000000000", "new_spte 0");
+	const CheckResult r = check_text(join(t), linux_6_12_npt);
+	expect_first(r, "spte.nonpresent-value", n);
+	// The same zap to 0 is right on 6.1, where 0 is the non-present value.
+	std::vector<std::string> old61 = real_lines();
+	const std::size_t z = find_line(old61, "new_spte 0", 1);
+	ASSERT_NE(z, 0u);
+	EXPECT_TRUE(check_text(join(old61)).violations.empty());
+}
+
 TEST(Injected, Writable)
 {
 	// W without MMU-writable: e67 minus bit 10.
@@ -227,7 +250,8 @@ TEST(Injected, EveryKindHasATest)
 	const std::vector<std::string_view> tested = {
 		"spte.lost-update",	    "spte.pfn-change",	   "spte.orphaned-table", "spte.misaligned",
 		"spte.bad-level",	    "spte.nonpresent-change", "spte.writable",	  "spte.unreachable",
-		"spte.fast-fix",	    "spte.set-spte-mismatch", "spte.split-mismatch", "spte.wrong-pfn"};
+		"spte.fast-fix",	    "spte.set-spte-mismatch", "spte.split-mismatch", "spte.wrong-pfn",
+		"spte.nonpresent-value"};
 	// The TDX kinds (sept.*, pamt.*, td.*, mirror.*) are in tdx_test.cpp.
 	std::size_t spte = 0;
 	for (const ViolationKind& k : violation_kinds())

@@ -25,7 +25,7 @@ namespace {
 
 struct CheckOptions {
 	std::vector<std::string> names;
-	bool list = false, all = false, json = false;
+	bool list = false, all = false, json = false, skip_deep = false;
 	std::string dot_path, promela_path;
 	bool no_symmetry = false, no_por = false, no_termination = false;
 	std::uint64_t max_states = mc::Options{}.max_states;
@@ -222,6 +222,7 @@ public:
 					.member("source", c.source)
 					.member("file", c.file)
 					.member("system", c.system)
+					.member("tier", c.deep ? "deep" : "quick")
 					.key("properties")
 					.begin_array();
 				if (c.deadlock)
@@ -308,6 +309,7 @@ int check_main(const std::vector<std::string>& args, std::ostream& out, std::ost
 	OptionParser p("check");
 	p.flag("--list", o.list);
 	p.flag("--all", o.all);
+	p.flag("--skip-deep", o.skip_deep);
 	p.flag("--json", o.json);
 	p.flag("--no-symmetry", o.no_symmetry);
 	p.flag("--no-por", o.no_por);
@@ -334,9 +336,12 @@ int check_main(const std::vector<std::string>& args, std::ostream& out, std::ost
 		return report.end(0);
 	}
 	std::vector<const mc::McConfig*> run;
+	if (o.skip_deep && !o.all)
+		return report.usage("--skip-deep goes with --all");
 	if (o.all)
 		for (const mc::McConfig& c : mc::mc_configs())
-			run.push_back(&c);
+			if (!o.skip_deep || !c.deep)
+				run.push_back(&c);
 	// A NAME with a '/' or ending in ".mc" is a configuration file.
 	std::vector<std::unique_ptr<mc::McConfig>> from_files;
 	for (const std::string& n : o.names) {

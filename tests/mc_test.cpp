@@ -130,6 +130,8 @@ TEST(ModelChecker, ReductionsShrinkTheSpaceAndKeepTheVerdict)
 TEST(ModelCheckerConfigs, RecordedVerdicts)
 {
 	for (const McConfig& c : mc_configs()) {
+		if (c.deep)
+			continue; // cli.check_deep, in the default build only
 		for (bool reduce : {true, false}) {
 			Options o;
 			o.symmetry = o.por = reduce;
@@ -301,7 +303,8 @@ TEST(ModelCheckerConfigFile, ErrorsNameFileLineAndField)
 	EXPECT_EQ(with("task fault vcpu=0", "task fault vcpu=0 gpa=0x1001"), "t.mc:8: gpa: '0x1001' is not 4K aligned");
 	EXPECT_EQ(with("vcpus=2", "vcpus=2 vcpus=2"), "t.mc:6: vcpus: given twice");
 	EXPECT_EQ(with("summary", "sumary"), "t.mc:2: sumary: unknown line; expected configuration, summary, source, "
-					     "expect, system, geometry, variant, task or properties");
+					     "expect, tier, system, geometry, variant, task or properties");
+	EXPECT_EQ(error_of(kSeamcallFirst + "tier shallow\n"), "t.mc:10: tier: expected deep or quick, got 'shallow'");
 	EXPECT_EQ(error_of(kSeamcallFirst + std::string(5000, 'x')), "t.mc:10: line longer than 4 KiB (the limit)");
 	const std::string root = "configuration r\nsummary s\nsource s\nexpect pass\nsystem root\n"
 				 "variant put-root=seed003-dec-and-test\ntask put\ntask zap-all-fast\n";

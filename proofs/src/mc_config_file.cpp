@@ -105,6 +105,8 @@ private:
 			once(cmd, expect_, one_word(cmd, args)), expect_line_ = line_;
 		else if (cmd == "system")
 			system(args);
+		else if (cmd == "tier")
+			tier(args);
 		else if (cmd == "geometry")
 			for (std::string_view kv : args)
 				geometry(kv);
@@ -116,7 +118,7 @@ private:
 		else if (cmd == "properties")
 			properties(args);
 		else
-			fail(cmd, "unknown line; expected configuration, summary, source, expect, system, geometry, "
+			fail(cmd, "unknown line; expected configuration, summary, source, expect, tier, system, geometry, "
 				  "variant, task or properties");
 	}
 
@@ -155,6 +157,16 @@ private:
 	{
 		if (sys_ == Sys::none)
 			fail(what, "comes after the 'system' line");
+	}
+
+	// quick (every test build runs it) or deep (the default build's
+	// cli.check_deep only: too slow for a sanitized build).
+	void tier(std::span<const std::string_view> args)
+	{
+		if (tier_given_)
+			fail("tier", "given twice");
+		tier_given_ = true;
+		deep_ = yes_no("tier", one_word("tier", args), "deep", "quick");
 	}
 
 	void system(std::span<const std::string_view> args)
@@ -428,6 +440,7 @@ private:
 		c.file = file_;
 		c.deadlock = deadlock_;
 		c.termination = termination_;
+		c.deep = deep_;
 		for (std::size_t i = 0; i < system_properties().size(); i++)
 			if (props_ >> i & 1)
 				c.properties.emplace_back(system_properties()[i].name);
@@ -495,6 +508,7 @@ private:
 	std::uint64_t props_line_ = 0;
 	std::uint32_t props_ = ~0u;
 	bool deadlock_ = true, termination_ = true;
+	bool tier_given_ = false, deep_ = false;
 };
 
 } // namespace

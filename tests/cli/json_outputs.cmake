@@ -49,8 +49,8 @@ elseif(CASE STREQUAL "check_no_configuration")
 elseif(CASE STREQUAL "check_list")
   set(cmd check --json --list)
   set(rc_want 0)
-  set(checks error=null list.0.name=mirror.seed000.hook-freezes
-      list.0.file=proofs/configs/mirror.seed000.hook-freezes.mc list.0.system=tdx
+  set(checks error=null list.0.name=depth.seed000.seamcall-first list.0.tier=deep
+      list.0.file=proofs/configs/depth.seed000.seamcall-first.mc list.0.system=tdx
       list.0.properties.0=deadlock list.0.properties.2=kvm.no_bug)
 elseif(CASE STREQUAL "check_violation_steps")
   set(cmd check --json mirror.seed000.seamcall-then-cmpxchg --dot ${WORK}/cex.dot)

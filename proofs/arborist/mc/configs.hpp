@@ -22,6 +22,7 @@ struct McConfig {
 	std::string system;   // "tdx" or "root"
 	std::vector<std::string> properties; // the system's properties it checks
 	bool deadlock = true, termination = true; // the checker's own
+	bool deep = false; // tier deep: left to the default build's cli.check_deep
 	std::function<Result(const Options&)> run_system;
 	std::function<std::string()> promela; // empty: no Promela model for this configuration
 

@@ -1658,7 +1658,7 @@ struct Checker::Impl {
 			if (m && move)
 				m->gfn = a.gfn;
 			else if (m)
-				std::erase_if(memslots, [&](const Memslot& x) { return &x == m; });
+				memslots.erase(memslots.begin() + (m - memslots.data()));
 			if (!check)
 				break;
 			// kvm_arch_flush_shadow_memslot() zaps the old range before

@@ -99,7 +99,10 @@ std::string event_counts(const Stats& s)
 			o += (o.empty() ? "" : ", ") + std::to_string(s.by_event[i]) + " " +
 			     std::string(event_name(static_cast<EventId>(i)));
 	for (const auto& [name, n] : s.other_events)
-		o += (o.empty() ? "" : ", ") + std::to_string(n) + " " + name + " (ignored)";
+		o += (o.empty() ? "" : ", ") + std::to_string(n) + " " + name +
+		     (name == "tracing_mark_write" && s.announcements ? " (" + std::to_string(s.announcements) +
+										 " announced operations)"
+								       : " (ignored)");
 	return o;
 }
 

@@ -52,7 +52,7 @@ constexpr std::size_t SPARE_TABLES = 64;                   // freed tables kept 
 constexpr std::size_t MAX_MEMSLOTS = 4096;                 // announced memslots alive at once (all VMs)
 
 // How a slot got a value: a traced change, or a derivation.
-enum class Origin : std::uint8_t { traced, unfreeze, fast_fix, hardware_ad };
+enum class Origin : std::uint8_t { traced, unfreeze, fast_fix, hardware_ad, reattributed };
 
 // One entry of the history ring: a value change of one slot.
 struct Record {
@@ -193,8 +193,26 @@ struct UnhookedInstall {
 	std::string text;
 };
 
+// A zap of a leaf that several trees held with the same value (a page
+// mapped in an invalidated root and in the new root that refilled it, or
+// the children of one huge page split in two roots), attributed to one of
+// them; `alts` are the others (see reattribute()).
+struct AmbiguousZap {
+	static constexpr std::size_t MAX_ALTS = 4;
+	u64 line = 0;
+	u64 gfn = 0;
+	unsigned level = 0;
+	u64 old_spte = 0, new_spte = 0;
+	u64 chosen = 0, chosen_top = 0; // table serials
+	unsigned index = 0;             // the same index in each (same level and gfn)
+	std::array<std::pair<u64, u64>, MAX_ALTS> alts{}; // (table, its top)
+	std::size_t n_alts = 0;
+};
+
 struct CpuState {
 	u64 last_top = 0; // serial of the root (or unlinked table) of this CPU's last change
+	// This CPU's latest consecutive ambiguous zaps (see reattribute()).
+	std::vector<AmbiguousZap> ambiguous;
 	std::optional<HookNote> hook;
 	std::optional<UnhookedInstall> unhooked;
 	std::optional<MirrorDue> mirror;
@@ -232,6 +250,7 @@ struct Checker::Impl {
 	Impl(const Profile& p, bool partial, Sink s)
 		: profile(p), f(p.flavor), sink(std::move(s)), root_level(p.root_level)
 	{
+		stats.root_level = root_level;
 		if (partial)
 			set_partial("--partial");
 		if (p.tdx)
@@ -393,6 +412,9 @@ struct Checker::Impl {
 			break;
 		case Origin::fast_fix:
 			h.origin = "fast_page_fault: untraced fix by the fast path";
+			break;
+		case Origin::reattributed:
+			h.origin = "the zap of this line was in another root (its CPU's walk went on there)";
 			break;
 		default:
 			h.origin = "derived: A/D bits set by the CPU (untraced)";
@@ -908,6 +930,80 @@ struct Checker::Impl {
 		return best;
 	}
 
+	// ---- ambiguous zaps --------------------------------------------------------------
+	//
+	// A zap of a leaf that an invalidated root and the valid root refilling
+	// it hold with the same value names one slot of several trees, and
+	// nothing in the line says which: better() takes the tree the CPU changed last,
+	// or the newest valid root.  A zap walks one root at a time
+	// (__tdp_mmu_zap_root(), tdp_mmu_zap_leafs() under
+	// for_each_tdp_mmu_root_yield_safe()), so when the same CPU's next
+	// removal that only one tree explains is in another tree, its walk was
+	// there: the ambiguous zaps before it that the tree could explain move
+	// to it.  Only zaps of
+	// direct (not mirror) leaves below the root whose two slots nobody has
+	// changed since are moved; the history of both slots records the move.
+	static constexpr std::size_t MAX_AMBIGUOUS = ENTRIES;
+
+	bool is_leaf_zap(const SpteChanged& e) const
+	{
+		return leaf(e.old_spte, e.level) && !present(e.new_spte) && !frozen(e.new_spte);
+	}
+
+	void reattribute(u32 cpu, const Table& t, const Candidate& c, const SpteChanged& e, const Where& w)
+	{
+		CpuState& cs = cpu_state(cpu);
+		const u64 top = top_of(t)->serial;
+		AmbiguousZap z{w.line, e.gfn, e.level, e.old_spte, e.new_spte, t.serial, top, c.index};
+		if (is_leaf_zap(e) && !t.mirror && !t.is_root && c.match == Match::exact) {
+			// The candidates again: a prepared attribution (see feed())
+			// leaves those of a later attempt.
+			attribute(e.as_id, e.level, round_to(e.gfn, e.level), e.old_spte, e.new_spte, cpu);
+			for (const Candidate& o : candidates)
+				if (o.table && o.table != &t && o.match == Match::exact && !o.table->mirror &&
+				    top_of(*o.table)->serial != top && z.n_alts < AmbiguousZap::MAX_ALTS)
+					z.alts[z.n_alts++] = {o.table->serial, top_of(*o.table)->serial};
+		}
+		if (z.n_alts) {
+			if (cs.ambiguous.size() == MAX_AMBIGUOUS)
+				cs.ambiguous.erase(cs.ambiguous.begin());
+			cs.ambiguous.push_back(z);
+			return;
+		}
+		// Only a removal continues a walk (installs come from faults), and
+		// a removal of a slot an ambiguous zap could have taken is the
+		// next walk, of that slot's root: then the zaps stay where they are.
+		if (!cs.ambiguous.empty() && present(e.old_spte) && !present(e.new_spte) &&
+		    !rewalk(cs.ambiguous, t.serial, c.index))
+			for (const AmbiguousZap& a : cs.ambiguous)
+				for (std::size_t k = 0; k < a.n_alts; k++)
+					if (a.chosen_top != top && a.alts[k].second == top)
+						move_zap(a, a.alts[k].first);
+		cs.ambiguous.clear();
+	}
+
+	static bool rewalk(const std::vector<AmbiguousZap>& zaps, u64 table, unsigned index)
+	{
+		for (const AmbiguousZap& a : zaps)
+			for (std::size_t k = 0; k < a.n_alts; k++)
+				if (a.alts[k].first == table && a.index == index)
+					return true;
+		return false;
+	}
+
+	void move_zap(const AmbiguousZap& z, u64 to_serial)
+	{
+		Table* from = table_by_serial(z.chosen);
+		Table* to = table_by_serial(to_serial);
+		if (!from || !to || from->spte[z.index] != z.new_spte || to->spte[z.index] != z.old_spte)
+			return;
+		add_record(*from, z.index, Origin::reattributed, z.line, z.new_spte, z.old_spte);
+		set_entry(*from, z.index, z.old_spte);
+		add_record(*to, z.index, Origin::traced, z.line, z.old_spte, z.new_spte);
+		set_entry(*to, z.index, z.new_spte);
+		stats.reattributed++;
+	}
+
 	// ---- kvm_tdp_mmu_spte_changed ---------------------------------------------------------
 	// A trace that starts at the beginning shows a root created before any
 	// other MMU event (the root is allocated before the vCPU's first fault).
@@ -1128,6 +1224,7 @@ struct Checker::Impl {
 		const u64 serial = t.serial;
 		const bool mirror = t.mirror;
 		const unsigned index = c.index;
+		reattribute(tl.cpu, t, c, e, w);
 		cpu_state(tl.cpu).last_top = top_of(t)->serial;
 		apply_change(t, c.index, e, tl.cpu, w, tl.text);
 		if (mirror)
@@ -1327,8 +1424,10 @@ struct Checker::Impl {
 			return;
 		tdx->td_params(p, w);
 		// The roots are EPTP.PWL levels deep (tdx_td_init(), spec::TdGeometry).
-		if (roots.empty() && pool.count == 0)
+		if (roots.empty() && pool.count == 0) {
 			root_level = p.pwl;
+			stats.root_level = root_level;
+		}
 	}
 
 	// The recent TDX events by the GPA they concern (S-EPT leaves: RCX page
@@ -1740,11 +1839,26 @@ struct Checker::Impl {
 		stats.omission_unchecked++; // a check was owed, but the memslots or tables are not all known
 	}
 
+	// The TDP root level is the host's (kvm_mmu_get_tdp_level(): 5 with
+	// 5-level paging and EPT/NPT support for it, else 4), the same for every
+	// VM but a TD (whose EPTP.PWL tdx_td_params gives).  A trace from the
+	// start shows it in its first new page: a 5-level host creates a
+	// level-5 root before any table.
+	void adopt_five_level(const MmuPage& p)
+	{
+		if (tdx || seen_mmu_event || seen_root || !tables.empty() || p.created != MmuPage::Created::created ||
+		    !p.direct || p.level != root_level + 1 || p.level != spec::PG_LEVEL_4K + 4)
+			return;
+		root_level = p.level;
+		stats.root_level = root_level;
+	}
+
 	// ---- the other events --------------------------------------------------------------
 	// A new root: kvm_mmu_get_page "l<root level> ... direct ... new" (tdp_mmu_init_sp()).
 	void on_get_page(const TraceLine& tl, const Where& w)
 	{
 		const MmuPage p = decode_mmu_page(tl.payload, w, true);
+		adopt_five_level(p);
 		if (p.created != MmuPage::Created::created || !p.direct || p.level != root_level)
 			return;
 		seen_root = true;

@@ -93,6 +93,8 @@ struct Stats {
 	u64 max_reorder_lines = 0; // the farthest such an event waited, in lines ...
 	double max_reorder_us = 0; // ... and in trace time (clocks with a decimal point)
 	u64 forced = 0;            // held events no order of the window explains
+	u64 reattributed = 0;      // ambiguous zaps moved to the root their CPU's walk was in
+	unsigned root_level = 0;   // the roots' level: the profile's, a TD's EPTP.PWL, or 5 on a 5-level host
 };
 
 // How far an event of one CPU may wait for the events of other CPUs that

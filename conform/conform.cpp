@@ -153,6 +153,11 @@ public:
 			     << " events applied after a later event of another CPU (farthest " << s.max_reorder_lines
 			     << " lines, " << static_cast<u64>(s.max_reorder_us) << " us of trace time), " << s.forced
 			     << " held events no order explains\n";
+		if (s.root_level == 5)
+			out_ << file << ": roots are level 5 (5-level paging)\n";
+		if (s.reattributed)
+			out_ << file << ": " << s.reattributed
+			     << " zaps of a page two roots mapped alike moved to the root their CPU's walk was in\n";
 		if (s.partial)
 			out_ << file << ": partial trace (" << s.partial_reason << "): " << s.unattributed
 			     << " changes to tables the trace never created were not checked\n";
@@ -207,7 +212,7 @@ public:
 		     << ",\"partial_reason\":" << json_str(s.partial_reason) << ",\"unattributed\":" << s.unattributed
 		     << ",\"gaps\":" << s.gaps << ",\"linearization\":{\"reordered\":" << s.reordered
 		     << ",\"max_reorder_lines\":" << s.max_reorder_lines << ",\"max_reorder_us\":"
-		     << static_cast<u64>(s.max_reorder_us) << ",\"forced\":" << s.forced << "},\"tdx\":{\"tds\":" << s.tds << ",\"seamcalls_replayed\":"
+		     << static_cast<u64>(s.max_reorder_us) << ",\"forced\":" << s.forced << ",\"reattributed\":" << s.reattributed << "},\"root_level\":" << s.root_level << ",\"tdx\":{\"tds\":" << s.tds << ",\"seamcalls_replayed\":"
 		     << s.seamcalls_replayed << ",\"seamcalls_not_replayed\":" << s.seamcalls_not_replayed
 		     << ",\"mirror_checks\":" << s.mirror_checks << "},\"announced\":{\"operations\":" << s.announcements
 		     << ",\"checked\":" << s.omission_checks << ",\"not_checked\":" << s.omission_unchecked

@@ -1463,7 +1463,7 @@ public:
 		if (!opt_.quiet)
 			print_final_state();
 		const bool dot_written = opt_.dot_path.empty() || write_dot();
-		const bool trace_written = opt_.trace_path.empty() || write_trace_file();
+		const bool trace_written = opt_.trace_stream ? write_trace_stream() : opt_.trace_path.empty() || write_trace_file();
 		return verdict(dot_written, trace_written);
 	}
 
@@ -1974,6 +1974,14 @@ private:
 		return true;
 	}
 
+	bool write_trace_stream()
+	{
+		TraceInput t = m_.trace_input();
+		t.source = source_;
+		write_trace(*opt_.trace_stream, t);
+		return static_cast<bool>(*opt_.trace_stream);
+	}
+
 	// errno is the failed open's or write's (std::ofstream keeps it).
 	bool cannot_write(const std::string& path)
 	{
@@ -2060,11 +2068,31 @@ int run_on(const Scenario& sc, const RunOptions& o, std::ostream& out, const std
 
 } // namespace
 
-int run_scenario(const std::string& path, const RunOptions& options, std::ostream& out, std::ostream& err)
+// `--trace` writes a kernel's trace for `arborist conform`, which replays it
+// against what Linux does.  A VM whose behaviour no kernel has cannot
+// write one that conforms, so such a run is refused before it starts:
+// a page-table geometry other than x86's 512 entries per table, and seed
+// 000's RCU-deferred branch zap, whose children are frozen in a later
+// RCU callback where every kernel's handle_removed_pt() freezes them at
+// once.  (The huge-page and deferred-teardown variants write traces that
+// conform; tests/scenario_property_test.cpp checks every variant.)
+std::optional<ParseError> trace_refusal(const Scenario& sc)
+{
+	const std::string why = "--trace writes a Linux kernel trace for arborist conform, ";
+	if (sc.vm.level_bits() != spec::SPTE_LEVEL_BITS)
+		return ParseError{sc.vm_line, "paging",
+				  why + "and Linux's tables have 512 entries (paging=9x4 or 9x5)"};
+	if (sc.vm.variants.removal == Variants::Removal::rcu_deferred_seed000)
+		return ParseError{sc.vm_line, "removal",
+				  why + "and no kernel defers freezing a removed table's children to RCU "
+					"(removal=rcu-deferred); run it without --trace"};
+	return std::nullopt;
+}
+
+int run_scenario(support::ByteSource& src, const RunOptions& options, std::ostream& out, std::ostream& err)
 {
 	Scenario sc;
 	try {
-		support::FileSource src(path);
 		support::LineReader in(src, kMaxLine);
 		try {
 			sc = parse_scenario(in);
@@ -2077,9 +2105,28 @@ int run_scenario(const std::string& path, const RunOptions& options, std::ostrea
 		err << e.what() << "\n";
 		return 2;
 	}
+	const std::string name(src.name());
+	if (options.trace_stream || !options.trace_path.empty())
+		if (const std::optional<ParseError> e = trace_refusal(sc)) {
+			err << support::printable(name) << ":" << e->line << ": field " << echo_input(e->field) << ": "
+			    << e->what << "\n";
+			return 2;
+		}
 	if (sc.vm.is_td())
-		return run_on<TdMachine>(sc, options, out, path);
-	return run_on<PlainMachine>(sc, options, out, path);
+		return run_on<TdMachine>(sc, options, out, name);
+	return run_on<PlainMachine>(sc, options, out, name);
+}
+
+int run_scenario(const std::string& path, const RunOptions& options, std::ostream& out, std::ostream& err)
+{
+	std::unique_ptr<support::FileSource> src;
+	try {
+		src = std::make_unique<support::FileSource>(path);
+	} catch (const support::InputError& e) {
+		err << e.what() << "\n";
+		return 2;
+	}
+	return run_scenario(*src, options, out, err);
 }
 
 } // namespace arborist::cli

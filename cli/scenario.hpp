@@ -9,6 +9,10 @@
 #include <iosfwd>
 #include <string>
 
+namespace arborist::support {
+class ByteSource;
+}
+
 namespace arborist::cli {
 
 struct RunOptions {
@@ -16,11 +20,16 @@ struct RunOptions {
 	bool refine = false;  // --refine: refinement checks after every operation
 	bool quiet = false;   // --quiet: print failures and the result line only
 	std::string trace_path; // --trace FILE: the run's kernel trace (docs/trace-format.md); empty = none
+	// Library use (tests, the fuzz target): the trace goes to this stream
+	// instead of a file; trace_path is then ignored.
+	std::ostream* trace_stream = nullptr;
 };
 
 // Exit status: 0 every expectation held, no unexpected KVM bug, no
 // refinement violation; 1 otherwise; 2 the file is unreadable or malformed
 // (a "FILE:LINE: field 'KEY': what" message on err, nothing executed).
 int run_scenario(const std::string& path, const RunOptions& options, std::ostream& out, std::ostream& err);
+// The same for a scenario from any source (its name() names it in messages).
+int run_scenario(support::ByteSource& src, const RunOptions& options, std::ostream& out, std::ostream& err);
 
 } // namespace arborist::cli

@@ -53,11 +53,9 @@ private:
 	std::string names(const Set& s) const;
 
 	Set candidates_;
-	bool tdx_seen_ = false, values_seen_ = false, arch_seen_ = false;
 	bool decided_ = false, ambiguous_ = false;
 	std::size_t chosen_ = 0;
 	std::string evidence_;
-	u64 first_line_ = 0;
 	std::string how_;
 };
 

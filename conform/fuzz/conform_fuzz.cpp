@@ -9,7 +9,7 @@
 // of the input's two halves as two inputs.  A malformed line must end in ParseError, nothing else: any
 // other exception, crash, hang or sanitizer report is a finding.
 // Built with clang -fsanitize=fuzzer,address,undefined by
-// conform/fuzz/CMakeLists.txt (CTest conform.fuzz, docs/conformance.md).
+// tests/fuzz/CMakeLists.txt (CTest conform.fuzz, docs/conformance.md).
 #include <cstddef>
 #include <cstdint>
 #include <string>

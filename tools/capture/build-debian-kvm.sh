@@ -264,7 +264,8 @@ t0=$(date +%s)
 log=$out/kbuild.log
 # CONFIG_KVM_INTEL= on the command line only drops kvm-intel.ko from the
 # Makefile's list; the C code sees Debian's autoconf.h unchanged.
-if ! make -C "$work" -j"$(nproc)" M=arch/x86/kvm KERNELRELEASE="$release" CONFIG_KVM_INTEL= KCFLAGS=-g0 modules >"$log" 2>&1; then
+# LC_ALL=C: the compiler's messages in ASCII, the same on every machine.
+if ! LC_ALL=C make -C "$work" -j"$(nproc)" M=arch/x86/kvm KERNELRELEASE="$release" CONFIG_KVM_INTEL= KCFLAGS=-g0 modules >"$log" 2>&1; then
 	grep -E 'error:|Error [0-9]|undefined!' "$log" | head -n 20 | sed 's/^/  /' >&2 || true
 	# The work tree keeps the patched files until the next run restores them.
 	err "the KVM modules of $release do not build with ${#patches[@]} patch(es) (the compiler's messages above; all of it in $log)"

@@ -44,7 +44,7 @@ case $case in
 mutant)
 	# Fetch and prepare first, only to tell "cannot be had" (skip) from a
 	# failure; arborist capture then finds everything in the cache.
-	"$src/tools/capture/build-debian-kvm.sh" --series 6.12 --cache "$work/cache" --out "$t/prepare" >"$t/prepare.out"
+	"$src/tools/capture/build-debian-kvm.sh" --series 6.12 --cache "$work/cache" --prepare-only >"$t/prepare.out"
 	rc=$?
 	[ $rc -ne 3 ] || skip "Debian's 6.12 kernel, its source or its headers cannot be had here (see above)"
 	[ $rc -eq 0 ] || fail "build-debian-kvm.sh exited $rc"

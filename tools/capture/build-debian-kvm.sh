@@ -7,6 +7,10 @@
 # "Testing a patch to arch/x86/kvm").
 #
 #   build-debian-kvm.sh --series 6.1|6.12 --cache DIR --out DIR [--patch FILE]...
+#   build-debian-kvm.sh --series 6.1|6.12 --cache DIR --prepare-only
+#
+# --prepare-only stops after step 2 (fetch and prepare, no build): the
+# CTest's way to tell "cannot be had here" (exit 3, a skip) from a failure.
 #
 # 1. The image: the newest linux-image-* of SERIES whose version
 #    linux-source-SERIES and linux-headers-RELEASE also have (Debian
@@ -50,7 +54,7 @@ unavailable() {
 }
 usage() { err "$* (usage: build-debian-kvm.sh --series 6.1|6.12 --cache DIR --out DIR [--patch FILE]...)"; }
 
-series= cache= out=
+series= cache= out= prepare_only=0
 patches=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -64,6 +68,7 @@ while [ $# -gt 0 ]; do
 		esac
 		shift 2
 		;;
+	--prepare-only) prepare_only=1 && shift ;;
 	*) usage "unknown option '$1'" ;;
 	esac
 done
@@ -74,7 +79,9 @@ case $series in
 *) usage "unknown kernel series '$series' (Debian 12 has 6.1 and 6.12)" ;;
 esac
 [ -n "$cache" ] || usage "no --cache given"
-[ -n "$out" ] || usage "no --out given"
+[ -n "$out" ] || [ $prepare_only = 1 ] || usage "no --out given"
+[ $prepare_only = 0 ] || [ ${#patches[@]} -eq 0 ] || usage "--prepare-only builds nothing; it takes no --patch"
+[ -n "$out" ] || out=$cache
 for p in "${patches[@]}"; do
 	[ -f "$p" ] || err "--patch $p: no such file"
 	[ -r "$p" ] || err "--patch $p: cannot read it"
@@ -207,6 +214,12 @@ if [ ! -f "$src/.arborist-prepared" ]; then
 	mv "$src.tmp" "$src"
 	prepare_s=$(($(date +%s) - t0))
 	echo "$me: prepared in $prepare_s s" >&2
+fi
+
+if [ $prepare_only = 1 ]; then
+	echo "image $image_deb"
+	echo "prepare_s $prepare_s"
+	exit 0
 fi
 
 # ---- 3. the work tree, the patches and the build -----------------------------------

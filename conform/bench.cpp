@@ -121,7 +121,7 @@ int main(int argc, char** argv)
 	ProfileInference inference;
 	{
 		StringSource src(text);
-		LineReader r(src);
+		LineReader r = trace_reader(src);
 		Where iw{args.trace, 0};
 		while (const std::optional<std::string_view> l = r.next()) {
 			iw.line = r.line_number();
@@ -136,7 +136,7 @@ int main(int argc, char** argv)
 		if (violations++ < 5)
 			std::cerr << "line " << v.line << ": " << v.kind << ": " << v.message << "\n";
 	});
-	LineReader reader(gen);
+	LineReader reader = trace_reader(gen);
 	Where w{"<replay>", 0};
 	const Timer t;
 	while (const std::optional<std::string_view> line = reader.next()) {

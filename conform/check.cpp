@@ -4,8 +4,6 @@
 // (check.hpp).
 #include "check.hpp"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -176,7 +174,7 @@ struct Source {
 	TraceLine tl;
 	double order = 0;
 
-	Source(std::size_t i, ByteSource& src, std::string_view name) : index(i), reader(src, std::size_t{1} << 20, name) {}
+	Source(std::size_t i, ByteSource& src) : index(i), reader(trace_reader(src)) {}
 
 	void next(std::string_view name)
 	{
@@ -192,17 +190,7 @@ struct Source {
 
 TraceInput open_input(const std::string& file)
 {
-	if (file == "-")
-		return TraceInput{file, std::make_unique<StdioSource>(stdin, false)};
-	std::FILE* f = std::fopen(file.c_str(), "rb");
-	if (!f)
-		throw std::runtime_error(file + ": cannot open: " + std::strerror(errno));
-	struct stat st {};
-	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-		std::fclose(f);
-		throw std::runtime_error(file + ": is a directory, not a trace");
-	}
-	return TraceInput{file, std::make_unique<StdioSource>(f, true)};
+	return TraceInput{file, std::make_unique<FileSource>(file)};
 }
 
 CheckOutcome check_trace(std::vector<TraceInput>& inputs, const CheckOptions& options, CheckObserver& observer)
@@ -211,7 +199,7 @@ CheckOutcome check_trace(std::vector<TraceInput>& inputs, const CheckOptions& op
 		throw std::runtime_error("no trace input");
 	Runner run(inputs, options, observer);
 	if (inputs.size() == 1) {
-		LineReader reader(*inputs.front().source, std::size_t{1} << 20, inputs.front().name);
+		LineReader reader = trace_reader(*inputs.front().source);
 		while (const std::optional<std::string_view> text = reader.next()) {
 			const Where w{inputs.front().name, reader.line_number()};
 			run.feed(parse_trace_line(*text, w), 0, w.line);
@@ -220,7 +208,7 @@ CheckOutcome check_trace(std::vector<TraceInput>& inputs, const CheckOptions& op
 	}
 	std::vector<std::unique_ptr<Source>> sources;
 	for (std::size_t i = 0; i < inputs.size(); i++) {
-		sources.push_back(std::make_unique<Source>(i, *inputs[i].source, inputs[i].name));
+		sources.push_back(std::make_unique<Source>(i, *inputs[i].source));
 		sources.back()->next(inputs[i].name);
 	}
 	for (;;) {

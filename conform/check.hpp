@@ -30,8 +30,9 @@ struct TraceInput {
 	std::unique_ptr<ByteSource> source;
 };
 
-// A file, or "-" for stdin.  Throws std::runtime_error naming the file and
-// errno's reason when it cannot be opened or is a directory.
+// A file, or "-" for stdin (support::FileSource).  Throws support::InputError
+// naming the file and errno's reason when it cannot be opened or is a
+// directory.
 TraceInput open_input(const std::string& file);
 
 struct CheckOptions {

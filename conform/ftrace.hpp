@@ -30,6 +30,8 @@
 #include <string_view>
 #include <vector>
 
+#include "arborist/support/line_reader.hpp"
+
 namespace arborist::conform {
 
 using u64 = std::uint64_t;
@@ -56,60 +58,23 @@ private:
 
 // ---- reading lines ----------------------------------------------------------
 
-// A source of bytes: a file, stdin, or a generator (the benchmark).
-class ByteSource {
-public:
-	virtual ~ByteSource() = default;
-	// Up to cap bytes into buf; 0 at the end.
-	virtual std::size_t read(char* buf, std::size_t cap) = 0;
-};
+// Traces are read as every input of arborist is (support/line_reader.hpp):
+// any kind of file, "-" for stdin, errno in messages, a bounded line.
+using support::ByteSource;
+using support::FileSource;
+using support::InputError;
+using support::LineReader;
+using support::StringSource;
 
-// A stdio stream (a file or stdin); closes it if owned.
-class StdioSource final : public ByteSource {
-public:
-	StdioSource(std::FILE* f, bool owned) : f_(f), owned_(owned) {}
-	~StdioSource() override;
-	StdioSource(const StdioSource&) = delete;
-	StdioSource& operator=(const StdioSource&) = delete;
-	std::size_t read(char* buf, std::size_t cap) override;
+// A trace line is at most 64 MiB long (a kvmmmu line is about 150 bytes;
+// the cap bounds memory on input such as /dev/zero).
+inline constexpr std::size_t MAX_TRACE_LINE = std::size_t{64} << 20;
 
-private:
-	std::FILE* f_;
-	bool owned_;
-};
-
-// In-memory text (tests).
-class StringSource final : public ByteSource {
-public:
-	explicit StringSource(std::string text) : text_(std::move(text)) {}
-	std::size_t read(char* buf, std::size_t cap) override;
-
-private:
-	std::string text_;
-	std::size_t pos_ = 0;
-};
-
-// Splits a byte stream into lines without copying them; a line's view is
-// valid until the next call.  Memory is one buffer, grown only for a line
-// longer than it.
-class LineReader {
-public:
-	// name: the file, for the error of a line longer than 64 MiB.
-	explicit LineReader(ByteSource& src, std::size_t chunk = std::size_t{1} << 20, std::string_view name = {});
-	// The next line without its '\n' (and '\r'), or nullopt at the end.
-	std::optional<std::string_view> next();
-	u64 line_number() const { return line_; }
-
-private:
-	bool refill();
-
-	ByteSource& src_;
-	std::vector<char> buf_;
-	std::size_t begin_ = 0, end_ = 0;
-	std::string_view name_;
-	bool eof_ = false;
-	u64 line_ = 0;
-};
+// A reader of trace lines from src.
+inline LineReader trace_reader(ByteSource& src, std::size_t chunk = std::size_t{1} << 20)
+{
+	return LineReader(src, MAX_TRACE_LINE, chunk);
+}
 
 // ---- the line prefix --------------------------------------------------------
 

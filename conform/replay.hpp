@@ -32,6 +32,7 @@ public:
 	ShiftedReplay(std::string_view template_text, u64 min_lines);
 
 	std::size_t read(char* buf, std::size_t cap) override;
+	const std::string& name() const override { return name_; }
 
 	u64 lines() const { return header_lines_ + repetitions_ * events_.size(); }
 	u64 repetitions() const { return repetitions_; }
@@ -54,6 +55,7 @@ public:
 	};
 
 private:
+	std::string name_ = "<replay>";
 	void render_line(const EventLine& e, u64 k);
 	void render_batch();
 

@@ -34,7 +34,7 @@ void replay(const std::string& text, const Profile& p)
 			report += std::to_string(h.line) + h.origin + h.event;
 	});
 	StringSource src(text);
-	LineReader reader(src, 256); // small chunks: the refill paths too
+	LineReader reader = trace_reader(src, 256); // small chunks: the refill paths too
 	Where w{"fuzz", 0};
 	try {
 		while (const std::optional<std::string_view> line = reader.next()) {

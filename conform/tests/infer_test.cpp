@@ -22,7 +22,7 @@ Inferred infer(const std::string& text)
 {
 	ProfileInference inf;
 	StringSource src(text);
-	LineReader reader(src);
+	LineReader reader = trace_reader(src);
 	Where w{"t.txt", 0};
 	Inferred r;
 	while (const std::optional<std::string_view> l = reader.next()) {

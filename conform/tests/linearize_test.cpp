@@ -129,7 +129,7 @@ TEST(Linearize, TheWindowBoundsTheWait)
 	Checker c(linux_6_1_npt, false, [&](Violation&& v) { r.violations.push_back(std::move(v)); });
 	c.set_window(100, 1000000000);
 	StringSource src(b.text());
-	LineReader reader(src);
+	LineReader reader = trace_reader(src);
 	Where w{"t.txt", 0};
 	u64 reported_by = 0;
 	while (const std::optional<std::string_view> l = reader.next()) {

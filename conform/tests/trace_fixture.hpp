@@ -79,7 +79,7 @@ inline CheckResult check_text(const std::string& text, const Profile& p = linux_
 	Checker c(p, partial, [&](Violation&& v) { r.violations.push_back(std::move(v)); });
 	c.set_window(window_lines, window_us);
 	StringSource src(text);
-	LineReader reader(src);
+	LineReader reader = trace_reader(src);
 	Where w{"t.txt", 0};
 	while (const std::optional<std::string_view> l = reader.next()) {
 		w.line = reader.line_number();

@@ -5,6 +5,14 @@
 # leak or a sanitizer report; so does this script.
 #   -DSRC=... -DBUILD=... -DTARGET=conform_fuzz|scenario_fuzz -DCORPUS=DIR -DSECONDS=...
 find_program(CLANGXX NAMES clang++-14 clang++ REQUIRED)
+# A build directory configured from another source (the fuzz project used
+# to live in conform/fuzz) is started afresh.
+if(EXISTS ${BUILD}/CMakeCache.txt)
+  file(STRINGS ${BUILD}/CMakeCache.txt home REGEX "^CMAKE_HOME_DIRECTORY:")
+  if(NOT home STREQUAL "CMAKE_HOME_DIRECTORY:INTERNAL=${SRC}/tests/fuzz")
+    file(REMOVE_RECURSE ${BUILD})
+  endif()
+endif()
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${SRC}/tests/fuzz -B ${BUILD} -DCMAKE_CXX_COMPILER=${CLANGXX}
   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)

@@ -4,6 +4,8 @@
 // v6.19 semantics of the fault path, zaps, splits, root invalidation and
 // RCU, checked against the kernel's documented behaviour and the structure
 // of the real Linux 6.1 NPT trace (tests/data/linux-6.1-npt).
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "arborist/impl/refinement.hpp"
@@ -187,6 +189,129 @@ TEST(TdpMmuRoots, LastPutOfValidRootIsBug)
 	EXPECT_FALSE(ref.ok);
 	EXPECT_NE(ref.why.find("root"), std::string::npos);
 	vm.checking = false;
+}
+
+// tdp_mmu_next_root() (Linux v6.19 tdp_mmu.c): for_each_tdp_mmu_root_yield_safe
+// takes its reference on the next root before it puts the previous one, and
+// walks tdp_mmu_roots from the head, where list_add_rcu() put the newest root.
+TEST(TdpMmuRoots, UnmapGetsTheNextRootBeforePuttingThePrevious)
+{
+	Vm vm;
+	vm.fault(1, 0x2000);
+	const u32 a = vm.vcpu.direct;
+	vm.mmu.invalidate_roots(KVM_DIRECT_ROOTS);
+	vm.fault(2, 0x3000); // the vCPU reloads: root b; a keeps the gifted reference
+	const u32 b = vm.vcpu.direct;
+	auto count = [&](u32 r) { return vm.mmu.tables()[r].root_count; };
+	ASSERT_EQ(count(a), 1u);
+	ASSERT_EQ(count(b), 2u);
+	ASSERT_EQ(vm.mmu.roots(), (std::vector<u32>{b, a}));
+	vm.mmu.set_lock_context(LockMode::write);
+	TdpMmu<NoExternalHooks>::UnmapOp op{0, 16, KVM_DIRECT_ROOTS, true, false};
+	bool held_both = false;
+	for (u32 was = count(a); op.step(vm.mmu) != OpStatus::done; was = count(a))
+		if (was == 1 && count(a) == 2) { // the step that takes the iterator's reference on a ...
+			EXPECT_EQ(count(b), 3u) << "b was put before the get of a";
+			held_both = true; // ... while it still holds b's
+		}
+	vm.mmu.set_lock_context(LockMode::none);
+	EXPECT_TRUE(held_both);
+	EXPECT_EQ(count(a), 1u);
+	EXPECT_EQ(count(b), 2u);
+	EXPECT_EQ(vm.mmu.bugs(), 0u);
+	vm.refined();
+}
+
+// kvm_tdp_mmu_zap_invalidated_roots() iterates with
+// for_each_tdp_mmu_root_yield_safe: the root's last reference after the put
+// of the gifted one is the iterator's, dropped when it moves on, so the
+// root stays on tdp_mmu_roots until then.
+TEST(TdpMmuRoots, ZapInvalidatedHoldsTheIteratorsReferenceAcrossTheGiftedPut)
+{
+	Vm vm;
+	vm.fault(1, 0x2000);
+	const u32 a = vm.vcpu.direct;
+	vm.mmu.invalidate_roots(KVM_DIRECT_ROOTS);
+	vm.fault(2, 0x3000);
+	auto count = [&](u32 r) { return vm.mmu.tables()[r].root_count; };
+	vm.mmu.set_lock_context(LockMode::read);
+	TdpMmu<NoExternalHooks>::ZapInvalidatedOp op{true};
+	u32 most = 0;
+	bool on_list_after_gift = false;
+	while (op.step(vm.mmu) != OpStatus::done) {
+		most = std::max(most, count(a));
+		const auto& roots = vm.mmu.roots();
+		if (op.pc == TdpMmu<NoExternalHooks>::ZapInvalidatedOp::NEXT && count(a) == 1 &&
+		    !vm.mmu.tables()[a].scheduled_root_to_zap && std::find(roots.begin(), roots.end(), a) != roots.end())
+			on_list_after_gift = true;
+	}
+	vm.mmu.set_lock_context(LockMode::none);
+	EXPECT_EQ(most, 2u); // the gifted reference and the iterator's
+	EXPECT_TRUE(on_list_after_gift);
+	EXPECT_EQ(count(a), 0u);
+	EXPECT_EQ(vm.mmu.roots(), (std::vector<u32>{vm.vcpu.direct}));
+	EXPECT_EQ(vm.mmu.bugs(), 0u);
+	vm.mmu.rcu_barrier();
+	vm.refined();
+}
+
+// handle_removed_pt() under the shared lock xchg()s FROZEN_SPTE into each
+// child "until it is set from some other value": a child another task froze
+// (set_external_spte_present() between its freeze and its final write) is
+// waited for, not a bug.  Here a fault installs a 2M leaf over a 4K table
+// (tdp_mmu_map_handle_target_level) while one of the table's entries is
+// frozen by another task.
+TEST(TdpMmuRemoval, SharedRemovalSpinsOnAFrozenChildUntilItIsWritten)
+{
+	Vm vm;
+	for (u64 g = 0; g < 4; g++)
+		vm.fault(g, 0x2000 + g);
+	const u32 root = vm.vcpu.direct;
+	const auto child = vm.mmu.lookup(root, 2);
+	ASSERT_EQ(child.level, 1u);
+	const u64 published = child.spte;
+	vm.mmu.tables().spte(child.ptr) = vm.mmu.frozen(); // the other task's freeze
+	vm.mmu.set_concurrent(true);
+	vm.mmu.set_lock_context(LockMode::read);
+	PageFault f;
+	f.addr = 0;
+	f.pfn = 0x4000;
+	f.goal_level = 2;
+	f.write = true;
+	TdpMmu<NoExternalHooks>::MapOp op{root, f};
+	for (int i = 0; i < 64; i++)
+		ASSERT_NE(op.step(vm.mmu), OpStatus::done) << "finished while a child is frozen";
+	EXPECT_EQ(vm.mmu.bugs(), 0u);
+	EXPECT_EQ(vm.mmu.lookup(root, 0, 2).spte & 0x80, 0x80u); // the 2M leaf is in: the cmpxchg was done
+	vm.mmu.log().clear();
+	vm.mmu.tables().spte(child.ptr) = published; // the other task finishes
+	OpStatus st;
+	while ((st = op.step(vm.mmu)) != OpStatus::done) {
+	}
+	vm.mmu.set_lock_context(LockMode::none);
+	EXPECT_EQ(op.ret, RET_PF_FIXED);
+	EXPECT_EQ(vm.mmu.bugs(), 0u);
+	bool removed = false; // the written value was zapped by the remover
+	for (const auto& e : vm.changes())
+		removed = removed || (e.gfn == 2 && e.level == 1 && e.a == published && e.b == vm.mmu.frozen());
+	EXPECT_TRUE(removed);
+	EXPECT_EQ(vm.mmu.mapped_leaves(1), 0u);
+	EXPECT_EQ(vm.mmu.mapped_leaves(2), 1u);
+	vm.mmu.rcu_barrier();
+	vm.refined();
+}
+
+// In a whole call no other task runs: the same spin would never end, and is
+// reported.
+TEST(TdpMmuRemoval, SpinWithNoOtherTaskIsReported)
+{
+	Vm vm;
+	vm.checking = false;
+	for (u64 g = 0; g < 4; g++)
+		vm.fault(g, 0x2000 + g);
+	vm.mmu.tables().spte(vm.mmu.lookup(vm.vcpu.direct, 2).ptr) = vm.mmu.frozen();
+	vm.fault(0, 0x4000, 2);
+	EXPECT_EQ(vm.mmu.bugs(), 1u);
 }
 
 TEST(TdpMmuRoots, UninitFreesEverything)

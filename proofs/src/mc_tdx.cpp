@@ -160,6 +160,15 @@ const char* zap_action(std::uint8_t pc)
 	}
 }
 
+std::string unmap_action(const Mmu::UnmapOp& op)
+{
+	if (op.pc == Mmu::UnmapOp::ZAP)
+		return std::string("tdp_mmu_zap_leafs: ") + zap_action(op.zap.pc);
+	if (op.next.pc == Mmu::NextRootOp::GET)
+		return "tdp_mmu_next_root: kvm_tdp_mmu_get_root of the next root";
+	return std::string("tdp_mmu_next_root: kvm_tdp_mmu_put_root of the previous root, ") + op.next.put.next_step_name();
+}
+
 } // namespace
 
 TdxSystem::TdxSystem(TdxMcConfig c) : cfg_(std::move(c)), tasks_(cfg_.tasks)
@@ -197,6 +206,7 @@ TdxMcState TdxSystem::initial() const
 	for (unsigned i = 0; i < cfg_.pinned_inodes; i++)
 		vm.tdx().gmem_defer_removal(); // other guest_memfd inodes pinned before this one
 	vm.module().trace_enabled = true;
+	vm.mmu().set_concurrent(true); // from here on the tasks step in turn
 	unsigned next_vcpu = 0;
 	for (const TdxTaskSpec& k : tasks_) {
 		TdxThread t;
@@ -324,42 +334,40 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 		}
 		break;
 	case TdxTask::unmap:
-		// kvm_tdp_mmu_unmap_gfn_range() of two pages on the
-		// mirror root: get the root, tdp_mmu_zap_leafs() step by step (a
-		// yield drops mmu_lock; the task re-takes it), put the root.
+		// kvm_tdp_mmu_unmap_gfn_range() of two pages of the private range:
+		// UnmapOp step by step (tdp_mmu_next_root's get of the mirror root,
+		// tdp_mmu_zap_leafs, the get of the next root before the put of
+		// this one); a yield drops mmu_lock and the task re-takes it.
 		switch (th.pc) {
 		case LOCK:
 			s.writer = true;
-			th.pc = th.result == 0 ? OP : ZAP;
 			what = "write_lock(mmu_lock)";
-			if (th.result == 0) { // first acquisition: take the root reference
-				const u32 root = vm.roots(0).mirror;
-				th.result = mmu.get_root(root) ? 1 : 2;
+			if (th.result == 0) { // the first acquisition starts the operation
 				// The punched hole: by default the target and the
 				// prelinked page after it.
 				const u64 gfn = cfg_.fault_gpa >> spec::PAGE_SHIFT;
 				const TdxTaskSpec& k = tasks_[t];
-				th.zap = {root, k.gfn_end ? k.gfn_start : gfn, k.gfn_end ? k.gfn_end : gfn + 2, true, false};
-				what += "; kvm_tdp_mmu_get_root";
-				th.pc = th.result == 1 ? ZAP : UNLOCK;
+				th.unmap = {k.gfn_end ? k.gfn_start : gfn, k.gfn_end ? k.gfn_end : gfn + 2, impl::KVM_MIRROR_ROOTS,
+					    true, false};
+				th.result = 1;
 			}
+			th.pc = ZAP;
 			break;
 		case ZAP: {
-			const auto before = th.zap;
-			const u64 was = spte_at(mmu, before.it);
+			const auto before = th.unmap;
+			const u64 was = spte_at(mmu, before.zap.it);
 			mmu.set_lock_context(LockMode::write);
-			const OpStatus st = th.zap.step(mmu);
+			const OpStatus st = th.unmap.step(mmu);
 			mmu.set_lock_context(LockMode::none);
 			if (d)
-				what = std::string("tdp_mmu_zap_leafs: ") + zap_action(before.pc) + walk_values(mmu, before.it, was);
+				what = unmap_action(before) + (before.pc == Mmu::UnmapOp::ZAP ? walk_values(mmu, before.zap.it, was) : "");
 			if (st == OpStatus::yielded) {
 				s.writer = false; // cond_resched_rwlock_write()
 				th.pc = LOCK;
 				what += ": yield, write_unlock(mmu_lock)";
 			} else if (st == OpStatus::done) {
-				mmu.put_root(th.zap.root);
 				th.pc = UNLOCK;
-				what += " done; kvm_tdp_mmu_put_root";
+				what += ", returns";
 			}
 			break;
 		}
@@ -690,7 +698,13 @@ void TdxSystem::encode_thread(const State& s, unsigned t, std::string& out) cons
 		put(out, pfn);
 	out.push_back('|');
 	if (tasks_[t].kind == TdxTask::unmap) {
-		const auto& z = th.zap;
+		const auto& u = th.unmap;
+		put(out, u.pc | u.flush << 4);
+		put(out, u.next.prev);
+		put(out, u.next.next);
+		put(out, u.next.pc | u.next.put.pc << 4);
+		const auto& z = u.zap;
+		put(out, z.root);
 		put(out, z.pc | z.flush << 4);
 		put(out, z.it.sptep.sp);
 		put(out, z.it.sptep.index);

@@ -158,7 +158,7 @@ public:
 	// checker copies a VM (TdVm's copy constructor) state by state.
 	constexpr TdpMmu(const TdpMmu& o, Hooks& hooks)
 		: cfg_(o.cfg_), pt_(o.pt_), hooks_(hooks), roots_(o.roots_), rcu_(o.rcu_), log_(o.log_), lock_(o.lock_),
-		  tlb_flushes_(o.tlb_flushes_), bugs_(o.bugs_), resched_clock_(o.resched_clock_), yields_(o.yields_),
+		  concurrent_(o.concurrent_), tlb_flushes_(o.tlb_flushes_), bugs_(o.bugs_), resched_clock_(o.resched_clock_), yields_(o.yields_),
 		  stats_(o.stats_)
 	{
 	}
@@ -170,6 +170,11 @@ public:
 	// mode before each step, since lock_ serves only lockdep assertions.
 	constexpr LockMode lock_context() const { return lock_; }
 	constexpr void set_lock_context(LockMode m) { lock_ = m; }
+	// Other tasks step between this one's steps (the model checker, stepped
+	// tests), so a task may wait for another: handle_removed_pt()'s spin on
+	// a frozen child.  In whole calls no other task runs, and such a spin
+	// would never end: it is reported as a bug instead.
+	constexpr void set_concurrent(bool on) { concurrent_ = on; }
 
 	// ---- state, read-only to callers -------------------------------------------
 	constexpr const Config& config() const { return cfg_; }
@@ -234,7 +239,7 @@ public:
 		sp.root_count = 2;
 		if (mirror)
 			sp.external_spt = 0; // the mirror root's S-EPT root is the TD's (TDCS page)
-		roots_.push_back(r); // list_add_rcu
+		roots_.insert(roots_.begin(), r); // list_add_rcu: at the head of tdp_mmu_roots
 		log_.add({EventKind::get_page, 0, sp.level, r, 1});
 		return r;
 	}
@@ -269,7 +274,7 @@ public:
 	constexpr void zap_invalidated_roots(bool shared)
 	{
 		const LockMode saved = take_lock(shared ? LockMode::read : LockMode::write);
-		ZapInvalidatedOp op{shared, roots_};
+		ZapInvalidatedOp op{shared};
 		while (op.step(*this) != OpStatus::done) {
 		}
 		lock_ = saved;
@@ -354,7 +359,7 @@ public:
 	// write are separate steps (v6.19 set_external_spte_present()); seed
 	// 000's ordering is the SEAMCALL, then the cmpxchg.
 	struct AtomicSet {
-		enum : std::uint8_t { BEGIN, EXTERNAL, PUBLISH, CMPXCHG_AFTER };
+		enum : std::uint8_t { BEGIN, EXTERNAL, PUBLISH, CMPXCHG_AFTER, REMOVED_PT_SPIN };
 		u64 new_spte = 0;
 		std::uint8_t pc = BEGIN;
 		std::uint8_t hook = 0; // spec::MirrorHook
@@ -570,78 +575,108 @@ public:
 	constexpr bool unmap_gfn_range(u64 start, u64 end, unsigned types, bool may_block, bool flush)
 	{
 		const LockMode saved = take_lock(LockMode::write);
-		UnmapOp op{start, end, types, may_block, flush, roots_};
+		UnmapOp op{start, end, types, may_block, flush};
 		while (op.step(*this) != OpStatus::done) {
 		}
 		lock_ = saved;
 		return op.flush;
 	}
 
-	// The per-root tail both root loops share (kvm_tdp_mmu_unmap_gfn_range,
-	// kvm_tdp_mmu_zap_invalidated_roots): the zap machine to its end, then
-	// the put of the reference the loop held (PutRootOp).  done when the put
-	// returned; a yield of the zap is passed on.
-	template <class ZapOp>
-	struct ZapThenPut {
-		ZapOp zap{};
+	// tdp_mmu_next_root() as a machine, the advance of
+	// for_each_tdp_mmu_root_yield_safe(): get a reference on the next root of
+	// tdp_mmu_roots after prev that matches the types, then put prev.  The
+	// get comes first: prev is still on the list (a root with a reference is
+	// never list_del'd), and the final put of prev may free it, after which
+	// the list walk could not start from it.  The RCU-protected walk with its
+	// refcount_inc_not_zero() attempts is one step (it takes no lock and
+	// cannot yield); the put is PutRootOp's steps.  next is NO_SP at the end
+	// of the list.
+	struct NextRootOp {
+		enum : std::uint8_t { GET, PUT, DONE };
+		u32 prev = NO_SP;
+		u32 next = NO_SP;
 		PutRootOp put{NO_SP};
-		bool putting = false;
+		std::uint8_t pc = GET;
 
-		constexpr OpStatus step(TdpMmu& m)
+		constexpr OpStatus step(TdpMmu& m, unsigned types)
 		{
-			if (putting)
-				return put.step(m) == OpStatus::done ? OpStatus::done : OpStatus::running;
-			const OpStatus st = zap.step(m);
-			if (st != OpStatus::done)
-				return st;
-			put = {zap.root, m.cfg_.variants.put_root, m.lock_ != LockMode::write};
-			putting = true;
-			return OpStatus::running;
+			switch (pc) {
+			case GET:
+				// "fields such as role.invalid are protected by mmu_lock"
+				m.bug_on(m.lock_ == LockMode::none, "tdp_mmu_next_root: mmu_lock not held");
+				next = m.next_root_get(prev, types);
+				if (prev == NO_SP) {
+					pc = DONE;
+					return OpStatus::done;
+				}
+				put = {prev, m.cfg_.variants.put_root, m.lock_ != LockMode::write};
+				pc = PUT;
+				return OpStatus::running;
+			case PUT:
+				if (put.step(m) != OpStatus::done)
+					return OpStatus::running;
+				pc = DONE;
+				return OpStatus::done;
+			default: return OpStatus::done;
+			}
 		}
-		constexpr bool operator==(const ZapThenPut&) const = default;
+		constexpr bool operator==(const NextRootOp&) const = default;
 	};
 
-	// kvm_tdp_mmu_unmap_gfn_range() as a machine: for each root of the
-	// requested types (and every invalid one) on tdp_mmu_roots when it
-	// started, the get (GetRootOp), tdp_mmu_zap_leafs (ZapLeafsOp, with its
-	// yields and S-EPT removals), the put (PutRootOp); then the remote TLB
-	// flush.  One step is one step of the machine it is in.
+	// The RCU-protected part of tdp_mmu_next_root(): from prev's successor
+	// (or the head), the first root that matches and whose
+	// kvm_tdp_mmu_get_root() succeeds, with that reference.
+	constexpr u32 next_root_get(u32 prev, unsigned types)
+	{
+		auto pos = roots_.begin();
+		if (prev != NO_SP) {
+			pos = std::find(roots_.begin(), roots_.end(), prev);
+			if (bug_on(pos == roots_.end(), "tdp_mmu_next_root: previous root is off tdp_mmu_roots"))
+				return NO_SP;
+			++pos;
+		}
+		for (; pos != roots_.end(); ++pos)
+			if (root_matches(*pos, types) && get_root(*pos))
+				return *pos;
+		return NO_SP;
+	}
+
+	// kvm_tdp_mmu_unmap_gfn_range() as a machine: for_each_tdp_mmu_root_yield_safe
+	// over the requested types and every invalid root (NextRootOp: the get of
+	// the next root, then the put of the previous one), tdp_mmu_zap_leafs on
+	// each (ZapLeafsOp, with its yields and S-EPT removals); then the remote
+	// TLB flush.  One step is one step of the machine it is in.
 	struct UnmapOp {
 		enum : std::uint8_t { NEXT, ZAP, DONE };
 		u64 start = 0, end = 0;
 		unsigned types = 0;
 		bool may_block = false;
 		bool flush = false;
-		std::vector<u32> roots; // for_each_tdp_mmu_root_yield_safe's list, as it started
-		std::size_t i = 0;
-		ZapThenPut<ZapLeafsOp> tail{};
+		NextRootOp next{};
+		ZapLeafsOp zap{};
 		std::uint8_t pc = NEXT;
 
 		constexpr OpStatus step(TdpMmu& m)
 		{
 			switch (pc) {
 			case NEXT:
-				while (i < roots.size() && !m.root_matches(roots[i], types | KVM_INVALID_ROOTS))
-					i++;
-				if (i == roots.size()) {
+				if (next.step(m, types | KVM_INVALID_ROOTS) != OpStatus::done)
+					return OpStatus::running;
+				if (next.next == NO_SP) {
 					if (flush)
 						m.flush_remote_tlbs(start, 0);
 					pc = DONE;
 					return OpStatus::done;
 				}
-				if (GetRootOp g{roots[i]}; g.step(m), g.ok) {
-					tail = {{roots[i], start, end, may_block, flush}};
-					pc = ZAP;
-				} else {
-					i++;
-				}
+				zap = {next.next, start, end, may_block, flush};
+				pc = ZAP;
 				return OpStatus::running;
 			case ZAP: {
-				const OpStatus st = tail.step(m);
+				const OpStatus st = zap.step(m);
 				if (st != OpStatus::done)
 					return st;
-				flush = tail.zap.flush;
-				i++;
+				flush = zap.flush;
+				next = {zap.root};
 				pc = NEXT;
 				return OpStatus::running;
 			}
@@ -675,11 +710,12 @@ public:
 	// exclusive, an atomic set when shared, with everything the change
 	// triggers: handle_removed_pt() and the external hooks), or a yield.
 	struct ZapRootOp {
-		enum : std::uint8_t { START, PASS, LOOP, ADVANCE, DONE };
+		enum : std::uint8_t { START, PASS, LOOP, ADVANCE, DONE, SET };
 		u32 root = NO_SP;
 		bool shared = false;
 		std::uint8_t pass = 0; // index into the pass levels
 		TdpIter it{};
+		AtomicSet set{};
 		std::uint8_t pc = START;
 
 		constexpr OpStatus step(TdpMmu& m)
@@ -704,6 +740,12 @@ public:
 			case ADVANCE:
 				m.next(it);
 				pc = LOOP;
+				return OpStatus::running;
+			case SET:
+				if (!m.atomic_set_step(it, set))
+					return OpStatus::running;
+				// "retry:" on -EBUSY re-examines the same SPTE (old_spte refreshed).
+				pc = set.ret ? LOOP : ADVANCE;
 				return OpStatus::running;
 			default: return OpStatus::done;
 			}
@@ -741,47 +783,62 @@ public:
 				pc = ADVANCE;
 				return OpStatus::running;
 			}
-			// "retry:" on -EBUSY re-examines the same SPTE (old_spte refreshed).
-			if (!m.set_spte_atomic(it, m.nonpresent()))
-				pc = ADVANCE;
+			set = {m.nonpresent()};
+			pc = SET;
 			return OpStatus::running;
 		}
 	};
 
-	// kvm_tdp_mmu_zap_invalidated_roots() as a machine: for each scheduled
-	// root, clear the flag, the (yielding) tdp_mmu_zap_root (ZapRootOp), and
-	// the put of the gifted reference (PutRootOp).
+	// kvm_tdp_mmu_zap_invalidated_roots() as a machine:
+	// for_each_tdp_mmu_root_yield_safe over all roots (NextRootOp: the
+	// iterator's own reference on each, taken before the previous root's is
+	// put); for each scheduled root, clear the flag, the (yielding)
+	// tdp_mmu_zap_root (ZapRootOp), and the put of the gifted reference
+	// (PutRootOp).  The root's last reference is then the iterator's, put
+	// when it moves on.
 	struct ZapInvalidatedOp {
-		enum : std::uint8_t { NEXT, ZAP, DONE };
+		enum : std::uint8_t { NEXT, ZAP, PUT, DONE };
 		bool shared = false;
-		std::vector<u32> roots;
-		std::size_t i = 0;
-		ZapThenPut<ZapRootOp> tail{};
+		NextRootOp next{};
+		ZapRootOp zap{};
+		PutRootOp put{NO_SP};
 		std::uint8_t pc = NEXT;
 
 		constexpr OpStatus step(TdpMmu& m)
 		{
 			switch (pc) {
-			case NEXT:
-				while (i < roots.size() && !m.pt_[roots[i]].scheduled_root_to_zap)
-					i++;
-				if (i == roots.size()) {
+			case NEXT: {
+				if (next.step(m, KVM_ALL_ROOTS) != OpStatus::done)
+					return OpStatus::running;
+				const u32 r = next.next;
+				if (r == NO_SP) {
 					pc = DONE;
 					return OpStatus::done;
 				}
-				m.pt_[roots[i]].scheduled_root_to_zap = false;
-				m.bug_on(!m.pt_[roots[i]].invalid, "kvm_tdp_mmu_zap_invalidated_roots: scheduled root is valid");
-				tail = {{roots[i], shared}};
+				next = {r};
+				if (!m.pt_[r].scheduled_root_to_zap)
+					return OpStatus::running;
+				m.pt_[r].scheduled_root_to_zap = false;
+				m.bug_on(!m.pt_[r].invalid, "kvm_tdp_mmu_zap_invalidated_roots: scheduled root is valid");
+				zap = {r, shared};
 				pc = ZAP;
 				return OpStatus::running;
+			}
 			case ZAP: {
-				const OpStatus st = tail.step(m);
+				const OpStatus st = zap.step(m);
 				if (st != OpStatus::done)
 					return st;
-				i++;
-				pc = NEXT;
+				// The reference needs to be put *after* zapping the root, as
+				// the root must be reachable by mmu_notifiers while it's
+				// being zapped.
+				put = {zap.root, m.cfg_.variants.put_root, m.lock_ != LockMode::write};
+				pc = PUT;
 				return OpStatus::running;
 			}
+			case PUT:
+				if (put.step(m) == OpStatus::done)
+					pc = NEXT;
+				return OpStatus::running;
 			default: return OpStatus::done;
 			}
 		}
@@ -1090,6 +1147,31 @@ private:
 		return a.ret;
 	}
 
+	// handle_removed_pt(shared) xchg()s FROZEN_SPTE into every child "until
+	// it is set from some other value to the frozen SPTE value": a child
+	// that is already frozen belongs to another task (set_external_spte_present()
+	// between its freeze and its final write), and the remover spins until
+	// that task has written it.  The stepped machines model the spin as the
+	// remover waiting right after its unlink, before it freezes any child:
+	// the schedule of v6.19 in which the remover is descheduled after the
+	// cmpxchg until the other task finishes (every child it then xchg()s
+	// holds what that task wrote).  True while the table behind old_spte,
+	// or a table below it, has a frozen entry.
+	constexpr bool removed_pt_must_spin(u64 old_spte, unsigned level) const
+	{
+		if (!present(old_spte) || last(old_spte, level))
+			return false;
+		const u32 sp = spte_to_child_sp(pt_, flavor(), old_spte, level);
+		if (sp == NO_SP)
+			return false;
+		for (u32 i = 0; i < pt_.fanout(); i++) {
+			const u64 c = pt_.spte({sp, i});
+			if (spec::is_frozen_spte(d(), flavor(), c) || removed_pt_must_spin(c, level - 1))
+				return true;
+		}
+		return false;
+	}
+
 	// One step of __tdp_mmu_set_spte_atomic(); true when it returned (a.ret).
 	// For a mirror SPTE, which external hook (if any) the change needs is
 	// the spec's decision (spec/arborist/mirror_hook.hpp); v6.19's
@@ -1101,6 +1183,15 @@ private:
 		const bool seamcall_first =
 			cfg_.variants.mirror_write == Variants::MirrorWrite::seamcall_then_cmpxchg_seed000;
 		auto done = [&](int ret) {
+			// The SPTE now holds new_spte: a table it unlinked is removed
+			// (handle_removed_pt), after any spin on a frozen child.
+			if (!ret && a.new_spte != it.old_spte && removed_pt_must_spin(it.old_spte, it.level)) {
+				// Without other tasks stepping, nothing will ever write it.
+				if (!bug_on(!concurrent_, "handle_removed_pt: spins forever on a frozen SPTE no task will write")) {
+					a.pc = AtomicSet::REMOVED_PT_SPIN;
+					return false;
+				}
+			}
 			if (!ret)
 				handle_changed_spte(it.gfn, it.old_spte, a.new_spte, it.level, true);
 			a.ret = ret;
@@ -1146,6 +1237,8 @@ private:
 		case AtomicSet::PUBLISH:
 			write_spte(it.sptep, a.ret ? it.old_spte : a.new_spte);
 			return a.ret ? true : done(0);
+		case AtomicSet::REMOVED_PT_SPIN: // cpu_relax(), then xchg again
+			return done(0);
 		default: // CMPXCHG_AFTER
 			return cmpxchg_spte(it.sptep, it.old_spte, a.new_spte) ? done(0) : (a.ret = -EBUSY, true);
 		}
@@ -1304,11 +1397,11 @@ private:
 			const u64 gfn = base_gfn + i * pages_per(pt_, level);
 			u64 old;
 			if (shared) {
-				// Another thread that froze this entry will finish by
-				// overwriting it; a model with one thread never sees one.
+				// "If the SPTE was already marked as frozen then another
+				// thread handling a page fault could overwrite it": the
+				// atomic set waited (REMOVED_PT_SPIN) until none is frozen,
+				// and nothing freezes an entry of an unlinked table but this.
 				old = xchg_spte(p, frozen());
-				if (bug_on(spec::is_frozen_spte(d(), flavor(), old), "handle_removed_pt: child already frozen"))
-					continue;
 			} else {
 				old = read_spte(p);
 				if (!present(old))
@@ -1476,6 +1569,7 @@ private:
 	std::vector<RcuCallback> rcu_;
 	EventLog log_;
 	LockMode lock_ = LockMode::none;
+	bool concurrent_ = false;
 	u64 tlb_flushes_ = 0;
 	u64 bugs_ = 0;
 	u64 resched_clock_ = 0;

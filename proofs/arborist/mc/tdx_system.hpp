@@ -133,7 +133,7 @@ struct TdxThread {
 	std::uint8_t pc = 0; // LOCK, OP, UNLOCK, DONE
 	std::uint8_t vcpu = 0;
 	impl::TdpMmu<impl::SimTdx>::MapOp map{};
-	impl::TdpMmu<impl::SimTdx>::ZapLeafsOp zap{};
+	impl::TdpMmu<impl::SimTdx>::UnmapOp unmap{};
 	impl::TdpMmu<impl::SimTdx>::SplitOp split{};
 	int result = 0;
 	// vcpu_run: the hardware walker's cached translations (TLB and

@@ -208,10 +208,11 @@ struct Scenario {
 	constexpr void block() { take(spec::tlb_block(cc, s, x)); }
 	constexpr bool track() { return take(spec::tlb_track(cc, s, x)); }
 	constexpr bool page_tracked() const { return s.blocked && spec::is_tlb_tracked(cc, s.epoch, s.bepoch); }
-	constexpr bool any_stale() const
+	// A vCPU in the guest may use a translation of the blocked page.
+	constexpr bool stale_inside() const
 	{
-		for (bool b : s.stale)
-			if (b)
+		for (std::size_t v = 0; v < K; v++)
+			if (s.in_guest[v] && s.stale[v])
 				return true;
 		return false;
 	}
@@ -267,7 +268,7 @@ TEST(TlbState, ExitUncountsByTheVcpusOwnEpoch)
 	EXPECT_TRUE(spec::tlb_epoch_invariant(cc, r.post));
 }
 
-TEST(TlbState, BlockRecordsTheEpochAndMarksVcpusInsideStale)
+TEST(TlbState, BlockRecordsTheEpochAndMarksEveryVcpuStale)
 {
 	State s = spec::tlb_initial<C, K>(cc);
 	s = spec::tlb_vp_enter(cc, s, 1).post; // vCPU 1 inside since epoch 1
@@ -277,9 +278,9 @@ TEST(TlbState, BlockRecordsTheEpochAndMarksVcpusInsideStale)
 	EXPECT_TRUE(r.enabled);
 	EXPECT_TRUE(r.post.blocked);
 	EXPECT_EQ(r.post.bepoch, s.epoch.td_epoch);
-	EXPECT_FALSE(r.post.stale[0]);
-	EXPECT_TRUE(r.post.stale[1]);
-	EXPECT_FALSE(r.post.stale[2]);
+	// Inside or not: a TD exit does not flush, so any vCPU's TLB may hold it.
+	for (std::size_t v = 0; v < K; v++)
+		EXPECT_TRUE(r.post.stale[v]);
 	EXPECT_FALSE(spec::tlb_block(cc, r.post).enabled); // blocked once
 }
 
@@ -312,7 +313,7 @@ TEST(TlbScenario, StaleUntilTheVcpuOfTheBlockedEpochExits)
 	EXPECT_TRUE(sc.s.stale[0]);
 	EXPECT_FALSE(sc.page_tracked()); // refcount[1] = 1: vCPU 0 is still inside
 
-	sc.enter(1); // a vCPU entering after TRACK does not hold the page up ...
+	sc.enter(1); // a vCPU entering after TRACK flushes (new epoch) and does not hold the page up ...
 	EXPECT_FALSE(sc.s.stale[1]);
 	EXPECT_FALSE(sc.page_tracked());
 
@@ -320,12 +321,53 @@ TEST(TlbScenario, StaleUntilTheVcpuOfTheBlockedEpochExits)
 	EXPECT_EQ(sc.s.epoch.td_epoch, 2u);
 
 	sc.exit(0);
-	EXPECT_FALSE(sc.any_stale());
+	EXPECT_FALSE(sc.stale_inside());
+	EXPECT_TRUE(sc.s.stale[0]);     // the exit did not flush vCPU 0's TLB ...
 	EXPECT_TRUE(sc.page_tracked()); // tracked only after the exit
+	sc.enter(0);                    // ... its entry at epoch 2 does
+	EXPECT_FALSE(sc.s.stale[0]);
 
 	EXPECT_TRUE(sc.enabled_ok);
 	EXPECT_TRUE(sc.inv_ok);
 	EXPECT_TRUE(sc.sound_ok);
+}
+
+// TDX module adjust_tlb_tracking_state(): a TD exit flushes nothing, and an
+// entry flushes only when td_epoch moved since the vCPU's last entry.  A
+// vCPU that left and re-entered at the blocked epoch still holds the page.
+TEST(TlbScenario, ExitKeepsTranslationsUntilAnEntryAtANewEpoch)
+{
+	Scenario sc;
+	sc.enter(0); // epoch 1: vCPU 0 may cache the page
+	sc.block();  // bepoch 1
+	sc.exit(0);
+	EXPECT_TRUE(sc.s.stale[0]); // no flush on exit
+	sc.enter(0);                // same epoch: no INVEPT
+	EXPECT_TRUE(sc.s.stale[0]);
+	EXPECT_TRUE(sc.stale_inside());
+	EXPECT_FALSE(sc.page_tracked()); // bepoch == td_epoch
+	EXPECT_TRUE(sc.track());         // epoch 2
+	EXPECT_FALSE(sc.page_tracked()); // vCPU 0 is inside with epoch 1
+	sc.exit(0);
+	EXPECT_TRUE(sc.page_tracked());
+	EXPECT_TRUE(sc.s.stale[0]); // still cached, but not in use
+	sc.enter(0);                // epoch 2 != 1: flushed
+	EXPECT_FALSE(sc.s.stale[0]);
+	EXPECT_TRUE(sc.enabled_ok);
+	EXPECT_TRUE(sc.inv_ok);
+	EXPECT_TRUE(sc.sound_ok);
+
+	// Without the flush at the new epoch, the page is tracked while vCPU 0
+	// runs with its translation.
+	Scenario bad;
+	bad.x = spec::faults::enter_skips_flush;
+	bad.enter(0);
+	bad.block();
+	bad.exit(0);
+	EXPECT_TRUE(bad.track());
+	bad.enter(0);
+	EXPECT_TRUE(bad.page_tracked());
+	EXPECT_FALSE(bad.sound_ok);
 }
 
 TEST(TlbScenario, SecondTrackIsPreviousEpochBusyWhileAnOldVcpuIsInside)
@@ -352,7 +394,7 @@ TEST(TlbScenario, BlockWithNoVcpuInsideIsTrackedAfterOneTrack)
 	sc.enter(0);
 	sc.exit(0);
 	sc.block();
-	EXPECT_FALSE(sc.any_stale());
+	EXPECT_FALSE(sc.stale_inside());
 	EXPECT_FALSE(sc.page_tracked());
 	EXPECT_TRUE(sc.track());
 	EXPECT_TRUE(sc.page_tracked());
@@ -419,7 +461,7 @@ TEST(TlbInvariant, RejectsInconsistentStates)
 	EXPECT_FALSE(spec::tlb_epoch_invariant(cc, s));
 
 	s = ok;
-	s.stale[1] = true; // stale but not inside
+	s.stale[1] = true; // stale but nothing blocked
 	EXPECT_FALSE(spec::tlb_epoch_invariant(cc, s));
 
 	s = ok;
@@ -455,7 +497,7 @@ TEST(TlbInvariant, InjectedFaultsBreakIt)
 	EXPECT_TRUE(bad_track.track());
 	EXPECT_TRUE(bad_track.track());
 	EXPECT_TRUE(bad_track.page_tracked());
-	EXPECT_TRUE(bad_track.any_stale());
+	EXPECT_TRUE(bad_track.stale_inside());
 	EXPECT_FALSE(bad_track.sound_ok);
 
 	// is_tlb_tracked ignoring the refcount: unsound after a single TRACK.
@@ -541,7 +583,8 @@ TEST(TlbExhaustive, FindsTheInjectedFaults)
 {
 	for (const Fault& f : {spec::faults::tracked_ignores_refcount, spec::faults::track_ignores_refcount,
 			       spec::faults::enter_wrong_parity, spec::faults::exit_skips_refcount,
-			       spec::faults::enter_keeps_epoch, spec::faults::block_records_zero}) {
+			       spec::faults::enter_keeps_epoch, spec::faults::block_records_zero,
+			       spec::faults::enter_skips_flush}) {
 		SCOPED_TRACE(std::string(f.name));
 		Explorer ex;
 		ex.x = f;
@@ -573,7 +616,7 @@ static_assert([] {
 	const bool second_track_refused = !sc.track();
 	sc.exit(0);
 	return stale_before && first_track && still_stale && second_track_refused && sc.page_tracked() &&
-	       !sc.any_stale() && sc.enabled_ok && sc.inv_ok && sc.sound_ok;
+	       !sc.stale_inside() && sc.enabled_ok && sc.inv_ok && sc.sound_ok;
 }());
 
 } // namespace

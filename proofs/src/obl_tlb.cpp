@@ -41,7 +41,7 @@ void add_tlb_obligations(std::vector<Obligation>& out)
 	const auto ops = hana::make_tuple(
 		op("vp_enter", MOD + "TDH.VP.ENTER adjust_tlb_tracking_state",
 		   [](const Symbolic& d, const S& s, spec::Fault x) { return spec::tlb_vp_enter(d, s, 0, x); },
-		   {{"epoch_invariant", fl::enter_wrong_parity}}),
+		   {{"epoch_invariant", fl::enter_wrong_parity}, {"no_stale_translation", fl::enter_skips_flush}}),
 		op("td_exit", MOD + "td_exit.c",
 		   [](const Symbolic& d, const S& s, spec::Fault x) { return spec::tlb_td_exit(d, s, 0, x); },
 		   {{"epoch_invariant", fl::exit_skips_refcount}}),
@@ -50,15 +50,19 @@ void add_tlb_obligations(std::vector<Obligation>& out)
 		   {{"epoch_invariant", fl::track_ignores_refcount}, {"no_stale_translation", fl::track_ignores_refcount}}),
 		op("block", MOD + "TDH.MEM.RANGE.BLOCK bepoch",
 		   [](const Symbolic& d, const S& s, spec::Fault x) { return spec::tlb_block(d, s, x); },
-		   {{"epoch_invariant", fl::block_records_zero}}));
+		   {{"stale_invariant", fl::block_records_zero}}));
 
 	const std::string src_inv = MOD + "refcount[2], vcpu_epoch";
 	const std::string src_prop = MOD + "is_tlb_tracked (helpers.h); Linux tdx.c tdx_track() comment";
 	const auto invs = hana::make_tuple(
 		inv("epoch_invariant", src_inv,
 		    "refcount[p] counts the vCPUs inside with epoch parity p, vCPUs inside entered at td_epoch or "
-		    "td_epoch - 1, and a vCPU that may hold the blocked page's translation entered at or before bepoch",
-		    [](const Symbolic& d, const S& s) { return spec::tlb_epoch_invariant(d, s); }),
+		    "td_epoch - 1, and bepoch is not after td_epoch",
+		    [](const Symbolic& d, const S& s) { return spec::tlb_epoch_counting(d, s); }),
+		inv("stale_invariant", src_inv + "; adjust_tlb_tracking_state (helpers.c)",
+		    "a vCPU that may hold the blocked page's translation, inside the guest or not, last entered at or "
+		    "before bepoch",
+		    [](const Symbolic& d, const S& s) { return spec::tlb_stale_invariant(d, s); }),
 		inv("no_stale_translation", src_prop,
 		    "once is_tlb_tracked(bepoch) holds, no vCPU can still hold a translation of the blocked page",
 		    [](const Symbolic& d, const S& s) { return spec::tlb_tracked_no_stale(d, s); }));

@@ -134,6 +134,8 @@ inline constexpr Fault enter_keeps_epoch{"enter_keeps_epoch",
 	"TD entry does not refresh vcpu_epoch"};
 inline constexpr Fault block_records_zero{"block_records_zero",
 	"RANGE.BLOCK records bepoch 0"};
+inline constexpr Fault enter_skips_flush{"enter_skips_flush",
+	"TD entry at a new epoch keeps the vCPU's cached translations"};
 } // namespace faults
 
 } // namespace arborist::spec

@@ -5,8 +5,10 @@
 //  - TDCS.epoch_tracking: td_epoch (u64) and refcount[2] (u16);
 //  - TDH.MNG.INIT: td_epoch := 1, refcount := {0, 0};
 //  - TDH.VP.ENTER (adjust_tlb_tracking_state, helpers.c): e := td_epoch,
-//    refcount[e & 1]++, vcpu_epoch := e;
-//  - TD exit (td_exit.c): refcount[vcpu_epoch & 1]--;
+//    refcount[e & 1]++; if vcpu_epoch != e, INVEPT of the TD's EPT contexts
+//    (the vCPU's translations are flushed); vcpu_epoch := e;
+//  - TD exit (td_exit.c): refcount[vcpu_epoch & 1]--; no flush: the
+//    translations stay in the TLB until an entry at a new epoch;
 //  - TDH.MEM.RANGE.BLOCK: PAMT[target].bepoch := td_epoch;
 //  - TDH.MEM.TRACK: TDX_PREVIOUS_TLB_EPOCH_BUSY if refcount[1 - (td_epoch & 1)]
 //    != 0, else td_epoch++;
@@ -93,10 +95,11 @@ constexpr TrackResult<D> mem_track_epoch(const D& d, const EpochState<D>& e,
 // --- the epoch model with vCPUs, for the soundness proof of is_tlb_tracked --
 
 // K vCPUs of one TD and one private page that gets blocked.  stale[v] is
-// ghost state: vCPU v was in the guest when the page was blocked and has
-// not exited since, so its TLB may still hold the page's translation
-// (a vCPU that enters after the BLOCK cannot create one: the entry is
-// blocked).  refcount[] is u16 in the module; K stays far below that.
+// ghost state: vCPU v's TLB may still hold the page's translation, cached
+// before the BLOCK (a walk after the BLOCK cannot create one: the entry is
+// blocked).  A TD exit does not flush; the next TDH.VP.ENTER flushes only
+// if the TD epoch moved since the vCPU's last entry.  refcount[] is u16 in
+// the module; K stays far below that.
 template <class D, std::size_t K>
 struct TlbState {
 	BOOST_HANA_DEFINE_STRUCT(TlbState,
@@ -133,7 +136,12 @@ constexpr EpochState<D> epoch_count(const D& d, EpochState<D> e, const typename 
 	return e;
 }
 
-// TDH.VP.ENTER of vCPU v (adjust_tlb_tracking_state).
+// TDH.VP.ENTER of vCPU v (adjust_tlb_tracking_state): "if (vcpu_epoch !=
+// tdvps_ptr->management.vcpu_epoch)" the TD's EPT contexts are flushed on
+// this LP (INVEPT single-context), so translations cached at an older epoch
+// are gone; at an unchanged epoch they survive the exit and the entry.  A
+// new association skips the INVEPT because TDH.VP.FLUSH flushed when the
+// vCPU left its previous LP.
 template <Domain D, std::size_t K>
 constexpr Step<D, TlbState<D, K>> tlb_vp_enter(const D& d, const TlbState<D, K>& s, std::size_t v,
 					      Fault x = no_fault)
@@ -146,10 +154,14 @@ constexpr Step<D, TlbState<D, K>> tlb_vp_enter(const D& d, const TlbState<D, K>&
 	p.in_guest[v] = d.truth(true);
 	if (x != faults::enter_keeps_epoch)
 		p.vcpu_epoch[v] = e;
+	const typename D::Bool flushes =
+		choose<typename D::Bool>(x == faults::enter_skips_flush, d.truth(false), !(s.vcpu_epoch[v] == e));
+	p.stale[v] = s.stale[v] && !flushes;
 	return {!s.in_guest[v], d.truth(false), d.truth(true), p};
 }
 
-// TD exit of vCPU v to the host (td_exit.c): its translations are gone.
+// TD exit of vCPU v to the host (td_exit.c): the epoch refcount drops; the
+// vCPU's translations stay cached (no flush on exit).
 template <Domain D, std::size_t K>
 constexpr Step<D, TlbState<D, K>> tlb_td_exit(const D& d, const TlbState<D, K>& s, std::size_t v,
 					     Fault x = no_fault)
@@ -158,7 +170,6 @@ constexpr Step<D, TlbState<D, K>> tlb_td_exit(const D& d, const TlbState<D, K>& 
 	if (x != faults::exit_skips_refcount)
 		p.epoch = epoch_count(d, s.epoch, parity_of(d, s.vcpu_epoch[v]), d.lit(0) - d.lit(1));
 	p.in_guest[v] = d.truth(false);
-	p.stale[v] = d.truth(false);
 	return {s.in_guest[v], d.truth(false), d.truth(true), p};
 }
 
@@ -174,16 +185,19 @@ constexpr Step<D, TlbState<D, K>> tlb_track(const D& d, const TlbState<D, K>& s,
 		r.status == d.lit(hw::status::TDX_SUCCESS), p};
 }
 
-// TDH.MEM.RANGE.BLOCK of the page: bepoch := td_epoch; every vCPU inside
-// may hold the translation until it exits.
+// TDH.MEM.RANGE.BLOCK of the page: bepoch := td_epoch; every vCPU may hold
+// the translation, inside the guest or not (an exit does not flush), until
+// it enters at a later epoch.
 template <Domain D, std::size_t K>
 constexpr Step<D, TlbState<D, K>> tlb_block(const D& d, const TlbState<D, K>& s, Fault x = no_fault)
 {
 	TlbState<D, K> p = s;
 	p.blocked = d.truth(true);
 	p.bepoch = choose<typename D::Word>(x == faults::block_records_zero, d.lit(0), s.epoch.td_epoch);
+	// Every vCPU last entered at or before td_epoch (the guard only keeps
+	// the invariant free of a conjunct saying so).
 	for (std::size_t v = 0; v < K; v++)
-		p.stale[v] = s.in_guest[v];
+		p.stale[v] = d.ule(s.vcpu_epoch[v], s.epoch.td_epoch);
 	return {!s.blocked, d.truth(false), d.truth(true), p};
 }
 
@@ -200,35 +214,53 @@ constexpr typename D::Word count_in_guest(const D& d, const TlbState<D, K>& s, u
 
 // The epoch invariant, the strengthening that makes tracking inductive:
 // td_epoch >= 1; refcount[p] counts exactly the vCPUs inside whose epoch
-// has parity p; every vCPU inside entered at td_epoch or td_epoch - 1; a
-// stale vCPU is inside and entered at or before bepoch; bepoch is not from
-// the future and has no migration flag.
+// has parity p; every vCPU inside entered at td_epoch or td_epoch - 1;
+// bepoch is not from the future and has no migration flag.
 template <Domain D, std::size_t K>
-constexpr typename D::Bool tlb_epoch_invariant(const D& d, const TlbState<D, K>& s)
+constexpr typename D::Bool tlb_epoch_counting(const D& d, const TlbState<D, K>& s)
 {
 	const EpochState<D>& e = s.epoch;
 	typename D::Bool ok = !(e.td_epoch == d.lit(0)) && d.ult(e.td_epoch, d.lit(TD_EPOCH_LIMIT)) &&
 			      e.refcount0 == count_in_guest(d, s, 0) &&
 			      e.refcount1 == count_in_guest(d, s, 1);
-	for (std::size_t v = 0; v < K; v++) {
+	for (std::size_t v = 0; v < K; v++)
 		ok = ok && implies(d, s.in_guest[v],
 				   s.vcpu_epoch[v] == e.td_epoch ||
 					   s.vcpu_epoch[v] + d.lit(1) == e.td_epoch);
-		ok = ok && implies(d, s.stale[v],
-				   s.blocked && s.in_guest[v] && d.ule(s.vcpu_epoch[v], s.bepoch));
-	}
 	return ok && implies(d, s.blocked, d.ule(s.bepoch, e.td_epoch) &&
 					      !bit_set(d, s.bepoch, BEPOCH_MIG_FLAG));
 }
 
-// What TRACK is for: once is_tlb_tracked(bepoch) holds, no vCPU can still
-// use a translation of the blocked page, so removing it is safe.
+// A stale vCPU (in the guest or not) last entered at or before bepoch, and
+// the page is blocked.  Kept apart from the counting part: each is proved
+// inductive with the other assumed, and the solver handles them faster
+// separately.
+template <Domain D, std::size_t K>
+constexpr typename D::Bool tlb_stale_invariant(const D& d, const TlbState<D, K>& s)
+{
+	typename D::Bool ok = d.truth(true);
+	for (std::size_t v = 0; v < K; v++)
+		ok = ok && implies(d, s.stale[v], s.blocked && d.ule(s.vcpu_epoch[v], s.bepoch));
+	return ok;
+}
+
+// Both parts.
+template <Domain D, std::size_t K>
+constexpr typename D::Bool tlb_epoch_invariant(const D& d, const TlbState<D, K>& s)
+{
+	return tlb_epoch_counting(d, s) && tlb_stale_invariant(d, s);
+}
+
+// What TRACK is for: once is_tlb_tracked(bepoch) holds, no vCPU in the
+// guest can still use a translation of the blocked page, so removing it is
+// safe.  A vCPU outside may still cache one; its next entry is at a later
+// epoch than the one it cached it in, and flushes.
 template <Domain D, std::size_t K>
 constexpr typename D::Bool tlb_tracked_no_stale(const D& d, const TlbState<D, K>& s, Fault x = no_fault)
 {
 	typename D::Bool none = d.truth(true);
 	for (std::size_t v = 0; v < K; v++)
-		none = none && !s.stale[v];
+		none = none && !(s.in_guest[v] && s.stale[v]);
 	return implies(d, s.blocked && is_tlb_tracked(d, s.epoch, s.bepoch, x), none);
 }
 

@@ -63,6 +63,12 @@ arborist bench teardown [--pages N] [--variant dynamic|deferred|both]
   (default 1048576, a 4 GiB TD), tear it down, print pages/s, peak memory
   and SEAMCALL counts by leaf, for each teardown variant (default both)
 
+arborist bench teardown --model [--scale S] [--json]
+  the cost model of the published teardown times: the reference's SEAMCALLs,
+  kicks and kernel work per page (each row run at 1/S of its size, default
+  1024) priced by per-event costs fitted to the first row; each row's
+  measured and predicted times, errors, and what the model does not explain
+
 arborist bench check [--iterators N] [--variant v6.19|dec-and-test]
   states/s of arborist's model checker and of SPIN on the same root-lifecycle
   configuration with N iterator tasks (default 4), both without reductions;
@@ -162,12 +168,21 @@ int cmd_bench(const std::vector<std::string>& args)
 	if (args.empty() || args[0] != "teardown")
 		usage_error("bench: expected 'teardown' or 'check'");
 	std::uint64_t pages = 1u << 20;
+	std::uint64_t scale = 1024;
 	std::string variant = "both";
+	bool model = false, json = false;
 	arborist::cli::OptionParser p("bench teardown");
-	p.number("--pages", pages, 1, 1u << 24);
+	p.number("--pages", pages, 1, 1u << 25);
 	p.value("--variant", variant);
+	p.flag("--model", model);
+	p.flag("--json", json);
+	p.number("--scale", scale, 1, 1u << 16);
 	if (const std::string problem = p.parse(rest); !problem.empty())
 		usage_error(problem);
+	if (json && !model)
+		usage_error("option --json: only with --model");
+	if (model)
+		return arborist::cli::bench_teardown_model(scale, json, std::cout, std::cerr);
 	if (variant != "dynamic" && variant != "deferred" && variant != "both")
 		usage_error("option --variant: expected dynamic, deferred or both, got " + support::quoted(variant, 40));
 	return arborist::cli::bench_teardown(pages, variant, std::cout, std::cerr);

@@ -22,7 +22,7 @@ target_include_directories(json_check PRIVATE ${PROJECT_SOURCE_DIR}/cli)
 foreach(case prove_bad_number prove_given_twice prove_unknown_option prove_two_formats prove_no_match prove_list
         prove_timeout check_bad_number check_unknown_configuration check_given_twice check_no_configuration
         check_list check_list_with_dot check_dot_unwritable check_dot_no_violation check_promela_unwritable
-        check_violation check_violation_steps check_file check_file_bad)
+        check_violation check_violation_steps check_file check_file_bad bench_model)
   add_test(NAME cli.json.${case}
     COMMAND ${CMAKE_COMMAND} -DARBORIST=$<TARGET_FILE:arborist> -DJSON_CHECK=$<TARGET_FILE:json_check>
             -DSRC=${PROJECT_SOURCE_DIR}

@@ -20,14 +20,23 @@
 namespace arborist::impl {
 
 // kvm_make_all_cpus_request(KVM_REQ_OUTSIDE_GUEST_MODE) on the simulated
-// module: every vCPU inside the guest exits.
+// module: every vCPU inside the guest exits.  Counted: the calls, the
+// requests they set (kvm_make_vcpu_request() on every vCPU) and the IPIs
+// they send (kvm_request_needs_ipi(): only to a vCPU in guest mode).
 struct SimVcpuEnv {
 	hw::SimModule* module;
+	u64 kicks = 0;
+	u64 requests = 0;
+	u64 ipis = 0;
 	constexpr void kick_all_vcpus()
 	{
+		kicks++;
+		requests += module->num_vcpus();
 		for (std::size_t i = 0; i < module->num_vcpus(); i++)
-			if (module->vcpu(i).in_guest)
+			if (module->vcpu(i).in_guest) {
+				ipis++;
 				module->td_exit(i);
+			}
 	}
 };
 
@@ -234,6 +243,7 @@ public:
 	const TdpMmu<SimTdx>& mmu() const { return mmu_; }
 	VcpuRoots& roots(unsigned vcpu) { return roots_[vcpu]; }
 	const VcpuRoots& roots(unsigned vcpu) const { return roots_[vcpu]; }
+	const SimVcpuEnv& vcpu_env() const { return env_; }
 	HostPages& pages() { return pages_; }
 	const HostPages& pages() const { return pages_; }
 	const Gmem& gmem() const { return gmem_; }

@@ -1930,7 +1930,7 @@ private:
 			TdVm& vm = m_.vm();
 			const HostPages& host = vm.pages();
 			out_ << "pages: " << host.free_count() << " of " << host.count() << " TDMR frames free; guest_memfd holds "
-			     << vm.gmem().pages().size() << "; private pages released to the host: "
+			     << vm.gmem().size() << "; private pages released to the host: "
 			     << vm.tdx().released_pages().size() << "\n";
 			out_ << "PAMT:" << pamt_counts(vm.module(), host) << "\n";
 		}

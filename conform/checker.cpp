@@ -9,8 +9,8 @@
 // The derivations D1-D7 are those of docs/conformance.md ("What the trace
 // leaves out"); D5, the CPU's A/D updates, is in derive.hpp.
 //
-// Sources cited below:
-//   [README]   shared/traces/linux-6.1-npt/README.md, "Line formats" and
+// Sources cited below (docs/sources.md):
+//   [README]   tests/data/linux-6.1-npt/README.md, "Line formats" and
 //              the bullets of "What the trace leaves out", named here by
 //              their first words: [README split] "Split children are not
 //              traced", [README 5a0] "The final 5a0 to 0 step is not
@@ -18,9 +18,9 @@
 //              child", [README fast] "The fast path changes SPTEs without
 //              spte_changed", [README roots] "No events from the KVM roots
 //              themselves";
-//   [RESEARCH] shared/research/linux-kvm-tdx.md (§3.3 handle_changed_spte /
-//              handle_removed_pt, §3.6 split, §7 tracepoints, §8 bugs);
-//   Linux 6.1 arch/x86/kvm/mmu/tdp_mmu.c, mmu.c, spte.h, mmutrace.h.
+//   Linux 6.1.192 and v6.19 arch/x86/kvm/mmu/tdp_mmu.c (handle_changed_spte(),
+//   handle_removed_pt(), tdp_mmu_split_huge_page()), mmu.c, spte.h,
+//   mmutrace.h; the upstream fixes listed in docs/sources.md by commit id.
 #include "checker.hpp"
 
 #include <algorithm>
@@ -564,7 +564,7 @@ struct Checker::Impl {
 		t.mmio.reset(i);
 	}
 
-	// ---- roots (D7: [README roots], [RESEARCH] §3.1) -----------------------------------
+	// ---- roots (D7: [README roots], tdp_mmu.c kvm_tdp_mmu_get_root()) -----------------------------------
 	Table& materialize_root(u32 as_id, bool mirror)
 	{
 		Table& r = new_table();
@@ -591,7 +591,7 @@ struct Checker::Impl {
 		drop_table(r);
 	}
 
-	// ---- teardown (D4: handle_removed_pt(), [RESEARCH] §3.3, [README removed_pt]) ---------
+	// ---- teardown (D4: handle_removed_pt(), handle_changed_spte(), [README removed_pt]) ---------
 	CpuState& cpu_state(u32 cpu)
 	{
 		if (cpu >= cpus.size())
@@ -721,7 +721,7 @@ struct Checker::Impl {
 		cpu_state(cpu).teardown.push_back(c);
 	}
 
-	// ---- linking (D1 split children: [README split], [RESEARCH] §3.6) ---------------------
+	// ---- linking (D1 split children: [README split], tdp_mmu_split_huge_page()) ---------------------
 	// A table page is linked in one place at a time; finding it still linked
 	// elsewhere means its old parent entry changed without a trace.
 	void replace_stale_table(Table& old, const Where& w, std::string_view text)
@@ -827,7 +827,7 @@ struct Checker::Impl {
 	//   0  a table this CPU is tearing down, for a freeze (handle_removed_pt());
 	//   1  a linked table under a valid root, newest root first (a new root
 	//      fills while an invalidated one is zapped; KVM never installs in an
-	//      invalid root, [RESEARCH] §3.1, §8 #9);
+	//      invalid root, is_page_fault_stale(), commit a955cad84cda);
 	//   2  a linked table under an invalid root, newest first;
 	//   3  a table another CPU is tearing down, for a freeze;
 	//   4  a table inside a subtree being torn down;

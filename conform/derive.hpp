@@ -26,8 +26,8 @@ constexpr typename D::Bool spte_ad_enabled(const D& d, const spec::SpteFlavor& f
 // (Intel SDM vol. 3 "Accessed and Dirty Flags for EPT"; AMD APM vol. 2
 // "Nested Paging": A/D updates on nested page-table entries; Linux 6.1
 // spte.h calls them the "volatile bits" that force kvm_tdp_mmu_write_spte()
-// to use xchg, commit ba3a6120a4e7, shared/research/linux-kvm-tdx.md §8
-// #13).  So a traced old_spte may be the reconstructed value `held` with
+// to use xchg, commit ba3a6120a4e7 "KVM: x86/mmu: Use atomic
+// XCHG to write TDP MMU SPTEs with volatile bits").  So a traced old_spte may be the reconstructed value `held` with
 // some of those bits set: only set, only those bits.
 template <spec::Domain D>
 constexpr typename D::Bool hardware_ad_update(const D& d, const spec::SpteFlavor& f, const typename D::Word& held,

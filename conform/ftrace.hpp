@@ -12,7 +12,7 @@
 //     header.
 //
 // The line layout and the payload formats of the events the checker
-// replays are those of shared/traces/linux-6.1-npt/README.md ("Line
+// replays are those of tests/data/linux-6.1-npt/README.md ("Line
 // formats") and tests/data/linux-6.1-npt/formats.txt.  Numbers printed
 // with %llx/%x are hexadecimal (with or without 0x); "as id", "level",
 // "vcpu", "errno", "gen" and the page-role fields are decimal.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // A long consistent trace for the benchmark: the real trace's workload
-// (shared/traces/linux-6.1-npt/trace.txt, three VMs created and destroyed)
+// (tests/data/linux-6.1-npt/trace.txt, three VMs created and destroyed)
 // replayed over and over, repetition k with shifted addresses so that no
 // two repetitions touch the same keys:
 //   - every GFN (and guest physical address) moves by (k mod 512) << 27,

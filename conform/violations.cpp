@@ -13,36 +13,38 @@ namespace arborist::conform {
 
 namespace {
 
-#define RESEARCH "shared/research/linux-kvm-tdx.md "
-#define TRACE_README "shared/traces/linux-6.1-npt/README.md "
-#define MODULE "shared/research/tdx-module-sept.md "
+// Sources are cited as docs/sources.md lists them: kernel files by version,
+// TDX module 1.5.01 files, the 6.1 NPT trace's README, seed threads.
+#define TRACE_README "tests/data/linux-6.1-npt/README.md "
+#define MODULE "intel/tdx-module TDX_1.5.01 "
 
 const std::vector<ViolationKind> KINDS = {
 	{"spte.lost-update",
 	 "old_spte is the value the write replaced (try_cmpxchg64, xchg or a write under mmu_lock held for "
 	 "write), so it equals the value the slot holds after the earlier events and the derivations",
 	 "Linux 6.1 tdp_mmu.c: tdp_mmu_set_spte_atomic(), __tdp_mmu_set_spte() and handle_removed_pt() pass "
-	 "the replaced value to __handle_changed_spte(), which traces it; " RESEARCH "§3.3"},
+	 "the replaced value to __handle_changed_spte(), which traces it; Linux v6.19 tdp_mmu.c handle_changed_spte()"},
 	{"spte.pfn-change",
 	 "a present leaf is never replaced in place by a present leaf with another PFN "
 	 "(spec::is_shadow_present_pte, spec::is_last_spte, spec::spte_to_pfn)",
 	 "__handle_changed_spte(): \"Invalid SPTE change: cannot replace a present leaf SPTE with another "
-	 "present leaf SPTE mapping a different PFN!\" then BUG(); " RESEARCH "§3.3 step 2, §9 invariant 3"},
+	 "present leaf SPTE mapping a different PFN!\" then BUG(); Linux v6.19 tdp_mmu.c handle_changed_spte()"},
 	{"spte.orphaned-table",
 	 "when a present non-leaf SPTE is replaced, handle_removed_pt() freezes every present child of the "
 	 "table it pointed to, in index order, before the table is freed; a table is linked in one place only",
-	 "__handle_changed_spte() step 8 and handle_removed_pt(); " RESEARCH "§3.3, §9 invariant 4, §8 #6 and "
-	 "#10 (524a1e4e381f, c8e5a0d0e9bc); " TRACE_README "\"handle_removed_pt traces every child\""},
+	 "__handle_changed_spte() step 8 and handle_removed_pt(); commits 524a1e4e381f "
+	 "\"Don't leak non-leaf SPTEs when zapping all SPTEs\", c8e5a0d0e9bc \"Check for !leaf=>leaf, not PFN "
+	 "change, in TDP MMU SP removal\"; " TRACE_README "\"handle_removed_pt traces every child\""},
 	{"spte.misaligned", "gfn is aligned to the level: gfn == spec::gfn_round_for_level(gfn, level)",
-	 "__handle_changed_spte(): WARN_ON(gfn & (KVM_PAGES_PER_HPAGE(level) - 1)); " RESEARCH "§3.3 step 1"},
+	 "__handle_changed_spte(): WARN_ON(gfn & (KVM_PAGES_PER_HPAGE(level) - 1)); Linux v6.19 tdp_mmu.c handle_changed_spte()"},
 	{"spte.bad-level", "level is from PG_LEVEL_4K to the root level of the profile",
-	 "__handle_changed_spte(): WARN_ON(level > PT64_ROOT_MAX_LEVEL), WARN_ON(level < PG_LEVEL_4K); " RESEARCH
-	 "§3.3 step 1; " TRACE_README "\"The NPT root is 4-level\""},
+	 "__handle_changed_spte(): WARN_ON(level > PT64_ROOT_MAX_LEVEL), WARN_ON(level < PG_LEVEL_4K); "
+	 "Linux v6.19 tdp_mmu.c handle_changed_spte(); " TRACE_README "\"The NPT root is 4-level\""},
 	{"spte.nonpresent-change",
 	 "a change between two non-present values installs, replaces or removes an MMIO SPTE (one that "
 	 "mark_mmio_spte names), or freezes the entry (spec::is_frozen_spte)",
 	 "__handle_changed_spte(): WARN unless is_mmio_spte(old) || is_mmio_spte(new) || "
-	 "is_removed_spte(new); " RESEARCH "§3.3 step 6"},
+	 "is_removed_spte(new); Linux v6.19 tdp_mmu.c handle_changed_spte()"},
 	{"spte.nonpresent-value",
 	 "a present SPTE is made non-present only by writing the profile's SHADOW_NONPRESENT_VALUE "
 	 "(spec::nonpresent_spte: 0 before v6.10, BIT(63) on x86-64 from v6.10) or its frozen value "
@@ -54,14 +56,14 @@ const std::vector<ViolationKind> KINDS = {
 	{"spte.writable",
 	 "a new leaf keeps the writable invariant: MMU-writable implies host-writable and W implies "
 	 "MMU-writable (spec::spte_writable_invariant)",
-	 "spte.h check_spte_writable_invariants(), called by __handle_changed_spte() for a leaf; " RESEARCH
-	 "§1.3, §3.3 step 5"},
+	 "spte.h check_spte_writable_invariants(), called by __handle_changed_spte() for a leaf; "
+	 "Linux v6.19 spte.h, tdp_mmu.c handle_changed_spte()"},
 	{"spte.unreachable",
 	 "every traced entry belongs to a page table reachable from a root created in the trace, or to a table "
 	 "being torn down",
 	 "every new root is traced by kvm_mmu_get_page (tdp_mmu_init_sp()) and every link of a table by "
 	 "kvm_tdp_mmu_spte_changed (tdp_mmu_link_sp()); " TRACE_README "\"No events from the KVM roots "
-	 "themselves\"; " RESEARCH "§7"},
+	 "themselves\"; Linux v6.19 mmutrace.h"},
 	{"spte.fast-fix",
 	 "a fast_page_fault fix (fixed 1) turns old into spec::fast_pf_fix_spte(old, write): it sets W, and "
 	 "only on an MMU-writable present SPTE",
@@ -76,12 +78,12 @@ const std::vector<ViolationKind> KINDS = {
 	 "kvm_mmu_split_huge_page with errno 0 follows the traced link of a new table over the huge SPTE it "
 	 "names, at its gfn and level",
 	 "tdp_mmu_split_huge_page(): make_small_spte() for each child, tdp_mmu_link_sp(), then "
-	 "trace_kvm_mmu_split_huge_page(gfn, huge_spte, level, ret); " RESEARCH "§3.6"},
+	 "trace_kvm_mmu_split_huge_page(gfn, huge_spte, level, ret); Linux v6.19 tdp_mmu.c"},
 	{"spte.wrong-pfn",
 	 "the leaf a fault installs at its goal level maps the PFN kvm_mmu_spte_requested announced, aligned "
 	 "to the level (pfn_round_for_level)",
 	 "kvm_tdp_mmu_map(): trace_kvm_mmu_spte_requested(fault) (pfn = fault->pfn | gfn offset), then "
-	 "make_spte() with fault->pfn; " RESEARCH "§3.5, §7"},
+	 "make_spte() with fault->pfn; Linux v6.19 tdp_mmu.c, mmutrace.h"},
 	// ---- bugs of omission: the effect an announced operation must have had
 	// when it returned (conform/announce.h, docs/conformance.md "Bugs of omission")
 	{"omission.memslot-zap",
@@ -117,33 +119,37 @@ const std::vector<ViolationKind> KINDS = {
 	{"sept.status-mismatch",
 	 "every SEAMCALL returns the status the spec's leaf (spec::sept_seamcall via hw::SimModule) returns on the "
 	 "state the earlier calls left; a failure KVM does not tolerate is a KVM bug",
-	 "TDX module 1.5 api_calls/tdh_*.c, " MODULE "§1-§7; Linux v6.19 tdx.c TDX_BUG_ON(), " RESEARCH "§5.2, §5.3"},
+	 "TDX module 1.5: " MODULE "src/vmm_dispatcher/api_calls/tdh_*.c; Linux v6.19 tdx.c TDX_BUG_ON(), "
+	 "tdh_do_no_vcpus(), tdx_sept_*()"},
 	{"sept.not-blocked",
 	 "removing, demoting or promoting a mapped S-EPT entry needs it BLOCKED first (spec::blocked_and_tracked_check, "
 	 "sept_any_blocked)",
-	 "TDX module 1.5 " MODULE "§4, §5.7-§5.10 (TDX_GPA_RANGE_NOT_BLOCKED); Linux v6.19 "
-	 "tdx_sept_remove_private_spte(): BLOCK before REMOVE, " RESEARCH "§5.3"},
+	 "TDX module 1.5: " MODULE "tdh_mem_page_remove.c, tdh_mem_sept_remove.c, tdh_mem_page_demote.c, "
+	 "tdh_mem_page_promote.c (TDX_GPA_RANGE_NOT_BLOCKED); Linux v6.19 tdx.c tdx_sept_remove_private_spte(): BLOCK "
+	 "before REMOVE"},
 	{"sept.tlb-not-tracked",
 	 "after BLOCK, TDH.MEM.TRACK must have run and every vCPU that was in the guest with the old epoch must have "
 	 "left it before REMOVE/DEMOTE (spec::blocked_and_tracked_check, is_tlb_tracked)",
-	 "TDX module 1.5 " MODULE "§4 (TDX_TLB_TRACKING_NOT_DONE); Linux v6.19 tdx_track() + "
-	 "KVM_REQ_OUTSIDE_GUEST_MODE, " RESEARCH "§5.3"},
+	 "TDX module 1.5: " MODULE "helpers.c is_tlb_tracked(), tdh_mem_track.c (TDX_TLB_TRACKING_NOT_DONE); Linux "
+	 "v6.19 tdx.c tdx_track() + KVM_REQ_OUTSIDE_GUEST_MODE"},
 	{"sept.children-not-free",
 	 "an S-EPT page is removed only when all its entries are FREE (spec::tdh_mem_sept_remove, all_children_free)",
-	 "TDX module 1.5 " MODULE "§5.8 step 11 (TDX_EPT_PAGE_NOT_FREE); seed 000"},
+	 "TDX module 1.5: " MODULE "tdh_mem_sept_remove.c (TDX_EPT_PAGE_NOT_FREE); seed 000 (Sean Christopherson, "
+	 "lore.kernel.org/r/Y9K4Mnx%2FJe4j+RsD@google.com)"},
 	{"sept.walk",
 	 "every entry above the target of an S-EPT leaf is NL_MAPPED (spec::sept_walk_ok)",
-	 "TDX module 1.5 " MODULE "§2.4 secure_ept_walk (TDX_EPT_WALK_FAILED)"},
+	 "TDX module 1.5: " MODULE "sept_manager.c secure_ept_walk() (TDX_EPT_WALK_FAILED)"},
 	{"pamt.page-in-use",
 	 "a page handed to the module (R8 of SEPT.ADD, PAGE.ADD, AUG, DEMOTE) is free in the PAMT (PT_NDA): no page "
 	 "is mapped or used by the module twice (spec::new_page_check)",
-	 "TDX module 1.5 " MODULE "§1 check_and_lock_explicit_private_hpa, §7.2 (TDX_PAGE_METADATA_INCORRECT|R8)"},
+	 "TDX module 1.5: " MODULE "helpers.c check_and_lock_explicit_private_hpa(), pamt_manager.c "
+	 "(TDX_PAGE_METADATA_INCORRECT|R8)"},
 	{"td.lifecycle",
 	 "a SEAMCALL runs only in the TD lifecycle and OP_STATE its leaf allows: S-EPT leaves need "
 	 "TD_KEYS_CONFIGURED (spec::td_state_check), KEY.FREEID needs TD_BLOCKED after CACHE.WB, RECLAIM needs "
 	 "TD_TEARDOWN, the TD is built CREATE, KEY.CONFIG, ADDCX, MNG.INIT, VP.CREATE in order",
-	 "TDX module 1.5 " MODULE "§3.1, §3.2, §5.13, §5.16, §5.17; Linux v6.19 tdx_mmu_release_hkid(), full "
-	 "teardown order, " RESEARCH "§5.3"},
+	 "TDX module 1.5: " MODULE "op_state_lookup.c, tdh_phymem_page_reclaim.c, tdh_mng_vpflushdone.c, "
+	 "tdh_mng_key_freeid.c; Linux v6.19 tdx.c tdx_mmu_release_hkid(), tdx_vm_free(): the full teardown order"},
 	{"td.vcpu-association",
 	 "a vCPU runs on the logical CPU it is associated with: TDH.VP.INIT and TDH.VP.ENTER associate it with "
 	 "theirs, it enters on another only after TDH.VP.FLUSH on the old one, and TDH.VP.FLUSH runs on the one it "
@@ -155,16 +161,16 @@ const std::vector<ViolationKind> KINDS = {
 	 "when no external-hook operation is in flight, a present mirror leaf is a MAPPED or PENDING S-EPT leaf of "
 	 "the same page, a mirror non-leaf an NL_MAPPED entry, a non-present mirror SPTE a FREE entry "
 	 "(spec::mirror_hook_atomic/nonatomic say which hook a mirror change needs)",
-	 "Linux v6.19 tdp_mmu.c set_external_spte_present(), tdp_mmu_set_spte(), handle_removed_pt(); " RESEARCH
-	 "§3.3, §5.1, §5.3"},
+	 "Linux v6.19 tdp_mmu.c set_external_spte_present(), tdp_mmu_set_spte(), handle_removed_pt(); "
+	 "Linux v6.19 tdx.c tdx_sept_link_private_spt(), tdx_sept_set_private_spte(), tdx_sept_remove_private_spte()"},
 	{"mirror.huge",
 	 "a mirror leaf becomes a non-leaf only through split_external_spt with a successful TDH.MEM.PAGE.DEMOTE "
 	 "(spec::mirror_hook_nonatomic gives split)",
-	 "seed 001 and Yan Zhao's huge-page series v3 tdx_sept_split_private_spte(): BLOCK, TRACK, DEMOTE; v6.19 "
-	 "KVM_BUG_ONs a split of a mirror SPTE, " RESEARCH "§5.4"},
+	 "seed 001 (lore.kernel.org/r/20250424030744.435-1-yan.y.zhao@intel.com) and Yan Zhao's huge-page series v3 "
+	 "(lore.kernel.org/r/20260106102055.25058-1-yan.y.zhao@intel.com) tdx_sept_split_private_spte(): BLOCK, TRACK, "
+	 "DEMOTE; Linux v6.19 tdp_mmu.c kvm_tdp_mmu_map() KVM_BUG_ONs a split of a mirror SPTE"},
 };
 
-#undef RESEARCH
 #undef TRACE_README
 #undef MODULE
 

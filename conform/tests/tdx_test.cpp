@@ -2,8 +2,8 @@
 //
 // TDX traces (profile linux-6.19-tdx): the generated trace of each TD
 // scenario (tests/data/tdx, `arborist run --trace`) replays with no
-// violation; edits that reproduce the bug classes of
-// shared/research/linux-kvm-tdx.md §8 and the issue (a REMOVE without
+// violation; edits that reproduce known bug classes (docs/sources.md,
+// "Upstream commits", and docs/conformance.md) (a REMOVE without
 // TRACK, a SEPT.REMOVE with a child left, an AUG after KEY.FREEID, a vCPU
 // still in the guest across TRACK, a reused page, a changed status, a
 // mirror SPTE that disagrees, a split without DEMOTE, ...) are reported with
@@ -702,7 +702,8 @@ TEST(Cost, MismatchedStatusesOverManyRegionsAreLinear)
 {
 	// Each mismatched RECLAIM names a new 2 MiB region, so the simulated
 	// TDMR grows with the trace; looking for the check that explains a
-	// status must not copy the module (issue 16 item 1: 1,600 took 26.7 s).
+	// status must not copy the module (a copy per check made 1,600
+	// mismatches take 26.7 s).
 	const auto t = mismatch_trace(3000, 0);
 	const double start = cpu_seconds();
 	const CheckResult r = check_tdx(t);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // arborist-extract OUTDIR: writes the kernel-style C headers of
-// extract/include/arborist/ (issue 6).
+// extract/include/arborist/ (docs/extract.md).
 //
 // Every function body below is a spec rule evaluated in extract::CExpr with
 // its parameters bound to C identifiers, and every contract clause is a
@@ -9,7 +9,8 @@
 // parameters and \result.  Nothing here restates a rule: the headers change
 // when spec/ changes, and tests/extract_diff_test.cpp runs the C against
 // spec::Concrete.  Which properties WP proves and which are axioms (proved
-// by Z3) is the lesson of shared/research/formal-anchors.md section 7: WP's
+// by Z3) follows a measurement (docs/sources.md, "WP bit-vector
+// measurement") that extraction confirmed (docs/extract.md): WP's
 // Qed decides bit tests against constant masks; arithmetic on bit fields
 // (PFN round trips, split strides, alias bijections) goes to Z3.
 #include <algorithm>
@@ -727,8 +728,8 @@ Output tlb_header()
 	Header h;
 	h.file = "tlb.h";
 	h.sources = {"spec/arborist/tlb.hpp"};
-	h.summary = "TLB epoch tracking as TDX module 1.5.01 does it (shared/research/tdx-module-sept.md\n"
-		    "section 4): is_tlb_tracked() and the epoch step of TDH.MEM.TRACK.";
+	h.summary = "TLB epoch tracking as TDX module 1.5.01 does it (helpers.c, tdh_mem_track.c):\n"
+		    "is_tlb_tracked() and the epoch step of TDH.MEM.TRACK.";
 	h.defines = {
 		define("ARBORIST_TDX_SUCCESS", st::TDX_SUCCESS, "TDX_SUCCESS"),
 		define("ARBORIST_TDX_OPERAND_BUSY_TD_EPOCH", hw::with_operand(st::TDX_OPERAND_BUSY, hw::operand::TD_EPOCH),
@@ -1824,7 +1825,7 @@ Output mirror_hook_header()
 	h.sources = {"spec/arborist/mirror_hook.hpp", "spec/arborist/spte.hpp"};
 	h.summary = "Which external (S-EPT) hook a change of a mirror SPTE calls, for Linux v6.19\n"
 		    "tdp_mmu_set_spte_atomic() / tdp_mmu_set_spte() and seed 001's\n"
-		    "split_external_spt (shared/research/linux-kvm-tdx.md section 3.3).";
+		    "split_external_spt (docs/sources.md).";
 	for (const sp::MirrorHook m : sp::mirror_hooks) {
 		std::string up;
 		for (const char* c = sp::mirror_hook_name(m); *c; c++)

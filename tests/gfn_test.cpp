@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // Concrete GFN algebra with the TDX shared bit (spec/arborist/gfn.hpp;
-// seed 002; shared/research/linux-kvm-tdx.md section 2.2).
+// seed 002; Linux v6.19 tdp_iter.h, tdp_iter.c).
 #include <gtest/gtest.h>
 
 #include "arborist/gfn.hpp"

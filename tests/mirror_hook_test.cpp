@@ -2,9 +2,9 @@
 //
 // spec::mirror_hook_for_change (spec/arborist/mirror_hook.hpp): the external
 // hook a mirror SPTE change calls, against the cases of
-// shared/research/linux-kvm-tdx.md section 3.3 (Linux v6.19
-// tdp_mmu_set_spte_atomic(), set_external_spte_present(), tdp_mmu_set_spte(),
-// remove_external_spte()) and seed 001 (split_external_spt), and against the
+// Linux v6.19 tdp_mmu.c (tdp_mmu_set_spte_atomic(),
+// set_external_spte_present(), tdp_mmu_set_spte(), remove_external_spte())
+// and seed 001 (split_external_spt), and against the
 // kernel's if-chains transliterated statement by statement.
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // The root lifecycle, concretely (spec/arborist/root.hpp; seed 003;
-// shared/research/linux-kvm-tdx.md section 3.1).
+// Linux v6.19 tdp_mmu.c kvm_tdp_mmu_get_root(), kvm_tdp_mmu_put_root()).
 #include <gtest/gtest.h>
 
 #include "arborist/root.hpp"

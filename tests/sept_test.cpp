@@ -2,8 +2,8 @@
 //
 // Concrete semantics of the S-EPT machine of TDX module 1.5.01
 // (spec/arborist/sept.hpp).  Every expected status below is written as the
-// literal value from shared/research/tdx-module-sept.md (section 9 for the
-// codes, section 1 for the operand IDs), not taken from sept.hpp, so a
+// literal value from intel/tdx-module TDX_1.5.01 (tdx_error_codes_defs.h for
+// the codes and the operand IDs), not taken from sept.hpp, so a
 // deviation of the spec from the module's documented behaviour fails here.
 //
 // Each test perturbs one thing in a view on which the call is known to
@@ -46,7 +46,7 @@ constexpr u64 w(E e)
 	return static_cast<u64>(e);
 }
 
-// --- expected statuses: research note section 9 (codes) and section 1 (operand IDs)
+// --- expected statuses: TDX module 1.5.01 tdx_error_codes_defs.h (codes and operand IDs)
 constexpr u64 SUCCESS = 0x0000000000000000ULL;
 constexpr u64 OPERAND_INVALID_RAX = 0xC000010000000000ULL;
 constexpr u64 OPERAND_INVALID_RCX = 0xC000010000000001ULL;
@@ -298,7 +298,7 @@ constexpr SeptState all_states[] = {
 };
 
 // =============================================================================
-// Research note section 9 / section 1: status values and operand IDs.
+// TDX module 1.5.01 tdx_error_codes_defs.h: status values and operand IDs.
 // =============================================================================
 
 TEST(SeptStatusCodes, LiteralValuesMatchTheAbiHeader)
@@ -330,14 +330,14 @@ TEST(SeptStatusCodes, LiteralValuesMatchTheAbiHeader)
 
 TEST(SeptStatusCodes, AlreadyBlockedIsNotAnErrorClassStatus)
 {
-	// s5.4: bit 63 is clear, a warning-class status.
+	// tdh_mem_range_block.c: bit 63 is clear, a warning-class status.
 	EXPECT_EQ(GPA_RANGE_ALREADY_BLOCKED_RCX >> 63, 0u);
 	EXPECT_EQ(NO_HKID_READY_TO_WBCACHE >> 63, 0u);
 	EXPECT_EQ(EPT_WALK_FAILED_RCX >> 63, 1u);
 }
 
 // =============================================================================
-// Research note section 2.1-2.2: state encodings, architectural numbers, flags.
+// TDX module 1.5.01 sept_state_lookup.h, sept_state_lookup.c: state encodings, architectural numbers, flags.
 // =============================================================================
 
 TEST(SeptEncoding, StateCodesAreTheModuleEncoding)
@@ -380,7 +380,7 @@ TEST(SeptFlags, LeafIsThePsBit)
 
 TEST(SeptFlags, AnyBlockedOnlyForTheThreeBlockedStates)
 {
-	// s2.2: any_blocked is NL_BLOCKED, BLOCKED, PENDING_BLOCKED, not the *BLOCKEDW states.
+	// sept_state_lookup.c: any_blocked is NL_BLOCKED, BLOCKED, PENDING_BLOCKED, not the *BLOCKEDW states.
 	for (SeptState s : all_states) {
 		const bool blocked =
 			s == SeptState::NL_BLOCKED || s == SeptState::BLOCKED || s == SeptState::PENDING_BLOCKED;
@@ -398,7 +398,7 @@ TEST(SeptFlags, TlbTrackingRequiredExceptFreeAndRemoved)
 
 TEST(SeptFlags, OpStateTrackingRequiredOnlyWhereVpEnterIsAllowed)
 {
-	// s3.2: RUNNABLE, LIVE_EXPORT and LIVE_IMPORT only.
+	// op_state_lookup.c: RUNNABLE, LIVE_EXPORT and LIVE_IMPORT only.
 	for (OpState o : all_op_states) {
 		const bool required = o == OpState::RUNNABLE || o == OpState::LIVE_EXPORT || o == OpState::LIVE_IMPORT;
 		EXPECT_EQ(spec::op_state_tlb_tracking_required(cc, w(o)), required) << w(o);
@@ -432,13 +432,13 @@ TEST(SeptGoodCall, RunnableViewIsWellFormed)
 }
 
 // =============================================================================
-// Research note section 3.3 (and 5 preamble): the TDR check, then the common
+// TDX module 1.5.01 helpers.c check_state_map_tdcs_and_lock() (and api_calls/tdh_*.c): the TDR check, then the common
 // TD-state check: FATAL, LIFECYCLE, TDCS, OP_STATE lock, OP_STATE.
 // =============================================================================
 
 TEST(SeptTdState, BusyTdrReportsTheRegisterHoldingTheTdr)
 {
-	// S-EPT and MR.EXTEND take the TDR in RDX; TRACK (s5.6) and MR.FINALIZE
+	// S-EPT and MR.EXTEND take the TDR in RDX; TRACK (tdh_mem_track.c) and MR.FINALIZE
 	// (Linux tdh_mr_finalize: rcx = tdr) in RCX.
 	for (Leaf leaf : td_state_leaves) {
 		SCOPED_TRACE(leaf_name(leaf));
@@ -513,9 +513,9 @@ TEST(SeptTdState, TdcsNotAllocatedBeforeOpState)
 
 TEST(SeptTdState, OpStateLockBusyExceptForExclusiveTdrLeaves)
 {
-	// s3.3 step 4: PAGE.ADD and MR.EXTEND take no OP_STATE lock because they
+	// helpers.c check_state_map_tdcs_and_lock(): PAGE.ADD and MR.EXTEND take no OP_STATE lock because they
 	// hold the TDR exclusively.  MR.FINALIZE holds the TDR exclusively too
-	// (s3.4) and, in tdh_mr_finalize.c of TDX_1.5.01, passes TDX_LOCK_NO_LOCK
+	// (tdx_locks.h) and, in tdh_mr_finalize.c of TDX_1.5.01, passes TDX_LOCK_NO_LOCK
 	// to check_state_map_tdcs_and_lock as well.
 	for (Leaf leaf : td_state_leaves) {
 		SCOPED_TRACE(leaf_name(leaf));
@@ -540,7 +540,7 @@ TEST(SeptTdState, OpStateLockBeforeOpStateCheck)
 	}
 }
 
-// s3.2, "Which OP_STATEs each memory leaf accepts".
+// op_state_lookup.c, "Which OP_STATEs each memory leaf accepts".
 bool op_state_allowed(Leaf leaf, OpState o)
 {
 	using O = OpState;
@@ -598,7 +598,7 @@ TEST(SeptTdState, OpStateCheckBeforePageInfo)
 }
 
 // =============================================================================
-// Research note section 1 (verify_page_info_input) and the level range of
+// TDX module 1.5.01 tdx_api_defs.h, tdx_vmm_dispatcher.c (verify_page_info_input) and the level range of
 // each leaf in section 5: OPERAND_INVALID|RCX.
 // =============================================================================
 
@@ -610,15 +610,15 @@ struct LevelRange {
 LevelRange level_range(Leaf leaf, const TdGeometry& g)
 {
 	switch (leaf) {
-	case Leaf::TDH_MEM_SEPT_ADD: return {1, g.pwl - 1};  // s5.1
-	case Leaf::TDH_MEM_PAGE_ADD: return {0, 0};          // s5.2
-	case Leaf::TDH_MEM_PAGE_AUG: return {0, 1};          // s5.3, no 1G AUG
-	case Leaf::TDH_MEM_RANGE_BLOCK: return {0, g.pwl - 1};   // s5.4
-	case Leaf::TDH_MEM_RANGE_UNBLOCK: return {0, g.pwl - 1}; // s5.5
-	case Leaf::TDH_MEM_PAGE_REMOVE: return {0, 2};       // s5.7
-	case Leaf::TDH_MEM_SEPT_REMOVE: return {1, g.pwl - 1}; // s5.8
-	case Leaf::TDH_MEM_PAGE_DEMOTE: return {1, 2};       // s5.9
-	case Leaf::TDH_MEM_PAGE_PROMOTE: return {1, 2};      // s5.10
+	case Leaf::TDH_MEM_SEPT_ADD: return {1, g.pwl - 1};  // tdh_mem_sept_add.c
+	case Leaf::TDH_MEM_PAGE_ADD: return {0, 0};          // tdh_mem_page_add.c
+	case Leaf::TDH_MEM_PAGE_AUG: return {0, 1};          // tdh_mem_page_aug.c, no 1G AUG
+	case Leaf::TDH_MEM_RANGE_BLOCK: return {0, g.pwl - 1};   // tdh_mem_range_block.c
+	case Leaf::TDH_MEM_RANGE_UNBLOCK: return {0, g.pwl - 1}; // tdh_mem_range_unblock.c
+	case Leaf::TDH_MEM_PAGE_REMOVE: return {0, 2};       // tdh_mem_page_remove.c
+	case Leaf::TDH_MEM_SEPT_REMOVE: return {1, g.pwl - 1}; // tdh_mem_sept_remove.c
+	case Leaf::TDH_MEM_PAGE_DEMOTE: return {1, 2};       // tdh_mem_page_demote.c
+	case Leaf::TDH_MEM_PAGE_PROMOTE: return {1, 2};      // tdh_mem_page_promote.c
 	default: return {0, 0};
 	}
 }
@@ -657,13 +657,13 @@ TEST(SeptPageInfo, BadGpaIsOperandInvalidRcxBeforeTreeLockAndWalk)
 }
 
 // =============================================================================
-// Research note section 3.4: the S-EPT tree lock and the entry lock.
+// TDX module 1.5.01 tdx_locks.h: the S-EPT tree lock and the entry lock.
 // =============================================================================
 
 TEST(SeptLocks, BusyTreeLockIsBusySeptTree)
 {
 	// Shared: SEPT.ADD, AUG, PAGE.REMOVE, DEMOTE, PROMOTE.  Exclusive: BLOCK,
-	// UNBLOCK, SEPT.REMOVE.  PAGE.ADD takes none (s5.2 step 4).
+	// UNBLOCK, SEPT.REMOVE.  PAGE.ADD takes none (tdh_mem_page_add.c).
 	for (Leaf leaf : walking_leaves) {
 		SCOPED_TRACE(leaf_name(leaf));
 		Call c = good_call(leaf);
@@ -716,12 +716,12 @@ TEST(SeptLocks, WalkBeforeEntryLockAndEntryLockBeforeStateCheck)
 }
 
 // =============================================================================
-// Research note sections 2.4 and 6: the walk.
+// TDX module 1.5.01 sept_manager.c secure_ept_walk(), tdh_mem_sept_remove.c: the walk.
 // =============================================================================
 
 TEST(SeptWalk, NlBlockedParentFailsEveryWalkingLeafAtALowerLevel)
 {
-	// s6: "Host SEAMCALLs that walk through the parent stop there ... AUG,
+	// tdh_mem_sept_remove.c: "Host SEAMCALLs that walk through the parent stop there ... AUG,
 	// PAGE.REMOVE, BLOCK, UNBLOCK and DEMOTE at lower levels".
 	for (Leaf leaf : walking_leaves) {
 		SCOPED_TRACE(leaf_name(leaf));
@@ -758,8 +758,8 @@ TEST(SeptWalk, FreeRootEntryFailsAugRemoveAndBlock)
 
 TEST(SeptWalk, LeafAboveTheTargetFailsTheWalk)
 {
-	// s2.4: "A request at level 0 for a GPA covered by a 2M leaf fails with
-	// EPT_WALK_FAILED"; s5.7 step 5.
+	// sept_manager.c secure_ept_walk(): "A request at level 0 for a GPA covered by a 2M leaf fails with
+	// EPT_WALK_FAILED"; tdh_mem_page_remove.c.
 	for (SeptState big : {SeptState::MAPPED, SeptState::BLOCKED, SeptState::PENDING}) {
 		for (Leaf leaf : {Leaf::TDH_MEM_PAGE_REMOVE, Leaf::TDH_MEM_RANGE_BLOCK, Leaf::TDH_MEM_PAGE_AUG}) {
 			SCOPED_TRACE(leaf_name(leaf) + " under " + std::to_string(w(big)));
@@ -783,7 +783,7 @@ TEST(SeptWalk, TargetItselfMayBeBlockedOrFree)
 
 TEST(SeptWalk, FiveLevelWalkReadsThePml5Entry)
 {
-	// s2.4: the walk starts at EPTP.PWL (3 for 4-level, 4 for 5-level).
+	// sept_manager.c secure_ept_walk(): the walk starts at EPTP.PWL (3 for 4-level, 4 for 5-level).
 	for (Leaf leaf : walking_leaves) {
 		SCOPED_TRACE(leaf_name(leaf));
 		Call c5 = good_call(leaf, spec::td_pwl5);
@@ -817,7 +817,7 @@ TEST(SeptWalk, FiveLevelSeptAddAtThePml5Entry)
 }
 
 // =============================================================================
-// Research note section 5.1: TDH.MEM.SEPT.ADD.
+// TDX module 1.5.01 tdh_mem_sept_add.c: TDH.MEM.SEPT.ADD.
 // =============================================================================
 
 TEST(SeptAdd, FreeEntryBecomesNlMappedOverAFreshAllFreePage)
@@ -866,7 +866,7 @@ TEST(SeptAdd, NlMappedWithAllowExistingSucceedsAndAddsNothing)
 	c.s.target.pt = w(PageType::PT_EPT);
 	c.s = with_children(c.s, SeptState::MAPPED);
 	c.a.allow_existing = true;
-	c.s.operand_pt = w(PageType::PT_REG); // the unused page is not checked (s5.1 step 11: only for FREE)
+	c.s.operand_pt = w(PageType::PT_REG); // the unused page is not checked (tdh_mem_sept_add.c: only for FREE)
 	const auto out = run(c);
 	EXPECT_STATUS(out.status, SUCCESS);
 	EXPECT_EQ(out.post.path, c.s.path);
@@ -892,7 +892,7 @@ TEST(SeptAdd, NonFreeNonNlMappedIsStateIncorrect)
 
 TEST(SeptAdd, NewPageMustBeFree4kPage)
 {
-	// s5.1 step 11 with the s1 explicit-HPA rules, operand R8.
+	// tdh_mem_sept_add.c with the tdx_api_defs.h, tdx_vmm_dispatcher.c explicit-HPA rules, operand R8.
 	for (PageType pt : {PageType::PT_REG, PageType::PT_EPT, PageType::PT_TDR, PageType::PT_RSVD}) {
 		Call c = good_call(Leaf::TDH_MEM_SEPT_ADD);
 		c.s.operand_pt = w(pt);
@@ -931,7 +931,7 @@ TEST(SeptAdd, FailureLeavesTheViewUnchanged)
 }
 
 // =============================================================================
-// Research note section 5.2: TDH.MEM.PAGE.ADD (build time).
+// TDX module 1.5.01 tdh_mem_page_add.c: TDH.MEM.PAGE.ADD (build time).
 // =============================================================================
 
 TEST(SeptPageAdd, FreeEntryBecomesMappedRegPage)
@@ -1007,7 +1007,7 @@ TEST(SeptPageAdd, CheckOrderStateThenSourceThenTarget)
 
 TEST(SeptPageAdd, BusyTdrIsBusyRdx)
 {
-	// s5.2 step 1: the TDR is taken exclusively (busy while any vCPU runs).
+	// tdh_mem_page_add.c: the TDR is taken exclusively (busy while any vCPU runs).
 	Call c = good_call(Leaf::TDH_MEM_PAGE_ADD);
 	c.a.busy.tdr = true;
 	EXPECT_STATUS(status_of(c), BUSY_RDX);
@@ -1015,7 +1015,7 @@ TEST(SeptPageAdd, BusyTdrIsBusyRdx)
 
 TEST(SeptPageAdd, TakesNoEntryLock)
 {
-	// Formerly a discrepancy, fixed in sept.hpp: research note s5.2 lists no entry-lock step for PAGE.ADD
+	// Formerly a discrepancy, fixed in sept.hpp: tdh_mem_page_add.c takes no entry lock for PAGE.ADD
 	// (TDR held exclusively: "Walk, without the tree lock", then "State must
 	// be FREE"; tdh_mem_page_add.c of TDX_1.5.01 takes no TDEL lock either),
 	// but sept.hpp tdh_mem_page_add() goes through walk_and_lock(), which
@@ -1026,7 +1026,7 @@ TEST(SeptPageAdd, TakesNoEntryLock)
 }
 
 // =============================================================================
-// Research note section 5.3: TDH.MEM.PAGE.AUG.
+// TDX module 1.5.01 tdh_mem_page_aug.c: TDH.MEM.PAGE.AUG.
 // =============================================================================
 
 TEST(SeptPageAug, FreeEntryBecomesPending4k)
@@ -1093,7 +1093,7 @@ TEST(SeptPageAug, PageMustBePtNda)
 }
 
 // =============================================================================
-// Research note section 5.4: TDH.MEM.RANGE.BLOCK.
+// TDX module 1.5.01 tdh_mem_range_block.c: TDH.MEM.RANGE.BLOCK.
 // =============================================================================
 
 TEST(SeptRangeBlock, TransitionsAndBepoch)
@@ -1162,7 +1162,7 @@ TEST(SeptRangeBlock, FreeOrRemovedIsStateIncorrect)
 }
 
 // =============================================================================
-// Research note section 5.5: TDH.MEM.RANGE.UNBLOCK.
+// TDX module 1.5.01 tdh_mem_range_unblock.c: TDH.MEM.RANGE.UNBLOCK.
 // =============================================================================
 
 TEST(SeptRangeUnblock, TransitionsWhenTracked)
@@ -1185,7 +1185,7 @@ TEST(SeptRangeUnblock, TransitionsWhenTracked)
 
 TEST(SeptRangeUnblock, RunnableUntrackedIsTrackingNotDoneSeptTree)
 {
-	// s5.5 step 8: the operand is SEPT_TREE, not RCX.
+	// tdh_mem_range_unblock.c: the operand is SEPT_TREE, not RCX.
 	Call c = good_call(Leaf::TDH_MEM_RANGE_UNBLOCK);
 	c.s.target.bepoch = c.s.td.epoch.td_epoch; // blocked in the current epoch, no TRACK yet
 	EXPECT_STATUS(status_of(c), TLB_TRACKING_NOT_DONE_SEPT_TREE);
@@ -1220,7 +1220,7 @@ TEST(SeptRangeUnblock, NotBlockedIsStateIncorrectNotGpaRangeNotBlocked)
 }
 
 // =============================================================================
-// Research note sections 4 and 5.6: TDH.MEM.TRACK.
+// TDX module 1.5.01 helpers.c is_tlb_tracked(), tdh_mem_track.c: TDH.MEM.TRACK.
 // =============================================================================
 
 TEST(SeptTrack, AdvancesTheEpoch)
@@ -1275,12 +1275,12 @@ TEST(SeptTrack, TdStateCheckBeforeEpochLock)
 }
 
 // =============================================================================
-// Research note sections 4 and 5.7: TDH.MEM.PAGE.REMOVE.
+// TDX module 1.5.01 helpers.c is_tlb_tracked(), tdh_mem_page_remove.c: TDH.MEM.PAGE.REMOVE.
 // =============================================================================
 
 TEST(SeptPageRemove, BeforeFinalizeMappedPageNeedsNoBlockOrTrack)
 {
-	// s4 "Before MR.FINALIZE ... TDH.MEM.PAGE.REMOVE of a MAPPED page succeeds directly".
+	// helpers.c is_tlb_tracked() "Before MR.FINALIZE ... TDH.MEM.PAGE.REMOVE of a MAPPED page succeeds directly".
 	for (SeptState s : {SeptState::MAPPED, SeptState::PENDING, SeptState::BLOCKED}) {
 		SCOPED_TRACE(w(s));
 		Call c{Leaf::TDH_MEM_PAGE_REMOVE, args(0), initialized_td(0, s), spec::td_pwl4};
@@ -1370,7 +1370,7 @@ TEST(SeptPageRemove, CheckOrderPamtLockThenBlockedThenTracked)
 }
 
 // =============================================================================
-// Research note sections 4, 5.4, 5.6, 5.7 and 11: KVM's leaf zap
+// TDX module 1.5.01 helpers.c is_tlb_tracked(), tdh_mem_range_block.c, tdh_mem_track.c, tdh_mem_page_remove.c, Linux v6.19 arch/x86/kvm/vmx/tdx.c: KVM's leaf zap
 // (tdx_sept_remove_private_spte) BLOCK -> TRACK -> REMOVE on a RUNNABLE TD.
 // =============================================================================
 
@@ -1482,7 +1482,7 @@ constexpr bool constexpr_leaf_zap()
 static_assert(constexpr_leaf_zap());
 
 static_assert([] {
-	// SEPT.REMOVE of a 4-entry page: one REMOVED child is not FREE (s5.8 step 11).
+	// SEPT.REMOVE of a 4-entry page: one REMOVED child is not FREE (tdh_mem_sept_remove.c).
 	View<4> s = tracked(runnable_td<4>(1, SeptState::NL_BLOCKED));
 	s.child[3] = w(SeptState::REMOVED);
 	const auto bad = spec::tdh_mem_sept_remove(cc, spec::td_pwl4, args(1), s);
@@ -1492,7 +1492,7 @@ static_assert([] {
 }());
 
 // =============================================================================
-// Research note sections 5.8 and 6: TDH.MEM.SEPT.REMOVE.
+// TDX module 1.5.01 tdh_mem_sept_remove.c: TDH.MEM.SEPT.REMOVE.
 // =============================================================================
 
 TEST(SeptRemove, NeedsBlockedAndTrackedInRunnable)
@@ -1514,7 +1514,7 @@ TEST(SeptRemove, NeedsBlockedAndTrackedInRunnable)
 
 TEST(SeptRemove, InitializedRemovesAnNlMappedEntryDirectly)
 {
-	// s6: "In INITIALIZED and the non-live migration states, SEPT.REMOVE works
+	// tdh_mem_sept_remove.c: "In INITIALIZED and the non-live migration states, SEPT.REMOVE works
 	// on an NL_MAPPED entry directly, but the child page must still be all-FREE."
 	for (OpState o : {OpState::INITIALIZED, OpState::PAUSED_EXPORT, OpState::MEMORY_IMPORT, OpState::FAILED_IMPORT}) {
 		SCOPED_TRACE(w(o));
@@ -1581,7 +1581,7 @@ TEST(SeptRemove, LevelZeroIsOperandInvalid)
 
 TEST(SeptRemove, FreeingASubtreeInRunnableOrder)
 {
-	// s6 "Consequence for a model": remove every child leaf (BLOCK, TRACK,
+	// tdh_mem_sept_remove.c "Consequence for a model": remove every child leaf (BLOCK, TRACK,
 	// REMOVE), BLOCK the parent, TRACK, SEPT.REMOVE.  The parent's child
 	// page is composed from the results of the leaf calls.
 	const TdGeometry& g = spec::td_pwl4;
@@ -1639,7 +1639,7 @@ TEST(SeptRemove, FreeingASubtreeInRunnableOrder)
 }
 
 // =============================================================================
-// Research note sections 5.9 and 8: TDH.MEM.PAGE.DEMOTE.
+// TDX module 1.5.01 tdh_mem_page_demote.c, tdh_mem_page_promote.c: TDH.MEM.PAGE.DEMOTE.
 // =============================================================================
 
 TEST(SeptDemote, BlockedLeafBecomesNlMappedOver512MappedChildren)
@@ -1727,7 +1727,7 @@ TEST(SeptDemote, LevelRangeIsTwoMegabyteAndOneGigabyte)
 
 TEST(SeptDemote, ChildrenAreImmediatelyRemovableAfterBlockAndTrack)
 {
-	// s5.9 "So no UNBLOCK is needed after DEMOTE": a demoted child is MAPPED,
+	// tdh_mem_page_demote.c "So no UNBLOCK is needed after DEMOTE": a demoted child is MAPPED,
 	// and the KVM zap sequence works on it right away.
 	const TdGeometry& g = spec::td_pwl4;
 	const auto d = spec::tdh_mem_page_demote(cc, g, args(1), tracked(runnable_td(1, SeptState::BLOCKED)));
@@ -1745,7 +1745,7 @@ TEST(SeptDemote, ChildrenAreImmediatelyRemovableAfterBlockAndTrack)
 
 TEST(SeptDemote, LargePagePamtEntryBecomesNda)
 {
-	// Formerly a discrepancy, fixed in sept.hpp: research note s5.9 Effect: "PAMT of the large page -> PT_NDA.
+	// Formerly a discrepancy, fixed in sept.hpp: tdh_mem_page_demote.c, effect: "PAMT of the large page -> PT_NDA.
 	// Its 512 child PAMT entries get the parent's pt (PT_REG) and owner, with
 	// bepoch = 0."  sept.hpp tdh_mem_page_demote() leaves post.target (the
 	// large page's PAMT entry, the one its blocked-and-tracked check reads)
@@ -1759,7 +1759,7 @@ TEST(SeptDemote, LargePagePamtEntryBecomesNda)
 }
 
 // =============================================================================
-// Research note sections 5.10 and 8: TDH.MEM.PAGE.PROMOTE.
+// TDX module 1.5.01 tdh_mem_page_promote.c, tdh_mem_page_demote.c: TDH.MEM.PAGE.PROMOTE.
 // =============================================================================
 
 TEST(SeptPromote, UniformChildrenCollapseIntoAnUnblockedLeaf)
@@ -1824,7 +1824,7 @@ TEST(SeptPromote, CheckOrder)
 }
 
 // =============================================================================
-// Research note section 5.12: TDH.MR.EXTEND.
+// TDX module 1.5.01 tdh_mr_extend.c: TDH.MR.EXTEND.
 // =============================================================================
 
 TEST(SeptMrExtend, MappedLeafSucceedsWithoutStateChange)
@@ -1856,9 +1856,9 @@ TEST(SeptMrExtend, NonPresentLeafIsEntryNotPresentRcx)
 
 TEST(SeptMrExtend, PresentButNotMappedLeafIsEntryNotPresentWithoutOperand)
 {
-	// Formerly a discrepancy, fixed in sept.hpp: research note s5.12 step 5 (and tdh_mr_extend.c): when the
+	// Formerly a discrepancy, fixed in sept.hpp: tdh_mr_extend.c: when the
 	// walk reaches a present leaf (RWX != 0) whose state is not MAPPED, e.g.
-	// BLOCKEDW (s2.1: "export: write-protected"), the status is
+	// BLOCKEDW (sept_state_lookup.h: "export: write-protected"), the status is
 	// TDX_EPT_ENTRY_NOT_PRESENT with no operand ID.  sept.hpp tdh_mr_extend()
 	// treats every non-MAPPED leaf as a failed walk and returns
 	// TDX_EPT_ENTRY_NOT_PRESENT|RCX.  (BLOCKEDW arises only during export, so
@@ -1886,7 +1886,7 @@ TEST(SeptMrExtend, MisalignedGpaBeforeWalk)
 }
 
 // =============================================================================
-// Research note sections 3.2 and 5.19: TDH.MR.FINALIZE.
+// TDX module 1.5.01 op_state_lookup.c, tdh_mng_create.c, tdh_mng_key_config.c, tdh_mng_init.c, tdh_mr_finalize.c: TDH.MR.FINALIZE.
 // =============================================================================
 
 TEST(SeptMrFinalize, InitializedBecomesRunnable)
@@ -1925,7 +1925,7 @@ TEST(SeptMrFinalize, BusyTdrIsBusyRcx)
 
 TEST(SeptMrFinalize, RunnableEnablesAugButNotPageAdd)
 {
-	// s11: after finalize KVM uses PAGE.AUG; PAGE.ADD is INITIALIZED-only.
+	// Linux v6.19 arch/x86/kvm/vmx/tdx.c: after finalize KVM uses PAGE.AUG; PAGE.ADD is INITIALIZED-only.
 	Call f = good_call(Leaf::TDH_MR_FINALIZE);
 	const auto fin = run(f);
 	ASSERT_STATUS(fin.status, SUCCESS);
@@ -1938,7 +1938,7 @@ TEST(SeptMrFinalize, RunnableEnablesAugButNotPageAdd)
 }
 
 // =============================================================================
-// Research note section 5.16: TDH.MNG.VPFLUSHDONE.
+// TDX module 1.5.01 tdh_mng_vpflushdone.c: TDH.MNG.VPFLUSHDONE.
 // =============================================================================
 
 TEST(SeptVpFlushDone, KeysConfiguredBecomesBlocked)
@@ -2004,7 +2004,7 @@ TEST(SeptVpFlushDone, RunsNoTdStateCheck)
 }
 
 // =============================================================================
-// Research note sections 5.15-5.17 and 7.4: CACHE.WB, KEY.FREEID and the
+// TDX module 1.5.01 tdh_phymem_cache_wb.c, tdh_mng_vpflushdone.c, tdh_mng_key_freeid.c, tdh_phymem_page_reclaim.c: CACHE.WB, KEY.FREEID and the
 // keys-not-configured wall after VPFLUSHDONE.
 // =============================================================================
 
@@ -2038,8 +2038,8 @@ TEST(SeptCacheWb, ClearsThisTdsPendingWriteBack)
 
 TEST(SeptCacheWb, NoHkidReadyWhenTheTdIsNotFlushed)
 {
-	// s5.15 step 3: a start with no HKID in HKID_FLUSHED (the KOT entry is
-	// FLUSHED exactly while the TD is TD_BLOCKED, s3.1).
+	// tdh_phymem_cache_wb.c: a start with no HKID in HKID_FLUSHED (the KOT entry is
+	// FLUSHED exactly while the TD is TD_BLOCKED, td_control_structures.h).
 	for (Lifecycle lc : {Lifecycle::TD_HKID_ASSIGNED, Lifecycle::TD_KEYS_CONFIGURED, Lifecycle::TD_TEARDOWN}) {
 		Call c = good_call(Leaf::TDH_PHYMEM_CACHE_WB);
 		c.s.td.lifecycle = w(lc);
@@ -2059,10 +2059,10 @@ TEST(SeptCacheWb, KotBusy)
 
 TEST(SeptCacheWb, RepeatedWhileTheHkidIsStillFlushedSucceeds)
 {
-	// Formerly a discrepancy, fixed in sept.hpp: research note s5.15 step 3 returns
+	// Formerly a discrepancy, fixed in sept.hpp: tdh_phymem_cache_wb.c step 3 returns
 	// TDX_NO_HKID_READY_TO_WBCACHE only when no HKID is in HKID_FLUSHED; the
-	// TD's HKID stays FLUSHED from VPFLUSHDONE until KEY.FREEID (s3.1, s5.16,
-	// s5.17), so a CACHE.WB on a TD_BLOCKED TD whose write-back is already
+	// TD's HKID stays FLUSHED from VPFLUSHDONE until KEY.FREEID
+	// (tdh_mng_vpflushdone.c, tdh_mng_key_freeid.c), so a CACHE.WB on a TD_BLOCKED TD whose write-back is already
 	// done is a plain TDX_SUCCESS (tdh_phymem_cache_wb.c scans the KOT state,
 	// not wbinvd_bitmap).  sept.hpp tdh_phymem_cache_wb() returns
 	// NO_HKID_READY_TO_WBCACHE whenever wbinvd_pending is false.  (KVM treats
@@ -2115,7 +2115,7 @@ TEST(SeptKeyFreeId, CheckOrderTdrLifecycleKotWbcache)
 }
 
 // =============================================================================
-// Research note sections 5.13 and 7: TDH.PHYMEM.PAGE.RECLAIM.
+// TDX module 1.5.01 tdh_phymem_page_reclaim.c, pamt_manager.c: TDH.PHYMEM.PAGE.RECLAIM.
 // =============================================================================
 
 View<> reclaim_view(PageType pt, Lifecycle lc = Lifecycle::TD_TEARDOWN)
@@ -2208,7 +2208,7 @@ TEST(SeptReclaim, LocksAndOperands)
 
 TEST(SeptReclaim, IgnoresTheSept)
 {
-	// s5.13: "The S-EPT is neither read nor written"; s7.4: no BLOCK/TRACK/REMOVE needed.
+	// tdh_phymem_page_reclaim.c: "The S-EPT is neither read nor written"; tdh_phymem_page_reclaim.c: no BLOCK/TRACK/REMOVE needed.
 	View<> s = reclaim_view(PageType::PT_EPT);
 	s.path = {w(SeptState::MAPPED), w(SeptState::NL_BLOCKED), w(SeptState::FREE), w(SeptState::PENDING),
 		  w(SeptState::BLOCKED)};
@@ -2221,7 +2221,7 @@ TEST(SeptReclaim, IgnoresTheSept)
 
 TEST(SeptTeardown, KvmTeardownSequence)
 {
-	// s7.4 "KVM's ordering": VP.FLUSH every vCPU, VPFLUSHDONE, CACHE.WB,
+	// tdh_phymem_page_reclaim.c "KVM's ordering": VP.FLUSH every vCPU, VPFLUSHDONE, CACHE.WB,
 	// KEY.FREEID, RECLAIM each page, then the TDR.
 	const TdGeometry& g = spec::td_pwl4;
 	View<> s = runnable_td(0, SeptState::MAPPED);

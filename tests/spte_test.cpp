@@ -2,7 +2,7 @@
 //
 // Concrete semantics of the SPTE encoding (spec/arborist/spte.hpp), with
 // values from the real Linux 6.1 NPT trace (tests/data/linux-6.1-npt) and
-// the v6.19 EPT constants (shared/research/linux-kvm-tdx.md section 1).
+// the v6.19 EPT constants (Linux v6.19 arch/x86/kvm/mmu/spte.h).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -20,7 +20,7 @@ constexpr const Concrete& d = concrete;
 const SpteFlavor& npt = npt_v6_1;
 const SpteFlavor& ept = ept_v6_19;
 
-// shared/traces/linux-6.1-npt/README.md, "Reading the SPTE values".
+// tests/data/linux-6.1-npt/README.md, "Reading the SPTE values".
 TEST(SpteNpt, NonLeafFromTrace)
 {
 	const u64 s = 0x2c53827; // "gfn 0 level 4 old_spte 0 new_spte 2c53827"
@@ -187,7 +187,7 @@ TEST(SpteNptTrace, EverySpteChangeDecodes)
 			EXPECT_EQ(spte_to_pfn(d, npt, c511), spte_to_pfn(d, npt, new_spte) + 511);
 		}
 	}
-	// Totals from shared/traces/linux-6.1-npt/README.md.
+	// Totals from tests/data/linux-6.1-npt/README.md.
 	EXPECT_EQ(changes, 10090u);
 	EXPECT_EQ(splits, 3u);
 	EXPECT_GT(leaves, 0u);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // Every status code and leaf number has the module's numeric value
-// (hw/arborist/hw/tdx_abi.hpp against shared/research/tdx-module-sept.md
-// section 9 and linux-kvm-tdx.md sections 6.1 and 6.3).
+// (hw/arborist/hw/tdx_abi.hpp against intel/tdx-module TDX_1.5.01
+// include/auto_gen/tdx_error_codes_defs.h and include/tdx_api_defs.h, and
+// Linux v6.19 arch/x86/virt/vmx/tdx/tdx.h and arch/x86/kvm/vmx/tdx_errno.h).
 #include <gtest/gtest.h>
 
 #include <set>

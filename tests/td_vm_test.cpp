@@ -3,8 +3,8 @@
 // A TDX VM end to end: the TDP MMU's mirror root drives KVM's TDX glue,
 // which drives the simulated TDX module (impl/arborist/impl/td_vm.hpp).
 // Checked after every operation: roots refine the spec, mirror and S-EPT
-// agree.  Sources: shared/research/linux-kvm-tdx.md 3, 5;
-// shared/research/tdx-module-sept.md 4, 5, 7.
+// agree.  Sources: Linux v6.19 tdp_mmu.c and vmx/tdx.c; intel/tdx-module
+// TDX_1.5.01 helpers.c (TLB tracking), api_calls/tdh_mem_*.c, pamt_manager.c.
 #include <gtest/gtest.h>
 
 #include <string_view>

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // Concrete semantics of TLB epoch tracking (spec/arborist/tlb.hpp), as
-// TDX module 1.5.01 does it: shared/research/tdx-module-sept.md section 4
-// (TDH.MNG.INIT, TDH.VP.ENTER's adjust_tlb_tracking_state, TD exit,
-// RANGE.BLOCK's bepoch, TDH.MEM.TRACK and is_tlb_tracked) and section 5.6.
+// TDX module 1.5.01 does it: helpers.c, td_exit.c, tdh_mng_init.c,
+// tdh_mem_range_block.c and tdh_mem_track.c (TDH.MNG.INIT, TDH.VP.ENTER's
+// adjust_tlb_tracking_state, TD exit, RANGE.BLOCK's bepoch, TDH.MEM.TRACK and
+// is_tlb_tracked).
 // Expected statuses are the literal values of section 9.
 #include <gtest/gtest.h>
 
@@ -40,7 +41,7 @@ constexpr bool tracked(const Epoch& e, u64 bepoch, Fault x = spec::no_fault)
 }
 
 // =============================================================================
-// Research note section 4, "The predicate is_tlb_tracked(bepoch)".
+// TDX module 1.5.01 helpers.c is_tlb_tracked(), "The predicate is_tlb_tracked(bepoch)".
 // =============================================================================
 
 TEST(TlbIsTracked, BlockedBeforeThePreviousEpochIsAlwaysTracked)
@@ -86,7 +87,7 @@ TEST(TlbIsTracked, MigrationFlagIsNeverTracked)
 
 TEST(TlbIsTracked, TruthTableAroundTheEpoch)
 {
-	// Exhaustive over small values, against the research note's formula.
+	// Exhaustive over small values, against the module's formula (helpers.h is_tlb_tracked()).
 	for (u64 e = 1; e < 8; e++)
 		for (u64 b = 0; b < 10; b++)
 			for (u64 rc0 : {0u, 1u})
@@ -109,7 +110,7 @@ TEST(TlbIsTracked, InjectedFaultIgnoresTheRefcount)
 }
 
 // =============================================================================
-// Research note sections 4 and 5.6: TDH.MEM.TRACK's epoch step.
+// TDX module 1.5.01 helpers.c is_tlb_tracked(), tdh_mem_track.c: TDH.MEM.TRACK's epoch step.
 // =============================================================================
 
 TEST(TlbMemTrack, AdvancesTheEpochWhenThePreviousEpochIsEmpty)
@@ -175,7 +176,7 @@ TEST(TlbMemTrack, InjectedFaultIgnoresThePreviousEpoch)
 }
 
 // =============================================================================
-// Research note section 4: the vCPU model (TlbState).
+// TDX module 1.5.01 helpers.c is_tlb_tracked(): the vCPU model (TlbState).
 // =============================================================================
 
 constexpr std::size_t K = 3;

@@ -665,8 +665,8 @@ TEST(HooklessMirror, InstallWithoutHookWhereADirectTableIsToo)
 
 // ---- cost --------------------------------------------------------------------------------
 
-// The shape of tests/data/tdx/make-mismatch-trace.sh (the reliability
-// issue's reproducers of the quadratic replay): a TD built and finalized,
+// The shape of tests/data/tdx/make-mismatch-trace.sh (the reproducers
+// that once made the replay quadratic): a TD built and finalized,
 // then `regions` WBINVDs of free pages in new 2 MiB regions and
 // `mismatches` RECLAIMs of pages the module never had, each in a new
 // region, traced as successful.  The regions start at 16 GiB, above the

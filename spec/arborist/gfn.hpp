@@ -2,7 +2,7 @@
 //
 // GFN algebra with the TDX shared bit (seed 002; Linux v6.19 mmu.h,
 // mmu_internal.h, tdp_iter.h/.c, arch/x86/kvm/vmx/tdx.c tdx_td_init()).
-// Facts: shared/research/linux-kvm-tdx.md section 2.
+// Sources: docs/sources.md.
 //
 // Which address carries the shared bit (seed 002, settled in v6.19):
 //  - fault->addr keeps it ("the faulting address which is truly used as the

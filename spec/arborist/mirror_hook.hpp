@@ -2,9 +2,10 @@
 //
 // Which external page-table hook a change of a *mirror* SPTE calls, written
 // once over any domain (Linux v6.19 arch/x86/kvm/mmu/tdp_mmu.c, plus seed
-// 001's split_external_spt).  Facts: shared/research/linux-kvm-tdx.md
-// section 3.3; seed 001 (shared/seeds/001_*), "[RFC PATCH 14/21] KVM:
-// x86/tdp_mmu: Invoke split_external_spt hook with exclusive mmu_lock".
+// 001's split_external_spt).  Facts: v6.19 tdp_mmu.c tdp_mmu_set_spte(),
+// set_external_spte_present(), handle_removed_pt(); seed 001 (Yan Zhao,
+// "[RFC PATCH 14/21] KVM: x86/tdp_mmu: Invoke split_external_spt hook with
+// exclusive mmu_lock", lore.kernel.org/r/20250424030744.435-1-yan.y.zhao@intel.com).
 //
 // Two paths write a mirror SPTE:
 //

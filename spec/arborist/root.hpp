@@ -5,12 +5,13 @@
 // tdp_mmu_scheduled_root_to_zap flag, membership of kvm->arch.tdp_mmu_roots,
 // and the RCU-deferred free.  Seed 003 is the thread that shaped it (Paolo
 // Bonzini: "The root is invalid, and its reference count has reached zero
-// ... we're definitely the last thread to see it"), summed up in the project
-// brief as "a root is freed only when it is invalid and its refcount is zero".
-// Facts: shared/research/linux-kvm-tdx.md section 3.1.
+// ... we're definitely the last thread to see it"; docs/sources.md), in short:
+// a root is freed only when it is invalid and its refcount is zero.
+// Facts: v6.19 tdp_mmu.c tdp_mmu_root_match(), kvm_tdp_mmu_get_root(),
+// kvm_tdp_mmu_put_root(), kvm_tdp_mmu_invalidate_roots().
 //
 // Each operation is a whole-call step here; the yielding, interleaved
-// versions live in impl/ and are checked by the model checker (issue 4).
+// versions live in impl/ and are checked by the model checker (proofs/).
 #pragma once
 
 #include <boost/hana/define_struct.hpp>
@@ -168,7 +169,7 @@ constexpr Step<D, RootState<D>> root_rcu_free(const D& d, const RootState<D>& s,
 
 // --- invariants ----------------------------------------------------------------
 
-// Seed 003 (project brief's summary): a root is freed only when it is invalid
+// Seed 003, summed up: a root is freed only when it is invalid
 // and its refcount is zero.
 template <Domain D>
 constexpr typename D::Bool root_freed_implies_invalid_and_zero(const D& d, const RootState<D>& s)

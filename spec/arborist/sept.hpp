@@ -3,9 +3,9 @@
 // The S-EPT entry state machine and the host SEAMCALL leaves of TDX module
 // 1.5.01 that KVM's memory management uses, with the exact status (operand
 // ID included) that the first failing check returns.
-// Facts: shared/research/tdx-module-sept.md sections 1-7 (the module's
-// sept_state_lookup.c, op_state_lookup.c, helpers.c, sept_manager.c and
-// api_calls/tdh_*.c).
+// Facts: intel/tdx-module TDX_1.5.01 (docs/sources.md): sept_state_lookup.c,
+// op_state_lookup.c, helpers.c, sept_manager.c, pamt_manager.c and
+// src/vmm_dispatcher/api_calls/tdh_*.c.
 //
 // A SEAMCALL is specified over the *local view* it reads and writes: the TD
 // control state (TDR/TDCS fields), the entries on the walk to the target

@@ -83,7 +83,7 @@ inline constexpr SpteFlavor ept_v6_19{
 // Linux 6.1, AMD NPT: SHADOW_NONPRESENT_VALUE is 0 there, REMOVED_SPTE =
 // 0x5a0, P/W/U = bits 0-2, A/D = bits 5/6, host-/MMU-writable = bits 9/10
 // (DEFAULT_SPTE_*), NX = bit 63.  Checked against the real trace: a non-leaf
-// is ...827, a writable 4K leaf ...e67 (shared/traces/linux-6.1-npt).
+// is ...827, a writable 4K leaf ...e67 (tests/data/linux-6.1-npt).
 inline constexpr SpteFlavor npt_v6_1{
 	.name = "npt-v6.1",
 	.source = "Linux 6.1 arch/x86/kvm/mmu/spte.h (NPT)",

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // TLB epoch tracking exactly as TDX module 1.5.01 does it
-// (shared/research/tdx-module-sept.md section 4):
+// (intel/tdx-module TDX_1.5.01 helpers.c, helpers.h, td_exit.c, tdh_mem_track.c):
 //  - TDCS.epoch_tracking: td_epoch (u64) and refcount[2] (u16);
 //  - TDH.MNG.INIT: td_epoch := 1, refcount := {0, 0};
 //  - TDH.VP.ENTER (adjust_tlb_tracking_state, helpers.c): e := td_epoch,
@@ -264,7 +264,7 @@ constexpr typename D::Bool tlb_tracked_no_stale(const D& d, const TlbState<D, K>
 	return implies(d, s.blocked && is_tlb_tracked(d, s.epoch, s.bepoch, x), none);
 }
 
-// The same in terms of epochs (issue 2's phrasing): once tracked, no vCPU
+// The same in terms of epochs: once tracked, no vCPU
 // that entered the guest at an epoch at or before bepoch is still inside.
 template <Domain D, std::size_t K>
 constexpr typename D::Bool tlb_tracked_no_early_vcpu(const D& d, const TlbState<D, K>& s,

@@ -3,7 +3,7 @@
 /*
  * Which external (S-EPT) hook a change of a mirror SPTE calls, for Linux v6.19
  * tdp_mmu_set_spte_atomic() / tdp_mmu_set_spte() and seed 001's
- * split_external_spt (shared/research/linux-kvm-tdx.md section 3.3).
+ * split_external_spt (docs/sources.md).
  */
 #ifndef ARBORIST_EXTRACT_MIRROR_HOOK_H
 #define ARBORIST_EXTRACT_MIRROR_HOOK_H

@@ -3,8 +3,8 @@
 #
 # Writes a TDX trace (docs/trace-format.md) whose SEAMCALLs the simulated
 # module would not answer as traced, across many distinct 2 MiB host
-# regions: the shape of the reliability issue's reproducers of the
-# quadratic replay (issue 16, item 1; tests/data/tdx/README.md).
+# regions: the shape of the reproducers that once made the replay
+# quadratic (tests/data/tdx/README.md).
 #
 #   make-mismatch-trace.sh MISMATCHES [REGIONS] > FILE
 #

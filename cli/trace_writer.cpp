@@ -122,7 +122,7 @@ unsigned vcpu_cpu(const TdBuild& b, u64 tdvpr)
 
 // The TD's construction, which the simulated module does with helpers
 // that are not SEAMCALL-exact (SimModule::build_td): the SEAMCALLs a kernel
-// makes for it (tdx_td_init(), tdx_vcpu_init(); linux-kvm-tdx.md §6.2),
+// makes for it (Linux v6.19 tdx.c tdx_td_init(), tdx_vcpu_init()),
 // all successful, before anything else.  A vCPU's calls run on the CPU it
 // runs on (KVM_TDX_INIT_VCPU with the vCPU loaded): TDH.VP.INIT associates
 // it with that CPU (tdh_vp_init.c associate_vcpu_initial()).

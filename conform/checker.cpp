@@ -1180,7 +1180,7 @@ struct Checker::Impl {
 		// A walk of a whole root (__tdp_mmu_zap_root(): gfn_bits 0 over
 		// [0, tdp_mmu_max_gfn_exclusive())) traces a direct root's entries
 		// above the shared bit with it; the fault path's walks trace them
-		// without it (iter->gfn excludes gfn_bits, linux-kvm-tdx.md §2).
+		// without it (iter->gfn excludes gfn_bits, v6.19 tdp_iter.h).
 		// Both name one slot of a direct root; a mirror walk never has it.
 		bool shared_alias = false;
 		if (tdx) {
@@ -1233,8 +1233,7 @@ struct Checker::Impl {
 
 	// ---- TDX: mirror roots and the S-EPT (docs/conformance.md "TDX traces") -------------
 	//
-	// set_external_spte_present() (Linux v6.19 tdp_mmu.c, linux-kvm-tdx.md
-	// §3.3) freezes the mirror SPTE, calls set_external_spte or
+	// set_external_spte_present() (Linux v6.19 tdp_mmu.c) freezes the mirror SPTE, calls set_external_spte or
 	// link_external_spt, and writes the new value untraced; the trace line of
 	// the change follows the hook's return.  So an install (non-present to
 	// present) right after this CPU's successful link/set hook for that GFN

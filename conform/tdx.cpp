@@ -104,8 +104,8 @@ const StatusCheck* status_check(u64 s)
 	return nullptr;
 }
 
-// Statuses KVM v6.19 handles without TDX_BUG_ON (linux-kvm-tdx.md §5.2,
-// §5.3): the caller saw them and went on, so a model that agrees is fine.
+// Statuses KVM v6.19 handles without TDX_BUG_ON (tdx.c tdx_operand_busy(),
+// tdh_do_no_vcpus(), tdx_sept_*()): the caller saw them and went on, so a model that agrees is fine.
 bool tolerated(Leaf leaf, u64 s)
 {
 	if (s == st::TDX_SUCCESS || hw::tdx_operand_busy(s))

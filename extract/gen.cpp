@@ -696,7 +696,7 @@ void tlb_track(Header& h)
 		return sp::epoch_refcount(d, epoch_of(a), d.lit(1) - sp::parity_of(d, a.w("td_epoch")));
 	};
 	h.add("arborist_mem_track_status", "TDH.MEM.TRACK's epoch step after its TDR and TD-state checks: the status\n"
-					    "(TDX module 1.5 s5.6).",
+					    "(TDX module 1.5.01 tdh_mem_track.c).",
 	      false, with(epoch_params, bool_param("epoch_lock_busy")), [status](const Args& a) { return Value{status(a)}; })
 		.ensure("known_status",
 			[busy](const Args& a) {
@@ -773,7 +773,7 @@ const Named op_states[] = {
 };
 
 // The module's leaf states (SEPT_CONVERT_TO_ENCODING bit 6, PS) and the rest,
-// as tdx-module-sept.md section 1 lists them: the contracts check the codes.
+// as the module's sept_state_lookup.h lists them: the contracts check the codes.
 const SS leaf_states[] = {SS::MAPPED, SS::BLOCKED, SS::BLOCKEDW, SS::PENDING, SS::PENDING_BLOCKED, SS::PENDING_BLOCKEDW};
 const SS other_states[] = {SS::NL_MAPPED, SS::NL_BLOCKED, SS::FREE, SS::REMOVED};
 const SS unmapped_states[] = {SS::FREE, SS::REMOVED};
@@ -843,7 +843,7 @@ void sept_removal_check(Header& h)
 	};
 	h.add("arborist_sept_blocked_and_tracked_status",
 	      "The blocked-and-tracked requirement of TDH.MEM.PAGE.REMOVE, SEPT.REMOVE, DEMOTE\n"
-	      "and PROMOTE in the OP_STATEs that require TLB tracking (TDX module 1.5 s4):\n"
+	      "and PROMOTE in the OP_STATEs that require TLB tracking (TDX module 1.5.01 helpers.c):\n"
 	      "TDX_SUCCESS, or the status of the first failing check.",
 	      false, ps, [](const Args& a) { return Value{blocked_and_tracked_status(a)}; })
 		.require("epoch", epoch_ok, epoch_why)
@@ -1743,14 +1743,14 @@ Output root_header()
 
 W hook(sp::MirrorHook x) { return d.lit(x); }
 
-// The properties of the hook decision, from linux-kvm-tdx.md s3.3 and seed 001.
+// The properties of the hook decision, from Linux v6.19 tdp_mmu.c and seed 001.
 void mirror_hook_contract(Function& fn, const sp::SpteFlavor& f)
 {
 	using MH = sp::MirrorHook;
 	auto present = [f](const W& s) { return sp::is_shadow_present_pte(d, f, s); };
 	auto last = [f](const W& s, const W& l) { return sp::is_last_spte(d, f, s, l); };
 	auto frozen = [f](const W& s) { return sp::is_frozen_spte(d, f, s); };
-	const std::string src = "linux-kvm-tdx.md s3.3";
+	const std::string src = "Linux v6.19 tdp_mmu.c";
 	fn.require("level", [](const Args& a) { return between(a.w("level"), sp::PG_LEVEL_4K, sp::PT64_ROOT_MAX_LEVEL); })
 		.ensure("known_code", [](const Args& a) { return sp::one_of(d, a.result(), sp::mirror_hooks); })
 		.ensure("set_installs_a_leaf",

@@ -115,7 +115,7 @@ TEST(BpftraceFormats, EveryPrintfIsATdxEventTheParserReads)
 		EXPECT_TRUE(events.count(e)) << e;
 	for (std::size_t h = 0; h < NUM_TDX_HOOKS; h++)
 		EXPECT_TRUE(hooks.count(std::string(hook_name(static_cast<TdxHook>(h))))) << hook_name(static_cast<TdxHook>(h));
-	// The leaves KVM v6.19 issues for the S-EPT and the TD's life (§5.3, §6.2).
+	// The leaves KVM v6.19 issues for the S-EPT and the TD's life (vmx/tdx.c, virt/vmx/tdx/tdx.c).
 	for (const char* l : {"TDH.MNG.CREATE", "TDH.MNG.KEY.CONFIG", "TDH.MNG.ADDCX", "TDH.MNG.INIT", "TDH.VP.CREATE",
 			      "TDH.VP.ADDCX", "TDH.VP.INIT", "TDH.MEM.PAGE.ADD", "TDH.MEM.SEPT.ADD", "TDH.MEM.PAGE.AUG",
 			      "TDH.MEM.RANGE.BLOCK", "TDH.MEM.TRACK", "TDH.MEM.PAGE.REMOVE", "TDH.MR.EXTEND",

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // The simulated TDX module driven through the Linux-layout SEAMCALL wrappers,
-// in the sequences KVM uses (shared/research/linux-kvm-tdx.md 5.3) and the
-// orders the module enforces (shared/research/tdx-module-sept.md, "research"
-// below).  Expected statuses are the literal values of research section 9
-// plus the operand IDs of section 1, never taken from the code under test.
+// in the sequences KVM uses (Linux v6.19 arch/x86/kvm/vmx/tdx.c) and the
+// orders the module enforces (intel/tdx-module TDX_1.5.01, files cited
+// below).  Expected statuses are the literal values of the module's
+// tdx_error_codes_defs.h with their operand IDs, never taken from the code
+// under test.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -25,7 +26,7 @@ using spec::PageType;
 using spec::SeptState;
 using u64 = std::uint64_t;
 
-// --- expected statuses (research 9 codes | research 1 operand IDs)
+// --- expected statuses (tdx_error_codes_defs.h codes | operand IDs)
 constexpr u64 SUCCESS = 0x0000000000000000ULL;
 constexpr u64 OPERAND_INVALID_RAX = 0xC000010000000000ULL;
 constexpr u64 OPERAND_INVALID_RCX = 0xC000010000000001ULL;
@@ -132,7 +133,7 @@ protected:
 		return p;
 	}
 
-	// --- the wrappers as KVM calls them (linux-kvm-tdx.md 5.3)
+	// --- the wrappers as KVM calls them (Linux v6.19 tdx.c)
 	u64 sept_add(u64 gpa, int level, u64 page)
 	{
 		return hw::tdh_mem_sept_add(m, TDR, align_down(gpa, level), level, page, &ext.rcx, &ext.rdx);
@@ -216,10 +217,10 @@ TEST_P(SimTd, BuiltTdIsInitializedWithControlPagesCounted)
 	EXPECT_EQ(m.td().lifecycle, w(Lifecycle::TD_KEYS_CONFIGURED));
 	EXPECT_EQ(m.td().op_state, w(OpState::INITIALIZED));
 	EXPECT_TRUE(m.td().tdcs_allocated);
-	EXPECT_EQ(m.td().chldcnt, 8u); // 6 TDCS + 2 TDVPR (research 7.3)
+	EXPECT_EQ(m.td().chldcnt, 8u); // 6 TDCS + 2 TDVPR (pamt_manager.c)
 	EXPECT_EQ(m.td().num_vcpus, 2u);
 	EXPECT_EQ(m.td().num_assoc_vcpus, 2u);
-	EXPECT_EQ(m.td().epoch.td_epoch, 1u); // TDH.MNG.INIT (research 4)
+	EXPECT_EQ(m.td().epoch.td_epoch, 1u); // TDH.MNG.INIT (tdh_mng_init.c)
 	EXPECT_EQ(m.sept_pages(), 1u);        // the root, TDCS page 3
 	EXPECT_EQ(m.pamt(pfn(TDR))->pt, PageType::PT_TDR);
 	EXPECT_EQ(m.pamt(pfn(TDCS))->pt, PageType::PT_TDCX);
@@ -259,7 +260,7 @@ TEST_P(SimTd, PageAddBeforeFinalizeThenFinalizeThenAugAtRuntime)
 	u64 e1 = 0, e2 = 0;
 	EXPECT_EQ(hw::tdh_mr_extend(m, TDR, GPA + 256, &e1, &e2), SUCCESS);
 	EXPECT_EQ(hw::tdh_mr_extend(m, TDR, GPA + 4096, &e1, &e2), 0xC0000B0300000001ULL)
-		<< "EPT_ENTRY_NOT_PRESENT|RCX on an unmapped GPA (research 5.12)";
+		<< "EPT_ENTRY_NOT_PRESENT|RCX on an unmapped GPA (tdh_mr_extend.c)";
 
 	run_td();
 	EXPECT_EQ(m.td().op_state, w(OpState::RUNNABLE));
@@ -366,7 +367,7 @@ TEST_P(SimTd, StatusWithChangesNothing)
 	EXPECT_EQ(m.td().lifecycle, w(Lifecycle::TD_KEYS_CONFIGURED));
 }
 
-// --- zapping a leaf: BLOCK, TRACK, REMOVE (research 4, 5.4-5.7) ---------------
+// --- zapping a leaf: BLOCK, TRACK, REMOVE (tdh_mem_range_block.c, tdh_mem_track.c, tdh_mem_page_remove.c)
 
 TEST_P(SimTd, BlockTrackRemoveReturnsThePageAndRestoresTheCounts)
 {
@@ -385,14 +386,14 @@ TEST_P(SimTd, BlockTrackRemoveReturnsThePageAndRestoresTheCounts)
 	ASSERT_EQ(track(), SUCCESS);
 	EXPECT_EQ(m.td().epoch.td_epoch, 2u);
 	ASSERT_EQ(remove(GPA, 0), SUCCESS);
-	EXPECT_EQ(ext.rcx, DATA) << "RCX returns the removed page (research 5.7)";
+	EXPECT_EQ(ext.rcx, DATA) << "RCX returns the removed page (tdh_mem_page_remove.c)";
 	EXPECT_EQ(ext.rdx, 0u);
 	EXPECT_EQ(state_at(GPA, 0), SeptState::FREE);
 	EXPECT_EQ(pt(DATA), PageType::PT_NDA);
 	EXPECT_EQ(m.pamt(pfn(DATA))->owner, 0u);
 	EXPECT_EQ(m.td().chldcnt, before - 1);
 
-	// KVM then writes the page back under the TD's HKID (research 5.14).
+	// KVM then writes the page back under the TD's HKID (tdh_phymem_page_wbinvd.c).
 	EXPECT_EQ(hw::tdh_phymem_page_wbinvd_hkid(m, HKID, DATA), SUCCESS);
 	EXPECT_EQ(hw::tdh_phymem_page_wbinvd_hkid(m, HKID, hpa_at(GPA, 1)), METADATA_INCORRECT_RCX)
 		<< "a PT_EPT page is not flushable";
@@ -402,11 +403,11 @@ TEST_P(SimTd, RemoveBeforeFinalizeNeedsNoBlock)
 {
 	link_path(GPA, 1);
 	ASSERT_EQ(page_add(GPA, DATA), SUCCESS);
-	EXPECT_EQ(remove(GPA, 0), SUCCESS) << "research 4: INITIALIZED needs neither BLOCK nor TRACK";
+	EXPECT_EQ(remove(GPA, 0), SUCCESS) << "helpers.c is_tlb_tracked(): INITIALIZED needs neither BLOCK nor TRACK";
 	EXPECT_EQ(ext.rcx, DATA);
 }
 
-// --- contention: BUSY, kick, retry once (linux-kvm-tdx.md 5.2) ---------------
+// --- contention: BUSY, kick, retry once (Linux v6.19 tdx.c tdh_do_no_vcpus()) ---
 
 TEST_P(SimTd, InjectedBusyFailsOnceWithTheOperandThenTheRetrySucceeds)
 {
@@ -449,13 +450,13 @@ TEST_P(SimTd, ExclusiveTdrLeavesAreBusyWhileAVcpuRuns)
 {
 	run_td();
 	ASSERT_EQ(enter(TDVPR0), SUCCESS);
-	EXPECT_EQ(hw::tdh_mng_vpflushdone(m, TDR), BUSY_RCX) << "research 3.4: TDR held shared by VP.ENTER";
+	EXPECT_EQ(hw::tdh_mng_vpflushdone(m, TDR), BUSY_RCX) << "tdx_locks.h: TDR held shared by VP.ENTER";
 	EXPECT_EQ(track(), SUCCESS) << "TRACK takes the TDR shared";
 	ASSERT_TRUE(m.td_exit(0));
 	EXPECT_EQ(hw::tdh_mng_vpflushdone(m, TDR), FLUSHVP_NOT_DONE);
 }
 
-// --- TD entry and the epoch (research 4) ----------------------------------------
+// --- TD entry and the epoch (tdh_vp_enter.c, helpers.c) -----------------------------------
 
 TEST_P(SimTd, VpEnterNeedsARunnableTdAndCountsTheEpoch)
 {
@@ -501,7 +502,7 @@ TEST_P(SimTd, RemoveWaitsForVcpusOfTheBlockingEpoch)
 	EXPECT_EQ(remove(GPA, 0), SUCCESS);
 }
 
-// --- SEPT.REMOVE and the child check (research 5.8, 6) -------------------------
+// --- SEPT.REMOVE and the child check (tdh_mem_sept_remove.c) -------------------------
 
 TEST_P(SimTd, SeptRemoveNeedsAnAllFreeChildPage)
 {
@@ -517,7 +518,7 @@ TEST_P(SimTd, SeptRemoveNeedsAnAllFreeChildPage)
 	EXPECT_EQ(sept_remove(GPA, 1), EPT_PAGE_NOT_FREE_RCX);
 	EXPECT_EQ(remove(GPA, 0), EPT_WALK_FAILED_RCX) << "children of an NL_BLOCKED entry are out of reach";
 
-	// Research 6: remove the children, then block, track, SEPT.REMOVE.
+	// tdh_mem_sept_remove.c: remove the children, then block, track, SEPT.REMOVE.
 	ASSERT_EQ(unblock(GPA, 1), SUCCESS);
 	EXPECT_EQ(state_at(GPA, 1), SeptState::NL_MAPPED);
 	ASSERT_EQ(block(GPA, 0), SUCCESS);
@@ -534,7 +535,7 @@ TEST_P(SimTd, SeptRemoveNeedsAnAllFreeChildPage)
 	EXPECT_EQ(aug(GPA, 0, DATA), EPT_WALK_FAILED_RCX);
 }
 
-// --- huge pages: AUG 2M, DEMOTE, PROMOTE (research 5.3, 5.9, 5.10, 8) -----------
+// --- huge pages: AUG 2M, DEMOTE, PROMOTE (tdh_mem_page_aug.c, _demote.c, _promote.c) ---
 
 class SimTdHuge : public SimTd {
 protected:
@@ -632,13 +633,13 @@ TEST_P(SimTdHuge, PromoteRefusesAHole)
 TEST_P(SimTdHuge, WalkFailureReportsTheLargeLeaf)
 {
 	EXPECT_EQ(aug(GPA_2M + 4096, 0, DATA), EPT_WALK_FAILED_RCX);
-	// Research 1/2.4: the last entry read, a 2M PENDING leaf, level 1.
+	// sept_manager.c secure_ept_walk(): the last entry read, a 2M PENDING leaf, level 1.
 	EXPECT_EQ(ext.rcx, DATA_2M | 0x80000000000000F0ULL); // SVE | PS | IPAT | MT=WB, RWX=0
 	EXPECT_EQ(ext.rdx, 0x201u);                           // level 1 | PENDING (2) << 8
-	EXPECT_EQ(remove(GPA_2M, 0), EPT_WALK_FAILED_RCX) << "research 5.7: level 0 on a 2M leaf";
+	EXPECT_EQ(remove(GPA_2M, 0), EPT_WALK_FAILED_RCX) << "tdh_mem_page_remove.c: level 0 on a 2M leaf";
 }
 
-// --- register decoding: page info, TDR, R8 (research 1) -------------------------
+// --- register decoding: page info, TDR, R8 (tdx_api_defs.h, helpers.c) ----------------
 
 TEST_P(SimTd, BadPageInfoIsOperandInvalidRcx)
 {
@@ -698,7 +699,7 @@ TEST_P(SimTd, Aug2MOverARangeHoldingA4KPageIsMetadataIncorrectR8)
 	link_path(GPA_2M, 2);
 	link_path(GPA, 1);
 	ASSERT_EQ(aug(GPA, 0, DATA_2M + 3 * 4096), SUCCESS);
-	EXPECT_EQ(aug(GPA_2M, 1, DATA_2M), METADATA_INCORRECT_R8) << "research 5.3: all 512 4K entries PT_NDA";
+	EXPECT_EQ(aug(GPA_2M, 1, DATA_2M), METADATA_INCORRECT_R8) << "tdh_mem_page_aug.c: all 512 4K entries PT_NDA";
 	EXPECT_EQ(aug(GPA_2M, 1, DATA_2M + 4096), 0xC000010000000008ULL) << "OPERAND_INVALID|R8: not 2M-aligned";
 }
 
@@ -721,7 +722,7 @@ TEST_P(SimTd, ExtendedErrorOutputOnWalkAndStateFailures)
 	EXPECT_EQ(ext.rcx, 7u) << "a non-leaf reads back as its RWX";
 	EXPECT_EQ(ext.rdx, 2u | (0x84u << 8)) << "level 2, NL_MAPPED";
 
-	// allow_existing (RDX bit 0): success, nothing added (research 5.1 check 12).
+	// allow_existing (RDX bit 0): success, nothing added (tdh_mem_sept_add.c).
 	hw::TdxModuleArgs args{};
 	args.rcx = align_down(GPA, 2) | 2;
 	args.rdx = TDR | 1;
@@ -741,7 +742,8 @@ TEST_P(SimTd, LeavesOutsideTheModelAndNonzeroVersionsAreOperandInvalidRax)
 	EXPECT_EQ(m.seamcall(static_cast<u64>(Leaf::TDH_MEM_TRACK), args), SUCCESS);
 }
 
-// --- teardown (research 5.13-5.17, 7.4; KVM order linux-kvm-tdx.md 5.3) --------
+// --- teardown (tdh_mng_vpflushdone.c, tdh_phymem_cache_wb.c, tdh_mng_key_freeid.c,
+// tdh_phymem_page_reclaim.c; KVM's order: Linux v6.19 tdx.c) ---
 
 TEST_P(SimTd, FullTeardownReclaimsEveryPageThenTheTdr)
 {
@@ -759,7 +761,7 @@ TEST_P(SimTd, FullTeardownReclaimsEveryPageThenTheTdr)
 	EXPECT_EQ(hw::tdh_vp_flush(m, TDVPR1), SUCCESS);
 	ASSERT_EQ(hw::tdh_mng_vpflushdone(m, TDR), SUCCESS);
 	EXPECT_EQ(m.td().lifecycle, w(Lifecycle::TD_BLOCKED));
-	EXPECT_EQ(block(GPA, 0), TD_KEYS_NOT_CONFIGURED) << "research 3.3: S-EPT calls end here";
+	EXPECT_EQ(block(GPA, 0), TD_KEYS_NOT_CONFIGURED) << "helpers.c check_state_map_tdcs_and_lock(): S-EPT calls end here";
 	EXPECT_EQ(hw::tdh_phymem_page_reclaim(m, SEPT_POOL, &page_type, &owner, &size), LIFECYCLE_STATE_INCORRECT);
 	EXPECT_EQ(hw::tdh_mng_key_freeid(m, TDR), WBCACHE_NOT_COMPLETE);
 	EXPECT_EQ(hw::tdh_phymem_cache_wb(m, true), WBCACHE_RESUME_ERROR);
@@ -768,7 +770,7 @@ TEST_P(SimTd, FullTeardownReclaimsEveryPageThenTheTdr)
 	EXPECT_EQ(hw::tdh_phymem_cache_wb(m, false), SUCCESS) << "the HKID stays FLUSHED until FREEID";
 	ASSERT_EQ(hw::tdh_mng_key_freeid(m, TDR), SUCCESS);
 	EXPECT_EQ(m.td().lifecycle, w(Lifecycle::TD_TEARDOWN));
-	EXPECT_EQ(hw::tdh_phymem_cache_wb(m, false), NO_HKID_READY_TO_WBCACHE) << "research 5.15 check 3";
+	EXPECT_EQ(hw::tdh_phymem_cache_wb(m, false), NO_HKID_READY_TO_WBCACHE) << "tdh_phymem_cache_wb.c";
 
 	EXPECT_EQ(hw::tdh_phymem_page_reclaim(m, TDR, &page_type, &owner, &size), TD_ASSOCIATED_PAGES_EXIST);
 	for (std::size_t i = 0; i < sept; i++) {
@@ -796,7 +798,7 @@ TEST_P(SimTd, FullTeardownReclaimsEveryPageThenTheTdr)
 	EXPECT_EQ(page_type, w(PageType::PT_TDR));
 	EXPECT_FALSE(m.has_td());
 	EXPECT_EQ(m.sept_pages(), 0u);
-	// KVM's last step: the TDR under the global KeyID (research 7.4 step 6).
+	// KVM's last step: the TDR under the global KeyID (tdh_phymem_page_reclaim.c).
 	EXPECT_EQ(hw::tdh_phymem_page_wbinvd_hkid(m, 1, TDR), SUCCESS);
 	for (u64 f = 0; f < 80; f++)
 		ASSERT_EQ(m.pamt(TDMR_BASE_PFN + f)->pt, PageType::PT_NDA) << "frame " << f;

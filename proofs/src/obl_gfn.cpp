@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // GFN algebra with the TDX shared bit (spec/arborist/gfn.hpp; seed 002;
-// shared/research/linux-kvm-tdx.md section 2.2), for 4- and 5-level S-EPT.
+// Linux v6.19 tdp_iter.h, tdp_iter.c), for 4- and 5-level S-EPT.
 #include <string>
 
 #include "arborist/gfn.hpp"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // The root lifecycle (spec/arborist/root.hpp; seed 003;
-// shared/research/linux-kvm-tdx.md section 3.1): every (operation x
+// Linux v6.19 tdp_mmu.c root refcounting): every (operation x
 // invariant) pair as an inductive-preservation obligation, plus the two
 // lemmas about get and the last put.
 #include "arborist/obligation.hpp"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // The S-EPT machine of TDX module 1.5 (spec/arborist/sept.hpp;
-// shared/research/tdx-module-sept.md): properties of each host SEAMCALL
+// intel/tdx-module TDX_1.5.01): properties of each host SEAMCALL
 // leaf, stated over an arbitrary local view (any entry states on the walk,
 // any 512 children, any TD state, any lock contention).
 #include <string>
@@ -26,7 +26,7 @@ using spec::OpState;
 using spec::PageType;
 using spec::SeptState;
 
-const std::string MOD = "TDX module 1.5 ";
+const std::string MOD = "TDX module 1.5.01 ";
 
 struct Call {
 	A a;
@@ -67,7 +67,7 @@ void add_keys_not_configured(std::vector<Obligation>& out)
 		const Leaf leaf = info.leaf;
 		out.push_back(lemma(
 			"sept.keys_not_configured_after_vpflushdone/" + std::string(info.name), "lemma",
-			MOD + "s3.3 check_state_map_tdcs_and_lock; s5.16 TDH.MNG.VPFLUSHDONE; s7.4",
+			MOD + "helpers.c check_state_map_tdcs_and_lock(); tdh_mng_vpflushdone.c; tdh_mng_key_freeid.c",
 			"once VPFLUSHDONE has run (TD_BLOCKED) or KEY.FREEID (TD_TEARDOWN), " + std::string(info.name) +
 				" fails with TDX_TD_KEYS_NOT_CONFIGURED",
 			fl::skip_lifecycle_check, [leaf](const Symbolic& d, spec::Fault x) {
@@ -89,7 +89,7 @@ void add_walks(std::vector<Obligation>& out)
 			const Leaf leaf = info.leaf;
 			out.push_back(lemma("sept.pwl" + std::to_string(g.pwl) + ".walk_never_passes_nl_blocked/" +
 						    std::string(info.name),
-					    "lemma", MOD + "s2.4 secure_ept_walk; s6 (seed 000: \"all S-EPT entries need to be blocked\")",
+					    "lemma", MOD + "sept_manager.c secure_ept_walk(); seed 000 (\"all S-EPT entries need to be blocked\")",
 					    "a successful " + std::string(info.name) +
 						    " never walked through an NL_BLOCKED entry above its target",
 					    fl::walk_through_blocked, [leaf, g](const Symbolic& d, spec::Fault x) {
@@ -107,7 +107,7 @@ void add_blocked_and_tracked(std::vector<Obligation>& out)
 				Leaf::TDH_MEM_PAGE_PROMOTE}) {
 		const std::string n = leaf_name(leaf);
 		out.push_back(lemma("sept.requires_blocked_in_runnable/" + n, "lemma",
-				    MOD + "s4 \"Where tracking is enforced\"; seed 000",
+				    MOD + "helpers.c, tdh_mem_page_remove.c, tdh_mem_sept_remove.c, tdh_mem_page_demote.c, tdh_mem_page_promote.c; seed 000",
 				    "in RUNNABLE a successful " + n + " acted on a blocked entry (BLOCKED, PENDING_BLOCKED "
 								      "or NL_BLOCKED)",
 				    fl::skip_blocked_check, [leaf](const Symbolic& d, spec::Fault x) {
@@ -116,7 +116,7 @@ void add_blocked_and_tracked(std::vector<Obligation>& out)
 							 spec::implies(d, c.ok, spec::sept_any_blocked(d, c.entry)));
 				    }));
 		out.push_back(lemma("sept.requires_tlb_tracked_in_runnable/" + n, "lemma",
-				    MOD + "s4 is_tlb_tracked(PAMT[target].bepoch)",
+				    MOD + "helpers.h is_tlb_tracked(PAMT[target].bepoch)",
 				    "in RUNNABLE a successful " + n + " acted on an entry whose block is TLB-tracked",
 				    fl::skip_tracking_check, [leaf](const Symbolic& d, spec::Fault x) {
 					    const Call c = call(d, spec::td_pwl4, leaf, x);
@@ -136,7 +136,7 @@ void add_chldcnt(std::vector<Obligation>& out)
 	for (const Delta dl : {Delta{Leaf::TDH_MEM_SEPT_ADD, +1, false}, Delta{Leaf::TDH_MEM_PAGE_AUG, +1, true},
 			       Delta{Leaf::TDH_MEM_PAGE_REMOVE, -1, true}, Delta{Leaf::TDH_MEM_SEPT_REMOVE, -1, false}}) {
 		const std::string n = leaf_name(dl.leaf);
-		out.push_back(lemma("sept.chldcnt_counts_pages/" + n, "lemma", MOD + "s7.3 TDR.CHLDCNT",
+		out.push_back(lemma("sept.chldcnt_counts_pages/" + n, "lemma", MOD + "pamt_manager.c TDR.CHLDCNT",
 				    "a successful " + n + " changes TDR.CHLDCNT by the 4K units it adds or removes",
 				    fl::chldcnt_not_counted, [dl](const Symbolic& d, spec::Fault x) {
 					    const Call c = call(d, spec::td_pwl4, dl.leaf, x);
@@ -155,14 +155,14 @@ void add_single(std::vector<Obligation>& out)
 {
 	out.push_back(lemma(
 		"sept.children_removed_before_parent/TDH.MEM.SEPT.REMOVE", "lemma",
-		MOD + "s5.8 step 11, s6; seed 000 (\"all S-EPT entries need to be blocked before they can be removed\")",
+		MOD + "tdh_mem_sept_remove.c; seed 000 (\"all S-EPT entries need to be blocked before they can be removed\")",
 		"SEPT.REMOVE succeeds only when all 512 children of the S-EPT page are FREE",
 		fl::skip_children_free_check, [](const Symbolic& d, spec::Fault x) {
 			const Call c = call(d, spec::td_pwl4, Leaf::TDH_MEM_SEPT_REMOVE, x);
 			return query(c, {}, spec::implies(d, c.ok, spec::all_children_free(d, c.pre)));
 		}));
 
-	out.push_back(lemma("sept.removed_page_is_free/TDH.MEM.PAGE.REMOVE", "lemma", MOD + "s5.7 effect",
+	out.push_back(lemma("sept.removed_page_is_free/TDH.MEM.PAGE.REMOVE", "lemma", MOD + "tdh_mem_page_remove.c",
 			    "after a successful PAGE.REMOVE the entry is FREE and the page is PT_NDA (released) in "
 			    "the PAMT",
 			    fl::remove_keeps_pamt, [](const Symbolic& d, spec::Fault x) {
@@ -173,7 +173,7 @@ void add_single(std::vector<Obligation>& out)
 								 c.out.post.target.pt == d.lit(PageType::PT_NDA)));
 			    }));
 
-	out.push_back(lemma("sept.removed_entry_is_free/TDH.MEM.PAGE.REMOVE", "lemma", MOD + "s5.7 effect",
+	out.push_back(lemma("sept.removed_entry_is_free/TDH.MEM.PAGE.REMOVE", "lemma", MOD + "tdh_mem_page_remove.c",
 			    "after a successful PAGE.REMOVE the S-EPT entry reads FREE (SEPTE_INIT_VALUE)",
 			    fl::remove_keeps_entry, [](const Symbolic& d, spec::Fault x) {
 				    const Call c = call(d, spec::td_pwl4, Leaf::TDH_MEM_PAGE_REMOVE, x);
@@ -183,7 +183,7 @@ void add_single(std::vector<Obligation>& out)
 			    }));
 
 	out.push_back(lemma("sept.reclaim_only_in_teardown/TDH.PHYMEM.PAGE.RECLAIM", "lemma",
-			    MOD + "s5.13 step 6-7, s7.4",
+			    MOD + "tdh_phymem_page_reclaim.c",
 			    "PHYMEM.PAGE.RECLAIM succeeds only in TD_TEARDOWN (after KEY.FREEID)",
 			    fl::reclaim_any_lifecycle, [](const Symbolic& d, spec::Fault x) {
 				    const Call c = call(d, spec::td_pwl4, Leaf::TDH_PHYMEM_PAGE_RECLAIM, x);
@@ -191,7 +191,7 @@ void add_single(std::vector<Obligation>& out)
 						 spec::implies(d, c.ok, c.pre.td.lifecycle == d.lit(Lifecycle::TD_TEARDOWN)));
 			    }));
 
-	out.push_back(lemma("sept.tdr_reclaimed_last/TDH.PHYMEM.PAGE.RECLAIM", "lemma", MOD + "s5.13 step 7, s7.3",
+	out.push_back(lemma("sept.tdr_reclaimed_last/TDH.PHYMEM.PAGE.RECLAIM", "lemma", MOD + "tdh_phymem_page_reclaim.c, TDR.CHLDCNT",
 			    "the TDR is reclaimed only when TDR.CHLDCNT is 0, i.e. after every page of the TD",
 			    fl::reclaim_tdr_with_children, [](const Symbolic& d, spec::Fault x) {
 				    const Call c = call(d, spec::td_pwl4, Leaf::TDH_PHYMEM_PAGE_RECLAIM, x);
@@ -199,7 +199,7 @@ void add_single(std::vector<Obligation>& out)
 						 spec::implies(d, c.ok, c.pre.td.chldcnt == d.lit(0)));
 			    }));
 
-	out.push_back(lemma("sept.freeid_after_cache_wb/TDH.MNG.KEY.FREEID", "lemma", MOD + "s5.17 step 4",
+	out.push_back(lemma("sept.freeid_after_cache_wb/TDH.MNG.KEY.FREEID", "lemma", MOD + "tdh_mng_key_freeid.c",
 			    "KEY.FREEID (entering TD_TEARDOWN) succeeds only after CACHE.WB ran on every package",
 			    fl::freeid_before_wb, [](const Symbolic& d, spec::Fault x) {
 				    const Call c = call(d, spec::td_pwl4, Leaf::TDH_MNG_KEY_FREEID, x);
@@ -208,7 +208,7 @@ void add_single(std::vector<Obligation>& out)
 									     d.lit(Lifecycle::TD_TEARDOWN)));
 			    }));
 
-	out.push_back(lemma("sept.vpflushdone_after_vp_flush/TDH.MNG.VPFLUSHDONE", "lemma", MOD + "s5.16 step 4",
+	out.push_back(lemma("sept.vpflushdone_after_vp_flush/TDH.MNG.VPFLUSHDONE", "lemma", MOD + "tdh_mng_vpflushdone.c",
 			    "VPFLUSHDONE succeeds on an initialized TD only once no vCPU is associated (TDH.VP.FLUSH "
 			    "ran for each)",
 			    fl::vpflushdone_with_vcpus, [](const Symbolic& d, spec::Fault x) {
@@ -219,7 +219,7 @@ void add_single(std::vector<Obligation>& out)
 						 spec::implies(d, c.ok, c.pre.td.num_assoc_vcpus == d.lit(0)));
 			    }));
 
-	out.push_back(lemma("sept.block_records_bepoch/TDH.MEM.RANGE.BLOCK", "lemma", MOD + "s4, s5.4 effect",
+	out.push_back(lemma("sept.block_records_bepoch/TDH.MEM.RANGE.BLOCK", "lemma", MOD + "tdh_mem_range_block.c",
 			    "a successful RANGE.BLOCK leaves the entry blocked and records bepoch := td_epoch on the "
 			    "target page",
 			    fl::block_skips_bepoch, [](const Symbolic& d, spec::Fault x) {
@@ -232,7 +232,7 @@ void add_single(std::vector<Obligation>& out)
 			    }));
 
 	out.push_back(lemma("sept.demote_unblocks_children/TDH.MEM.PAGE.DEMOTE", "lemma",
-			    MOD + "s5.9 effect; Linux TDX huge-page series v3 tdx_sept_split_private_spte (\"No UNBLOCK is needed after a successful DEMOTE\")",
+			    MOD + "tdh_mem_page_demote.c; Linux TDX huge-page series v3 tdx_sept_split_private_spte (\"No UNBLOCK is needed after a successful DEMOTE\")",
 			    "after DEMOTE the entry is NL_MAPPED and all 512 children are MAPPED or PENDING, never "
 			    "blocked",
 			    fl::demote_keeps_block, [](const Symbolic& d, spec::Fault x) {
@@ -246,7 +246,7 @@ void add_single(std::vector<Obligation>& out)
 									 d.lit(SeptState::NL_MAPPED)));
 			    }));
 
-	out.push_back(lemma("sept.aug_only_free_entries/TDH.MEM.PAGE.AUG", "lemma", MOD + "s2.3, s5.3",
+	out.push_back(lemma("sept.aug_only_free_entries/TDH.MEM.PAGE.AUG", "lemma", MOD + "sept_state_lookup.c, tdh_mem_page_aug.c",
 			    "PAGE.AUG succeeds only on a FREE (or import-REMOVED) entry and leaves it PENDING",
 			    fl::aug_any_state, [](const Symbolic& d, spec::Fault x) {
 				    const Call c = call(d, spec::td_pwl4, Leaf::TDH_MEM_PAGE_AUG, x);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // Bit-vector lemmas over 64-bit SPTEs, for both flavours
-// (spec/arborist/spte.hpp; shared/research/linux-kvm-tdx.md section 1).
+// (spec/arborist/spte.hpp; Linux v6.19 arch/x86/kvm/mmu/spte.h, spte.c).
 #include <string>
 
 #include "arborist/obligation.hpp"

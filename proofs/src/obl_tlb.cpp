@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // TLB epoch tracking (spec/arborist/tlb.hpp;
-// shared/research/tdx-module-sept.md section 4).
+// TDX module 1.5.01 helpers.c, td_exit.c, tdh_mem_track.c).
 //
 // The bound: K = 8 vCPUs.  The inductive obligations are stated for vCPU 0
 // entering and exiting while the other seven are in arbitrary states; the
@@ -31,7 +31,7 @@ using B = SymBool;
 using W = SymWord;
 namespace fl = spec::faults;
 
-const std::string MOD = "TDX module 1.5 s4 ";
+const std::string MOD = "TDX module 1.5.01 ";
 
 } // namespace
 
@@ -39,20 +39,20 @@ void add_tlb_obligations(std::vector<Obligation>& out)
 {
 	namespace hana = boost::hana;
 	const auto ops = hana::make_tuple(
-		op("vp_enter", MOD + "TDH.VP.ENTER adjust_tlb_tracking_state",
+		op("vp_enter", MOD + "TDH.VP.ENTER helpers.c adjust_tlb_tracking_state",
 		   [](const Symbolic& d, const S& s, spec::Fault x) { return spec::tlb_vp_enter(d, s, 0, x); },
 		   {{"epoch_invariant", fl::enter_wrong_parity}, {"no_stale_translation", fl::enter_skips_flush}}),
 		op("td_exit", MOD + "td_exit.c",
 		   [](const Symbolic& d, const S& s, spec::Fault x) { return spec::tlb_td_exit(d, s, 0, x); },
 		   {{"epoch_invariant", fl::exit_skips_refcount}}),
-		op("track", MOD + "TDH.MEM.TRACK",
+		op("track", MOD + "TDH.MEM.TRACK tdh_mem_track.c",
 		   [](const Symbolic& d, const S& s, spec::Fault x) { return spec::tlb_track(d, s, x); },
 		   {{"epoch_invariant", fl::track_ignores_refcount}, {"no_stale_translation", fl::track_ignores_refcount}}),
-		op("block", MOD + "TDH.MEM.RANGE.BLOCK bepoch",
+		op("block", MOD + "TDH.MEM.RANGE.BLOCK tdh_mem_range_block.c bepoch",
 		   [](const Symbolic& d, const S& s, spec::Fault x) { return spec::tlb_block(d, s, x); },
 		   {{"stale_invariant", fl::block_records_zero}}));
 
-	const std::string src_inv = MOD + "refcount[2], vcpu_epoch";
+	const std::string src_inv = MOD + "TDCS.epoch_tracking refcount[2], TDVPS vcpu_epoch";
 	const std::string src_prop = MOD + "is_tlb_tracked (helpers.h); Linux tdx.c tdx_track() comment";
 	const auto invs = hana::make_tuple(
 		inv("epoch_invariant", src_inv,

@@ -33,19 +33,19 @@
   @                      || (\result == 3)
   @                      || (\result == 4)
   @                      || (\result == 5));
-  @ // linux-kvm-tdx.md s3.3 set_external_spte_present()
+  @ // Linux v6.19 tdp_mmu.c set_external_spte_present()
   @ ensures set_installs_a_leaf: ((\result == 1)
   @                               ==> (atomic
   @                                    && ((new_spte & 0x800) != 0)
   @                                    && ((level == 1) || ((new_spte & 0x80) != 0))
   @                                    && ((old_spte & 0x800) == 0)));
-  @ // linux-kvm-tdx.md s3.3 set_external_spte_present()
+  @ // Linux v6.19 tdp_mmu.c set_external_spte_present()
   @ ensures link_installs_a_table: ((\result == 2)
   @                                 ==> (atomic
   @                                      && ((new_spte & 0x800) != 0)
   @                                      && !((level == 1) || ((new_spte & 0x80) != 0))
   @                                      && ((old_spte & 0x800) == 0)));
-  @ // linux-kvm-tdx.md s3.3 remove_external_spte()
+  @ // Linux v6.19 tdp_mmu.c remove_external_spte()
   @ ensures remove_zaps_a_leaf: ((\result == 3)
   @                              ==> (!atomic
   @                                   && ((new_spte & 0x800) == 0)

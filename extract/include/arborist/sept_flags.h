@@ -127,7 +127,7 @@ static inline bool arborist_op_state_tlb_tracking_required(uint64_t op_state)
 
 /*
  * The blocked-and-tracked requirement of TDH.MEM.PAGE.REMOVE, SEPT.REMOVE, DEMOTE
- * and PROMOTE in the OP_STATEs that require TLB tracking (TDX module 1.5 s4):
+ * and PROMOTE in the OP_STATEs that require TLB tracking (TDX module 1.5.01 helpers.c):
  * TDX_SUCCESS, or the status of the first failing check.
  */
 /*@

@@ -53,7 +53,7 @@ static inline bool arborist_is_tlb_tracked(uint64_t td_epoch,
 
 /*
  * TDH.MEM.TRACK's epoch step after its TDR and TD-state checks: the status
- * (TDX module 1.5 s5.6).
+ * (TDX module 1.5.01 tdh_mem_track.c).
  */
 /*@
   @ assigns \nothing;

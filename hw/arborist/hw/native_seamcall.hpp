@@ -2,8 +2,8 @@
 //
 // The native SEAMCALL backend: the SEAMCALL instruction itself, with Linux's
 // register convention (arch/x86/virt/vmx/tdx/tdxcall.S TDX_MODULE_CALL with
-// saved=1 ret=1, i.e. __seamcall_saved_ret; research
-// shared/research/linux-kvm-tdx.md section 6.2).
+// saved=1 ret=1, i.e. __seamcall_saved_ret; Linux v6.19
+// arch/x86/virt/vmx/tdx/tdx.c).
 //
 // It only executes in SEAM-capable VMX root operation (ring 0 of a host with
 // the TDX module loaded); anywhere else SEAMCALL raises #UD.  Linux recovers

@@ -4,13 +4,12 @@
 // block, the backend a wrapper runs on, and the tdh_* wrappers with Linux's
 // names and register layout.
 //
-// Sources (shared/research/linux-kvm-tdx.md section 6.2, "Register layout of
-// the wrappers"):
+// Sources (docs/sources.md), for the register layout of the wrappers:
 //  - struct tdx_module_args: arch/x86/include/asm/shared/tdx.h;
 //  - the wrappers: arch/x86/virt/vmx/tdx/tdx.c (v6.19);
 //  - wrappers upstream does not have follow the intel/tdx KVM branch's
 //    arch/x86/kvm/vmx/tdx_ops.h (SEPT.REMOVE, RANGE.UNBLOCK, PROMOTE) and
-//    Yan Zhao's posted huge-page series (DEMOTE, research 5.4).
+//    Yan Zhao's posted huge-page series (DEMOTE, "TDX huge pages v3").
 //
 // A wrapper takes physical addresses where Linux takes struct tdx_td /
 // struct tdx_vp / struct page: tdr_pa is tdx_tdr_pa(td), tdvpr_pa is
@@ -158,7 +157,7 @@ constexpr u64 seamcall(B& b, Leaf leaf, TdxModuleArgs& args, unsigned version = 
 }
 
 // The S-EPT wrappers hand back RCX and RDX as the extended error output
-// (research 1: entry and level/state).
+// (module tdx_api_defs.h: entry and level/state).
 template <SeamcallBackend B>
 constexpr u64 seamcall_ext(B& b, Leaf leaf, TdxModuleArgs& args, u64* ext_err1, u64* ext_err2)
 {
@@ -231,7 +230,7 @@ constexpr u64 tdh_mem_range_block(B& b, u64 tdr_pa, u64 gpa, int tdx_level, u64*
 }
 
 // tdh_mem_range_unblock(): not upstream (KVM does not use it); intel/tdx
-// tdx_ops.h layout, rcx = gpa | level, rdx = TDR (research 5.5).
+// tdx_ops.h layout, rcx = gpa | level, rdx = TDR (tdh_mem_range_unblock.c).
 template <SeamcallBackend B>
 constexpr u64 tdh_mem_range_unblock(B& b, u64 tdr_pa, u64 gpa, int tdx_level, u64* ext_err1, u64* ext_err2)
 {
@@ -253,7 +252,7 @@ constexpr u64 tdh_mem_track(B& b, u64 tdr_pa)
 }
 
 // tdh_mem_page_remove() (tdx.c): rcx = gpa | level, rdx = TDR; on success
-// RCX (ext_err1) is the HPA of the removed page (research 5.7).
+// RCX (ext_err1) is the HPA of the removed page (tdh_mem_page_remove.c).
 template <SeamcallBackend B>
 constexpr u64 tdh_mem_page_remove(B& b, u64 tdr_pa, u64 gpa, u64 tdx_level, u64* ext_err1, u64* ext_err2)
 {

@@ -10,15 +10,15 @@
 // tracking, page types, counters -- live in spec/arborist/sept.hpp only and
 // are not repeated here.  What this file adds is what the spec leaves to the
 // machine layer: decoding the registers into SeptArgs (page info, the TD
-// handle, and the address part of the explicit-HPA checks of research
-// section 1, for which SeptArgs has no input), the structural effects the
+// handle, and the address part of the explicit-HPA checks of the module's
+// helpers.c, for which SeptArgs has no input), the structural effects the
 // view cannot express (a new S-EPT page, DEMOTE/PROMOTE re-shaping the PAMT),
 // and, in one marked section, the leaves the spec has no rule for yet
 // (TDH.VP.ENTER, TDH.VP.FLUSH, TDH.PHYMEM.PAGE.WBINVD).  Leaves outside the
 // model (TDH.MNG.CREATE etc. through seamcall()) get the spec dispatcher's
 // TDX_OPERAND_INVALID|RAX; a TD is built with the construction helpers.
 //
-// Facts: shared/research/tdx-module-sept.md ("research" below), sections
+// Facts: intel/tdx-module TDX_1.5.01 (docs/sources.md), the module's files
 // cited per behaviour.  Everything is constexpr: a scenario can run in a
 // constant expression (std::vector only, freed by the end).
 //
@@ -57,13 +57,13 @@ using u32 = std::uint32_t;
 
 inline constexpr u64 PAGE_SHIFT = 12;
 inline constexpr u64 PAGE_SIZE = u64{1} << PAGE_SHIFT;
-inline constexpr u64 GPA_MASK = 0x000FFFFFFFFFF000ULL; // page info bits 51:12 (research 1)
+inline constexpr u64 GPA_MASK = 0x000FFFFFFFFFF000ULL; // page info bits 51:12 (tdx_api_defs.h)
 inline constexpr u32 NO_PAGE = ~u32{0};
 inline constexpr u32 NO_LP = ~u32{0}; // VCPU_NO_LP: a vCPU associated with no logical processor
 inline constexpr u64 NO_PFN = ~u64{0};
 
 // TDCS layout of module 1.5 (td_control_structures.h tdcs_page_index_t):
-// the S-EPT root is TDCS page 3 (research 2.4); without L2 VMs a TD has 6.
+// the S-EPT root is TDCS page 3 (sept_manager.c secure_ept_walk()); without L2 VMs a TD has 6.
 inline constexpr unsigned SEPT_ROOT_PAGE_INDEX = 3;
 inline constexpr unsigned MIN_NUM_TDCS_PAGES = 6;
 
@@ -95,18 +95,18 @@ constexpr bool is_nl(u64 state)
 	return state == w(SeptState::NL_MAPPED) || state == w(SeptState::NL_BLOCKED);
 }
 
-// An entry that maps or links a page (research 2.1: FREE and REMOVED hold
+// An entry that maps or links a page (sept_state_lookup.h: FREE and REMOVED hold
 // no HPA).
 constexpr bool has_hpa(u64 state)
 {
 	return state != w(SeptState::FREE) && state != w(SeptState::REMOVED);
 }
 
-// The architectural form of an entry in RCX (research 1, extended error
+// The architectural form of an entry in RCX (tdx_api_defs.h, tdx_vmm_dispatcher.c, extended error
 // output; module sept_manager.c set_arch_septe_details_in_vmm_regs with
 // SEPT_ARCH_ENTRY_LEAF_MASK / SEPT_ARCH_ENTRY_NON_LEAF_MASK): FREE reads
 // back as SVE alone, a non-leaf as its RWX bits, a leaf as RWX, MT, IPAT,
-// PS, HPA and SVE.  RWX is 111 only for MAPPED and NL_MAPPED (research 2.1
+// PS, HPA and SVE.  RWX is 111 only for MAPPED and NL_MAPPED (sept_state_lookup.h
 // table; the *BLOCKEDW export states never occur here).
 inline constexpr u64 SEPT_SVE = u64{1} << 63;
 inline constexpr u64 SEPT_PS = u64{1} << 7;
@@ -249,8 +249,10 @@ public:
 	// --- TD construction (not SEAMCALL-exact) --------------------------------
 	//
 	// TDH.MNG.CREATE, KEY.CONFIG, ADDCX, MNG.INIT and VP.CREATE+VP.INIT with
-	// their effects on the state the S-EPT leaves read (research 3.1, 3.2,
-	// 5.19, 7.3) but without their checks and statuses: each returns false,
+	// their effects on the state the S-EPT leaves read (td_control_structures.h,
+	// op_state_lookup.c, tdh_mng_create.c, tdh_mng_key_config.c, tdh_mng_add_cx.c,
+	// tdh_mng_init.c, tdh_vp_create.c, tdh_vp_init.c, pamt_manager.c) but
+	// without their checks and statuses: each returns false,
 	// changing nothing, when called out of order or on a page that is not a
 	// free 4K TDMR page.
 
@@ -277,7 +279,7 @@ public:
 		return true;
 	}
 
-	// TDH.MNG.ADDCX: a TDCS page, CHLDCNT += 1 (research 7.3).
+	// TDH.MNG.ADDCX: a TDCS page, CHLDCNT += 1 (pamt_manager.c).
 	constexpr bool add_tdcs_page(u64 pa)
 	{
 		if (!lifecycle_is(sim::Lifecycle::TD_KEYS_CONFIGURED) ||
@@ -315,7 +317,7 @@ public:
 	}
 
 	// TDH.VP.CREATE: the TDVPR page (CHLDCNT += 1), a vCPU that is neither
-	// initialized nor associated (research 7.3).  Returns the vCPU index.
+	// initialized nor associated (pamt_manager.c).  Returns the vCPU index.
 	constexpr std::optional<std::size_t> create_vcpu(u64 tdvpr_pa)
 	{
 		if (!td_.exists || td_.st.op_state != sim::w(sim::OpState::INITIALIZED) || !free_page(tdvpr_pa))
@@ -349,8 +351,8 @@ public:
 		return v;
 	}
 
-	// The TD exit of a vCPU that TDH.VP.ENTER put in the guest (research 4,
-	// td_exit.c: refcount[vcpu_epoch & 1]--), via spec::tlb_td_exit.
+	// The TD exit of a vCPU that TDH.VP.ENTER put in the guest (td_exit.c:
+	// refcount[vcpu_epoch & 1]--), via spec::tlb_td_exit.
 	constexpr bool td_exit(std::size_t vcpu)
 	{
 		if (vcpu >= vcpus_.size() || !vcpus_[vcpu].live || !vcpus_[vcpu].in_guest)
@@ -363,7 +365,7 @@ public:
 		return true;
 	}
 
-	// TDH.VP.ADDCX (research 7.3): a TDCX page of a vCPU, CHLDCNT += 1.  The
+	// TDH.VP.ADDCX (pamt_manager.c): a TDCX page of a vCPU, CHLDCNT += 1.  The
 	// simulated vCPU is its TDVPR page; its TDCX pages are only owned (so
 	// that RECLAIM finds them), like add_tdcs_page() does for the TD.
 	constexpr bool add_vcpu_page(u64 tdvpr_pa, u64 pa)
@@ -401,7 +403,7 @@ public:
 		return SeptEntryView{static_cast<spec::SeptState>(e.state), e.hpa};
 	}
 
-	// The PAMT entry of the page a frame belongs to (research 7.2: a 2M/1G
+	// The PAMT entry of the page a frame belongs to (pamt_manager.c: a 2M/1G
 	// page is represented at its own level only).
 	constexpr std::optional<PamtView> pamt(u64 pfn) const
 	{
@@ -498,7 +500,7 @@ private:
 		u32 slot = 0;
 	};
 
-	// The walk to a GPA (research 2.4): path[] as the spec reads it,
+	// The walk to a GPA (sept_manager.c secure_ept_walk()): path[] as the spec reads it,
 	// where each reached entry lives, the last level read.
 	struct Walk {
 		std::array<u64, spec::SEPT_LEVELS> path{};
@@ -508,14 +510,14 @@ private:
 		bool reached = false;
 	};
 
-	// Decoded RCX page info (research 1).
+	// Decoded RCX page info (tdx_api_defs.h, tdx_vmm_dispatcher.c).
 	struct PageInfo {
 		u64 gpa;
 		unsigned level;
 		bool ok;
 	};
 
-	// An explicit page operand (R8): its frame and the research-1 status of
+	// An explicit page operand (R8): its frame and the helpers.c status of
 	// its address checks (0, TDX_OPERAND_INVALID or ..._ADDR_RANGE_ERROR).
 	struct Operand {
 		bool present = false;
@@ -529,13 +531,13 @@ private:
 	struct SeptLeafAbi {
 		bool r8;            // R8 is a page the module takes (5.1, 5.2, 5.3, 5.9)
 		bool r8_at_level;   // ... at the size of the level (AUG), else 4K
-		bool rdx_flags;     // RDX is td_handle_and_flags_t (research 1, 5.1, 5.9)
-		bool tdr_exclusive; // the TDR is taken exclusively (research 3.4)
+		bool rdx_flags;     // RDX is td_handle_and_flags_t (tdx_api_defs.h; SEPT.ADD, DEMOTE)
+		bool tdr_exclusive; // the TDR is taken exclusively (tdx_locks.h)
 	};
 
 	// --- dispatch -----------------------------------------------------------
 
-	// Research 1: RAX bits above the leaf are the version, any other bit is
+	// tdx_api_defs.h, tdx_vmm_dispatcher.c: RAX bits above the leaf are the version, any other bit is
 	// OPERAND_INVALID|RAX.  Version 1 (SEPT.ADD, SEPT.REMOVE, PROMOTE)
 	// carries L2 S-EPT pages, not modelled: only 0 is taken.
 	constexpr u64 call(u64 fn, TdxModuleArgs& a, const sim::Busy& busy)
@@ -589,8 +591,8 @@ private:
 	// --- the S-EPT leaves ---------------------------------------------------
 
 	// R8 and the RDX flags from leaf_operands() (seamcall.hpp); AUG takes a
-	// page of the entry's size (research 5.3), PAGE.ADD the TDR exclusively
-	// (5.2, 3.4).
+	// page of the entry's size (tdh_mem_page_aug.c), PAGE.ADD the TDR
+	// exclusively (tdh_mem_page_add.c, tdx_locks.h).
 	static constexpr SeptLeafAbi sept_leaf_abi(Leaf leaf)
 	{
 		const LeafOperands o = leaf_operands(leaf);
@@ -603,7 +605,7 @@ private:
 		const PageInfo pi = decode_page_info(a.rcx);
 		const u64 rdx = a.rdx;
 
-		// Research 1: the S-EPT leaves zero RCX and RDX on entry.
+		// tdx_api_defs.h, tdx_vmm_dispatcher.c: the S-EPT leaves zero RCX and RDX on entry.
 		a.rcx = 0;
 		a.rdx = 0;
 		busy.tdr = busy.tdr || (abi.tdr_exclusive && any_vcpu_in_guest());
@@ -636,7 +638,7 @@ private:
 		return abi.r8_at_level && level > 0 ? 1 : 0; // AUG: 4K or 2M only (5.3)
 	}
 
-	// verify_page_info_input + check_gpa_validity (research 1), without the
+	// verify_page_info_input + check_gpa_validity (tdx_api_defs.h, tdx_vmm_dispatcher.c), without the
 	// [min, max] level range, which is the spec's.
 	constexpr PageInfo decode_page_info(u64 rcx) const
 	{
@@ -655,7 +657,8 @@ private:
 	}
 
 	// RDX as td_handle_and_flags_t (SEPT.ADD, DEMOTE) or a plain TDR HPA:
-	// reserved bits first, then the explicit TDR check (research 1, 5.1).
+	// reserved bits first, then the explicit TDR check (tdx_api_defs.h,
+	// tdh_mem_sept_add.c).
 	constexpr u64 decode_td_handle(u64 rdx, bool flags, const sim::Busy& busy) const
 	{
 		if (!flags)
@@ -665,8 +668,8 @@ private:
 		return check_tdr(rdx & ~u64{1}, operand::RDX, busy);
 	}
 
-	// The explicit TDR check every TD-scoped leaf runs first (research 5
-	// preamble; 1 "Checking an explicit HPA operand"): address, then the
+	// The explicit TDR check every TD-scoped leaf runs first (the start of
+	// each api_calls/tdh_*.c; helpers.c check_and_lock_explicit_tdr()): address, then the
 	// PAMT lock -- the spec's first check, busy.tdr -- then PT_TDR.
 	constexpr u64 check_tdr(u64 pa, u64 opd, const sim::Busy& busy) const
 	{
@@ -679,7 +682,7 @@ private:
 		return 0;
 	}
 
-	// The address part of an explicit HPA check (research 1): aligned, no
+	// The address part of an explicit HPA check (tdx_api_defs.h, tdx_vmm_dispatcher.c): aligned, no
 	// KeyID bits, inside the TDMR.
 	constexpr u64 check_hpa(u64 pa, unsigned size) const
 	{
@@ -705,13 +708,13 @@ private:
 	}
 
 	// PAGE.ADD's source (R9) is a shared HPA: 4K aligned, KeyID 0 -- every
-	// KeyID above 0 counts as private here (research 5.2).
+	// KeyID above 0 counts as private here (tdh_mem_page_add.c).
 	constexpr bool shared_hpa_ok(u64 pa) const
 	{
 		return !(pa & (sim::PAGE_SIZE - 1)) && !(pa >> phys_bits_);
 	}
 
-	// The walk from the root at TDX level pwl - 1 (research 2.4): it stops
+	// The walk from the root at TDX level pwl - 1 (sept_manager.c secure_ept_walk()): it stops
 	// at the requested level or at the first entry that is not NL_MAPPED.
 	// Levels it does not read are FREE (sept_walk_ok does not look at
 	// them); levels above the root are NL_MAPPED (the EPTP).
@@ -775,7 +778,8 @@ private:
 	}
 
 	// The page the target entry maps or links (its own-level PAMT entry,
-	// research 4 "For a leaf ... For a non-leaf ..."), or the R8 page an
+	// tdh_mem_range_block.c: for a leaf the mapped page, for a non-leaf the
+	// child S-EPT page), or the R8 page an
 	// install leaf is about to map.
 	constexpr u64 target_pfn(const Walk& wk, unsigned level, const Operand& op) const
 	{
@@ -784,8 +788,8 @@ private:
 		return op.present && !op.error ? op.pfn : sim::NO_PFN;
 	}
 
-	// The PAMT type an explicit page operand is checked against (research
-	// 5.3 check 8, 7.2): the first page in its range that is not PT_NDA.
+	// The PAMT type an explicit page operand is checked against (tdh_mem_page_aug.c,
+	// pamt_manager.c): the first page in its range that is not PT_NDA.
 	constexpr u64 operand_type(u64 pfn, unsigned size) const
 	{
 		for (u64 i = 0; i < sim::frames_in(size); i++)
@@ -808,7 +812,7 @@ private:
 		return x;
 	}
 
-	// PROMOTE's child layout (research 5.10 check 12): child 0 aligned to
+	// PROMOTE's child layout (tdh_mem_page_promote.c): child 0 aligned to
 	// the large size, child i at child 0 + i * stride.  (Same state is the
 	// spec's check.)
 	constexpr bool promote_ok(const Walk& wk, unsigned level) const
@@ -829,7 +833,7 @@ private:
 	// spec.  Whether the module gets as far as R8 is the spec's to say: run
 	// it with R8 a free page and with R8 a reserved page.  Equal statuses
 	// mean an earlier check decided; different ones mean the R8 check is
-	// reached and its address error is the result (research 1: address
+	// reached and its address error is the result (tdx_api_defs.h, tdx_vmm_dispatcher.c: address
 	// checks come before the PAMT lock, so busy.pamt is left out).
 	constexpr sim::Outcome run_with_operand(Leaf leaf, sim::Args args, sim::View s, const Operand& op) const
 	{
@@ -881,7 +885,7 @@ private:
 		td_.st = post.td;
 	}
 
-	// SEPT.ADD (research 5.1): R8 becomes an S-EPT page of 512 FREE entries
+	// SEPT.ADD (tdh_mem_sept_add.c): R8 becomes an S-EPT page of 512 FREE entries
 	// (post.child), PT_EPT owned by the TDR; the entry links it.
 	constexpr void link_sept_page(EntryRef r, unsigned level, const Operand& op, const sim::View& post)
 	{
@@ -893,7 +897,7 @@ private:
 		entry(r) = {post.path[level], op.pa};
 	}
 
-	// PAGE.ADD / AUG (research 5.2, 5.3): R8 becomes a PT_REG page of the
+	// PAGE.ADD / AUG (tdh_mem_page_add.c, tdh_mem_page_aug.c): R8 becomes a PT_REG page of the
 	// entry's size, mapped by the entry.
 	constexpr void map_page(EntryRef r, unsigned level, const Operand& op, const sim::View& post)
 	{
@@ -901,7 +905,7 @@ private:
 		entry(r) = {post.path[level], op.pa};
 	}
 
-	// BLOCK / UNBLOCK (research 5.4, 5.5): the entry's state and the
+	// BLOCK / UNBLOCK (tdh_mem_range_block.c, tdh_mem_range_unblock.c): the entry's state and the
 	// target's bepoch.
 	constexpr void set_state(EntryRef r, const Walk& wk, unsigned level, const Operand& op,
 				 const sim::View& post)
@@ -910,7 +914,8 @@ private:
 		entry(r).state = post.path[level];
 	}
 
-	// PAGE.REMOVE / SEPT.REMOVE (research 5.7, 5.8): the entry is freed, the
+	// PAGE.REMOVE / SEPT.REMOVE (tdh_mem_page_remove.c, tdh_mem_sept_remove.c):
+	// the entry is freed, the
 	// page it held takes the post PAMT type (PT_NDA); RCX returns its HPA.
 	constexpr u64 unmap(EntryRef r, unsigned level, const sim::View& post)
 	{
@@ -925,7 +930,7 @@ private:
 		return hpa;
 	}
 
-	// DEMOTE (research 5.9): R8 becomes an S-EPT page whose 512 entries are
+	// DEMOTE (tdh_mem_page_demote.c): R8 becomes an S-EPT page whose 512 entries are
 	// the post child states at base + i * stride.  The large page's own PAMT
 	// entry takes the post target (PT_NDA); the 512 entries one size down,
 	// outside the view, take its former type and owner with bepoch 0.
@@ -944,7 +949,7 @@ private:
 		entry(r) = {post.path[level], op.pa};
 	}
 
-	// PROMOTE (research 5.10): the entry becomes child 0's leaf at the large
+	// PROMOTE (tdh_mem_page_promote.c): the entry becomes child 0's leaf at the large
 	// size, the 512 child pages merge into one PAMT entry, the S-EPT page
 	// is freed (post.target, PT_NDA); RCX returns it.
 	constexpr u64 promote(EntryRef r, unsigned level, const sim::View& post)
@@ -961,7 +966,8 @@ private:
 		return child_pa;
 	}
 
-	// Research 1: on a walk failure RCX/RDX describe the last entry read, on
+	// tdx_api_defs.h, sept_manager.c: on a walk failure RCX/RDX describe the
+	// last entry read, on
 	// a state failure the target entry.
 	constexpr void set_ext_err(TdxModuleArgs& a, u64 st, const Walk& wk, unsigned level) const
 	{
@@ -988,11 +994,11 @@ private:
 	static constexpr bool tdr_exclusive(Leaf leaf)
 	{
 		return leaf == Leaf::TDH_MR_FINALIZE || leaf == Leaf::TDH_MNG_VPFLUSHDONE ||
-		       leaf == Leaf::TDH_MNG_KEY_FREEID; // research 3.4
+		       leaf == Leaf::TDH_MNG_KEY_FREEID; // tdx_locks.h
 	}
 
-	// TRACK, MR.FINALIZE, VPFLUSHDONE, KEY.FREEID: RCX = TDR (research 5.6,
-	// 5.16, 5.17, 5.19).
+	// TRACK, MR.FINALIZE, VPFLUSHDONE, KEY.FREEID: RCX = TDR (tdh_mem_track.c,
+	// tdh_mr_finalize.c, tdh_mng_vpflushdone.c, tdh_mng_key_freeid.c).
 	constexpr u64 td_leaf(Leaf leaf, TdxModuleArgs& a, sim::Busy busy)
 	{
 		busy.tdr = busy.tdr || (tdr_exclusive(leaf) && any_vcpu_in_guest());
@@ -1006,7 +1012,7 @@ private:
 		return out.status;
 	}
 
-	// MR.EXTEND (research 5.12): RCX a 256-byte aligned GPA, RDX the TDR
+	// MR.EXTEND (tdh_mr_extend.c): RCX a 256-byte aligned GPA, RDX the TDR
 	// (exclusive); a walk to the leaf.
 	constexpr u64 mr_extend(TdxModuleArgs& a, sim::Busy busy)
 	{
@@ -1028,7 +1034,7 @@ private:
 		return out.status;
 	}
 
-	// CACHE.WB (research 5.15): RCX 0 starts, 1 resumes.  Nothing is ever
+	// CACHE.WB (tdh_phymem_cache_wb.c): RCX 0 starts, 1 resumes.  Nothing is ever
 	// interrupted here, so a resume has no saved state (check 4); a start
 	// is the spec's.
 	constexpr u64 cache_wb(TdxModuleArgs& a, const sim::Busy& busy)
@@ -1045,7 +1051,7 @@ private:
 		return out.status;
 	}
 
-	// RECLAIM (research 5.13): RCX = HPA; the PAMT walk to the page's actual
+	// RECLAIM (tdh_phymem_page_reclaim.c): RCX = HPA; the PAMT walk to the page's actual
 	// size gives the target and args.level.  An address inside a larger page
 	// (check 5) is folded into page_info_ok.  Outputs RCX/RDX/R8 = PT,
 	// owner, size.
@@ -1115,7 +1121,8 @@ private:
 	// TDH.PHYMEM.PAGE.WBINVD.  Until it does, their checks live here, each
 	// cited; VP.ENTER reuses the spec's TD-state check and epoch steps.
 
-	// TDH.VP.ENTER (research 3.2, 3.4, 4): the TD-state check with the
+	// TDH.VP.ENTER (tdh_vp_enter.c, op_state_lookup.c, tdx_locks.h, helpers.c):
+	// the TD-state check with the
 	// VP.ENTER OP_STATE set, the association with the current LP, the
 	// shared epoch lock, then adjust_tlb_tracking_state (spec::tlb_vp_enter).
 	// The vCPU stays in the guest -- running on that LP -- until td_exit().
@@ -1145,12 +1152,12 @@ private:
 		return status::TDX_SUCCESS;
 	}
 
-	// TDH.VP.FLUSH (research 5.19; tdh_vp_flush.c): the TDVPR taken
+	// TDH.VP.FLUSH (tdh_vp_flush.c): the TDVPR taken
 	// exclusively (a vCPU in the guest holds it: BUSY|RCX), keys configured,
 	// the vCPU associated with the current LP (assoc_lpid == lp_id, else
 	// TDX_VCPU_NOT_ASSOCIATED: Linux v6.19 tdx_flush_vp_on_cpu() runs it on
 	// vcpu->cpu by IPI); it is then associated with no LP (num_assoc_vcpus--,
-	// research 5.16 check 4).
+	// tdh_mng_vpflushdone.c).
 	constexpr u64 vp_flush(TdxModuleArgs& a)
 	{
 		const std::size_t v = find_vcpu(a.rcx);
@@ -1169,7 +1176,7 @@ private:
 		return status::TDX_SUCCESS;
 	}
 
-	// TDH.PHYMEM.PAGE.WBINVD (research 5.14): RCX = HPA | HKID << phys bits;
+	// TDH.PHYMEM.PAGE.WBINVD (tdh_phymem_page_wbinvd.c): RCX = HPA | HKID << phys bits;
 	// the HPA must be a 4K PT_NDA page in the TDMR.  No metadata changes.
 	constexpr u64 page_wbinvd(TdxModuleArgs& a) const
 	{
@@ -1183,7 +1190,7 @@ private:
 	}
 
 	// A TDVPR operand that names no vCPU: the explicit-HPA statuses
-	// (research 1) with PT_TDVPR expected.
+	// (tdx_api_defs.h, tdx_vmm_dispatcher.c) with PT_TDVPR expected.
 	constexpr u64 tdvpr_error(u64 pa) const
 	{
 		if (const u64 err = check_hpa(pa, 0))
@@ -1269,7 +1276,7 @@ private:
 		set_pt(pfn, pt);
 	}
 
-	// A page's type; PT_NDA also drops its owner and size (research 7.2).
+	// A page's type; PT_NDA also drops its owner and size (pamt_manager.c).
 	constexpr void set_pt(u64 pfn, u64 pt)
 	{
 		Frame& f = frame_at(pfn);
@@ -1287,7 +1294,7 @@ private:
 	}
 
 	// A page of `size` at head: the head frame holds its PAMT entry, the
-	// frames it covers point at the head (research 7.2).
+	// frames it covers point at the head (pamt_manager.c).
 	constexpr void make_leaf_page(u64 head, unsigned size, u64 pt, u64 bepoch)
 	{
 		Frame& f = frame_at(head);
@@ -1300,7 +1307,7 @@ private:
 	}
 
 	// DEMOTE: 512 pages one size down, the parent's type and owner, bepoch 0
-	// (research 5.9 effect).
+	// (tdh_mem_page_demote.c).
 	constexpr void split_leaf_page(u64 head, unsigned size, u64 pt)
 	{
 		const u64 n = sim::frames_in(size - 1);
@@ -1310,7 +1317,7 @@ private:
 	}
 
 	// PROMOTE: the 512 child entries become PT_NDA, the large entry takes
-	// PT_REG and the owner (research 5.10 effect).
+	// PT_REG and the owner (tdh_mem_page_promote.c).
 	constexpr void merge_leaf_pages(u64 head, unsigned size)
 	{
 		const u64 pt = frame_at(head).pt;

@@ -6,10 +6,10 @@
 // Sources:
 //  - intel/tdx-module TDX_1.5.01 include/tdx_api_defs.h,
 //    include/auto_gen/tdx_error_codes_defs.h
-//    (shared/research/tdx-module-sept.md sections 1 and 9);
+//    and include/tdx_api_defs.h;
 //  - Linux v6.19 arch/x86/virt/vmx/tdx/tdx.h (leaf numbers),
 //    arch/x86/kvm/vmx/tdx_errno.h and arch/x86/include/asm/tdx.h
-//    (shared/research/linux-kvm-tdx.md sections 6.1 and 6.3).
+//    (docs/sources.md).
 // Leaves that upstream Linux does not define (SEPT.REMOVE, DEMOTE, PROMOTE,
 // RANGE.UNBLOCK) take their numbers from intel/tdx tdx_arch.h and the module.
 #pragma once

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // What the executable reference records as it runs: the kernel's kvmmmu
-// tracepoints (Linux v6.19 arch/x86/kvm/mmu/mmutrace.h, shared/research/
-// linux-kvm-tdx.md section 7) plus the external-hook calls and SEAMCALLs
+// tracepoints (Linux v6.19 arch/x86/kvm/mmu/mmutrace.h) plus the external-hook calls and SEAMCALLs
 // that the TDX glue makes.  `arborist run` prints them; the conformance
 // checker reads the same kinds of event from kernel traces.
 #pragma once

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // The external page-table hooks of struct kvm_x86_ops (Linux v6.19
-// arch/x86/include/asm/kvm_host.h; shared/research/linux-kvm-tdx.md 5.1),
+// arch/x86/include/asm/kvm_host.h, kvm-x86-ops.h, vmx/tdx.c),
 // plus split_external_spt from seed 001.  The TDP MMU calls these for
 // mirror SPTEs; KVM's TDX code (impl/arborist/impl/tdx.hpp) implements them
 // with SEAMCALLs.

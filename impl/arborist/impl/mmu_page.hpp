@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // struct kvm_mmu_page and the page-table store of the executable TDP MMU
-// (Linux v6.19 arch/x86/kvm/mmu/mmu_internal.h; shared/research/
-// linux-kvm-tdx.md section 4).
+// (Linux v6.19 arch/x86/kvm/mmu/mmu_internal.h).
 //
 // A page table lives in a pool slot; its "physical address" is derived from
 // the slot, so a non-leaf SPTE built by spec::make_nonleaf_spte() points back

@@ -6,7 +6,7 @@
 // entry points in the kernel's order: KVM_TDX_INIT_VM and vCPU creation,
 // KVM_TDX_INIT_MEM_REGION (PAGE.ADD), KVM_TDX_FINALIZE_VM, EPT-violation
 // faults, MMU-notifier/guest_memfd invalidation, and VM destruction
-// (shared/research/linux-kvm-tdx.md 5.3 "Full teardown order").
+// (Linux v6.19 arch/x86/kvm/vmx/tdx.c, the full teardown order).
 #pragma once
 
 #include <array>

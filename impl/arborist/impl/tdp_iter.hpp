@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // The TDP iterator: a pre-order walk of one root, restartable after a yield
-// (Linux v6.19 arch/x86/kvm/mmu/tdp_iter.h, tdp_iter.c;
-// shared/research/linux-kvm-tdx.md section 2).  Index and GFN arithmetic
+// (Linux v6.19 arch/x86/kvm/mmu/tdp_iter.h, tdp_iter.c).  Index and GFN arithmetic
 // come from spec/arborist/gfn.hpp and spte.hpp; nothing is restated here.
 #pragma once
 

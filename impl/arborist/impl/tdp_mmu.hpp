@@ -4,7 +4,7 @@
 // direct and mirror roots, over the spec's SPTE and GFN rules
 // (spec/arborist/spte.hpp, gfn.hpp) and the external page-table hooks
 // (impl/arborist/impl/hooks.hpp).  Facts and function contracts:
-// shared/research/linux-kvm-tdx.md section 3.
+// Linux v6.19 arch/x86/kvm/mmu/tdp_mmu.c (docs/sources.md).
 //
 // Every operation here runs whole: one call is one kernel call, and every
 // shared-memory access goes through the small set of primitives at the top

@@ -5,7 +5,7 @@
 // tdx_mmu_release_hkid, tdx_reclaim_*), over any SEAMCALL backend: the
 // simulated module (hw/arborist/hw/sim_module.hpp) by default, the real
 // instruction in a kernel-side build.  Contracts:
-// shared/research/linux-kvm-tdx.md section 5.
+// Linux v6.19 arch/x86/kvm/vmx/tdx.c (docs/sources.md).
 //
 // Variants (named after the seed that proposes them):
 //  - seed 001: private 2M pages, split with BLOCK, TRACK, DEMOTE

@@ -228,14 +228,16 @@ std::string TdxSystem::validate() const
 {
 	if (cfg_.nr_vcpus < 1 || cfg_.nr_vcpus > 4)
 		return "vcpus must be 1 to 4";
+	// Every vCPU a task names exists before initial() looks up its roots.
+	for (unsigned t = 0; t < thread_count(); t++)
+		if (tasks_[t].kind == TdxTask::fault && tasks_[t].vcpu >= static_cast<int>(cfg_.nr_vcpus))
+			return "task " + std::to_string(t + 1) + ": vCPU " + std::to_string(tasks_[t].vcpu) +
+			       " of a TD with " + std::to_string(cfg_.nr_vcpus);
 	const State s = initial();
 	for (unsigned t = 0; t < thread_count(); t++) {
 		const TdxTaskSpec& k = tasks_[t];
 		if (k.kind != TdxTask::fault)
 			continue;
-		if (k.vcpu >= static_cast<int>(cfg_.nr_vcpus))
-			return "task " + std::to_string(t + 1) + ": vCPU " + std::to_string(k.vcpu) + " of a TD with " +
-			       std::to_string(cfg_.nr_vcpus);
 		TdVm probe = *s.vm;
 		if (!probe.resolve_fault(k.gpa ? k.gpa : cfg_.fault_gpa))
 			return "task " + std::to_string(t + 1) + ": no guest_memfd page for GPA 0x" +

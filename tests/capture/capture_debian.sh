@@ -21,17 +21,8 @@ set -uo pipefail
 arborist=$1 src=$2 work=$3 series=$4
 out=$work/out-$series
 check=$work/check-$series.txt
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
-fail() {
-	echo "FAIL: $*"
-	exit 1
-}
-
-command -v qemu-system-x86_64 >/dev/null 2>&1 || skip "qemu-system-x86_64 is not installed (scripts/bootstrap.sh capture)"
-command -v busybox >/dev/null 2>&1 || skip "busybox is not installed (scripts/bootstrap.sh capture)"
+. "$(dirname "$0")/lib.sh"
+need_qemu
 command -v cpio >/dev/null 2>&1 || skip "cpio is not installed (scripts/bootstrap.sh capture)"
 mkdir -p "$work"
 # Fetched here first only to tell "cannot be had" (skip) from a failure;

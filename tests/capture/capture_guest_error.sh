@@ -12,16 +12,8 @@
 #                guest lists the clocks it has
 set -uo pipefail
 arborist=$1 src=$2 work=$3 case=$4
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
-fail() {
-	echo "FAIL: $*"
-	exit 1
-}
-command -v qemu-system-x86_64 >/dev/null 2>&1 || skip "qemu-system-x86_64 is not installed (scripts/bootstrap.sh capture)"
-command -v busybox >/dev/null 2>&1 && command -v cpio >/dev/null 2>&1 || skip "busybox or cpio is not installed"
+. "$(dirname "$0")/lib.sh"
+need_qemu
 deb=$("$src/tools/capture/fetch-debian-kernel.sh" --series 6.1 "$work/cache")
 [ $? -eq 0 ] || skip "the Debian 6.1 kernel package cannot be had here (see the line above)"
 

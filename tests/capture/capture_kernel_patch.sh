@@ -23,16 +23,8 @@
 # missing, or the packages cannot be had here (no network, not Debian).
 set -uo pipefail
 arborist=$1 src=$2 work=$3 case=$4
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
-fail() {
-	echo "FAIL: $*"
-	exit 1
-}
-command -v qemu-system-x86_64 >/dev/null 2>&1 || skip "qemu-system-x86_64 is not installed (scripts/bootstrap.sh capture)"
-command -v busybox >/dev/null 2>&1 && command -v cpio >/dev/null 2>&1 || skip "busybox or cpio is not installed (scripts/bootstrap.sh capture)"
+. "$(dirname "$0")/lib.sh"
+need_qemu
 for tool in make gcc patch bison flex; do
 	command -v $tool >/dev/null 2>&1 || skip "$tool is not installed (scripts/bootstrap.sh capture)"
 done

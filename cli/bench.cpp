@@ -37,16 +37,16 @@ long peak_rss_kb()
 }
 
 struct Leaves {
-	hw::Leaf leaf;
+	tdx_abi::Leaf leaf;
 	const char* name;
 };
 constexpr Leaves kLeaves[] = {
-	{hw::Leaf::TDH_MEM_SEPT_ADD, "SEPT.ADD"},       {hw::Leaf::TDH_MEM_PAGE_AUG, "PAGE.AUG"},
-	{hw::Leaf::TDH_MEM_RANGE_BLOCK, "RANGE.BLOCK"}, {hw::Leaf::TDH_MEM_TRACK, "TRACK"},
-	{hw::Leaf::TDH_MEM_PAGE_REMOVE, "PAGE.REMOVE"}, {hw::Leaf::TDH_PHYMEM_PAGE_WBINVD, "PAGE.WBINVD"},
-	{hw::Leaf::TDH_VP_FLUSH, "VP.FLUSH"},           {hw::Leaf::TDH_MNG_VPFLUSHDONE, "VPFLUSHDONE"},
-	{hw::Leaf::TDH_PHYMEM_CACHE_WB, "CACHE.WB"},     {hw::Leaf::TDH_MNG_KEY_FREEID, "KEY.FREEID"},
-	{hw::Leaf::TDH_PHYMEM_PAGE_RECLAIM, "RECLAIM"},
+	{tdx_abi::Leaf::TDH_MEM_SEPT_ADD, "SEPT.ADD"},       {tdx_abi::Leaf::TDH_MEM_PAGE_AUG, "PAGE.AUG"},
+	{tdx_abi::Leaf::TDH_MEM_RANGE_BLOCK, "RANGE.BLOCK"}, {tdx_abi::Leaf::TDH_MEM_TRACK, "TRACK"},
+	{tdx_abi::Leaf::TDH_MEM_PAGE_REMOVE, "PAGE.REMOVE"}, {tdx_abi::Leaf::TDH_PHYMEM_PAGE_WBINVD, "PAGE.WBINVD"},
+	{tdx_abi::Leaf::TDH_VP_FLUSH, "VP.FLUSH"},           {tdx_abi::Leaf::TDH_MNG_VPFLUSHDONE, "VPFLUSHDONE"},
+	{tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB, "CACHE.WB"},     {tdx_abi::Leaf::TDH_MNG_KEY_FREEID, "KEY.FREEID"},
+	{tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM, "RECLAIM"},
 };
 
 int run_variant(const char* name, TdxVariants::Teardown t, u64 pages, std::ostream& out, std::ostream& err)

@@ -76,8 +76,8 @@ constexpr Row kRows[] = {
 // "Reclaiming a 4K page in TD_TEARDOWN state can be 5 times faster" (seed 004).
 constexpr double kDynamicOverReclaim = 5.0;
 
-constexpr hw::Leaf kDynamicLeaves[] = {hw::Leaf::TDH_MEM_RANGE_BLOCK, hw::Leaf::TDH_MEM_TRACK,
-				       hw::Leaf::TDH_MEM_PAGE_REMOVE, hw::Leaf::TDH_PHYMEM_PAGE_WBINVD};
+constexpr tdx_abi::Leaf kDynamicLeaves[] = {tdx_abi::Leaf::TDH_MEM_RANGE_BLOCK, tdx_abi::Leaf::TDH_MEM_TRACK,
+				       tdx_abi::Leaf::TDH_MEM_PAGE_REMOVE, tdx_abi::Leaf::TDH_PHYMEM_PAGE_WBINVD};
 
 // What the reference's teardown of one variant did, per private page.
 struct PerPage {
@@ -110,9 +110,9 @@ PerPage measure(TdxVariants::Teardown t, unsigned vcpus, u64 pages)
 	vm.module().reset_calls();
 	const bool destroyed = vm.destroy();
 	const double n = static_cast<double>(pages);
-	for (hw::Leaf l : kDynamicLeaves)
+	for (tdx_abi::Leaf l : kDynamicLeaves)
 		r.dynamic_calls += static_cast<double>(vm.module().calls(l)) / n;
-	r.reclaims = static_cast<double>(vm.module().calls(hw::Leaf::TDH_PHYMEM_PAGE_RECLAIM)) / n;
+	r.reclaims = static_cast<double>(vm.module().calls(tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM)) / n;
 	r.kicks = static_cast<double>(vm.vcpu_env().kicks) / n;
 	r.requests = static_cast<double>(vm.vcpu_env().requests) / n;
 	r.ipis = static_cast<double>(vm.vcpu_env().ipis) / n;

@@ -32,7 +32,7 @@
 #include <variant>
 #include <vector>
 
-#include "arborist/hw/names.hpp"
+#include "arborist/abi/tdx.hpp"
 #include "arborist/impl/mirror_check.hpp"
 #include "arborist/impl/refinement.hpp"
 #include "arborist/impl/td_vm.hpp"
@@ -47,11 +47,11 @@ namespace arborist::cli {
 namespace {
 
 using namespace arborist::impl;
-using hw::Leaf;
-using hw::leaf_name;
-using hw::leaf_names;
-using hw::sept_state_name;
-using hw::sept_state_names;
+using tdx_abi::Leaf;
+using tdx_abi::leaf_name;
+using tdx_abi::leaf_names;
+using spec::sept_state_name;
+using spec::sept_state_names;
 using spec::SeptState;
 
 // ============================================================================
@@ -139,7 +139,7 @@ std::string table_name(const std::string_view (&names)[N], u64 v)
 
 std::string operand_name(u64 id)
 {
-	namespace op = hw::operand;
+	namespace op = tdx_abi::operand;
 	const std::pair<u64, std::string_view> names[] = {
 		{op::RAX, "RAX"}, {op::RCX, "RCX"}, {op::RDX, "RDX"}, {op::R8, "R8"}, {op::R9, "R9"},
 		{op::TDR, "TDR"}, {op::SEPT_TREE, "SEPT_TREE"}, {op::SEPT_ENTRY, "SEPT_ENTRY"},
@@ -153,13 +153,13 @@ std::string operand_name(u64 id)
 // "TDX_OPERAND_BUSY|SEPT_TREE (0x8000020000000092)"
 std::string status_text(u64 status)
 {
-	if (status == hw::status::TDX_SUCCESS)
+	if (status == tdx_abi::status::TDX_SUCCESS)
 		return "TDX_SUCCESS";
-	const std::string_view base = hw::status_base_name(status);
+	const std::string_view base = tdx_abi::status_base_name(status);
 	if (base.empty())
 		return hex(status);
 	std::string s(base);
-	if (const u64 id = status & ~hw::TDX_SEAMCALL_STATUS_MASK)
+	if (const u64 id = status & ~tdx_abi::TDX_SEAMCALL_STATUS_MASK)
 		s += "|" + operand_name(id);
 	return s + " (" + hex(status) + ")";
 }

@@ -18,7 +18,7 @@ namespace {
 
 using impl::Event;
 using impl::EventKind;
-using hw::Leaf;
+using tdx_abi::Leaf;
 using u64 = std::uint64_t;
 
 // One line to write: its place on the shared clock, CPU and text.
@@ -156,7 +156,7 @@ void module_lines(const hw::SimModule& m, const TdBuild& b, std::vector<Line>& o
 				continue;
 			}
 			out.push_back({c.seq, cpu, conform::render(conform::VcpuRun{c.rcx, 0}, false)});
-			if (c.status != hw::status::TDX_SUCCESS)
+			if (c.status != tdx_abi::status::TDX_SUCCESS)
 				out.push_back({c.seq, cpu, conform::render(conform::VcpuRun{c.rcx, c.status}, true)});
 			continue;
 		}

@@ -24,9 +24,9 @@ namespace arborist::cli {
 // The TD as built before the run (the module forgets it once the TDR is
 // reclaimed): its construction SEAMCALLs open the trace.
 struct TdBuild {
-	hw::u64 tdr = 0;
-	hw::u64 hkid = 0;
-	std::vector<hw::u64> tdcs, tdvpr;
+	tdx_abi::u64 tdr = 0;
+	tdx_abi::u64 hkid = 0;
+	std::vector<tdx_abi::u64> tdcs, tdvpr;
 	unsigned phys_bits = 46;
 };
 

@@ -1495,7 +1495,7 @@ struct Checker::Impl {
 		const unsigned level = v.tdx_level + 1;
 		const u64 gfn = spec::gpa_to_gfn(d, v.gpa);
 		if (cs.mirror && cs.mirror->hook == spec::MirrorHook::split &&
-		    c.leaf == static_cast<u32>(hw::Leaf::TDH_MEM_PAGE_DEMOTE) && cs.mirror->gfn == gfn &&
+		    c.leaf == static_cast<u32>(tdx_abi::Leaf::TDH_MEM_PAGE_DEMOTE) && cs.mirror->gfn == gfn &&
 		    cs.mirror->level == level)
 			cs.mirror->demoted = true;
 		if (cs.hook && !cs.hook->returned)

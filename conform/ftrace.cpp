@@ -4,6 +4,7 @@
 // the events the conformance checker replays (see ftrace.hpp).
 #include "ftrace.hpp"
 
+#include "arborist/abi/tdx.hpp"
 #include "arborist/support/text.hpp"
 #include "announce.h"
 
@@ -656,27 +657,11 @@ MarkMmioSpte decode_mark_mmio_spte(std::string_view payload, const Where& w)
 
 // ---- TDX events (docs/trace-format.md) ------------------------------------------
 
-// Linux v6.19 arch/x86/virt/vmx/tdx/tdx.h leaf numbers (hw/arborist/hw/
-// tdx_abi.hpp), named as the TDX module spec names them; the ones a
-// tdx_seamcall line may carry (TDH.VP.ENTER is tdx_vcpu_enter/exit).
-const LeafName TDX_LEAVES[] = {
-	{1, "TDH.MNG.ADDCX"},         {2, "TDH.MEM.PAGE.ADD"},        {3, "TDH.MEM.SEPT.ADD"},
-	{4, "TDH.VP.ADDCX"},          {6, "TDH.MEM.PAGE.AUG"},        {7, "TDH.MEM.RANGE.BLOCK"},
-	{8, "TDH.MNG.KEY.CONFIG"},    {9, "TDH.MNG.CREATE"},          {10, "TDH.VP.CREATE"},
-	{11, "TDH.MNG.RD"},           {15, "TDH.MEM.PAGE.DEMOTE"},    {16, "TDH.MR.EXTEND"},
-	{17, "TDH.MR.FINALIZE"},      {18, "TDH.VP.FLUSH"},           {19, "TDH.MNG.VPFLUSHDONE"},
-	{20, "TDH.MNG.KEY.FREEID"},   {21, "TDH.MNG.INIT"},           {22, "TDH.VP.INIT"},
-	{23, "TDH.MEM.PAGE.PROMOTE"}, {24, "TDH.PHYMEM.PAGE.RDMD"},   {26, "TDH.VP.RD"},
-	{28, "TDH.PHYMEM.PAGE.RECLAIM"}, {29, "TDH.MEM.PAGE.REMOVE"}, {30, "TDH.MEM.SEPT.REMOVE"},
-	{34, "TDH.SYS.RD"},           {38, "TDH.MEM.TRACK"},          {39, "TDH.MEM.RANGE.UNBLOCK"},
-	{40, "TDH.PHYMEM.CACHE.WB"},  {41, "TDH.PHYMEM.PAGE.WBINVD"}, {43, "TDH.VP.WR"},
-};
-const std::size_t NUM_TDX_LEAVES = std::size(TDX_LEAVES);
-
+// The leaves a tdx_seamcall line may carry: tdx_abi::leaf_names' traced ones.
 std::string_view tdx_leaf_name(u32 leaf)
 {
-	for (const LeafName& l : TDX_LEAVES)
-		if (l.leaf == leaf)
+	for (const tdx_abi::LeafName& l : tdx_abi::leaf_names)
+		if (l.traced && static_cast<u32>(l.leaf) == leaf)
 			return l.name;
 	return {};
 }
@@ -722,9 +707,9 @@ Seamcall decode_seamcall(std::string_view payload, const Where& w)
 	f.label("leaf", "leaf");
 	c.leaf_name = f.token("leaf");
 	bool known = false;
-	for (const LeafName& l : TDX_LEAVES)
-		if (l.name == c.leaf_name) {
-			c.leaf = l.leaf;
+	for (const tdx_abi::LeafName& l : tdx_abi::leaf_names)
+		if (l.traced && l.name == c.leaf_name) {
+			c.leaf = static_cast<u32>(l.leaf);
 			known = true;
 		}
 	if (!known)

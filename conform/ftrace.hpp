@@ -214,7 +214,7 @@ struct TdParams {
 // "leaf %s rcx %llx rdx %llx r8 %llx r9 %llx status %llx out_rcx %llx
 // out_rdx %llx out_r8 %llx"; leaf is the TDX name, e.g. TDH.MEM.PAGE.AUG.
 struct Seamcall {
-	u32 leaf = 0; // the leaf number (hw::Leaf)
+	u32 leaf = 0; // the leaf number (tdx_abi::Leaf)
 	std::string_view leaf_name;
 	u64 rcx = 0, rdx = 0, r8 = 0, r9 = 0;
 	u64 status = 0;
@@ -243,13 +243,8 @@ struct HookCall {
 	int ret = 0; // exit
 };
 
-// The leaves a tdx_seamcall line may name, with their numbers.
-struct LeafName {
-	u32 leaf;
-	std::string_view name;
-};
-extern const LeafName TDX_LEAVES[];
-extern const std::size_t NUM_TDX_LEAVES;
+// The name of a leaf a tdx_seamcall line may carry (tdx_abi::LeafName::traced),
+// empty for any other number.
 std::string_view tdx_leaf_name(u32 leaf);
 
 TdParams decode_td_params(std::string_view payload, const Where& w);

@@ -13,8 +13,8 @@ namespace arborist::conform {
 
 namespace {
 
-using hw::Leaf;
-namespace st = hw::status;
+using tdx_abi::Leaf;
+namespace st = tdx_abi::status;
 
 constexpr u64 REGION_SHIFT = 21;             // 2 MiB: a 2M page keeps its alignment
 constexpr u64 REGION_FRAMES = u64{1} << 9;   // 4K frames per region
@@ -23,16 +23,16 @@ constexpr u64 MAX_REGIONS = 4096;            // 8 GiB of distinct host memory in
 constexpr std::size_t MAX_TDS = 64;          // TDs alive at once
 constexpr u64 NO_PFN = ~u64{0};
 
-u64 status_class(u64 s) { return s & hw::TDX_SEAMCALL_STATUS_MASK; }
+u64 status_class(u64 s) { return s & tdx_abi::TDX_SEAMCALL_STATUS_MASK; }
 
 std::string status_text(u64 s)
 {
-	const std::string_view name = hw::status_base_name(s);
+	const std::string_view name = tdx_abi::status_base_name(s);
 	std::string t = hex(s);
 	if (!name.empty()) {
 		t += " (" + std::string(name);
-		if (s & ~hw::TDX_SEAMCALL_STATUS_MASK)
-			t += "|" + hex(s & ~hw::TDX_SEAMCALL_STATUS_MASK);
+		if (s & ~tdx_abi::TDX_SEAMCALL_STATUS_MASK)
+			t += "|" + hex(s & ~tdx_abi::TDX_SEAMCALL_STATUS_MASK);
 		t += ")";
 	}
 	return t;
@@ -76,7 +76,7 @@ constexpr StatusCheck STATUS_CHECKS[] = {
 	{st::TDX_GPA_RANGE_NOT_BLOCKED, ANY, "sept.not-blocked", "blocked_and_tracked_check(): sept_any_blocked()"},
 	{st::TDX_EPT_PAGE_NOT_FREE, ANY, "sept.children-not-free", "tdh_mem_sept_remove(): all_children_free()"},
 	{st::TDX_EPT_WALK_FAILED, ANY, "sept.walk", "walk_and_lock(): sept_walk_ok()"},
-	{st::TDX_PAGE_METADATA_INCORRECT, hw::operand::R8, "pamt.page-in-use",
+	{st::TDX_PAGE_METADATA_INCORRECT, tdx_abi::operand::R8, "pamt.page-in-use",
 	 "new_page_check(): the R8 page is PT_NDA"},
 	{st::TDX_TD_KEYS_NOT_CONFIGURED, ANY, "td.lifecycle", "td_state_check(): TD_KEYS_CONFIGURED"},
 	{st::TDX_TD_FATAL, ANY, "td.lifecycle", "td_state_check(): TDR.FATAL"},
@@ -99,7 +99,7 @@ constexpr StatusCheck STATUS_CHECKS[] = {
 const StatusCheck* status_check(u64 s)
 {
 	for (const StatusCheck& c : STATUS_CHECKS)
-		if (status_class(s) == c.status && (c.operand == ANY || (s & ~hw::TDX_SEAMCALL_STATUS_MASK) == c.operand))
+		if (status_class(s) == c.status && (c.operand == ANY || (s & ~tdx_abi::TDX_SEAMCALL_STATUS_MASK) == c.operand))
 			return &c;
 	return nullptr;
 }
@@ -108,7 +108,7 @@ const StatusCheck* status_check(u64 s)
 // tdh_do_no_vcpus(), tdx_sept_*()): the caller saw them and went on, so a model that agrees is fine.
 bool tolerated(Leaf leaf, u64 s)
 {
-	if (s == st::TDX_SUCCESS || hw::tdx_operand_busy(s))
+	if (s == st::TDX_SUCCESS || tdx_abi::tdx_operand_busy(s))
 		return true;
 	switch (leaf) {
 	case Leaf::TDH_VP_FLUSH: return s == st::TDX_VCPU_NOT_ASSOCIATED;
@@ -433,7 +433,7 @@ SeamcallVerdict TdxReplay::seamcall(const Seamcall& c, const Where& w, u32 cpu)
 		v.not_replayed = "metadata read/write, not modelled";
 		break;
 	default: {
-		if (hw::tdx_operand_busy(c.status) || c.status == st::TDX_RND_NO_ENTROPY ||
+		if (tdx_abi::tdx_operand_busy(c.status) || c.status == st::TDX_RND_NO_ENTROPY ||
 		    c.status == st::TDX_INTERRUPTED_RESUMABLE) {
 			// Contention and interruption are not modelled: such a call
 			// changed nothing in the module (a resumable CACHE.WB is
@@ -672,7 +672,7 @@ SeamcallVerdict TdxReplay::vcpu_exit(const VcpuRun& r, const Where& w, u32 cpu)
 		// counts is the model's answer at the entry, which refused.
 		return v;
 	}
-	if (v.model_status == r.status || hw::tdx_operand_busy(r.status) || hw::tdx_operand_busy(v.model_status))
+	if (v.model_status == r.status || tdx_abi::tdx_operand_busy(r.status) || tdx_abi::tdx_operand_busy(v.model_status))
 		return v;
 	const StatusCheck* sc = status_check(v.model_status);
 	v.kind = sc ? sc->kind : "sept.status-mismatch";

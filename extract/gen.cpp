@@ -689,8 +689,8 @@ void tlb_tracked(Header& h)
 
 void tlb_track(Header& h)
 {
-	namespace st = hw::status;
-	const u64 busy = hw::with_operand(st::TDX_OPERAND_BUSY, hw::operand::TD_EPOCH);
+	namespace st = tdx_abi::status;
+	const u64 busy = tdx_abi::with_operand(st::TDX_OPERAND_BUSY, tdx_abi::operand::TD_EPOCH);
 	auto status = [](const Args& a) { return sp::mem_track_epoch(d, epoch_of(a), a.b("epoch_lock_busy")).status; };
 	auto prev_left = [](const Args& a) {
 		return sp::epoch_refcount(d, epoch_of(a), d.lit(1) - sp::parity_of(d, a.w("td_epoch")));
@@ -724,7 +724,7 @@ void tlb_track(Header& h)
 
 Output tlb_header()
 {
-	namespace st = hw::status;
+	namespace st = tdx_abi::status;
 	Header h;
 	h.file = "tlb.h";
 	h.sources = {"spec/arborist/tlb.hpp"};
@@ -732,7 +732,7 @@ Output tlb_header()
 		    "is_tlb_tracked() and the epoch step of TDH.MEM.TRACK.";
 	h.defines = {
 		define("ARBORIST_TDX_SUCCESS", st::TDX_SUCCESS, "TDX_SUCCESS"),
-		define("ARBORIST_TDX_OPERAND_BUSY_TD_EPOCH", hw::with_operand(st::TDX_OPERAND_BUSY, hw::operand::TD_EPOCH),
+		define("ARBORIST_TDX_OPERAND_BUSY_TD_EPOCH", tdx_abi::with_operand(st::TDX_OPERAND_BUSY, tdx_abi::operand::TD_EPOCH),
 		       "TDX_OPERAND_BUSY | TDX_OPERAND_ID_TD_EPOCH"),
 		define("ARBORIST_TDX_PREVIOUS_TLB_EPOCH_BUSY", st::TDX_PREVIOUS_TLB_EPOCH_BUSY, "TDX_PREVIOUS_TLB_EPOCH_BUSY"),
 		define("ARBORIST_BEPOCH_MIG_FLAG", sp::BEPOCH_MIG_FLAG, "bit 63 of a PAMT bepoch"),
@@ -829,10 +829,10 @@ W blocked_and_tracked_status(const Args& a)
 
 void sept_removal_check(Header& h)
 {
-	namespace st = hw::status;
-	namespace opd = hw::operand;
-	const u64 not_blocked = hw::with_operand(st::TDX_GPA_RANGE_NOT_BLOCKED, opd::RCX);
-	const u64 not_tracked = hw::with_operand(st::TDX_TLB_TRACKING_NOT_DONE, opd::RCX);
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
+	const u64 not_blocked = tdx_abi::with_operand(st::TDX_GPA_RANGE_NOT_BLOCKED, opd::RCX);
+	const u64 not_tracked = tdx_abi::with_operand(st::TDX_TLB_TRACKING_NOT_DONE, opd::RCX);
 	std::vector<Param> ps = {word_param("op_state"), word_param("entry")};
 	for (const Param& p : epoch_params)
 		ps.push_back(p);
@@ -871,8 +871,8 @@ void sept_removal_check(Header& h)
 
 Output sept_flags_header()
 {
-	namespace st = hw::status;
-	namespace opd = hw::operand;
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
 	Header h;
 	h.file = "sept_flags.h";
 	h.sources = {"spec/arborist/sept.hpp", "spec/arborist/tlb.hpp"};
@@ -885,10 +885,10 @@ Output sept_flags_header()
 	for (const Named& s : op_states)
 		h.defines.push_back(define(std::string("ARBORIST_OP_STATE_") + s.name, s.code, ""));
 	h.defines.push_back(define("ARBORIST_TDX_GPA_RANGE_NOT_BLOCKED_RCX",
-				   hw::with_operand(st::TDX_GPA_RANGE_NOT_BLOCKED, opd::RCX),
+				   tdx_abi::with_operand(st::TDX_GPA_RANGE_NOT_BLOCKED, opd::RCX),
 				   "TDX_GPA_RANGE_NOT_BLOCKED | OPERAND_ID_RCX"));
 	h.defines.push_back(define("ARBORIST_TDX_TLB_TRACKING_NOT_DONE_RCX",
-				   hw::with_operand(st::TDX_TLB_TRACKING_NOT_DONE, opd::RCX),
+				   tdx_abi::with_operand(st::TDX_TLB_TRACKING_NOT_DONE, opd::RCX),
 				   "TDX_TLB_TRACKING_NOT_DONE | OPERAND_ID_RCX"));
 	sept_state_flags(h);
 	sept_removal_check(h);
@@ -1127,18 +1127,18 @@ void status_codes(const Expr& e, std::vector<u64>& out)
 }
 
 const std::pair<const char*, u64> operand_ids[] = {
-	{"RAX", hw::operand::RAX}, {"RCX", hw::operand::RCX}, {"RDX", hw::operand::RDX},
-	{"R8", hw::operand::R8}, {"R9", hw::operand::R9}, {"TDR", hw::operand::TDR},
-	{"SEPT_TREE", hw::operand::SEPT_TREE}, {"TD_EPOCH", hw::operand::TD_EPOCH},
-	{"OP_STATE", hw::operand::OP_STATE}, {"KOT", hw::operand::KOT}};
+	{"RAX", tdx_abi::operand::RAX}, {"RCX", tdx_abi::operand::RCX}, {"RDX", tdx_abi::operand::RDX},
+	{"R8", tdx_abi::operand::R8}, {"R9", tdx_abi::operand::R9}, {"TDR", tdx_abi::operand::TDR},
+	{"SEPT_TREE", tdx_abi::operand::SEPT_TREE}, {"TD_EPOCH", tdx_abi::operand::TD_EPOCH},
+	{"OP_STATE", tdx_abi::operand::OP_STATE}, {"KOT", tdx_abi::operand::KOT}};
 
 // "TDX_EPT_WALK_FAILED|RCX", as the kernel's error messages name them.
 std::string status_name(u64 v)
 {
-	const std::string_view base = hw::status_base_name(v);
+	const std::string_view base = tdx_abi::status_base_name(v);
 	if (base.empty())
-		throw std::runtime_error("extract: status " + c_hex(v) + " has no name in hw/tdx_abi.hpp");
-	const u64 opd = v & ~hw::TDX_SEAMCALL_STATUS_MASK;
+		throw std::runtime_error("extract: status " + c_hex(v) + " has no name in spec/arborist/abi/tdx.hpp");
+	const u64 opd = v & ~tdx_abi::TDX_SEAMCALL_STATUS_MASK;
 	if (opd == 0)
 		return std::string(base);
 	for (const auto& [name, id] : operand_ids)
@@ -1175,8 +1175,8 @@ struct LeafCtx {
 	std::string pwl; // "pwl4." in obligation names
 };
 
-B success(const Outcome& o) { return o.status == d.lit(hw::status::TDX_SUCCESS); }
-B ok_of(const Args& a) { return a.w("\\result.status") == d.lit(hw::status::TDX_SUCCESS); }
+B success(const Outcome& o) { return o.status == d.lit(tdx_abi::status::TDX_SUCCESS); }
+B ok_of(const Args& a) { return a.w("\\result.status") == d.lit(tdx_abi::status::TDX_SUCCESS); }
 
 // Every output equal to its input: what a failing call returns.
 B unchanged(const Outcome& o, const View& s, const LeafArgs& a)
@@ -1203,11 +1203,11 @@ B unchanged(const Outcome& o, const View& s, const LeafArgs& a)
 
 void leaf_contract(Function& fn, const LeafCtx& c, const std::vector<u64>& codes)
 {
-	namespace st = hw::status;
-	using L = hw::Leaf;
+	namespace st = tdx_abi::status;
+	using L = tdx_abi::Leaf;
 	using PT = sp::PageType;
 	using LC = sp::Lifecycle;
-	const std::string n(c.info.name);
+	const std::string n(c.info.name());
 	const L leaf = c.info.leaf;
 	auto z3 = [&](const std::string& ob) { return "Z3: sept." + ob + "/" + n; };
 
@@ -1351,10 +1351,10 @@ void leaf_contract(Function& fn, const LeafCtx& c, const std::vector<u64>& codes
 // One leaf over geometry g: the function, named with `prefix`.
 void sept_leaf(Header& h, const LeafCtx& c, const std::string& prefix)
 {
-	const std::string n(c.info.name);
+	const std::string n(c.info.name());
 	const std::string fn = prefix + c_name(n);
 	const sp::TdGeometry g = c.g;
-	const hw::Leaf leaf = c.info.leaf;
+	const tdx_abi::Leaf leaf = c.info.leaf;
 	const std::string doc =
 		n + " (SEAMCALL leaf " + std::to_string(static_cast<u64>(leaf)) + ") of TDX module 1.5.01" +
 		(prefix.find("pwl") != std::string::npos ? ", EPTP.PWL " + std::to_string(g.pwl) : "") +
@@ -1590,10 +1590,10 @@ Output sept_header()
 			std::vector<u64> codes;
 			status_codes(std::get<W>(f.outputs(f.bind())[0].second).e, codes);
 			for (const u64 v : codes)
-				if (std::find(classes.begin(), classes.end(), v & hw::TDX_SEAMCALL_STATUS_MASK) == classes.end())
-					classes.push_back(v & hw::TDX_SEAMCALL_STATUS_MASK);
+				if (std::find(classes.begin(), classes.end(), v & tdx_abi::TDX_SEAMCALL_STATUS_MASK) == classes.end())
+					classes.push_back(v & tdx_abi::TDX_SEAMCALL_STATUS_MASK);
 		}
-	for (const auto& sn : hw::status_names)
+	for (const auto& sn : tdx_abi::status_names)
 		if (std::find(classes.begin(), classes.end(), sn.value) != classes.end())
 			h.defines.push_back(define("ARBORIST_" + std::string(sn.name), sn.value, ""));
 	return {h.file, emit(h)};

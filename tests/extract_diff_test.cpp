@@ -478,7 +478,7 @@ TEST(ExtractDiff, MirrorHook)
 
 namespace sept_c {
 
-using Leaf = arborist::hw::Leaf;
+using Leaf = arborist::tdx_abi::Leaf;
 using View = sp::SeptLocal<sp::Concrete>;
 using Args = sp::SeptArgs<sp::Concrete>;
 using Fn = arborist_sept_outcome (*)(arborist_sept_view, arborist_sept_args);

@@ -24,10 +24,10 @@
 namespace {
 
 namespace spec = arborist::spec;
-namespace hw = arborist::hw;
+namespace tdx_abi = arborist::tdx_abi;
 using u64 = std::uint64_t;
 using C = spec::Concrete;
-using hw::Leaf;
+using tdx_abi::Leaf;
 using spec::Lifecycle;
 using spec::OpState;
 using spec::PageType;
@@ -90,13 +90,13 @@ std::string hex_status(u64 v)
 	char buf[32];
 	std::snprintf(buf, sizeof buf, "0x%016llX", static_cast<unsigned long long>(v));
 	std::string s = buf;
-	const std::string_view n = hw::status_base_name(v);
+	const std::string_view n = tdx_abi::status_base_name(v);
 	if (!n.empty()) {
 		s += " (";
 		s += n;
-		if (v & ~hw::TDX_SEAMCALL_STATUS_MASK) {
+		if (v & ~tdx_abi::TDX_SEAMCALL_STATUS_MASK) {
 			std::snprintf(buf, sizeof buf, "|0x%llX",
-				      static_cast<unsigned long long>(v & ~hw::TDX_SEAMCALL_STATUS_MASK));
+				      static_cast<unsigned long long>(v & ~tdx_abi::TDX_SEAMCALL_STATUS_MASK));
 			s += buf;
 		}
 		s += ")";
@@ -263,14 +263,6 @@ Call good_call(Leaf leaf, const TdGeometry& g = spec::td_pwl4)
 	return {leaf, args(0), runnable_td(0, SeptState::FREE, g), g};
 }
 
-std::string leaf_name(Leaf l)
-{
-	for (const auto& i : spec::sept_leaves)
-		if (i.leaf == l)
-			return std::string(i.name);
-	return "leaf " + std::to_string(w(l));
-}
-
 // The leaves that run the section 3.3 TD-state check.
 constexpr Leaf td_state_leaves[] = {
 	Leaf::TDH_MEM_SEPT_ADD,    Leaf::TDH_MEM_PAGE_ADD,    Leaf::TDH_MEM_PAGE_AUG,  Leaf::TDH_MEM_RANGE_BLOCK,
@@ -303,21 +295,21 @@ constexpr SeptState all_states[] = {
 
 TEST(SeptStatusCodes, LiteralValuesMatchTheAbiHeader)
 {
-	namespace st = hw::status;
-	namespace op = hw::operand;
-	EXPECT_STATUS(hw::with_operand(st::TDX_OPERAND_BUSY, op::SEPT_TREE), BUSY_SEPT_TREE);
-	EXPECT_STATUS(hw::with_operand(st::TDX_OPERAND_BUSY, op::RCX), BUSY_RCX);
-	EXPECT_STATUS(hw::with_operand(st::TDX_OPERAND_BUSY, op::RDX), BUSY_RDX);
-	EXPECT_STATUS(hw::with_operand(st::TDX_OPERAND_BUSY, op::TD_EPOCH), BUSY_TD_EPOCH);
-	EXPECT_STATUS(hw::with_operand(st::TDX_OPERAND_BUSY, op::OP_STATE), BUSY_OP_STATE);
-	EXPECT_STATUS(hw::with_operand(st::TDX_OPERAND_BUSY, op::KOT), BUSY_KOT);
-	EXPECT_STATUS(hw::with_operand(st::TDX_OPERAND_BUSY, op::TDR), BUSY_TDR);
-	EXPECT_STATUS(hw::with_operand(st::TDX_EPT_WALK_FAILED, op::RCX), EPT_WALK_FAILED_RCX);
-	EXPECT_STATUS(hw::with_operand(st::TDX_GPA_RANGE_ALREADY_BLOCKED, op::RCX), GPA_RANGE_ALREADY_BLOCKED_RCX);
-	EXPECT_STATUS(hw::with_operand(st::TDX_TLB_TRACKING_NOT_DONE, op::RCX), TLB_TRACKING_NOT_DONE_RCX);
-	EXPECT_STATUS(hw::with_operand(st::TDX_TLB_TRACKING_NOT_DONE, op::SEPT_TREE), TLB_TRACKING_NOT_DONE_SEPT_TREE);
-	EXPECT_STATUS(hw::with_operand(st::TDX_EPT_PAGE_NOT_FREE, op::RCX), EPT_PAGE_NOT_FREE_RCX);
-	EXPECT_STATUS(hw::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, op::RCX), EPT_ENTRY_STATE_INCORRECT_RCX);
+	namespace st = tdx_abi::status;
+	namespace op = tdx_abi::operand;
+	EXPECT_STATUS(tdx_abi::with_operand(st::TDX_OPERAND_BUSY, op::SEPT_TREE), BUSY_SEPT_TREE);
+	EXPECT_STATUS(tdx_abi::with_operand(st::TDX_OPERAND_BUSY, op::RCX), BUSY_RCX);
+	EXPECT_STATUS(tdx_abi::with_operand(st::TDX_OPERAND_BUSY, op::RDX), BUSY_RDX);
+	EXPECT_STATUS(tdx_abi::with_operand(st::TDX_OPERAND_BUSY, op::TD_EPOCH), BUSY_TD_EPOCH);
+	EXPECT_STATUS(tdx_abi::with_operand(st::TDX_OPERAND_BUSY, op::OP_STATE), BUSY_OP_STATE);
+	EXPECT_STATUS(tdx_abi::with_operand(st::TDX_OPERAND_BUSY, op::KOT), BUSY_KOT);
+	EXPECT_STATUS(tdx_abi::with_operand(st::TDX_OPERAND_BUSY, op::TDR), BUSY_TDR);
+	EXPECT_STATUS(tdx_abi::with_operand(st::TDX_EPT_WALK_FAILED, op::RCX), EPT_WALK_FAILED_RCX);
+	EXPECT_STATUS(tdx_abi::with_operand(st::TDX_GPA_RANGE_ALREADY_BLOCKED, op::RCX), GPA_RANGE_ALREADY_BLOCKED_RCX);
+	EXPECT_STATUS(tdx_abi::with_operand(st::TDX_TLB_TRACKING_NOT_DONE, op::RCX), TLB_TRACKING_NOT_DONE_RCX);
+	EXPECT_STATUS(tdx_abi::with_operand(st::TDX_TLB_TRACKING_NOT_DONE, op::SEPT_TREE), TLB_TRACKING_NOT_DONE_SEPT_TREE);
+	EXPECT_STATUS(tdx_abi::with_operand(st::TDX_EPT_PAGE_NOT_FREE, op::RCX), EPT_PAGE_NOT_FREE_RCX);
+	EXPECT_STATUS(tdx_abi::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, op::RCX), EPT_ENTRY_STATE_INCORRECT_RCX);
 	EXPECT_STATUS(st::TDX_TD_KEYS_NOT_CONFIGURED, TD_KEYS_NOT_CONFIGURED);
 	EXPECT_STATUS(st::TDX_PREVIOUS_TLB_EPOCH_BUSY, PREVIOUS_TLB_EPOCH_BUSY);
 	EXPECT_STATUS(st::TDX_LIFECYCLE_STATE_INCORRECT, LIFECYCLE_STATE_INCORRECT);
@@ -413,7 +405,7 @@ TEST(SeptGoodCall, EveryLeafSucceedsOnAWellFormedView)
 {
 	for (const TdGeometry& g : spec::td_geometries)
 		for (const auto& info : spec::sept_leaves) {
-			SCOPED_TRACE(leaf_name(info.leaf) + " pwl " + std::to_string(g.pwl));
+			SCOPED_TRACE(tdx_abi::leaf_name(info.leaf) + " pwl " + std::to_string(g.pwl));
 			EXPECT_STATUS(status_of(good_call(info.leaf, g)), SUCCESS);
 		}
 }
@@ -441,7 +433,7 @@ TEST(SeptTdState, BusyTdrReportsTheRegisterHoldingTheTdr)
 	// S-EPT and MR.EXTEND take the TDR in RDX; TRACK (tdh_mem_track.c) and MR.FINALIZE
 	// (Linux tdh_mr_finalize: rcx = tdr) in RCX.
 	for (Leaf leaf : td_state_leaves) {
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		Call c = good_call(leaf);
 		c.a.busy.tdr = true;
 		const u64 expected = leaf == Leaf::TDH_MEM_TRACK || leaf == Leaf::TDH_MR_FINALIZE ? BUSY_RCX : BUSY_RDX;
@@ -452,19 +444,19 @@ TEST(SeptTdState, BusyTdrReportsTheRegisterHoldingTheTdr)
 TEST(SeptTdState, BusyTdrComesBeforeEveryTdStateCheck)
 {
 	for (Leaf leaf : td_state_leaves) {
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		Call c = good_call(leaf);
 		c.a.busy.tdr = true;
 		c.s.td.fatal = true;
 		c.s.td.lifecycle = w(Lifecycle::TD_TEARDOWN);
-		EXPECT_EQ(status_of(c) & hw::TDX_SEAMCALL_STATUS_MASK, 0x8000020000000000ULL);
+		EXPECT_EQ(status_of(c) & tdx_abi::TDX_SEAMCALL_STATUS_MASK, 0x8000020000000000ULL);
 	}
 }
 
 TEST(SeptTdState, FatalTdIsTdFatalBeforeLifecycle)
 {
 	for (Leaf leaf : td_state_leaves) {
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		Call c = good_call(leaf);
 		c.s.td.fatal = true;
 		EXPECT_STATUS(status_of(c), TD_FATAL);
@@ -478,7 +470,7 @@ TEST(SeptTdState, KeysNotConfiguredInEveryOtherLifecycle)
 {
 	for (Leaf leaf : td_state_leaves)
 		for (Lifecycle lc : {Lifecycle::TD_HKID_ASSIGNED, Lifecycle::TD_BLOCKED, Lifecycle::TD_TEARDOWN}) {
-			SCOPED_TRACE(leaf_name(leaf) + " lifecycle " + std::to_string(w(lc)));
+			SCOPED_TRACE(tdx_abi::leaf_name(leaf) + " lifecycle " + std::to_string(w(lc)));
 			Call c = good_call(leaf);
 			c.s.td.lifecycle = w(lc);
 			EXPECT_STATUS(status_of(c), TD_KEYS_NOT_CONFIGURED);
@@ -488,7 +480,7 @@ TEST(SeptTdState, KeysNotConfiguredInEveryOtherLifecycle)
 TEST(SeptTdState, LifecycleBeforeTdcsAndOpState)
 {
 	for (Leaf leaf : td_state_leaves) {
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		Call c = good_call(leaf);
 		c.s.td.lifecycle = w(Lifecycle::TD_BLOCKED);
 		c.s.td.tdcs_allocated = false;
@@ -501,7 +493,7 @@ TEST(SeptTdState, LifecycleBeforeTdcsAndOpState)
 TEST(SeptTdState, TdcsNotAllocatedBeforeOpState)
 {
 	for (Leaf leaf : td_state_leaves) {
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		Call c = good_call(leaf);
 		c.s.td.tdcs_allocated = false;
 		EXPECT_STATUS(status_of(c), TDCS_NOT_ALLOCATED);
@@ -518,7 +510,7 @@ TEST(SeptTdState, OpStateLockBusyExceptForExclusiveTdrLeaves)
 	// (tdx_locks.h) and, in tdh_mr_finalize.c of TDX_1.5.01, passes TDX_LOCK_NO_LOCK
 	// to check_state_map_tdcs_and_lock as well.
 	for (Leaf leaf : td_state_leaves) {
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		Call c = good_call(leaf);
 		c.a.busy.op_state = true;
 		const bool no_lock =
@@ -532,7 +524,7 @@ TEST(SeptTdState, OpStateLockBeforeOpStateCheck)
 	for (Leaf leaf : td_state_leaves) {
 		if (leaf == Leaf::TDH_MEM_PAGE_ADD || leaf == Leaf::TDH_MR_EXTEND || leaf == Leaf::TDH_MR_FINALIZE)
 			continue;
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		Call c = good_call(leaf);
 		c.a.busy.op_state = true;
 		c.s.td.op_state = w(OpState::UNINITIALIZED);
@@ -575,7 +567,7 @@ TEST(SeptTdState, AllowedOpStatesPerLeaf)
 {
 	for (Leaf leaf : td_state_leaves)
 		for (OpState o : all_op_states) {
-			SCOPED_TRACE(leaf_name(leaf) + " op_state " + std::to_string(w(o)));
+			SCOPED_TRACE(tdx_abi::leaf_name(leaf) + " op_state " + std::to_string(w(o)));
 			Call c = good_call(leaf);
 			c.s.td.op_state = w(o);
 			if (op_state_allowed(leaf, o))
@@ -588,7 +580,7 @@ TEST(SeptTdState, AllowedOpStatesPerLeaf)
 TEST(SeptTdState, OpStateCheckBeforePageInfo)
 {
 	for (Leaf leaf : walking_leaves) {
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		Call c = good_call(leaf);
 		c.s.td.op_state = w(OpState::UNINITIALIZED);
 		c.a.page_info_ok = false;
@@ -629,7 +621,7 @@ TEST(SeptPageInfo, LevelOutsideTheLeafRangeIsOperandInvalidRcx)
 		for (Leaf leaf : walking_leaves) {
 			const LevelRange r = level_range(leaf, g);
 			for (unsigned level = 0; level < 8; level++) {
-				SCOPED_TRACE(leaf_name(leaf) + " pwl " + std::to_string(g.pwl) + " level " +
+				SCOPED_TRACE(tdx_abi::leaf_name(leaf) + " pwl " + std::to_string(g.pwl) + " level " +
 					     std::to_string(level));
 				Call c = good_call(leaf, g);
 				c.a.level = level;
@@ -645,7 +637,7 @@ TEST(SeptPageInfo, LevelOutsideTheLeafRangeIsOperandInvalidRcx)
 TEST(SeptPageInfo, BadGpaIsOperandInvalidRcxBeforeTreeLockAndWalk)
 {
 	for (Leaf leaf : walking_leaves) {
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		Call c = good_call(leaf);
 		c.a.page_info_ok = false;
 		EXPECT_STATUS(status_of(c), OPERAND_INVALID_RCX);
@@ -665,7 +657,7 @@ TEST(SeptLocks, BusyTreeLockIsBusySeptTree)
 	// Shared: SEPT.ADD, AUG, PAGE.REMOVE, DEMOTE, PROMOTE.  Exclusive: BLOCK,
 	// UNBLOCK, SEPT.REMOVE.  PAGE.ADD takes none (tdh_mem_page_add.c).
 	for (Leaf leaf : walking_leaves) {
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		Call c = good_call(leaf);
 		c.a.busy.tree = true;
 		EXPECT_STATUS(status_of(c), leaf == Leaf::TDH_MEM_PAGE_ADD ? SUCCESS : BUSY_SEPT_TREE);
@@ -677,7 +669,7 @@ TEST(SeptLocks, TreeLockBeforeWalk)
 	for (Leaf leaf : walking_leaves) {
 		if (leaf == Leaf::TDH_MEM_PAGE_ADD)
 			continue;
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		Call c = good_call(leaf);
 		c.a.busy.tree = true;
 		c.s.path[3] = w(SeptState::FREE);
@@ -690,7 +682,7 @@ TEST(SeptLocks, BusyEntryLockIsBusyRcx)
 	for (Leaf leaf : walking_leaves) {
 		if (leaf == Leaf::TDH_MEM_PAGE_ADD)
 			continue; // see SeptPageAdd.TakesNoEntryLock
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		Call c = good_call(leaf);
 		c.a.busy.entry = true;
 		EXPECT_STATUS(status_of(c), BUSY_RCX);
@@ -702,7 +694,7 @@ TEST(SeptLocks, WalkBeforeEntryLockAndEntryLockBeforeStateCheck)
 	for (Leaf leaf : walking_leaves) {
 		if (leaf == Leaf::TDH_MEM_PAGE_ADD)
 			continue;
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		Call c = good_call(leaf);
 		c.a.busy.entry = true;
 		c.s.path[3] = w(SeptState::FREE);
@@ -724,7 +716,7 @@ TEST(SeptWalk, NlBlockedParentFailsEveryWalkingLeafAtALowerLevel)
 	// tdh_mem_sept_remove.c: "Host SEAMCALLs that walk through the parent stop there ... AUG,
 	// PAGE.REMOVE, BLOCK, UNBLOCK and DEMOTE at lower levels".
 	for (Leaf leaf : walking_leaves) {
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		Call c = good_call(leaf);
 		c.s.path[c.a.level + 1] = w(SeptState::NL_BLOCKED);
 		EXPECT_STATUS(status_of(c), EPT_WALK_FAILED_RCX);
@@ -740,7 +732,7 @@ TEST(SeptWalk, FreeAncestorFailsEveryWalkingLeaf)
 			const unsigned l = c.a.level + above;
 			if (l >= c.g.pwl)
 				continue;
-			SCOPED_TRACE(leaf_name(leaf) + " FREE at level " + std::to_string(l));
+			SCOPED_TRACE(tdx_abi::leaf_name(leaf) + " FREE at level " + std::to_string(l));
 			c.s.path[l] = w(SeptState::FREE);
 			EXPECT_STATUS(status_of(c), EPT_WALK_FAILED_RCX);
 		}
@@ -749,7 +741,7 @@ TEST(SeptWalk, FreeAncestorFailsEveryWalkingLeaf)
 TEST(SeptWalk, FreeRootEntryFailsAugRemoveAndBlock)
 {
 	for (Leaf leaf : {Leaf::TDH_MEM_PAGE_AUG, Leaf::TDH_MEM_PAGE_REMOVE, Leaf::TDH_MEM_RANGE_BLOCK}) {
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		Call c = good_call(leaf);
 		c.s.path[3] = w(SeptState::FREE);
 		EXPECT_STATUS(status_of(c), EPT_WALK_FAILED_RCX);
@@ -762,7 +754,7 @@ TEST(SeptWalk, LeafAboveTheTargetFailsTheWalk)
 	// EPT_WALK_FAILED"; tdh_mem_page_remove.c.
 	for (SeptState big : {SeptState::MAPPED, SeptState::BLOCKED, SeptState::PENDING}) {
 		for (Leaf leaf : {Leaf::TDH_MEM_PAGE_REMOVE, Leaf::TDH_MEM_RANGE_BLOCK, Leaf::TDH_MEM_PAGE_AUG}) {
-			SCOPED_TRACE(leaf_name(leaf) + " under " + std::to_string(w(big)));
+			SCOPED_TRACE(tdx_abi::leaf_name(leaf) + " under " + std::to_string(w(big)));
 			Call c = good_call(leaf);
 			c.s.path[1] = w(big);
 			EXPECT_STATUS(status_of(c), EPT_WALK_FAILED_RCX);
@@ -785,7 +777,7 @@ TEST(SeptWalk, FiveLevelWalkReadsThePml5Entry)
 {
 	// sept_manager.c secure_ept_walk(): the walk starts at EPTP.PWL (3 for 4-level, 4 for 5-level).
 	for (Leaf leaf : walking_leaves) {
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		Call c5 = good_call(leaf, spec::td_pwl5);
 		ASSERT_EQ(c5.s.path[4], w(SeptState::NL_MAPPED));
 		c5.s.path[4] = w(SeptState::FREE);
@@ -1448,7 +1440,7 @@ TEST(SeptKvmLeafZap, SameSequenceThroughTheDispatcher)
 	const Args a = args(0);
 	View<> s = runnable_td(0, SeptState::PENDING, g);
 	for (Leaf leaf : {Leaf::TDH_MEM_RANGE_BLOCK, Leaf::TDH_MEM_TRACK, Leaf::TDH_MEM_PAGE_REMOVE}) {
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		const auto out = spec::sept_seamcall(cc, g, leaf, a, s);
 		ASSERT_STATUS(out.status, SUCCESS);
 		s = out.post;
@@ -1736,7 +1728,7 @@ TEST(SeptDemote, ChildrenAreImmediatelyRemovableAfterBlockAndTrack)
 	leaf.path[1] = d.post.path[1];
 	leaf.td = d.post.td;
 	for (Leaf l : {Leaf::TDH_MEM_RANGE_BLOCK, Leaf::TDH_MEM_TRACK, Leaf::TDH_MEM_PAGE_REMOVE}) {
-		SCOPED_TRACE(leaf_name(l));
+		SCOPED_TRACE(tdx_abi::leaf_name(l));
 		const auto out = spec::sept_seamcall(cc, g, l, args(0), leaf);
 		ASSERT_STATUS(out.status, SUCCESS);
 		leaf = out.post;
@@ -1898,7 +1890,7 @@ TEST(SeptMrFinalize, InitializedBecomesRunnable)
 	EXPECT_EQ(out.post.td.lifecycle, w(Lifecycle::TD_KEYS_CONFIGURED));
 	// and then it cannot run again, nor can PAGE.ADD / MR.EXTEND.
 	for (Leaf leaf : {Leaf::TDH_MR_FINALIZE, Leaf::TDH_MEM_PAGE_ADD, Leaf::TDH_MR_EXTEND}) {
-		SCOPED_TRACE(leaf_name(leaf));
+		SCOPED_TRACE(tdx_abi::leaf_name(leaf));
 		Call again = good_call(leaf);
 		again.s.td = out.post.td;
 		EXPECT_STATUS(status_of(again), OP_STATE_INCORRECT);
@@ -2020,7 +2012,7 @@ TEST(SeptTeardown, EverySeptLeafFailsWithKeysNotConfiguredAfterVpFlushDone)
 		for (const auto& info : spec::sept_leaves) {
 			if (!info.sept_leaf)
 				continue;
-			SCOPED_TRACE(leaf_name(info.leaf) + " lifecycle " + std::to_string(td.lifecycle));
+			SCOPED_TRACE(tdx_abi::leaf_name(info.leaf) + " lifecycle " + std::to_string(td.lifecycle));
 			Call c = good_call(info.leaf);
 			c.s.td = td;
 			EXPECT_STATUS(status_of(c), TD_KEYS_NOT_CONFIGURED);
@@ -2300,7 +2292,7 @@ TEST(SeptDispatch, TableListsEveryModelledLeafOnce)
 {
 	EXPECT_EQ(std::size(spec::sept_leaves), 16u);
 	for (const auto& info : spec::sept_leaves) {
-		SCOPED_TRACE(std::string(info.name));
+		SCOPED_TRACE(std::string(info.name()));
 		const bool walks = std::find(std::begin(walking_leaves), std::end(walking_leaves), info.leaf) !=
 				   std::end(walking_leaves);
 		EXPECT_EQ(info.walks, walks);

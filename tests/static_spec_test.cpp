@@ -14,7 +14,7 @@
 namespace {
 
 using namespace arborist::spec;
-namespace st = arborist::hw::status;
+namespace st = arborist::tdx_abi::status;
 constexpr const Concrete& d = concrete;
 
 // SPTE encoding, both flavours.

@@ -1,18 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // Every status code and leaf number has the module's numeric value
-// (hw/arborist/hw/tdx_abi.hpp against intel/tdx-module TDX_1.5.01
+// (spec/arborist/abi/tdx.hpp against intel/tdx-module TDX_1.5.01
 // include/auto_gen/tdx_error_codes_defs.h and include/tdx_api_defs.h, and
 // Linux v6.19 arch/x86/virt/vmx/tdx/tdx.h and arch/x86/kvm/vmx/tdx_errno.h).
 #include <gtest/gtest.h>
 
 #include <set>
 
-#include "arborist/hw/tdx_abi.hpp"
+#include "arborist/abi/tdx.hpp"
 
 namespace {
 
-using namespace arborist::hw;
+using namespace arborist::tdx_abi;
 
 TEST(Status, ModuleValues)
 {

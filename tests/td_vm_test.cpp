@@ -18,7 +18,7 @@ namespace {
 
 using namespace arborist;
 using namespace arborist::impl;
-using hw::Leaf;
+using arborist::tdx_abi::Leaf;
 using spec::SeptState;
 using spec::u64;
 
@@ -102,7 +102,7 @@ TEST(TdVm, BusyOnZapPathKicksAndRetriesOnce)
 	ASSERT_TRUE(td.vm.create());
 	ASSERT_TRUE(td.vm.finalize());
 	td.fault(0x7000);
-	EXPECT_EQ(td.vm.enter(0), hw::status::TDX_SUCCESS);
+	EXPECT_EQ(td.vm.enter(0), tdx_abi::status::TDX_SUCCESS);
 	EXPECT_TRUE(td.vm.module().vcpu(0).in_guest);
 	td.vm.module().reset_calls();
 	td.vm.module().inject_busy.tree = true; // BLOCK's exclusive tree lock
@@ -352,7 +352,7 @@ TEST(TdVmTeardown, TdrWbinvdWithGlobalKeyIdAfterItsReclaim)
 	EXPECT_EQ(t[t.size() - 2].rcx, tdr);
 	EXPECT_EQ(t.back().leaf, Leaf::TDH_PHYMEM_PAGE_WBINVD);
 	EXPECT_EQ(t.back().rcx, hw::mk_keyed_paddr(TDX_GLOBAL_KEYID, tdr, td.vm.module().x86_phys_bits()));
-	EXPECT_EQ(t.back().status, hw::status::TDX_SUCCESS);
+	EXPECT_EQ(t.back().status, tdx_abi::status::TDX_SUCCESS);
 	EXPECT_EQ(td.vm.pages().free_count(), td.vm.pages().count());
 }
 
@@ -363,7 +363,7 @@ TEST(TdVmTeardown, TdrWbinvdFailureLeaksTheTdr)
 	FailTd td;
 	td.zap_and_release_hkid();
 	td.uninit_mmu();
-	td.b.fail(Leaf::TDH_PHYMEM_PAGE_WBINVD, hw::status::TDX_OPERAND_INVALID);
+	td.b.fail(Leaf::TDH_PHYMEM_PAGE_WBINVD, tdx_abi::status::TDX_OPERAND_INVALID);
 	EXPECT_FALSE(td.tdx.reclaim_control_pages());
 	ASSERT_EQ(td.b.failed_rcx.size(), 1u);
 	EXPECT_EQ(td.b.failed_rcx[0] & ((u64{1} << td.m.x86_phys_bits()) - 1), td.tdx.tdr_pa());
@@ -383,7 +383,7 @@ TEST(TdVmTeardown, CacheWbFailureWarnsAndKeyFreeIdStillRuns)
 {
 	FailTd td;
 	td.mmu.unmap_gfn_range(1, 2, KVM_MIRROR_ROOTS, true, false);
-	td.b.fail(Leaf::TDH_PHYMEM_CACHE_WB, hw::status::TDX_OPERAND_INVALID);
+	td.b.fail(Leaf::TDH_PHYMEM_CACHE_WB, tdx_abi::status::TDX_OPERAND_INVALID);
 	EXPECT_FALSE(td.tdx.release_hkid());
 	EXPECT_EQ(td.b.failed_rcx.size(), 1u);
 	EXPECT_TRUE(td.warned("TDH.PHYMEM.CACHE.WB"));
@@ -402,7 +402,7 @@ TEST(TdVmTeardown, SeptPageReclaimFailureWarnsAndLeaks)
 	FailTd td;
 	td.zap_and_release_hkid();
 	ASSERT_FALSE(td.tdx.hkid_assigned());
-	td.b.fail(Leaf::TDH_PHYMEM_PAGE_RECLAIM, hw::status::TDX_OPERAND_INVALID);
+	td.b.fail(Leaf::TDH_PHYMEM_PAGE_RECLAIM, tdx_abi::status::TDX_OPERAND_INVALID);
 	td.uninit_mmu();
 	ASSERT_EQ(td.b.failed_rcx.size(), 1u);
 	const u64 leaked = td.b.failed_rcx[0] >> 12;
@@ -424,7 +424,7 @@ TEST(TdVmTeardown, Seed004PrivatePageReclaimFailureWarnsAndLeaks)
 	FailTd td(tv);
 	td.zap_and_release_hkid();
 	ASSERT_FALSE(td.tdx.hkid_assigned());
-	td.b.fail(Leaf::TDH_PHYMEM_PAGE_RECLAIM, hw::status::TDX_OPERAND_INVALID);
+	td.b.fail(Leaf::TDH_PHYMEM_PAGE_RECLAIM, tdx_abi::status::TDX_OPERAND_INVALID);
 	td.uninit_mmu();
 	ASSERT_EQ(td.b.failed_rcx.size(), 1u);
 	EXPECT_EQ(td.b.failed_rcx[0] >> 12, td.private_pfn);

@@ -17,7 +17,7 @@
 namespace {
 
 namespace spec = arborist::spec;
-namespace hw = arborist::hw;
+namespace tdx_abi = arborist::tdx_abi;
 using u64 = std::uint64_t;
 using C = spec::Concrete;
 using Epoch = spec::EpochState<C>;
@@ -151,8 +151,8 @@ TEST(TlbMemTrack, EpochLockBusyComesFirst)
 		EXPECT_EQ(r.status, BUSY_TD_EPOCH);
 		EXPECT_EQ(r.epoch.td_epoch, 4u);
 	}
-	EXPECT_EQ(BUSY_TD_EPOCH, hw::with_operand(hw::status::TDX_OPERAND_BUSY, hw::operand::TD_EPOCH));
-	EXPECT_EQ(PREVIOUS_TLB_EPOCH_BUSY, hw::status::TDX_PREVIOUS_TLB_EPOCH_BUSY);
+	EXPECT_EQ(BUSY_TD_EPOCH, tdx_abi::with_operand(tdx_abi::status::TDX_OPERAND_BUSY, tdx_abi::operand::TD_EPOCH));
+	EXPECT_EQ(PREVIOUS_TLB_EPOCH_BUSY, tdx_abi::status::TDX_PREVIOUS_TLB_EPOCH_BUSY);
 }
 
 TEST(TlbMemTrack, TrackedAfterTwoTracksWithNoVcpuInside)

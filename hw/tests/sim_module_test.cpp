@@ -18,7 +18,8 @@ namespace {
 
 namespace spec = arborist::spec;
 namespace hw = arborist::hw;
-using hw::Leaf;
+namespace tdx_abi = arborist::tdx_abi;
+using tdx_abi::Leaf;
 using hw::SimModule;
 using spec::Lifecycle;
 using spec::OpState;
@@ -347,7 +348,7 @@ TEST_P(SimTd, StatusWithChangesNothing)
 	hw::TdxModuleArgs args{};
 	args.rcx = GPA;
 	args.rdx = TDR;
-	const u64 fn = static_cast<u64>(Leaf::TDH_MEM_PAGE_REMOVE);
+	const u64 fn = static_cast<u64>(tdx_abi::Leaf::TDH_MEM_PAGE_REMOVE);
 	EXPECT_EQ(m.status_with(fn, args, spec::no_fault), TLB_TRACKING_NOT_DONE_RCX);
 	EXPECT_EQ(m.status_with(fn, args, spec::faults::skip_tracking_check), SUCCESS);
 	EXPECT_EQ(state_at(GPA, 0), blocked) << "the REMOVE that would succeed was not committed";
@@ -356,13 +357,13 @@ TEST_P(SimTd, StatusWithChangesNothing)
 	EXPECT_EQ(hw::tdh_mem_track(m, TDR), SUCCESS);
 	hw::TdxModuleArgs enter_args{};
 	enter_args.rcx = TDVPR0;
-	EXPECT_EQ(m.status_with(static_cast<u64>(Leaf::TDH_VP_ENTER), enter_args, spec::no_fault), SUCCESS);
+	EXPECT_EQ(m.status_with(static_cast<u64>(tdx_abi::Leaf::TDH_VP_ENTER), enter_args, spec::no_fault), SUCCESS);
 	EXPECT_FALSE(m.vcpu(0).in_guest);
 	args.rcx = TDR;
-	EXPECT_EQ(m.status_with(static_cast<u64>(Leaf::TDH_MNG_KEY_FREEID), args, spec::no_fault),
+	EXPECT_EQ(m.status_with(static_cast<u64>(tdx_abi::Leaf::TDH_MNG_KEY_FREEID), args, spec::no_fault),
 		  LIFECYCLE_STATE_INCORRECT);
-	EXPECT_EQ(m.status_with(static_cast<u64>(Leaf::TDH_MNG_VPFLUSHDONE), args, spec::no_fault), FLUSHVP_NOT_DONE);
-	EXPECT_EQ(m.status_with(static_cast<u64>(Leaf::TDH_MNG_VPFLUSHDONE), args, spec::faults::vpflushdone_with_vcpus),
+	EXPECT_EQ(m.status_with(static_cast<u64>(tdx_abi::Leaf::TDH_MNG_VPFLUSHDONE), args, spec::no_fault), FLUSHVP_NOT_DONE);
+	EXPECT_EQ(m.status_with(static_cast<u64>(tdx_abi::Leaf::TDH_MNG_VPFLUSHDONE), args, spec::faults::vpflushdone_with_vcpus),
 		  SUCCESS);
 	EXPECT_EQ(m.td().lifecycle, w(Lifecycle::TD_KEYS_CONFIGURED));
 }
@@ -420,7 +421,7 @@ TEST_P(SimTd, InjectedBusyFailsOnceWithTheOperandThenTheRetrySucceeds)
 	m.inject_busy.tree = true;
 	const u64 err = block(GPA, 0);
 	EXPECT_EQ(err, BUSY_SEPT_TREE);
-	EXPECT_TRUE(hw::tdx_operand_busy(err));
+	EXPECT_TRUE(tdx_abi::tdx_operand_busy(err));
 	EXPECT_EQ(state_at(GPA, 0), SeptState::PENDING);
 	ASSERT_TRUE(m.td_exit(0)); // KVM_REQ_OUTSIDE_GUEST_MODE
 	EXPECT_EQ(block(GPA, 0), SUCCESS) << "the injection is consumed by one call";
@@ -728,7 +729,7 @@ TEST_P(SimTd, ExtendedErrorOutputOnWalkAndStateFailures)
 	args.rdx = TDR | 1;
 	args.r8 = next_sept;
 	const u64 before = m.td().chldcnt;
-	EXPECT_EQ(m.seamcall(static_cast<u64>(Leaf::TDH_MEM_SEPT_ADD), args), SUCCESS);
+	EXPECT_EQ(m.seamcall(static_cast<u64>(tdx_abi::Leaf::TDH_MEM_SEPT_ADD), args), SUCCESS);
 	EXPECT_EQ(m.td().chldcnt, before);
 	EXPECT_EQ(pt(next_sept), PageType::PT_NDA);
 }
@@ -737,9 +738,9 @@ TEST_P(SimTd, LeavesOutsideTheModelAndNonzeroVersionsAreOperandInvalidRax)
 {
 	hw::TdxModuleArgs args{};
 	args.rcx = TDR;
-	EXPECT_EQ(m.seamcall(hw::seamcall_fn(Leaf::TDH_MEM_TRACK, 1), args), OPERAND_INVALID_RAX);
-	EXPECT_EQ(m.seamcall(static_cast<u64>(Leaf::TDH_MNG_RD), args), OPERAND_INVALID_RAX);
-	EXPECT_EQ(m.seamcall(static_cast<u64>(Leaf::TDH_MEM_TRACK), args), SUCCESS);
+	EXPECT_EQ(m.seamcall(hw::seamcall_fn(tdx_abi::Leaf::TDH_MEM_TRACK, 1), args), OPERAND_INVALID_RAX);
+	EXPECT_EQ(m.seamcall(static_cast<u64>(tdx_abi::Leaf::TDH_MNG_RD), args), OPERAND_INVALID_RAX);
+	EXPECT_EQ(m.seamcall(static_cast<u64>(tdx_abi::Leaf::TDH_MEM_TRACK), args), SUCCESS);
 }
 
 // --- teardown (tdh_mng_vpflushdone.c, tdh_phymem_cache_wb.c, tdh_mng_key_freeid.c,
@@ -821,8 +822,8 @@ TEST_P(SimTd, CountsSeamcallsByLeafAndVisitsEntries)
 	link_path(GPA, 1);
 	ASSERT_EQ(page_add(GPA, DATA), SUCCESS);
 	EXPECT_EQ(page_add(GPA, DATA + 4096), EPT_ENTRY_STATE_INCORRECT_RCX);
-	EXPECT_EQ(m.calls(Leaf::TDH_MEM_SEPT_ADD), static_cast<u64>(pwl() - 1));
-	EXPECT_EQ(m.calls(Leaf::TDH_MEM_PAGE_ADD), 2u);
+	EXPECT_EQ(m.calls(tdx_abi::Leaf::TDH_MEM_SEPT_ADD), static_cast<u64>(pwl() - 1));
+	EXPECT_EQ(m.calls(tdx_abi::Leaf::TDH_MEM_PAGE_ADD), 2u);
 	EXPECT_EQ(m.total_calls(), static_cast<u64>(pwl() + 1));
 
 	int present = 0;

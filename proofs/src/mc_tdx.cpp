@@ -8,7 +8,7 @@
 #include <boost/hana/for_each.hpp>
 #include <boost/hana/members.hpp>
 
-#include "arborist/hw/names.hpp"
+#include "arborist/abi/tdx.hpp"
 #include "arborist/mc/tdx_system.hpp"
 
 namespace arborist::mc {
@@ -76,8 +76,8 @@ std::string seamcalls_since(const hw::SimModule& m, std::size_t from)
 	std::string r;
 	for (std::size_t i = from; i < m.trace.size(); i++) {
 		const auto& c = m.trace[i];
-		const std::string_view st = hw::status_base_name(c.status);
-		r += (r.empty() ? "" : ", ") + hw::leaf_name(c.leaf) + " -> " +
+		const std::string_view st = tdx_abi::status_base_name(c.status);
+		r += (r.empty() ? "" : ", ") + tdx_abi::leaf_name(c.leaf) + " -> " +
 		     (st.empty() ? std::to_string(c.status) : std::string(st));
 	}
 	return r;
@@ -438,7 +438,7 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 	case TdxTask::vcpu_run:
 		if (th.pc == LOCK) {
 			const u64 epoch = vm.module().vcpu(0).vcpu_epoch;
-			th.result = static_cast<int>(vm.enter(0) == hw::status::TDX_SUCCESS);
+			th.result = static_cast<int>(vm.enter(0) == tdx_abi::status::TDX_SUCCESS);
 			if (vm.module().vcpu(0).vcpu_epoch != epoch)
 				th.tlb.clear(); // VP.ENTER flushed: the vCPU's epoch moved
 			th.pc = OP;
@@ -496,8 +496,8 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 		last_calls_.clear();
 		for (std::size_t i = calls_before; i < vm.module().trace.size(); i++) {
 			const auto& c = vm.module().trace[i];
-			const std::string_view st = hw::status_base_name(c.status);
-			last_calls_.push_back({hw::leaf_name(c.leaf), st.empty() ? std::to_string(c.status) : std::string(st)});
+			const std::string_view st = tdx_abi::status_base_name(c.status);
+			last_calls_.push_back({tdx_abi::leaf_name(c.leaf), st.empty() ? std::to_string(c.status) : std::string(st)});
 		}
 	}
 	vm.module().trace.clear(); // the trace is for the step's description only
@@ -770,7 +770,7 @@ std::string TdxSystem::describe_state(const State& s) const
 		if (const auto e = vm.module().sept_entry(TARGET_GPA, level)) {
 			std::snprintf(buf, sizeof buf, "S-EPT entry of GPA 0x%llx at level %u (TDX level %u): %s, HPA 0x%llx\n",
 				      static_cast<unsigned long long>(TARGET_GPA), level + 1, level,
-				      hw::sept_state_name(e->state).c_str(), static_cast<unsigned long long>(e->hpa));
+				      spec::sept_state_name(e->state).c_str(), static_cast<unsigned long long>(e->hpa));
 			r += buf;
 		}
 	// Each KVM_BUG_ON once: the first one killed the VM; what ran on
@@ -795,7 +795,7 @@ std::string TdxSystem::dot(const State& s) const
 	s.vm->module().for_each_entry([&](u64 gpa, unsigned level, const hw::SeptEntryView& e) {
 		std::snprintf(buf, sizeof buf, "  \"L%u 0x%llx\" [label=\"S-EPT level %u (TDX %u) GPA 0x%llx\\n%s\"];\n",
 			      level + 1, static_cast<unsigned long long>(gpa), level + 1, level,
-			      static_cast<unsigned long long>(gpa), hw::sept_state_name(e.state).c_str());
+			      static_cast<unsigned long long>(gpa), spec::sept_state_name(e.state).c_str());
 		g += buf;
 	});
 	return g + "}\n";

@@ -18,9 +18,9 @@ using L = spec::SeptLocal<Symbolic>;
 using A = spec::SeptArgs<Symbolic>;
 using W = SymWord;
 using B = SymBool;
-using hw::Leaf;
+using tdx_abi::Leaf;
 namespace fl = spec::faults;
-namespace st = hw::status;
+namespace st = tdx_abi::status;
 using spec::Lifecycle;
 using spec::OpState;
 using spec::PageType;
@@ -51,14 +51,6 @@ Query query(const Call& c, std::vector<z3::expr> assume, const z3::expr& goal)
 	return Query{std::move(assume), goal, {{"status", c.out.status}}};
 }
 
-std::string leaf_name(Leaf l)
-{
-	for (const auto& i : spec::sept_leaves)
-		if (i.leaf == l)
-			return std::string(i.name);
-	return "?";
-}
-
 void add_keys_not_configured(std::vector<Obligation>& out)
 {
 	for (const auto& info : spec::sept_leaves) {
@@ -66,9 +58,9 @@ void add_keys_not_configured(std::vector<Obligation>& out)
 			continue;
 		const Leaf leaf = info.leaf;
 		out.push_back(lemma(
-			"sept.keys_not_configured_after_vpflushdone/" + std::string(info.name), "lemma",
+			"sept.keys_not_configured_after_vpflushdone/" + std::string(info.name()), "lemma",
 			MOD + "helpers.c check_state_map_tdcs_and_lock(); tdh_mng_vpflushdone.c; tdh_mng_key_freeid.c",
-			"once VPFLUSHDONE has run (TD_BLOCKED) or KEY.FREEID (TD_TEARDOWN), " + std::string(info.name) +
+			"once VPFLUSHDONE has run (TD_BLOCKED) or KEY.FREEID (TD_TEARDOWN), " + std::string(info.name()) +
 				" fails with TDX_TD_KEYS_NOT_CONFIGURED",
 			fl::skip_lifecycle_check, [leaf](const Symbolic& d, spec::Fault x) {
 				const Call c = call(d, spec::td_pwl4, leaf, x);
@@ -88,9 +80,9 @@ void add_walks(std::vector<Obligation>& out)
 				continue;
 			const Leaf leaf = info.leaf;
 			out.push_back(lemma("sept.pwl" + std::to_string(g.pwl) + ".walk_never_passes_nl_blocked/" +
-						    std::string(info.name),
+						    std::string(info.name()),
 					    "lemma", MOD + "sept_manager.c secure_ept_walk(); seed 000 (\"all S-EPT entries need to be blocked\")",
-					    "a successful " + std::string(info.name) +
+					    "a successful " + std::string(info.name()) +
 						    " never walked through an NL_BLOCKED entry above its target",
 					    fl::walk_through_blocked, [leaf, g](const Symbolic& d, spec::Fault x) {
 						    const Call c = call(d, g, leaf, x);
@@ -105,7 +97,7 @@ void add_blocked_and_tracked(std::vector<Obligation>& out)
 {
 	for (const Leaf leaf : {Leaf::TDH_MEM_PAGE_REMOVE, Leaf::TDH_MEM_SEPT_REMOVE, Leaf::TDH_MEM_PAGE_DEMOTE,
 				Leaf::TDH_MEM_PAGE_PROMOTE}) {
-		const std::string n = leaf_name(leaf);
+		const std::string n = tdx_abi::leaf_name(leaf);
 		out.push_back(lemma("sept.requires_blocked_in_runnable/" + n, "lemma",
 				    MOD + "helpers.c, tdh_mem_page_remove.c, tdh_mem_sept_remove.c, tdh_mem_page_demote.c, tdh_mem_page_promote.c; seed 000",
 				    "in RUNNABLE a successful " + n + " acted on a blocked entry (BLOCKED, PENDING_BLOCKED "
@@ -135,7 +127,7 @@ void add_chldcnt(std::vector<Obligation>& out)
 	};
 	for (const Delta dl : {Delta{Leaf::TDH_MEM_SEPT_ADD, +1, false}, Delta{Leaf::TDH_MEM_PAGE_AUG, +1, true},
 			       Delta{Leaf::TDH_MEM_PAGE_REMOVE, -1, true}, Delta{Leaf::TDH_MEM_SEPT_REMOVE, -1, false}}) {
-		const std::string n = leaf_name(dl.leaf);
+		const std::string n = tdx_abi::leaf_name(dl.leaf);
 		out.push_back(lemma("sept.chldcnt_counts_pages/" + n, "lemma", MOD + "pamt_manager.c TDR.CHLDCNT",
 				    "a successful " + n + " changes TDR.CHLDCNT by the 4K units it adds or removes",
 				    fl::chldcnt_not_counted, [dl](const Symbolic& d, spec::Fault x) {

@@ -17,13 +17,15 @@
 
 #include <array>
 #include <cstddef>
+#include <string>
+#include <string_view>
 
 #include <boost/hana/define_struct.hpp>
 
 #include "arborist/domain.hpp"
 #include "arborist/fault.hpp"
 #include "arborist/gfn.hpp"
-#include "arborist/hw/tdx_abi.hpp"
+#include "arborist/abi/tdx.hpp"
 #include "arborist/tlb.hpp"
 
 namespace arborist::spec {
@@ -44,6 +46,29 @@ enum class SeptState : u64 {
 	PENDING_BLOCKEDW = 0x74,
 	PENDING_BLOCKED = 0x78,
 };
+
+// The names the TDX module 1.5 specification gives the states, for printing.
+struct SeptStateName {
+	SeptState state;
+	std::string_view name;
+};
+
+constexpr SeptStateName sept_state_names[] = {
+	{SeptState::NL_MAPPED, "NL_MAPPED"}, {SeptState::NL_BLOCKED, "NL_BLOCKED"},
+	{SeptState::REMOVED, "REMOVED"},     {SeptState::FREE, "FREE"},
+	{SeptState::MAPPED, "MAPPED"},       {SeptState::BLOCKEDW, "BLOCKEDW"},
+	{SeptState::BLOCKED, "BLOCKED"},     {SeptState::PENDING, "PENDING"},
+	{SeptState::PENDING_BLOCKEDW, "PENDING_BLOCKEDW"}, {SeptState::PENDING_BLOCKED, "PENDING_BLOCKED"},
+};
+
+inline std::string sept_state_name(SeptState s)
+{
+	for (const auto& n : sept_state_names)
+		if (n.state == s)
+			return std::string(n.name);
+	return "state " + std::to_string(static_cast<u64>(s));
+}
+
 
 // The architectural state number the module reports in RDX bits 15:8
 // (Linux enum tdx_sept_entry_state for 0-4).
@@ -217,8 +242,8 @@ struct Checks {
 	const D& d;
 	typename D::Word status;
 
-	constexpr explicit Checks(const D& dom) : d(dom), status(dom.lit(hw::status::TDX_SUCCESS)) {}
-	constexpr typename D::Bool ok() const { return status == d.lit(hw::status::TDX_SUCCESS); }
+	constexpr explicit Checks(const D& dom) : d(dom), status(dom.lit(tdx_abi::status::TDX_SUCCESS)) {}
+	constexpr typename D::Bool ok() const { return status == d.lit(tdx_abi::status::TDX_SUCCESS); }
 	constexpr void fail_if(const typename D::Bool& cond, u64 code)
 	{
 		status = d.ite(ok() && cond, d.lit(code), status);
@@ -237,16 +262,16 @@ template <Domain D, std::size_t N>
 constexpr void td_state_check(Checks<D>& c, const TdState<D>& td, const Contention<D>& busy,
 			      LeafShape shape, const OpState (&allowed)[N], Fault x)
 {
-	namespace st = hw::status;
+	namespace st = tdx_abi::status;
 	const D& d = c.d;
-	c.fail_if(busy.tdr, hw::with_operand(st::TDX_OPERAND_BUSY, shape.tdr_operand));
+	c.fail_if(busy.tdr, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, shape.tdr_operand));
 	c.fail_if(td.fatal, st::TDX_TD_FATAL);
 	if (x != faults::skip_lifecycle_check)
 		c.fail_if(!(td.lifecycle == d.lit(Lifecycle::TD_KEYS_CONFIGURED)),
 			  st::TDX_TD_KEYS_NOT_CONFIGURED);
 	c.fail_if(!td.tdcs_allocated, st::TDX_TDCS_NOT_ALLOCATED);
 	if (shape.takes_op_state_lock)
-		c.fail_if(busy.op_state, hw::with_operand(st::TDX_OPERAND_BUSY, hw::operand::OP_STATE));
+		c.fail_if(busy.op_state, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, tdx_abi::operand::OP_STATE));
 	c.fail_if(!one_of(d, td.op_state, allowed), st::TDX_OP_STATE_INCORRECT);
 }
 
@@ -256,7 +281,7 @@ constexpr void page_info_check(Checks<D>& c, const SeptArgs<D>& a, unsigned min_
 {
 	const D& d = c.d;
 	c.fail_if(!a.page_info_ok || d.ult(a.level, d.lit(min_level)) || d.ult(d.lit(max_level), a.level),
-		  hw::with_operand(hw::status::TDX_OPERAND_INVALID, hw::operand::RCX));
+		  tdx_abi::with_operand(tdx_abi::status::TDX_OPERAND_INVALID, tdx_abi::operand::RCX));
 }
 
 // secure_ept_walk to the requested level: every entry above the target must
@@ -317,14 +342,14 @@ constexpr typename D::Word walk_and_lock(Checks<D>& c, const TdGeometry& g, cons
 					 const SeptArgs<D>& a, unsigned min_level, unsigned max_level,
 					 TreeLock tree, Fault x, EntryLock entry = EntryLock::host)
 {
-	namespace st = hw::status;
+	namespace st = tdx_abi::status;
 	const D& d = c.d;
 	page_info_check(c, a, min_level, max_level);
 	if (tree != TreeLock::none)
-		c.fail_if(a.busy.tree, hw::with_operand(st::TDX_OPERAND_BUSY, hw::operand::SEPT_TREE));
-	c.fail_if(!sept_walk_ok(d, g, s, a.level, x), hw::with_operand(st::TDX_EPT_WALK_FAILED, hw::operand::RCX));
+		c.fail_if(a.busy.tree, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, tdx_abi::operand::SEPT_TREE));
+	c.fail_if(!sept_walk_ok(d, g, s, a.level, x), tdx_abi::with_operand(st::TDX_EPT_WALK_FAILED, tdx_abi::operand::RCX));
 	if (entry == EntryLock::host)
-		c.fail_if(a.busy.entry, hw::with_operand(st::TDX_OPERAND_BUSY, hw::operand::RCX));
+		c.fail_if(a.busy.entry, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, tdx_abi::operand::RCX));
 	return sept_target(d, s, a.level);
 }
 
@@ -340,16 +365,16 @@ template <Domain D, std::size_t F>
 constexpr void blocked_and_tracked_check(Checks<D>& c, const SeptLocal<D, F>& s, const typename D::Word& entry,
 					 Fault x)
 {
-	namespace st = hw::status;
+	namespace st = tdx_abi::status;
 	const D& d = c.d;
 	const typename D::Bool required =
 		op_state_tlb_tracking_required(d, s.td.op_state) && sept_tlb_tracking_required(d, entry);
 	if (x != faults::skip_blocked_check)
 		c.fail_if(required && !sept_any_blocked(d, entry),
-			  hw::with_operand(st::TDX_GPA_RANGE_NOT_BLOCKED, hw::operand::RCX));
+			  tdx_abi::with_operand(st::TDX_GPA_RANGE_NOT_BLOCKED, tdx_abi::operand::RCX));
 	if (x != faults::skip_tracking_check)
 		c.fail_if(required && !is_tlb_tracked(d, s.td.epoch, s.target.bepoch),
-			  hw::with_operand(st::TDX_TLB_TRACKING_NOT_DONE, hw::operand::RCX));
+			  tdx_abi::with_operand(st::TDX_TLB_TRACKING_NOT_DONE, tdx_abi::operand::RCX));
 }
 
 // An explicit page operand (R8): check_and_lock_explicit_private_hpa; the
@@ -358,11 +383,11 @@ template <Domain D, std::size_t F>
 constexpr void new_page_check(Checks<D>& c, const SeptLocal<D, F>& s, const SeptArgs<D>& a,
 			      const typename D::Bool& when)
 {
-	namespace st = hw::status;
+	namespace st = tdx_abi::status;
 	const D& d = c.d;
-	c.fail_if(when && a.busy.pamt, hw::with_operand(st::TDX_OPERAND_BUSY, hw::operand::R8));
+	c.fail_if(when && a.busy.pamt, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, tdx_abi::operand::R8));
 	c.fail_if(when && !(s.operand_pt == d.lit(PageType::PT_NDA)),
-		  hw::with_operand(st::TDX_PAGE_METADATA_INCORRECT, hw::operand::R8));
+		  tdx_abi::with_operand(st::TDX_PAGE_METADATA_INCORRECT, tdx_abi::operand::R8));
 }
 
 template <Domain D, std::size_t F>
@@ -404,8 +429,8 @@ constexpr typename D::Word count_if(const D& d, const typename D::Bool& commit, 
 }
 
 // --- the leaves ------------------------------------------------------------------
-namespace st = hw::status;
-namespace opd = hw::operand;
+namespace st = tdx_abi::status;
+namespace opd = tdx_abi::operand;
 
 // TDH.MEM.SEPT.ADD (leaf 3), section 5.1.
 template <Domain D, std::size_t F>
@@ -417,8 +442,8 @@ constexpr SeptOutcome<D, F> tdh_mem_sept_add(const D& d, const TdGeometry& g, co
 	const auto entry = walk_and_lock(c, g, s, a, 1, g.pwl - 1, TreeLock::shared, x);
 	const auto is_free = entry == d.lit(SeptState::FREE);
 	const auto is_nl = entry == d.lit(SeptState::NL_MAPPED);
-	c.fail_if(!(is_free || is_nl), hw::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
-	c.fail_if(is_nl && !a.allow_existing, hw::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
+	c.fail_if(!(is_free || is_nl), tdx_abi::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
+	c.fail_if(is_nl && !a.allow_existing, tdx_abi::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
 	// allow_existing on an NL_MAPPED entry: success, nothing added.
 	const auto add = is_free;
 	new_page_check(c, s, a, add);
@@ -437,8 +462,8 @@ constexpr SeptOutcome<D, F> tdh_mem_page_add(const D& d, const TdGeometry& g, co
 	td_state_check(c, s.td, a.busy, {opd::RDX, false}, ops_initialized_only, x);
 	// No tree lock and no entry lock: the TDR is held exclusively.
 	const auto entry = walk_and_lock(c, g, s, a, 0, 0, TreeLock::none, x, EntryLock::none);
-	c.fail_if(!(entry == d.lit(SeptState::FREE)), hw::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
-	c.fail_if(!a.source_ok, hw::with_operand(st::TDX_OPERAND_INVALID, opd::R9));
+	c.fail_if(!(entry == d.lit(SeptState::FREE)), tdx_abi::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
+	c.fail_if(!a.source_ok, tdx_abi::with_operand(st::TDX_OPERAND_INVALID, opd::R9));
 	new_page_check(c, s, a, d.truth(true));
 
 	return {c.status, install_page(d, s, a.level, c.ok(), SeptState::MAPPED, PageType::PT_REG, d.lit(1), x)};
@@ -454,7 +479,7 @@ constexpr SeptOutcome<D, F> tdh_mem_page_aug(const D& d, const TdGeometry& g, co
 	const auto entry = walk_and_lock(c, g, s, a, 0, 1, TreeLock::shared, x);
 	if (x != faults::aug_any_state)
 		c.fail_if(!one_of(d, entry, {SeptState::FREE, SeptState::REMOVED}),
-			  hw::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
+			  tdx_abi::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
 	new_page_check(c, s, a, d.truth(true));
 
 	return {c.status, install_page(d, s, a.level, c.ok(), SeptState::PENDING, PageType::PT_REG,
@@ -469,10 +494,10 @@ constexpr SeptOutcome<D, F> tdh_mem_range_block(const D& d, const TdGeometry& g,
 	Checks<D> c(d);
 	td_state_check(c, s.td, a.busy, {opd::RDX, true}, ops_block_set, x);
 	const auto entry = walk_and_lock(c, g, s, a, 0, g.pwl - 1, TreeLock::exclusive, x);
-	c.fail_if(sept_any_blocked(d, entry), hw::with_operand(st::TDX_GPA_RANGE_ALREADY_BLOCKED, opd::RCX));
+	c.fail_if(sept_any_blocked(d, entry), tdx_abi::with_operand(st::TDX_GPA_RANGE_ALREADY_BLOCKED, opd::RCX));
 	c.fail_if(!one_of(d, entry, {SeptState::NL_MAPPED, SeptState::MAPPED, SeptState::BLOCKEDW,
 				     SeptState::PENDING, SeptState::PENDING_BLOCKEDW}),
-		  hw::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
+		  tdx_abi::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
 
 	const auto commit = c.ok();
 	const auto blocked = d.ite(entry == d.lit(SeptState::NL_MAPPED), d.lit(SeptState::NL_BLOCKED),
@@ -493,11 +518,11 @@ constexpr SeptOutcome<D, F> tdh_mem_range_unblock(const D& d, const TdGeometry& 
 	Checks<D> c(d);
 	td_state_check(c, s.td, a.busy, {opd::RDX, true}, ops_block_set, x);
 	const auto entry = walk_and_lock(c, g, s, a, 0, g.pwl - 1, TreeLock::exclusive, x);
-	c.fail_if(!sept_any_blocked(d, entry), hw::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
+	c.fail_if(!sept_any_blocked(d, entry), tdx_abi::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
 	const auto required =
 		op_state_tlb_tracking_required(d, s.td.op_state) && sept_tlb_tracking_required(d, entry);
 	c.fail_if(required && !is_tlb_tracked(d, s.td.epoch, s.target.bepoch),
-		  hw::with_operand(st::TDX_TLB_TRACKING_NOT_DONE, opd::SEPT_TREE));
+		  tdx_abi::with_operand(st::TDX_TLB_TRACKING_NOT_DONE, opd::SEPT_TREE));
 
 	const auto commit = c.ok();
 	const auto unblocked = d.ite(entry == d.lit(SeptState::NL_BLOCKED), d.lit(SeptState::NL_MAPPED),
@@ -534,8 +559,8 @@ constexpr SeptOutcome<D, F> tdh_mem_page_remove(const D& d, const TdGeometry& g,
 	c.fail_if(!(sept_is_leaf(d, entry) &&
 		    one_of(d, entry, {SeptState::MAPPED, SeptState::BLOCKED, SeptState::BLOCKEDW, SeptState::PENDING,
 				      SeptState::PENDING_BLOCKED, SeptState::PENDING_BLOCKEDW})),
-		  hw::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
-	c.fail_if(a.busy.pamt, hw::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
+		  tdx_abi::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
+	c.fail_if(a.busy.pamt, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
 	blocked_and_tracked_check(c, s, entry, x);
 
 	const auto commit = c.ok();
@@ -567,11 +592,11 @@ constexpr SeptOutcome<D, F> tdh_mem_sept_remove(const D& d, const TdGeometry& g,
 	td_state_check(c, s.td, a.busy, {opd::RDX, true}, ops_sept_remove_set, x);
 	const auto entry = walk_and_lock(c, g, s, a, 1, g.pwl - 1, TreeLock::exclusive, x);
 	c.fail_if(!one_of(d, entry, {SeptState::NL_MAPPED, SeptState::NL_BLOCKED}),
-		  hw::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
-	c.fail_if(a.busy.pamt, hw::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
+		  tdx_abi::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
+	c.fail_if(a.busy.pamt, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
 	blocked_and_tracked_check(c, s, entry, x);
 	if (x != faults::skip_children_free_check)
-		c.fail_if(!all_children_free(d, s), hw::with_operand(st::TDX_EPT_PAGE_NOT_FREE, opd::RCX));
+		c.fail_if(!all_children_free(d, s), tdx_abi::with_operand(st::TDX_EPT_PAGE_NOT_FREE, opd::RCX));
 
 	const auto commit = c.ok();
 	SeptLocal<D, F> p = s;
@@ -593,12 +618,12 @@ constexpr SeptOutcome<D, F> tdh_mem_page_demote(const D& d, const TdGeometry& g,
 	const auto entry = walk_and_lock(c, g, s, a, 1, 2, TreeLock::shared, x);
 	c.fail_if(!one_of(d, entry, {SeptState::MAPPED, SeptState::BLOCKED, SeptState::PENDING,
 				     SeptState::PENDING_BLOCKED}),
-		  hw::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
+		  tdx_abi::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
 	blocked_and_tracked_check(c, s, entry, x);
 	// The new S-EPT page is the R8 operand; the PAMT demote lock is RCX's.
 	c.fail_if(!(s.operand_pt == d.lit(PageType::PT_NDA)),
-		  hw::with_operand(st::TDX_PAGE_METADATA_INCORRECT, opd::R8));
-	c.fail_if(a.busy.pamt, hw::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
+		  tdx_abi::with_operand(st::TDX_PAGE_METADATA_INCORRECT, opd::R8));
+	c.fail_if(a.busy.pamt, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
 
 	const auto commit = c.ok();
 	const auto pending = one_of(d, entry, {SeptState::PENDING, SeptState::PENDING_BLOCKED});
@@ -638,13 +663,13 @@ constexpr SeptOutcome<D, F> tdh_mem_page_promote(const D& d, const TdGeometry& g
 	td_state_check(c, s.td, a.busy, {opd::RDX, true}, ops_block_set, x);
 	const auto entry = walk_and_lock(c, g, s, a, 1, 2, TreeLock::shared, x);
 	c.fail_if(!one_of(d, entry, {SeptState::NL_MAPPED, SeptState::NL_BLOCKED}),
-		  hw::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
-	c.fail_if(a.busy.pamt, hw::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
+		  tdx_abi::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
+	c.fail_if(a.busy.pamt, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
 	blocked_and_tracked_check(c, s, entry, x);
 	const auto uniform =
 		one_of(d, s.child[0], {SeptState::MAPPED, SeptState::PENDING}) && children_uniform(d, s);
 	c.fail_if(!(uniform && a.promote_ok),
-		  hw::with_operand(st::TDX_EPT_INVALID_PROMOTE_CONDITIONS, opd::RCX));
+		  tdx_abi::with_operand(st::TDX_EPT_INVALID_PROMOTE_CONDITIONS, opd::RCX));
 
 	const auto commit = c.ok();
 	SeptLocal<D, F> p = s;
@@ -662,7 +687,7 @@ constexpr SeptOutcome<D, F> tdh_mr_extend(const D& d, const TdGeometry& g, const
 {
 	Checks<D> c(d);
 	td_state_check(c, s.td, a.busy, {opd::RDX, false}, ops_initialized_only, x);
-	c.fail_if(!a.page_info_ok, hw::with_operand(st::TDX_OPERAND_INVALID, opd::RCX));
+	c.fail_if(!a.page_info_ok, tdx_abi::with_operand(st::TDX_OPERAND_INVALID, opd::RCX));
 	// The walk to leaf stops at the first entry that is not NL_MAPPED; it
 	// must be a present (RWX != 0) leaf, else NOT_PRESENT|RCX; a present leaf
 	// that is not MAPPED (e.g. BLOCKEDW during export) gives NOT_PRESENT
@@ -675,7 +700,7 @@ constexpr SeptOutcome<D, F> tdh_mr_extend(const D& d, const TdGeometry& g, const
 		mapped = mapped || (above_ok && e == d.lit(SeptState::MAPPED));
 		above_ok = above_ok && e == d.lit(SeptState::NL_MAPPED);
 	}
-	c.fail_if(!present_leaf, hw::with_operand(st::TDX_EPT_ENTRY_NOT_PRESENT, opd::RCX));
+	c.fail_if(!present_leaf, tdx_abi::with_operand(st::TDX_EPT_ENTRY_NOT_PRESENT, opd::RCX));
 	c.fail_if(!mapped, st::TDX_EPT_ENTRY_NOT_PRESENT);
 	return {c.status, s};
 }
@@ -699,8 +724,8 @@ constexpr SeptOutcome<D, F> tdh_mng_vpflushdone(const D& d, const TdGeometry&, c
 						const SeptLocal<D, F>& s, Fault x = no_fault)
 {
 	Checks<D> c(d);
-	c.fail_if(a.busy.tdr, hw::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
-	c.fail_if(a.busy.kot, hw::with_operand(st::TDX_OPERAND_BUSY, opd::KOT));
+	c.fail_if(a.busy.tdr, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
+	c.fail_if(a.busy.kot, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, opd::KOT));
 	c.fail_if(!one_of(d, s.td.lifecycle, {Lifecycle::TD_KEYS_CONFIGURED, Lifecycle::TD_HKID_ASSIGNED}),
 		  st::TDX_LIFECYCLE_STATE_INCORRECT);
 	if (x != faults::vpflushdone_with_vcpus)
@@ -724,7 +749,7 @@ constexpr SeptOutcome<D, F> tdh_phymem_cache_wb(const D& d, const TdGeometry&, c
 						const SeptLocal<D, F>& s, Fault = no_fault)
 {
 	Checks<D> c(d);
-	c.fail_if(a.busy.kot, hw::with_operand(st::TDX_OPERAND_BUSY, opd::KOT));
+	c.fail_if(a.busy.kot, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, opd::KOT));
 	const auto flushed = s.td.lifecycle == d.lit(Lifecycle::TD_BLOCKED);
 	c.status = d.ite(c.ok() && !flushed, d.lit(st::TDX_NO_HKID_READY_TO_WBCACHE), c.status);
 	SeptLocal<D, F> p = s;
@@ -738,9 +763,9 @@ constexpr SeptOutcome<D, F> tdh_mng_key_freeid(const D& d, const TdGeometry&, co
 					       const SeptLocal<D, F>& s, Fault x = no_fault)
 {
 	Checks<D> c(d);
-	c.fail_if(a.busy.tdr, hw::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
+	c.fail_if(a.busy.tdr, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
 	c.fail_if(!(s.td.lifecycle == d.lit(Lifecycle::TD_BLOCKED)), st::TDX_LIFECYCLE_STATE_INCORRECT);
-	c.fail_if(a.busy.kot, hw::with_operand(st::TDX_OPERAND_BUSY, opd::KOT));
+	c.fail_if(a.busy.kot, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, opd::KOT));
 	if (x != faults::freeid_before_wb)
 		c.fail_if(s.td.wbinvd_pending, st::TDX_WBCACHE_NOT_COMPLETE);
 	SeptLocal<D, F> p = s;
@@ -755,13 +780,13 @@ constexpr SeptOutcome<D, F> tdh_phymem_page_reclaim(const D& d, const TdGeometry
 						    const SeptLocal<D, F>& s, Fault x = no_fault)
 {
 	Checks<D> c(d);
-	c.fail_if(!a.page_info_ok, hw::with_operand(st::TDX_OPERAND_INVALID, opd::RCX));
-	c.fail_if(a.busy.pamt, hw::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
+	c.fail_if(!a.page_info_ok, tdx_abi::with_operand(st::TDX_OPERAND_INVALID, opd::RCX));
+	c.fail_if(a.busy.pamt, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
 	c.fail_if(one_of(d, s.target.pt, {PageType::PT_NDA, PageType::PT_RSVD}),
-		  hw::with_operand(st::TDX_PAGE_METADATA_INCORRECT, opd::RCX));
+		  tdx_abi::with_operand(st::TDX_PAGE_METADATA_INCORRECT, opd::RCX));
 	const auto is_tdr = s.target.pt == d.lit(PageType::PT_TDR);
 	const auto teardown = s.td.lifecycle == d.lit(Lifecycle::TD_TEARDOWN);
-	c.fail_if(!is_tdr && a.busy.tdr, hw::with_operand(st::TDX_OPERAND_BUSY, opd::TDR));
+	c.fail_if(!is_tdr && a.busy.tdr, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, opd::TDR));
 	if (x != faults::reclaim_any_lifecycle)
 		c.fail_if(!teardown, st::TDX_LIFECYCLE_STATE_INCORRECT);
 	if (x != faults::reclaim_tdr_with_children)
@@ -777,10 +802,10 @@ constexpr SeptOutcome<D, F> tdh_phymem_page_reclaim(const D& d, const TdGeometry
 
 // The host leaves of this model, by leaf number, for dispatch and tables.
 template <Domain D, std::size_t F>
-constexpr SeptOutcome<D, F> sept_seamcall(const D& d, const TdGeometry& g, hw::Leaf leaf,
+constexpr SeptOutcome<D, F> sept_seamcall(const D& d, const TdGeometry& g, tdx_abi::Leaf leaf,
 					  const SeptArgs<D>& a, const SeptLocal<D, F>& s, Fault x = no_fault)
 {
-	using L = hw::Leaf;
+	using L = tdx_abi::Leaf;
 	switch (leaf) {
 	case L::TDH_MEM_SEPT_ADD: return tdh_mem_sept_add(d, g, a, s, x);
 	case L::TDH_MEM_PAGE_ADD: return tdh_mem_page_add(d, g, a, s, x);
@@ -800,33 +825,33 @@ constexpr SeptOutcome<D, F> sept_seamcall(const D& d, const TdGeometry& g, hw::L
 	case L::TDH_PHYMEM_PAGE_RECLAIM: return tdh_phymem_page_reclaim(d, g, a, s, x);
 	default: break;
 	}
-	return {d.lit(hw::with_operand(st::TDX_OPERAND_INVALID, opd::RAX)), s};
+	return {d.lit(tdx_abi::with_operand(st::TDX_OPERAND_INVALID, opd::RAX)), s};
 }
 
 struct SeptLeafInfo {
-	hw::Leaf leaf;
-	std::string_view name;
+	constexpr std::string_view name() const { return tdx_abi::leaf_spec_name(leaf); }
+	tdx_abi::Leaf leaf;
 	bool sept_leaf; // runs the TD-state check and operates on the S-EPT
 	bool walks;     // walks the S-EPT to a requested level
 };
 
 inline constexpr SeptLeafInfo sept_leaves[] = {
-	{hw::Leaf::TDH_MEM_SEPT_ADD, "TDH.MEM.SEPT.ADD", true, true},
-	{hw::Leaf::TDH_MEM_PAGE_ADD, "TDH.MEM.PAGE.ADD", true, true},
-	{hw::Leaf::TDH_MEM_PAGE_AUG, "TDH.MEM.PAGE.AUG", true, true},
-	{hw::Leaf::TDH_MEM_RANGE_BLOCK, "TDH.MEM.RANGE.BLOCK", true, true},
-	{hw::Leaf::TDH_MEM_RANGE_UNBLOCK, "TDH.MEM.RANGE.UNBLOCK", true, true},
-	{hw::Leaf::TDH_MEM_TRACK, "TDH.MEM.TRACK", true, false},
-	{hw::Leaf::TDH_MEM_PAGE_REMOVE, "TDH.MEM.PAGE.REMOVE", true, true},
-	{hw::Leaf::TDH_MEM_SEPT_REMOVE, "TDH.MEM.SEPT.REMOVE", true, true},
-	{hw::Leaf::TDH_MEM_PAGE_DEMOTE, "TDH.MEM.PAGE.DEMOTE", true, true},
-	{hw::Leaf::TDH_MEM_PAGE_PROMOTE, "TDH.MEM.PAGE.PROMOTE", true, true},
-	{hw::Leaf::TDH_MR_EXTEND, "TDH.MR.EXTEND", true, false},
-	{hw::Leaf::TDH_MR_FINALIZE, "TDH.MR.FINALIZE", true, false},
-	{hw::Leaf::TDH_MNG_VPFLUSHDONE, "TDH.MNG.VPFLUSHDONE", false, false},
-	{hw::Leaf::TDH_PHYMEM_CACHE_WB, "TDH.PHYMEM.CACHE.WB", false, false},
-	{hw::Leaf::TDH_MNG_KEY_FREEID, "TDH.MNG.KEY.FREEID", false, false},
-	{hw::Leaf::TDH_PHYMEM_PAGE_RECLAIM, "TDH.PHYMEM.PAGE.RECLAIM", false, false},
+	{tdx_abi::Leaf::TDH_MEM_SEPT_ADD, true, true},
+	{tdx_abi::Leaf::TDH_MEM_PAGE_ADD, true, true},
+	{tdx_abi::Leaf::TDH_MEM_PAGE_AUG, true, true},
+	{tdx_abi::Leaf::TDH_MEM_RANGE_BLOCK, true, true},
+	{tdx_abi::Leaf::TDH_MEM_RANGE_UNBLOCK, true, true},
+	{tdx_abi::Leaf::TDH_MEM_TRACK, true, false},
+	{tdx_abi::Leaf::TDH_MEM_PAGE_REMOVE, true, true},
+	{tdx_abi::Leaf::TDH_MEM_SEPT_REMOVE, true, true},
+	{tdx_abi::Leaf::TDH_MEM_PAGE_DEMOTE, true, true},
+	{tdx_abi::Leaf::TDH_MEM_PAGE_PROMOTE, true, true},
+	{tdx_abi::Leaf::TDH_MR_EXTEND, true, false},
+	{tdx_abi::Leaf::TDH_MR_FINALIZE, true, false},
+	{tdx_abi::Leaf::TDH_MNG_VPFLUSHDONE, false, false},
+	{tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB, false, false},
+	{tdx_abi::Leaf::TDH_MNG_KEY_FREEID, false, false},
+	{tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM, false, false},
 };
 
 } // namespace arborist::spec

@@ -23,7 +23,7 @@
 #include "arborist/domain.hpp"
 #include "arborist/fault.hpp"
 #include "arborist/step.hpp"
-#include "arborist/hw/tdx_abi.hpp"
+#include "arborist/abi/tdx.hpp"
 
 namespace arborist::spec {
 
@@ -80,12 +80,12 @@ template <Domain D>
 constexpr TrackResult<D> mem_track_epoch(const D& d, const EpochState<D>& e,
 					 const typename D::Bool& epoch_lock_busy, Fault x = no_fault)
 {
-	namespace st = hw::status;
+	namespace st = tdx_abi::status;
 	const typename D::Word prev_parity = d.lit(1) - parity_of(d, e.td_epoch);
 	const typename D::Bool prev_busy = choose<typename D::Bool>(
 		x == faults::track_ignores_refcount, d.truth(false), !(epoch_refcount(d, e, prev_parity) == d.lit(0)));
 	const typename D::Word status =
-		d.ite(epoch_lock_busy, d.lit(hw::with_operand(st::TDX_OPERAND_BUSY, hw::operand::TD_EPOCH)),
+		d.ite(epoch_lock_busy, d.lit(tdx_abi::with_operand(st::TDX_OPERAND_BUSY, tdx_abi::operand::TD_EPOCH)),
 		      d.ite(prev_busy, d.lit(st::TDX_PREVIOUS_TLB_EPOCH_BUSY), d.lit(st::TDX_SUCCESS)));
 	EpochState<D> n = e;
 	n.td_epoch = d.ite(status == d.lit(st::TDX_SUCCESS), e.td_epoch + d.lit(1), e.td_epoch);
@@ -182,7 +182,7 @@ constexpr Step<D, TlbState<D, K>> tlb_track(const D& d, const TlbState<D, K>& s,
 	const TrackResult<D> r = mem_track_epoch(d, s.epoch, d.truth(false), x);
 	p.epoch = r.epoch;
 	return {d.ult(s.epoch.td_epoch + d.lit(1), d.lit(TD_EPOCH_LIMIT)), d.truth(false),
-		r.status == d.lit(hw::status::TDX_SUCCESS), p};
+		r.status == d.lit(tdx_abi::status::TDX_SUCCESS), p};
 }
 
 // TDH.MEM.RANGE.BLOCK of the page: bepoch := td_epoch; every vCPU may hold

@@ -17,7 +17,7 @@
 #endif
 
 #include "arborist/hw/seamcall.hpp"
-#include "arborist/hw/tdx_abi.hpp"
+#include "arborist/abi/tdx.hpp"
 
 namespace arborist::hw {
 
@@ -49,7 +49,7 @@ inline u64 native_seamcall(u64 fn, TdxModuleArgs& a)
 		     "1:"
 		     : "+a"(rax), "+c"(rcx), "+d"(rdx), "+b"(rbx), "+D"(rdi), "+S"(rsi), "+r"(r8), "+r"(r9),
 		       "+r"(r10), "+r"(r11), "+r"(r12), "+r"(r13), "+r"(r14), "+r"(r15)
-		     : [vmfail] "i"(status::TDX_SEAMCALL_VMFAILINVALID)
+		     : [vmfail] "i"(tdx_abi::status::TDX_SEAMCALL_VMFAILINVALID)
 		     : "cc", "memory");
 
 	a.rcx = rcx;

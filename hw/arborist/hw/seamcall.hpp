@@ -21,10 +21,11 @@
 #include <concepts>
 #include <cstdint>
 
-#include "arborist/hw/tdx_abi.hpp"
+#include "arborist/abi/tdx.hpp"
 
 namespace arborist::hw {
 
+using u64 = std::uint64_t;
 using u16 = std::uint16_t;
 
 // struct tdx_module_args (arch/x86/include/asm/shared/tdx.h).  RAX is not in
@@ -73,7 +74,7 @@ enum class TdHandle : std::uint8_t {
 enum class Reg : std::uint8_t { none, rcx, rdx };
 
 struct LeafOperands {
-	Leaf leaf;
+	tdx_abi::Leaf leaf;
 	TdHandle handle;
 	Reg handle_reg;
 	bool handle_flags; // the handle register is td_handle_and_flags_t: bit 0 a flag
@@ -83,43 +84,43 @@ struct LeafOperands {
 inline constexpr LeafOperands leaf_operands_table[] = {
 	// TD construction and metadata (rdx of MNG.CREATE is the HKID, of
 	// MNG.INIT the TD_PARAMS page, of VP.INIT the vCPU's initial RCX)
-	{Leaf::TDH_MNG_CREATE, TdHandle::tdr, Reg::rcx, false, true, false, false},
-	{Leaf::TDH_MNG_KEY_CONFIG, TdHandle::tdr, Reg::rcx, false, true, false, false},
-	{Leaf::TDH_MNG_ADDCX, TdHandle::tdr, Reg::rdx, false, true, true, false},
-	{Leaf::TDH_MNG_INIT, TdHandle::tdr, Reg::rcx, false, true, false, false},
-	{Leaf::TDH_MNG_RD, TdHandle::tdr, Reg::rcx, false, true, false, false},
-	{Leaf::TDH_VP_CREATE, TdHandle::tdr, Reg::rdx, false, true, true, false},
-	{Leaf::TDH_VP_ADDCX, TdHandle::tdvpr, Reg::rdx, false, true, true, false},
-	{Leaf::TDH_VP_INIT, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
-	{Leaf::TDH_VP_ENTER, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
-	{Leaf::TDH_VP_FLUSH, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
-	{Leaf::TDH_VP_RD, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
-	{Leaf::TDH_VP_WR, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
+	{tdx_abi::Leaf::TDH_MNG_CREATE, TdHandle::tdr, Reg::rcx, false, true, false, false},
+	{tdx_abi::Leaf::TDH_MNG_KEY_CONFIG, TdHandle::tdr, Reg::rcx, false, true, false, false},
+	{tdx_abi::Leaf::TDH_MNG_ADDCX, TdHandle::tdr, Reg::rdx, false, true, true, false},
+	{tdx_abi::Leaf::TDH_MNG_INIT, TdHandle::tdr, Reg::rcx, false, true, false, false},
+	{tdx_abi::Leaf::TDH_MNG_RD, TdHandle::tdr, Reg::rcx, false, true, false, false},
+	{tdx_abi::Leaf::TDH_VP_CREATE, TdHandle::tdr, Reg::rdx, false, true, true, false},
+	{tdx_abi::Leaf::TDH_VP_ADDCX, TdHandle::tdvpr, Reg::rdx, false, true, true, false},
+	{tdx_abi::Leaf::TDH_VP_INIT, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
+	{tdx_abi::Leaf::TDH_VP_ENTER, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
+	{tdx_abi::Leaf::TDH_VP_FLUSH, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
+	{tdx_abi::Leaf::TDH_VP_RD, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
+	{tdx_abi::Leaf::TDH_VP_WR, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
 	// the S-EPT leaves: RCX page info, RDX the TDR, R8 a page the module takes
-	{Leaf::TDH_MEM_SEPT_ADD, TdHandle::tdr, Reg::rdx, true, false, true, true},
-	{Leaf::TDH_MEM_PAGE_ADD, TdHandle::tdr, Reg::rdx, false, false, true, true},
-	{Leaf::TDH_MEM_PAGE_AUG, TdHandle::tdr, Reg::rdx, false, false, true, true},
-	{Leaf::TDH_MEM_RANGE_BLOCK, TdHandle::tdr, Reg::rdx, false, false, true, false},
-	{Leaf::TDH_MEM_RANGE_UNBLOCK, TdHandle::tdr, Reg::rdx, false, false, true, false},
-	{Leaf::TDH_MEM_PAGE_REMOVE, TdHandle::tdr, Reg::rdx, false, false, true, false},
-	{Leaf::TDH_MEM_SEPT_REMOVE, TdHandle::tdr, Reg::rdx, false, false, true, false},
-	{Leaf::TDH_MEM_PAGE_DEMOTE, TdHandle::tdr, Reg::rdx, true, false, true, true},
-	{Leaf::TDH_MEM_PAGE_PROMOTE, TdHandle::tdr, Reg::rdx, false, false, true, false},
-	{Leaf::TDH_MR_EXTEND, TdHandle::tdr, Reg::rdx, false, false, true, false},
+	{tdx_abi::Leaf::TDH_MEM_SEPT_ADD, TdHandle::tdr, Reg::rdx, true, false, true, true},
+	{tdx_abi::Leaf::TDH_MEM_PAGE_ADD, TdHandle::tdr, Reg::rdx, false, false, true, true},
+	{tdx_abi::Leaf::TDH_MEM_PAGE_AUG, TdHandle::tdr, Reg::rdx, false, false, true, true},
+	{tdx_abi::Leaf::TDH_MEM_RANGE_BLOCK, TdHandle::tdr, Reg::rdx, false, false, true, false},
+	{tdx_abi::Leaf::TDH_MEM_RANGE_UNBLOCK, TdHandle::tdr, Reg::rdx, false, false, true, false},
+	{tdx_abi::Leaf::TDH_MEM_PAGE_REMOVE, TdHandle::tdr, Reg::rdx, false, false, true, false},
+	{tdx_abi::Leaf::TDH_MEM_SEPT_REMOVE, TdHandle::tdr, Reg::rdx, false, false, true, false},
+	{tdx_abi::Leaf::TDH_MEM_PAGE_DEMOTE, TdHandle::tdr, Reg::rdx, true, false, true, true},
+	{tdx_abi::Leaf::TDH_MEM_PAGE_PROMOTE, TdHandle::tdr, Reg::rdx, false, false, true, false},
+	{tdx_abi::Leaf::TDH_MR_EXTEND, TdHandle::tdr, Reg::rdx, false, false, true, false},
 	// RCX the TDR
-	{Leaf::TDH_MEM_TRACK, TdHandle::tdr, Reg::rcx, false, true, false, false},
-	{Leaf::TDH_MR_FINALIZE, TdHandle::tdr, Reg::rcx, false, true, false, false},
-	{Leaf::TDH_MNG_VPFLUSHDONE, TdHandle::tdr, Reg::rcx, false, true, false, false},
-	{Leaf::TDH_MNG_KEY_FREEID, TdHandle::tdr, Reg::rcx, false, true, false, false},
+	{tdx_abi::Leaf::TDH_MEM_TRACK, TdHandle::tdr, Reg::rcx, false, true, false, false},
+	{tdx_abi::Leaf::TDH_MR_FINALIZE, TdHandle::tdr, Reg::rcx, false, true, false, false},
+	{tdx_abi::Leaf::TDH_MNG_VPFLUSHDONE, TdHandle::tdr, Reg::rcx, false, true, false, false},
+	{tdx_abi::Leaf::TDH_MNG_KEY_FREEID, TdHandle::tdr, Reg::rcx, false, true, false, false},
 	// RCX a page (WBINVD: with a KeyID above x86_phys_bits)
-	{Leaf::TDH_PHYMEM_PAGE_RECLAIM, TdHandle::page, Reg::rcx, false, true, false, false},
-	{Leaf::TDH_PHYMEM_PAGE_WBINVD, TdHandle::page, Reg::rcx, false, true, false, false},
-	{Leaf::TDH_PHYMEM_PAGE_RDMD, TdHandle::page, Reg::rcx, false, true, false, false},
+	{tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM, TdHandle::page, Reg::rcx, false, true, false, false},
+	{tdx_abi::Leaf::TDH_PHYMEM_PAGE_WBINVD, TdHandle::page, Reg::rcx, false, true, false, false},
+	{tdx_abi::Leaf::TDH_PHYMEM_PAGE_RDMD, TdHandle::page, Reg::rcx, false, true, false, false},
 	// RCX 0 (start) or 1 (resume): every HKID ready on the package
-	{Leaf::TDH_PHYMEM_CACHE_WB, TdHandle::package, Reg::none, false, false, false, false},
+	{tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB, TdHandle::package, Reg::none, false, false, false, false},
 };
 
-constexpr LeafOperands leaf_operands(Leaf leaf)
+constexpr LeafOperands leaf_operands(tdx_abi::Leaf leaf)
 {
 	for (const LeafOperands& o : leaf_operands_table)
 		if (o.leaf == leaf)
@@ -127,10 +128,10 @@ constexpr LeafOperands leaf_operands(Leaf leaf)
 	return {leaf, TdHandle::none, Reg::none, false, false, false, false};
 }
 
-// RAX input: leaf in bits 15:0, version in 23:16 (tdx.h TDX_VERSION_SHIFT).
-constexpr u64 seamcall_fn(Leaf leaf, unsigned version = 0)
+// RAX input: leaf in bits 15:0, version in 23:16 (tdx.h tdx_abi::TDX_VERSION_SHIFT).
+constexpr u64 seamcall_fn(tdx_abi::Leaf leaf, unsigned version = 0)
 {
-	return static_cast<u64>(leaf) | (u64{version} << TDX_VERSION_SHIFT);
+	return static_cast<u64>(leaf) | (u64{version} << tdx_abi::TDX_VERSION_SHIFT);
 }
 
 // mk_keyed_paddr() (arch/x86/include/asm/tdx.h): "KeyID bits are just above
@@ -145,21 +146,21 @@ constexpr u64 mk_keyed_paddr(u16 hkid, u64 pa, unsigned x86_phys_bits)
 inline constexpr int RDRAND_RETRY_LOOPS = 10;
 
 template <SeamcallBackend B>
-constexpr u64 seamcall(B& b, Leaf leaf, TdxModuleArgs& args, unsigned version = 0)
+constexpr u64 seamcall(B& b, tdx_abi::Leaf leaf, TdxModuleArgs& args, unsigned version = 0)
 {
 	int retry = RDRAND_RETRY_LOOPS;
 	u64 ret;
 
 	do {
 		ret = b.seamcall(seamcall_fn(leaf, version), args);
-	} while (ret == status::TDX_RND_NO_ENTROPY && --retry);
+	} while (ret == tdx_abi::status::TDX_RND_NO_ENTROPY && --retry);
 	return ret;
 }
 
 // The S-EPT wrappers hand back RCX and RDX as the extended error output
 // (module tdx_api_defs.h: entry and level/state).
 template <SeamcallBackend B>
-constexpr u64 seamcall_ext(B& b, Leaf leaf, TdxModuleArgs& args, u64* ext_err1, u64* ext_err2)
+constexpr u64 seamcall_ext(B& b, tdx_abi::Leaf leaf, TdxModuleArgs& args, u64* ext_err1, u64* ext_err2)
 {
 	const u64 ret = seamcall(b, leaf, args);
 
@@ -174,7 +175,7 @@ template <SeamcallBackend B>
 constexpr u64 tdh_vp_enter(B& b, u64 tdvpr_pa, TdxModuleArgs* args)
 {
 	args->rcx = tdvpr_pa;
-	return b.seamcall(seamcall_fn(Leaf::TDH_VP_ENTER), *args);
+	return b.seamcall(seamcall_fn(tdx_abi::Leaf::TDH_VP_ENTER), *args);
 }
 
 // tdh_mem_page_add() (tdx.c): rcx = gpa (no level: 4K only), rdx = TDR,
@@ -189,7 +190,7 @@ constexpr u64 tdh_mem_page_add(B& b, u64 tdr_pa, u64 gpa, u64 page_pa, u64 sourc
 	args.rdx = tdr_pa;
 	args.r8 = page_pa;
 	args.r9 = source_pa;
-	return seamcall_ext(b, Leaf::TDH_MEM_PAGE_ADD, args, ext_err1, ext_err2);
+	return seamcall_ext(b, tdx_abi::Leaf::TDH_MEM_PAGE_ADD, args, ext_err1, ext_err2);
 }
 
 // tdh_mem_sept_add() (tdx.c): rcx = gpa | level, rdx = TDR, r8 = new S-EPT page.
@@ -202,7 +203,7 @@ constexpr u64 tdh_mem_sept_add(B& b, u64 tdr_pa, u64 gpa, int tdx_level, u64 pag
 	args.rcx = gpa | static_cast<u64>(tdx_level);
 	args.rdx = tdr_pa;
 	args.r8 = page_pa;
-	return seamcall_ext(b, Leaf::TDH_MEM_SEPT_ADD, args, ext_err1, ext_err2);
+	return seamcall_ext(b, tdx_abi::Leaf::TDH_MEM_SEPT_ADD, args, ext_err1, ext_err2);
 }
 
 // tdh_mem_page_aug() (tdx.c): rcx = gpa | level, rdx = TDR, r8 = page.
@@ -215,7 +216,7 @@ constexpr u64 tdh_mem_page_aug(B& b, u64 tdr_pa, u64 gpa, int tdx_level, u64 pag
 	args.rcx = gpa | static_cast<u64>(tdx_level);
 	args.rdx = tdr_pa;
 	args.r8 = page_pa;
-	return seamcall_ext(b, Leaf::TDH_MEM_PAGE_AUG, args, ext_err1, ext_err2);
+	return seamcall_ext(b, tdx_abi::Leaf::TDH_MEM_PAGE_AUG, args, ext_err1, ext_err2);
 }
 
 // tdh_mem_range_block() (tdx.c): rcx = gpa | level, rdx = TDR.
@@ -226,7 +227,7 @@ constexpr u64 tdh_mem_range_block(B& b, u64 tdr_pa, u64 gpa, int tdx_level, u64*
 
 	args.rcx = gpa | static_cast<u64>(tdx_level);
 	args.rdx = tdr_pa;
-	return seamcall_ext(b, Leaf::TDH_MEM_RANGE_BLOCK, args, ext_err1, ext_err2);
+	return seamcall_ext(b, tdx_abi::Leaf::TDH_MEM_RANGE_BLOCK, args, ext_err1, ext_err2);
 }
 
 // tdh_mem_range_unblock(): not upstream (KVM does not use it); intel/tdx
@@ -238,7 +239,7 @@ constexpr u64 tdh_mem_range_unblock(B& b, u64 tdr_pa, u64 gpa, int tdx_level, u6
 
 	args.rcx = gpa | static_cast<u64>(tdx_level);
 	args.rdx = tdr_pa;
-	return seamcall_ext(b, Leaf::TDH_MEM_RANGE_UNBLOCK, args, ext_err1, ext_err2);
+	return seamcall_ext(b, tdx_abi::Leaf::TDH_MEM_RANGE_UNBLOCK, args, ext_err1, ext_err2);
 }
 
 // tdh_mem_track() (tdx.c): rcx = TDR.
@@ -248,7 +249,7 @@ constexpr u64 tdh_mem_track(B& b, u64 tdr_pa)
 	TdxModuleArgs args{};
 
 	args.rcx = tdr_pa;
-	return seamcall(b, Leaf::TDH_MEM_TRACK, args);
+	return seamcall(b, tdx_abi::Leaf::TDH_MEM_TRACK, args);
 }
 
 // tdh_mem_page_remove() (tdx.c): rcx = gpa | level, rdx = TDR; on success
@@ -260,7 +261,7 @@ constexpr u64 tdh_mem_page_remove(B& b, u64 tdr_pa, u64 gpa, u64 tdx_level, u64*
 
 	args.rcx = gpa | tdx_level;
 	args.rdx = tdr_pa;
-	return seamcall_ext(b, Leaf::TDH_MEM_PAGE_REMOVE, args, ext_err1, ext_err2);
+	return seamcall_ext(b, tdx_abi::Leaf::TDH_MEM_PAGE_REMOVE, args, ext_err1, ext_err2);
 }
 
 // tdh_mem_sept_remove(): not upstream; intel/tdx tdx_ops.h layout,
@@ -272,7 +273,7 @@ constexpr u64 tdh_mem_sept_remove(B& b, u64 tdr_pa, u64 gpa, int tdx_level, u64*
 
 	args.rcx = gpa | static_cast<u64>(tdx_level);
 	args.rdx = tdr_pa;
-	return seamcall_ext(b, Leaf::TDH_MEM_SEPT_REMOVE, args, ext_err1, ext_err2);
+	return seamcall_ext(b, tdx_abi::Leaf::TDH_MEM_SEPT_REMOVE, args, ext_err1, ext_err2);
 }
 
 // tdh_mem_page_demote(): proposed (Yan Zhao, "[PATCH v3 08/24] KVM: TDX:
@@ -288,7 +289,7 @@ constexpr u64 tdh_mem_page_demote(B& b, u64 tdr_pa, u64 gpa, int tdx_level, u64 
 	args.rcx = gpa | static_cast<u64>(tdx_level);
 	args.rdx = tdr_pa;
 	args.r8 = new_sept_page_pa;
-	return seamcall_ext(b, Leaf::TDH_MEM_PAGE_DEMOTE, args, ext_err1, ext_err2);
+	return seamcall_ext(b, tdx_abi::Leaf::TDH_MEM_PAGE_DEMOTE, args, ext_err1, ext_err2);
 }
 
 // tdh_mem_page_promote(): not upstream; intel/tdx tdx_ops.h layout,
@@ -300,7 +301,7 @@ constexpr u64 tdh_mem_page_promote(B& b, u64 tdr_pa, u64 gpa, int tdx_level, u64
 
 	args.rcx = gpa | static_cast<u64>(tdx_level);
 	args.rdx = tdr_pa;
-	return seamcall_ext(b, Leaf::TDH_MEM_PAGE_PROMOTE, args, ext_err1, ext_err2);
+	return seamcall_ext(b, tdx_abi::Leaf::TDH_MEM_PAGE_PROMOTE, args, ext_err1, ext_err2);
 }
 
 // tdh_mr_extend() (tdx.c): rcx = gpa (256-byte chunk), rdx = TDR.
@@ -311,7 +312,7 @@ constexpr u64 tdh_mr_extend(B& b, u64 tdr_pa, u64 gpa, u64* ext_err1, u64* ext_e
 
 	args.rcx = gpa;
 	args.rdx = tdr_pa;
-	return seamcall_ext(b, Leaf::TDH_MR_EXTEND, args, ext_err1, ext_err2);
+	return seamcall_ext(b, tdx_abi::Leaf::TDH_MR_EXTEND, args, ext_err1, ext_err2);
 }
 
 // tdh_mr_finalize() (tdx.c): rcx = TDR.
@@ -321,7 +322,7 @@ constexpr u64 tdh_mr_finalize(B& b, u64 tdr_pa)
 	TdxModuleArgs args{};
 
 	args.rcx = tdr_pa;
-	return seamcall(b, Leaf::TDH_MR_FINALIZE, args);
+	return seamcall(b, tdx_abi::Leaf::TDH_MR_FINALIZE, args);
 }
 
 // tdh_phymem_page_reclaim() (tdx.c): rcx = page; returns rcx/rdx/r8 =
@@ -332,7 +333,7 @@ constexpr u64 tdh_phymem_page_reclaim(B& b, u64 page_pa, u64* tdx_pt, u64* tdx_o
 	TdxModuleArgs args{};
 
 	args.rcx = page_pa;
-	const u64 ret = seamcall(b, Leaf::TDH_PHYMEM_PAGE_RECLAIM, args);
+	const u64 ret = seamcall(b, tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM, args);
 	*tdx_pt = args.rcx;
 	*tdx_owner = args.rdx;
 	*tdx_size = args.r8;
@@ -346,7 +347,7 @@ constexpr u64 tdh_phymem_cache_wb(B& b, bool resume)
 	TdxModuleArgs args{};
 
 	args.rcx = resume ? 1 : 0;
-	return seamcall(b, Leaf::TDH_PHYMEM_CACHE_WB, args);
+	return seamcall(b, tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB, args);
 }
 
 // tdh_phymem_page_wbinvd_hkid() (tdx.c): rcx = mk_keyed_paddr(hkid, page).
@@ -357,7 +358,7 @@ constexpr u64 tdh_phymem_page_wbinvd_hkid(B& b, u64 hkid, u64 page_pa)
 	TdxModuleArgs args{};
 
 	args.rcx = mk_keyed_paddr(static_cast<u16>(hkid), page_pa, b.x86_phys_bits());
-	return seamcall(b, Leaf::TDH_PHYMEM_PAGE_WBINVD, args);
+	return seamcall(b, tdx_abi::Leaf::TDH_PHYMEM_PAGE_WBINVD, args);
 }
 
 // tdh_mng_vpflushdone() (tdx.c): rcx = TDR.
@@ -367,7 +368,7 @@ constexpr u64 tdh_mng_vpflushdone(B& b, u64 tdr_pa)
 	TdxModuleArgs args{};
 
 	args.rcx = tdr_pa;
-	return seamcall(b, Leaf::TDH_MNG_VPFLUSHDONE, args);
+	return seamcall(b, tdx_abi::Leaf::TDH_MNG_VPFLUSHDONE, args);
 }
 
 // tdh_mng_key_freeid() (tdx.c): rcx = TDR.
@@ -377,7 +378,7 @@ constexpr u64 tdh_mng_key_freeid(B& b, u64 tdr_pa)
 	TdxModuleArgs args{};
 
 	args.rcx = tdr_pa;
-	return seamcall(b, Leaf::TDH_MNG_KEY_FREEID, args);
+	return seamcall(b, tdx_abi::Leaf::TDH_MNG_KEY_FREEID, args);
 }
 
 // tdh_vp_flush() (tdx.c): rcx = TDVPR.
@@ -387,7 +388,7 @@ constexpr u64 tdh_vp_flush(B& b, u64 tdvpr_pa)
 	TdxModuleArgs args{};
 
 	args.rcx = tdvpr_pa;
-	return seamcall(b, Leaf::TDH_VP_FLUSH, args);
+	return seamcall(b, tdx_abi::Leaf::TDH_VP_FLUSH, args);
 }
 
 } // namespace arborist::hw

@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "arborist/hw/seamcall.hpp"
-#include "arborist/hw/tdx_abi.hpp"
+#include "arborist/abi/tdx.hpp"
 #include "arborist/sept.hpp"
 #include "arborist/tlb.hpp"
 
@@ -202,7 +202,7 @@ public:
 		const TdxModuleArgs in = a;
 		const u64 ret = call(fn, a, busy);
 		if (trace_enabled)
-			trace.push_back({static_cast<Leaf>(leaf), in.rcx, in.rdx, in.r8, ret, a.rcx, a.rdx, in.r9, a.r8,
+			trace.push_back({static_cast<tdx_abi::Leaf>(leaf), in.rcx, in.rdx, in.r8, ret, a.rcx, a.rdx, in.r9, a.r8,
 					 tick()});
 		return ret;
 	}
@@ -232,7 +232,7 @@ public:
 	// is recorded too, as a TDH.VP.ENTER record with td_exit set: it ends
 	// the SEAMCALL that entered the guest.
 	struct CallRecord {
-		Leaf leaf;
+		tdx_abi::Leaf leaf;
 		u64 rcx, rdx, r8; // inputs
 		u64 status;       // RAX out
 		u64 out_rcx, out_rdx;
@@ -360,7 +360,7 @@ public:
 		const auto step = spec::tlb_td_exit(spec::concrete, tlb_view(vcpus_[vcpu]), 0);
 		apply_tlb(vcpus_[vcpu], step.post);
 		if (trace_enabled)
-			trace.push_back({Leaf::TDH_VP_ENTER, vcpus_[vcpu].tdvpr_pa, 0, 0, status::TDX_SUCCESS, 0, 0, 0, 0,
+			trace.push_back({tdx_abi::Leaf::TDH_VP_ENTER, vcpus_[vcpu].tdvpr_pa, 0, 0, tdx_abi::status::TDX_SUCCESS, 0, 0, 0, 0,
 					 tick(), true});
 		return true;
 	}
@@ -431,7 +431,7 @@ public:
 	constexpr std::size_t sept_pages() const { return pages_.size() - free_pages_.size(); }
 
 	// SEAMCALLs issued, by leaf number (failed ones included).
-	constexpr u64 calls(Leaf leaf) const
+	constexpr u64 calls(tdx_abi::Leaf leaf) const
 	{
 		const u64 l = static_cast<u64>(leaf);
 		return l < calls_.size() ? calls_[l] : 0;
@@ -542,40 +542,40 @@ private:
 	// carries L2 S-EPT pages, not modelled: only 0 is taken.
 	constexpr u64 call(u64 fn, TdxModuleArgs& a, const sim::Busy& busy)
 	{
-		if (fn >> TDX_VERSION_SHIFT)
-			return with_operand(status::TDX_OPERAND_INVALID, operand::RAX);
-		return dispatch(static_cast<Leaf>(fn & 0xFFFF), a, busy);
+		if (fn >> tdx_abi::TDX_VERSION_SHIFT)
+			return tdx_abi::with_operand(tdx_abi::status::TDX_OPERAND_INVALID, tdx_abi::operand::RAX);
+		return dispatch(static_cast<tdx_abi::Leaf>(fn & 0xFFFF), a, busy);
 	}
 
-	constexpr u64 dispatch(Leaf leaf, TdxModuleArgs& a, sim::Busy busy)
+	constexpr u64 dispatch(tdx_abi::Leaf leaf, TdxModuleArgs& a, sim::Busy busy)
 	{
 		switch (leaf) {
-		case Leaf::TDH_MEM_SEPT_ADD:
-		case Leaf::TDH_MEM_PAGE_ADD:
-		case Leaf::TDH_MEM_PAGE_AUG:
-		case Leaf::TDH_MEM_RANGE_BLOCK:
-		case Leaf::TDH_MEM_RANGE_UNBLOCK:
-		case Leaf::TDH_MEM_PAGE_REMOVE:
-		case Leaf::TDH_MEM_SEPT_REMOVE:
-		case Leaf::TDH_MEM_PAGE_DEMOTE:
-		case Leaf::TDH_MEM_PAGE_PROMOTE:
+		case tdx_abi::Leaf::TDH_MEM_SEPT_ADD:
+		case tdx_abi::Leaf::TDH_MEM_PAGE_ADD:
+		case tdx_abi::Leaf::TDH_MEM_PAGE_AUG:
+		case tdx_abi::Leaf::TDH_MEM_RANGE_BLOCK:
+		case tdx_abi::Leaf::TDH_MEM_RANGE_UNBLOCK:
+		case tdx_abi::Leaf::TDH_MEM_PAGE_REMOVE:
+		case tdx_abi::Leaf::TDH_MEM_SEPT_REMOVE:
+		case tdx_abi::Leaf::TDH_MEM_PAGE_DEMOTE:
+		case tdx_abi::Leaf::TDH_MEM_PAGE_PROMOTE:
 			return sept_leaf(leaf, a, busy);
-		case Leaf::TDH_MR_EXTEND:
+		case tdx_abi::Leaf::TDH_MR_EXTEND:
 			return mr_extend(a, busy);
-		case Leaf::TDH_MEM_TRACK:
-		case Leaf::TDH_MR_FINALIZE:
-		case Leaf::TDH_MNG_VPFLUSHDONE:
-		case Leaf::TDH_MNG_KEY_FREEID:
+		case tdx_abi::Leaf::TDH_MEM_TRACK:
+		case tdx_abi::Leaf::TDH_MR_FINALIZE:
+		case tdx_abi::Leaf::TDH_MNG_VPFLUSHDONE:
+		case tdx_abi::Leaf::TDH_MNG_KEY_FREEID:
 			return td_leaf(leaf, a, busy);
-		case Leaf::TDH_PHYMEM_CACHE_WB:
+		case tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB:
 			return cache_wb(a, busy);
-		case Leaf::TDH_PHYMEM_PAGE_RECLAIM:
+		case tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM:
 			return reclaim(a, busy);
-		case Leaf::TDH_VP_ENTER:
+		case tdx_abi::Leaf::TDH_VP_ENTER:
 			return vp_enter(a, busy);
-		case Leaf::TDH_VP_FLUSH:
+		case tdx_abi::Leaf::TDH_VP_FLUSH:
 			return vp_flush(a);
-		case Leaf::TDH_PHYMEM_PAGE_WBINVD:
+		case tdx_abi::Leaf::TDH_PHYMEM_PAGE_WBINVD:
 			return page_wbinvd(a);
 		default:
 			// Outside the model: the spec dispatcher's answer.
@@ -583,7 +583,7 @@ private:
 		}
 	}
 
-	constexpr sim::Outcome run_spec(Leaf leaf, const sim::Args& args, const sim::View& s) const
+	constexpr sim::Outcome run_spec(tdx_abi::Leaf leaf, const sim::Args& args, const sim::View& s) const
 	{
 		return spec::sept_seamcall(spec::concrete, g_, leaf, args, s, fault_);
 	}
@@ -593,13 +593,13 @@ private:
 	// R8 and the RDX flags from leaf_operands() (seamcall.hpp); AUG takes a
 	// page of the entry's size (tdh_mem_page_aug.c), PAGE.ADD the TDR
 	// exclusively (tdh_mem_page_add.c, tdx_locks.h).
-	static constexpr SeptLeafAbi sept_leaf_abi(Leaf leaf)
+	static constexpr SeptLeafAbi sept_leaf_abi(tdx_abi::Leaf leaf)
 	{
 		const LeafOperands o = leaf_operands(leaf);
-		return {o.r8_page, leaf == Leaf::TDH_MEM_PAGE_AUG, o.handle_flags, leaf == Leaf::TDH_MEM_PAGE_ADD};
+		return {o.r8_page, leaf == tdx_abi::Leaf::TDH_MEM_PAGE_AUG, o.handle_flags, leaf == tdx_abi::Leaf::TDH_MEM_PAGE_ADD};
 	}
 
-	constexpr u64 sept_leaf(Leaf leaf, TdxModuleArgs& a, sim::Busy busy)
+	constexpr u64 sept_leaf(tdx_abi::Leaf leaf, TdxModuleArgs& a, sim::Busy busy)
 	{
 		const SeptLeafAbi abi = sept_leaf_abi(leaf);
 		const PageInfo pi = decode_page_info(a.rcx);
@@ -622,13 +622,13 @@ private:
 		// walk fails.  The spec's TD-state check keeps a faithful run from
 		// getting here; a run with a check skipped (inject_fault, as the
 		// conformance checker does) can.
-		if (out.status == status::TDX_SUCCESS && !wk.reached && leaf != Leaf::TDH_MEM_SEPT_ADD)
-			return with_operand(status::TDX_EPT_WALK_FAILED, operand::RCX);
-		if (out.status == status::TDX_SUCCESS && !wk.reached && out.post.path[pi.level] != s.path[pi.level])
-			return with_operand(status::TDX_EPT_WALK_FAILED, operand::RCX);
-		if (out.status == status::TDX_SUCCESS && commit_)
+		if (out.status == tdx_abi::status::TDX_SUCCESS && !wk.reached && leaf != tdx_abi::Leaf::TDH_MEM_SEPT_ADD)
+			return tdx_abi::with_operand(tdx_abi::status::TDX_EPT_WALK_FAILED, tdx_abi::operand::RCX);
+		if (out.status == tdx_abi::status::TDX_SUCCESS && !wk.reached && out.post.path[pi.level] != s.path[pi.level])
+			return tdx_abi::with_operand(tdx_abi::status::TDX_EPT_WALK_FAILED, tdx_abi::operand::RCX);
+		if (out.status == tdx_abi::status::TDX_SUCCESS && commit_)
 			commit(leaf, a, wk, pi.level, op, s, out.post);
-		else if (out.status != status::TDX_SUCCESS)
+		else if (out.status != tdx_abi::status::TDX_SUCCESS)
 			set_ext_err(a, out.status, wk, pi.level);
 		return out.status;
 	}
@@ -662,10 +662,10 @@ private:
 	constexpr u64 decode_td_handle(u64 rdx, bool flags, const sim::Busy& busy) const
 	{
 		if (!flags)
-			return check_tdr(rdx, operand::RDX, busy);
+			return check_tdr(rdx, tdx_abi::operand::RDX, busy);
 		if (rdx & (spec::genmask(11, 1) | spec::genmask(63, 52)))
-			return with_operand(status::TDX_OPERAND_INVALID, operand::RDX);
-		return check_tdr(rdx & ~u64{1}, operand::RDX, busy);
+			return tdx_abi::with_operand(tdx_abi::status::TDX_OPERAND_INVALID, tdx_abi::operand::RDX);
+		return check_tdr(rdx & ~u64{1}, tdx_abi::operand::RDX, busy);
 	}
 
 	// The explicit TDR check every TD-scoped leaf runs first (the start of
@@ -674,11 +674,11 @@ private:
 	constexpr u64 check_tdr(u64 pa, u64 opd, const sim::Busy& busy) const
 	{
 		if (const u64 err = check_hpa(pa, 0))
-			return with_operand(err, opd);
+			return tdx_abi::with_operand(err, opd);
 		if (busy.tdr)
 			return 0;
 		if (frame_at(pa >> sim::PAGE_SHIFT).pt != sim::w(sim::PageType::PT_TDR))
-			return with_operand(status::TDX_PAGE_METADATA_INCORRECT, opd);
+			return tdx_abi::with_operand(tdx_abi::status::TDX_PAGE_METADATA_INCORRECT, opd);
 		return 0;
 	}
 
@@ -687,10 +687,10 @@ private:
 	constexpr u64 check_hpa(u64 pa, unsigned size) const
 	{
 		if ((pa & (sim::bytes_in(size) - 1)) || (pa >> phys_bits_))
-			return status::TDX_OPERAND_INVALID;
+			return tdx_abi::status::TDX_OPERAND_INVALID;
 		const u64 pfn = pa >> sim::PAGE_SHIFT;
 		if (!in_tdmr(pfn) || !in_tdmr(pfn + sim::frames_in(size) - 1))
-			return status::TDX_OPERAND_ADDR_RANGE_ERROR;
+			return tdx_abi::status::TDX_OPERAND_ADDR_RANGE_ERROR;
 		return 0;
 	}
 
@@ -798,16 +798,16 @@ private:
 		return sim::w(sim::PageType::PT_NDA);
 	}
 
-	constexpr sim::Args make_args(Leaf leaf, const PageInfo& pi, u64 rdx, u64 r9, const Walk& wk,
+	constexpr sim::Args make_args(tdx_abi::Leaf leaf, const PageInfo& pi, u64 rdx, u64 r9, const Walk& wk,
 				      const sim::Busy& busy) const
 	{
 		sim::Args x{};
 
 		x.level = pi.level;
 		x.page_info_ok = pi.ok;
-		x.allow_existing = leaf == Leaf::TDH_MEM_SEPT_ADD && (rdx & 1);
-		x.source_ok = leaf == Leaf::TDH_MEM_PAGE_ADD && shared_hpa_ok(r9);
-		x.promote_ok = leaf == Leaf::TDH_MEM_PAGE_PROMOTE && promote_ok(wk, pi.level);
+		x.allow_existing = leaf == tdx_abi::Leaf::TDH_MEM_SEPT_ADD && (rdx & 1);
+		x.source_ok = leaf == tdx_abi::Leaf::TDH_MEM_PAGE_ADD && shared_hpa_ok(r9);
+		x.promote_ok = leaf == tdx_abi::Leaf::TDH_MEM_PAGE_PROMOTE && promote_ok(wk, pi.level);
 		x.busy = busy;
 		return x;
 	}
@@ -835,7 +835,7 @@ private:
 	// mean an earlier check decided; different ones mean the R8 check is
 	// reached and its address error is the result (tdx_api_defs.h, tdx_vmm_dispatcher.c: address
 	// checks come before the PAMT lock, so busy.pamt is left out).
-	constexpr sim::Outcome run_with_operand(Leaf leaf, sim::Args args, sim::View s, const Operand& op) const
+	constexpr sim::Outcome run_with_operand(tdx_abi::Leaf leaf, sim::Args args, sim::View s, const Operand& op) const
 	{
 		if (!op.present || !op.error)
 			return run_spec(leaf, args, s);
@@ -846,37 +846,37 @@ private:
 		const sim::Outcome bad = run_spec(leaf, args, s);
 		if (good.status == bad.status)
 			return good;
-		return {with_operand(op.error, operand::R8), s};
+		return {tdx_abi::with_operand(op.error, tdx_abi::operand::R8), s};
 	}
 
 	// --- writing the post-view back -------------------------------------------
 
-	constexpr void commit(Leaf leaf, TdxModuleArgs& a, const Walk& wk, unsigned level, const Operand& op,
+	constexpr void commit(tdx_abi::Leaf leaf, TdxModuleArgs& a, const Walk& wk, unsigned level, const Operand& op,
 			      const sim::View& pre, const sim::View& post)
 	{
 		const EntryRef r = wk.ref[level];
 
 		switch (leaf) {
-		case Leaf::TDH_MEM_SEPT_ADD:
+		case tdx_abi::Leaf::TDH_MEM_SEPT_ADD:
 			if (pre.path[level] != post.path[level])
 				link_sept_page(r, level, op, post);
 			break;
-		case Leaf::TDH_MEM_PAGE_ADD:
-		case Leaf::TDH_MEM_PAGE_AUG:
+		case tdx_abi::Leaf::TDH_MEM_PAGE_ADD:
+		case tdx_abi::Leaf::TDH_MEM_PAGE_AUG:
 			map_page(r, level, op, post);
 			break;
-		case Leaf::TDH_MEM_RANGE_BLOCK:
-		case Leaf::TDH_MEM_RANGE_UNBLOCK:
+		case tdx_abi::Leaf::TDH_MEM_RANGE_BLOCK:
+		case tdx_abi::Leaf::TDH_MEM_RANGE_UNBLOCK:
 			set_state(r, wk, level, op, post);
 			break;
-		case Leaf::TDH_MEM_PAGE_REMOVE:
-		case Leaf::TDH_MEM_SEPT_REMOVE:
+		case tdx_abi::Leaf::TDH_MEM_PAGE_REMOVE:
+		case tdx_abi::Leaf::TDH_MEM_SEPT_REMOVE:
 			a.rcx = unmap(r, level, post);
 			break;
-		case Leaf::TDH_MEM_PAGE_DEMOTE:
+		case tdx_abi::Leaf::TDH_MEM_PAGE_DEMOTE:
 			demote(r, level, op, pre, post);
 			break;
-		case Leaf::TDH_MEM_PAGE_PROMOTE:
+		case tdx_abi::Leaf::TDH_MEM_PAGE_PROMOTE:
 			a.rcx = promote(r, level, post);
 			break;
 		default:
@@ -971,9 +971,9 @@ private:
 	// a state failure the target entry.
 	constexpr void set_ext_err(TdxModuleArgs& a, u64 st, const Walk& wk, unsigned level) const
 	{
-		const u64 walk_failed = with_operand(status::TDX_EPT_WALK_FAILED, operand::RCX);
-		const bool state_failed = st == with_operand(status::TDX_EPT_ENTRY_STATE_INCORRECT, operand::RCX) ||
-					  st == with_operand(status::TDX_GPA_RANGE_ALREADY_BLOCKED, operand::RCX);
+		const u64 walk_failed = tdx_abi::with_operand(tdx_abi::status::TDX_EPT_WALK_FAILED, tdx_abi::operand::RCX);
+		const bool state_failed = st == tdx_abi::with_operand(tdx_abi::status::TDX_EPT_ENTRY_STATE_INCORRECT, tdx_abi::operand::RCX) ||
+					  st == tdx_abi::with_operand(tdx_abi::status::TDX_GPA_RANGE_ALREADY_BLOCKED, tdx_abi::operand::RCX);
 
 		if (st == walk_failed && wk.read)
 			set_entry_details(a, wk, wk.last);
@@ -991,23 +991,23 @@ private:
 
 	// --- leaves on the TD alone, and MR.EXTEND -------------------------------
 
-	static constexpr bool tdr_exclusive(Leaf leaf)
+	static constexpr bool tdr_exclusive(tdx_abi::Leaf leaf)
 	{
-		return leaf == Leaf::TDH_MR_FINALIZE || leaf == Leaf::TDH_MNG_VPFLUSHDONE ||
-		       leaf == Leaf::TDH_MNG_KEY_FREEID; // tdx_locks.h
+		return leaf == tdx_abi::Leaf::TDH_MR_FINALIZE || leaf == tdx_abi::Leaf::TDH_MNG_VPFLUSHDONE ||
+		       leaf == tdx_abi::Leaf::TDH_MNG_KEY_FREEID; // tdx_locks.h
 	}
 
 	// TRACK, MR.FINALIZE, VPFLUSHDONE, KEY.FREEID: RCX = TDR (tdh_mem_track.c,
 	// tdh_mr_finalize.c, tdh_mng_vpflushdone.c, tdh_mng_key_freeid.c).
-	constexpr u64 td_leaf(Leaf leaf, TdxModuleArgs& a, sim::Busy busy)
+	constexpr u64 td_leaf(tdx_abi::Leaf leaf, TdxModuleArgs& a, sim::Busy busy)
 	{
 		busy.tdr = busy.tdr || (tdr_exclusive(leaf) && any_vcpu_in_guest());
-		if (const u64 err = check_tdr(a.rcx, operand::RCX, busy))
+		if (const u64 err = check_tdr(a.rcx, tdx_abi::operand::RCX, busy))
 			return err;
 		sim::Args args{};
 		args.busy = busy;
 		const sim::Outcome out = run_spec(leaf, args, td_view());
-		if (out.status == status::TDX_SUCCESS && commit_)
+		if (out.status == tdx_abi::status::TDX_SUCCESS && commit_)
 			td_.st = out.post.td;
 		return out.status;
 	}
@@ -1022,14 +1022,14 @@ private:
 		a.rcx = 0;
 		a.rdx = 0;
 		busy.tdr = busy.tdr || any_vcpu_in_guest();
-		if (const u64 err = check_tdr(rdx, operand::RDX, busy))
+		if (const u64 err = check_tdr(rdx, tdx_abi::operand::RDX, busy))
 			return err;
 		const Walk wk = walk(gpa, 0);
 		sim::Args args{};
 		args.page_info_ok = !(gpa & 0xFF) && gpa_valid(gpa);
 		args.busy = busy;
-		const sim::Outcome out = run_spec(Leaf::TDH_MR_EXTEND, args, make_view(wk, 0, Operand{}));
-		if (out.status == with_operand(status::TDX_EPT_ENTRY_NOT_PRESENT, operand::RCX) && wk.read)
+		const sim::Outcome out = run_spec(tdx_abi::Leaf::TDH_MR_EXTEND, args, make_view(wk, 0, Operand{}));
+		if (out.status == tdx_abi::with_operand(tdx_abi::status::TDX_EPT_ENTRY_NOT_PRESENT, tdx_abi::operand::RCX) && wk.read)
 			set_entry_details(a, wk, wk.last);
 		return out.status;
 	}
@@ -1040,13 +1040,13 @@ private:
 	constexpr u64 cache_wb(TdxModuleArgs& a, const sim::Busy& busy)
 	{
 		if (a.rcx > 1)
-			return with_operand(status::TDX_OPERAND_INVALID, operand::RCX);
+			return tdx_abi::with_operand(tdx_abi::status::TDX_OPERAND_INVALID, tdx_abi::operand::RCX);
 		sim::Args args{};
 		args.busy = busy;
 		if (a.rcx == 1 && !busy.kot)
-			return status::TDX_WBCACHE_RESUME_ERROR;
-		const sim::Outcome out = run_spec(Leaf::TDH_PHYMEM_CACHE_WB, args, td_view());
-		if (out.status == status::TDX_SUCCESS && td_.exists && commit_)
+			return tdx_abi::status::TDX_WBCACHE_RESUME_ERROR;
+		const sim::Outcome out = run_spec(tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB, args, td_view());
+		if (out.status == tdx_abi::status::TDX_SUCCESS && td_.exists && commit_)
 			td_.st = out.post.td;
 		return out.status;
 	}
@@ -1064,7 +1064,7 @@ private:
 		args.page_info_ok = !(pa & (sim::PAGE_SIZE - 1)) && !(pa >> phys_bits_);
 		args.busy = busy;
 		if (args.page_info_ok && !in_tdmr(pa >> sim::PAGE_SHIFT))
-			return with_operand(status::TDX_OPERAND_ADDR_RANGE_ERROR, operand::RCX);
+			return tdx_abi::with_operand(tdx_abi::status::TDX_OPERAND_ADDR_RANGE_ERROR, tdx_abi::operand::RCX);
 		const u64 pfn = pa >> sim::PAGE_SHIFT;
 		if (args.page_info_ok) {
 			const Frame& f = leaf_frame(pfn);
@@ -1072,8 +1072,8 @@ private:
 			args.level = f.size;
 			s.target = {f.pt, f.bepoch};
 		}
-		const sim::Outcome out = run_spec(Leaf::TDH_PHYMEM_PAGE_RECLAIM, args, s);
-		if (out.status == status::TDX_SUCCESS && commit_)
+		const sim::Outcome out = run_spec(tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM, args, s);
+		if (out.status == tdx_abi::status::TDX_SUCCESS && commit_)
 			reclaimed(a, pfn, out.post);
 		return out.status;
 	}
@@ -1138,18 +1138,18 @@ private:
 		if (v == vcpus_.size())
 			return tdvpr_error(a.rcx);
 		spec::Checks<sim::C> c(spec::concrete);
-		spec::td_state_check(c, td_.st, busy, {operand::TDR, true}, spec::ops_vp_enter_set, fault_);
-		c.fail_if(!vcpus_[v].initialized, status::TDX_VCPU_STATE_INCORRECT);
-		c.fail_if(vcpus_[v].assoc_lp != sim::NO_LP && vcpus_[v].assoc_lp != lp, status::TDX_VCPU_ASSOCIATED);
-		c.fail_if(busy.epoch, with_operand(status::TDX_OPERAND_BUSY, operand::TD_EPOCH));
+		spec::td_state_check(c, td_.st, busy, {tdx_abi::operand::TDR, true}, spec::ops_vp_enter_set, fault_);
+		c.fail_if(!vcpus_[v].initialized, tdx_abi::status::TDX_VCPU_STATE_INCORRECT);
+		c.fail_if(vcpus_[v].assoc_lp != sim::NO_LP && vcpus_[v].assoc_lp != lp, tdx_abi::status::TDX_VCPU_ASSOCIATED);
+		c.fail_if(busy.epoch, tdx_abi::with_operand(tdx_abi::status::TDX_OPERAND_BUSY, tdx_abi::operand::TD_EPOCH));
 		const auto step = spec::tlb_vp_enter(spec::concrete, tlb_view(vcpus_[v]), 0);
 		// A vCPU in the guest holds its TDVPR: assumed BUSY|RCX.
-		c.fail_if(!step.enabled, with_operand(status::TDX_OPERAND_BUSY, operand::RCX));
+		c.fail_if(!step.enabled, tdx_abi::with_operand(tdx_abi::status::TDX_OPERAND_BUSY, tdx_abi::operand::RCX));
 		if (!c.ok() || !commit_)
 			return c.status;
 		apply_tlb(vcpus_[v], step.post);
 		associate(vcpus_[v]);
-		return status::TDX_SUCCESS;
+		return tdx_abi::status::TDX_SUCCESS;
 	}
 
 	// TDH.VP.FLUSH (tdh_vp_flush.c): the TDVPR taken
@@ -1164,16 +1164,16 @@ private:
 		if (v == vcpus_.size())
 			return tdvpr_error(a.rcx);
 		if (vcpus_[v].in_guest)
-			return with_operand(status::TDX_OPERAND_BUSY, operand::RCX);
+			return tdx_abi::with_operand(tdx_abi::status::TDX_OPERAND_BUSY, tdx_abi::operand::RCX);
 		if (!lifecycle_is(sim::Lifecycle::TD_KEYS_CONFIGURED))
-			return status::TDX_TD_KEYS_NOT_CONFIGURED;
+			return tdx_abi::status::TDX_TD_KEYS_NOT_CONFIGURED;
 		if (vcpus_[v].assoc_lp != lp)
-			return status::TDX_VCPU_NOT_ASSOCIATED;
+			return tdx_abi::status::TDX_VCPU_NOT_ASSOCIATED;
 		if (!commit_)
-			return status::TDX_SUCCESS;
+			return tdx_abi::status::TDX_SUCCESS;
 		vcpus_[v].assoc_lp = sim::NO_LP;
 		td_.st.num_assoc_vcpus -= 1;
-		return status::TDX_SUCCESS;
+		return tdx_abi::status::TDX_SUCCESS;
 	}
 
 	// TDH.PHYMEM.PAGE.WBINVD (tdh_phymem_page_wbinvd.c): RCX = HPA | HKID << phys bits;
@@ -1183,10 +1183,10 @@ private:
 		const u64 pa = a.rcx & (spec::bit_ull(phys_bits_) - 1);
 
 		if (const u64 err = check_hpa(pa, 0))
-			return with_operand(err, operand::RCX);
+			return tdx_abi::with_operand(err, tdx_abi::operand::RCX);
 		if (operand_type(pa >> sim::PAGE_SHIFT, 0) != sim::w(sim::PageType::PT_NDA))
-			return with_operand(status::TDX_PAGE_METADATA_INCORRECT, operand::RCX);
-		return status::TDX_SUCCESS;
+			return tdx_abi::with_operand(tdx_abi::status::TDX_PAGE_METADATA_INCORRECT, tdx_abi::operand::RCX);
+		return tdx_abi::status::TDX_SUCCESS;
 	}
 
 	// A TDVPR operand that names no vCPU: the explicit-HPA statuses
@@ -1194,8 +1194,8 @@ private:
 	constexpr u64 tdvpr_error(u64 pa) const
 	{
 		if (const u64 err = check_hpa(pa, 0))
-			return with_operand(err, operand::RCX);
-		return with_operand(status::TDX_PAGE_METADATA_INCORRECT, operand::RCX);
+			return tdx_abi::with_operand(err, tdx_abi::operand::RCX);
+		return tdx_abi::with_operand(tdx_abi::status::TDX_PAGE_METADATA_INCORRECT, tdx_abi::operand::RCX);
 	}
 
 	constexpr std::size_t find_vcpu(u64 tdvpr_pa) const

@@ -246,9 +246,9 @@ private:
 				walks = walks || (info.leaf == c.leaf && info.walks);
 			if (walks) {
 				const u64 gfn = (c.rcx & hw::sim::GPA_MASK) >> spec::PAGE_SHIFT;
-				const unsigned level = c.leaf == hw::Leaf::TDH_MEM_PAGE_ADD ? 1 : static_cast<unsigned>(c.rcx & 7) + 1;
+				const unsigned level = c.leaf == tdx_abi::Leaf::TDH_MEM_PAGE_ADD ? 1 : static_cast<unsigned>(c.rcx & 7) + 1;
 				mark(gfn, level);
-				if (c.leaf == hw::Leaf::TDH_MEM_PAGE_DEMOTE || c.leaf == hw::Leaf::TDH_MEM_PAGE_PROMOTE)
+				if (c.leaf == tdx_abi::Leaf::TDH_MEM_PAGE_DEMOTE || c.leaf == tdx_abi::Leaf::TDH_MEM_PAGE_PROMOTE)
 					mark_children(gfn, level);
 			} else if (!writes_no_sept_entry(c.leaf)) {
 				known = false;
@@ -260,9 +260,9 @@ private:
 		return known;
 	}
 
-	static bool writes_no_sept_entry(hw::Leaf l)
+	static bool writes_no_sept_entry(tdx_abi::Leaf l)
 	{
-		using hw::Leaf;
+		using tdx_abi::Leaf;
 		switch (l) {
 		case Leaf::TDH_MEM_TRACK:
 		case Leaf::TDH_VP_ENTER:

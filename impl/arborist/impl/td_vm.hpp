@@ -214,9 +214,9 @@ public:
 	u64 enter(unsigned vcpu)
 	{
 		if (vcpu >= tdx_.vcpus().size())
-			return hw::status::TDX_OPERAND_INVALID; // no such vCPU (or the TD is gone)
+			return tdx_abi::status::TDX_OPERAND_INVALID; // no such vCPU (or the TD is gone)
 		if (tdx_.wait_for_sept_zap())
-			return hw::status::TDX_SUCCESS;
+			return tdx_abi::status::TDX_SUCCESS;
 		hw::TdxModuleArgs a{};
 		return hw::tdh_vp_enter(module_, tdx_.vcpus()[vcpu], &a);
 	}

@@ -428,11 +428,11 @@ public:
 			return true;
 		for (const u64 tdvpr : tdvpr_) {
 			const u64 err = hw::tdh_vp_flush(m_, tdvpr);
-			if (err != hw::status::TDX_VCPU_NOT_ASSOCIATED)
+			if (err != tdx_abi::status::TDX_VCPU_NOT_ASSOCIATED)
 				tdx_bug_on(err, "TDH.VP.FLUSH");
 		}
 		u64 err = hw::tdh_mng_vpflushdone(m_, tdr_pa_);
-		if (err == hw::status::TDX_FLUSHVP_NOT_DONE)
+		if (err == tdx_abi::status::TDX_FLUSHVP_NOT_DONE)
 			return false;
 		if (tdx_bug_on(err, "TDH.MNG.VPFLUSHDONE"))
 			return false;
@@ -540,7 +540,7 @@ private:
 		return cond;
 	}
 	// TDX_BUG_ON(): any non-zero status is a KVM bug.
-	constexpr bool tdx_bug_on(u64 err, const char* what) { return bug_on(err != hw::status::TDX_SUCCESS, what); }
+	constexpr bool tdx_bug_on(u64 err, const char* what) { return bug_on(err != tdx_abi::status::TDX_SUCCESS, what); }
 
 	// WARN_ON(), and TDX_BUG_ON() with a NULL kvm (__TDX_BUG_ON() calls
 	// kvm_vm_bugged() only "if (_kvm)"): logged like every WARN, but the VM
@@ -551,14 +551,14 @@ private:
 			log_.add({EventKind::kvm_bug, 0, 0, 0, 0, 0, what});
 		return cond;
 	}
-	constexpr bool tdx_warn_on(u64 err, const char* what) { return warn_on(err != hw::status::TDX_SUCCESS, what); }
+	constexpr bool tdx_warn_on(u64 err, const char* what) { return warn_on(err != tdx_abi::status::TDX_SUCCESS, what); }
 
 	// The install-side SEAMCALLs map BUSY to -EBUSY; anything else is a bug.
 	constexpr int install_result(u64 err, const char* what, u64 gfn, unsigned level)
 	{
-		if (err == hw::status::TDX_SUCCESS)
+		if (err == tdx_abi::status::TDX_SUCCESS)
 			return 0;
-		if (hw::tdx_operand_busy(err))
+		if (tdx_abi::tdx_operand_busy(err))
 			return -EBUSY;
 		bug_on(true, what);
 		(void)gfn;
@@ -576,7 +576,7 @@ private:
 	template <class Op>
 	constexpr bool no_vcpus_step(Op& op, u64 err, std::uint8_t retry_pc, std::uint8_t next_pc, const char* what)
 	{
-		if (hw::tdx_operand_busy(err)) {
+		if (tdx_abi::tdx_operand_busy(err)) {
 			wait_for_sept_zap_ = true;
 			env_.kick_all_vcpus();
 			op.pc = retry_pc;
@@ -597,7 +597,7 @@ private:
 	constexpr u64 do_no_vcpus(F&& f)
 	{
 		u64 err = f();
-		if (hw::tdx_operand_busy(err)) {
+		if (tdx_abi::tdx_operand_busy(err)) {
 			wait_for_sept_zap_ = true;
 			env_.kick_all_vcpus();
 			err = f();
@@ -654,14 +654,14 @@ private:
 	// fail").
 	constexpr void phymem_cache_wb()
 	{
-		u64 err = hw::status::TDX_SUCCESS;
+		u64 err = tdx_abi::status::TDX_SUCCESS;
 		for (int i = 0; i < 10000; i++) { // TDX_SEAMCALL_RETRIES
-			err = hw::tdh_phymem_cache_wb(m_, err != hw::status::TDX_SUCCESS);
-			if (err != hw::status::TDX_INTERRUPTED_RESUMABLE)
+			err = hw::tdh_phymem_cache_wb(m_, err != tdx_abi::status::TDX_SUCCESS);
+			if (err != tdx_abi::status::TDX_INTERRUPTED_RESUMABLE)
 				break;
 		}
-		if (err == hw::status::TDX_NO_HKID_READY_TO_WBCACHE)
-			err = hw::status::TDX_SUCCESS;
+		if (err == tdx_abi::status::TDX_NO_HKID_READY_TO_WBCACHE)
+			err = tdx_abi::status::TDX_SUCCESS;
 		tdx_warn_on(err, "TDH.PHYMEM.CACHE.WB");
 	}
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
-// The SEAMCALL ABI as TDX module 1.5 and Linux define it: leaf numbers,
+// The bottom layer: the SEAMCALL ABI as TDX module 1.5 and Linux define it: leaf numbers,
 // status codes, operand IDs, and the RCX "page info" encoding.
 //
 // Sources:
@@ -15,9 +15,10 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
-namespace arborist::hw {
+namespace arborist::tdx_abi {
 
 using u64 = std::uint64_t;
 
@@ -190,4 +191,74 @@ constexpr std::string_view status_base_name(u64 v)
 	return {};
 }
 
-} // namespace arborist::hw
+// The names the TDX module 1.5 specification gives the leaves, for printing
+// and for parsing traces (docs/trace-format.md).
+struct LeafName {
+	Leaf leaf;
+	std::string_view name;
+	// A `tdx_seamcall` trace line may carry it (docs/trace-format.md): Linux
+	// wraps it in a tdh_*() function of arch/x86/virt/vmx/tdx/tdx.c that
+	// can be probed (tdh_vp_enter() is noinstr: TD entry and exit have
+	// their own events), or the huge-page series adds one.
+	bool traced;
+};
+
+constexpr LeafName leaf_names[] = {
+	{Leaf::TDH_VP_ENTER, "TDH.VP.ENTER", false},
+	{Leaf::TDH_MNG_ADDCX, "TDH.MNG.ADDCX", true},
+	{Leaf::TDH_MEM_PAGE_ADD, "TDH.MEM.PAGE.ADD", true},
+	{Leaf::TDH_MEM_SEPT_ADD, "TDH.MEM.SEPT.ADD", true},
+	{Leaf::TDH_VP_ADDCX, "TDH.VP.ADDCX", true},
+	{Leaf::TDH_MEM_PAGE_RELOCATE, "TDH.MEM.PAGE.RELOCATE", false},
+	{Leaf::TDH_MEM_PAGE_AUG, "TDH.MEM.PAGE.AUG", true},
+	{Leaf::TDH_MEM_RANGE_BLOCK, "TDH.MEM.RANGE.BLOCK", true},
+	{Leaf::TDH_MNG_KEY_CONFIG, "TDH.MNG.KEY.CONFIG", true},
+	{Leaf::TDH_MNG_CREATE, "TDH.MNG.CREATE", true},
+	{Leaf::TDH_VP_CREATE, "TDH.VP.CREATE", true},
+	{Leaf::TDH_MNG_RD, "TDH.MNG.RD", true},
+	{Leaf::TDH_MEM_PAGE_DEMOTE, "TDH.MEM.PAGE.DEMOTE", true},
+	{Leaf::TDH_MR_EXTEND, "TDH.MR.EXTEND", true},
+	{Leaf::TDH_MR_FINALIZE, "TDH.MR.FINALIZE", true},
+	{Leaf::TDH_VP_FLUSH, "TDH.VP.FLUSH", true},
+	{Leaf::TDH_MNG_VPFLUSHDONE, "TDH.MNG.VPFLUSHDONE", true},
+	{Leaf::TDH_MNG_KEY_FREEID, "TDH.MNG.KEY.FREEID", true},
+	{Leaf::TDH_MNG_INIT, "TDH.MNG.INIT", true},
+	{Leaf::TDH_VP_INIT, "TDH.VP.INIT", true},
+	{Leaf::TDH_MEM_PAGE_PROMOTE, "TDH.MEM.PAGE.PROMOTE", true},
+	{Leaf::TDH_PHYMEM_PAGE_RDMD, "TDH.PHYMEM.PAGE.RDMD", true},
+	{Leaf::TDH_MEM_SEPT_RD, "TDH.MEM.SEPT.RD", false},
+	{Leaf::TDH_VP_RD, "TDH.VP.RD", true},
+	{Leaf::TDH_MNG_KEY_RECLAIMID, "TDH.MNG.KEY.RECLAIMID", false},
+	{Leaf::TDH_PHYMEM_PAGE_RECLAIM, "TDH.PHYMEM.PAGE.RECLAIM", true},
+	{Leaf::TDH_MEM_PAGE_REMOVE, "TDH.MEM.PAGE.REMOVE", true},
+	{Leaf::TDH_MEM_SEPT_REMOVE, "TDH.MEM.SEPT.REMOVE", true},
+	{Leaf::TDH_SYS_KEY_CONFIG, "TDH.SYS.KEY.CONFIG", false},
+	{Leaf::TDH_SYS_INIT, "TDH.SYS.INIT", false},
+	{Leaf::TDH_SYS_RD, "TDH.SYS.RD", true},
+	{Leaf::TDH_SYS_LP_INIT, "TDH.SYS.LP.INIT", false},
+	{Leaf::TDH_SYS_TDMR_INIT, "TDH.SYS.TDMR.INIT", false},
+	{Leaf::TDH_MEM_TRACK, "TDH.MEM.TRACK", true},
+	{Leaf::TDH_MEM_RANGE_UNBLOCK, "TDH.MEM.RANGE.UNBLOCK", true},
+	{Leaf::TDH_PHYMEM_CACHE_WB, "TDH.PHYMEM.CACHE.WB", true},
+	{Leaf::TDH_PHYMEM_PAGE_WBINVD, "TDH.PHYMEM.PAGE.WBINVD", true},
+	{Leaf::TDH_VP_WR, "TDH.VP.WR", true},
+	{Leaf::TDH_SYS_CONFIG, "TDH.SYS.CONFIG", false},
+};
+
+// "TDH.MEM.PAGE.AUG", or empty for a number the table does not name.
+constexpr std::string_view leaf_spec_name(Leaf l)
+{
+	for (const auto& n : leaf_names)
+		if (n.leaf == l)
+			return n.name;
+	return {};
+}
+
+// leaf_spec_name(), or "leaf N" for a number the table does not name.
+inline std::string leaf_name(Leaf l)
+{
+	const std::string_view n = leaf_spec_name(l);
+	return n.empty() ? "leaf " + std::to_string(static_cast<u64>(l)) : std::string(n);
+}
+
+} // namespace arborist::tdx_abi

@@ -62,6 +62,12 @@ enum class Leaf : u64 {
 	TDH_PHYMEM_PAGE_WBINVD = 41,
 	TDH_VP_WR = 43,
 	TDH_SYS_CONFIG = 45,
+	// Dynamic PAMT (not in TDX module 1.5 nor Linux v6.19): intel/tdx-module
+	// src/vmm_dispatcher/api_calls/tdh_phymem_pamt_add.c and
+	// tdh_phymem_pamt_remove.c (the 2.0 tree), numbers as the "TDX: Enable
+	// Dynamic PAMT" series defines them in arch/x86/virt/vmx/tdx/tdx.h.
+	TDH_PHYMEM_PAMT_ADD = 58,
+	TDH_PHYMEM_PAMT_REMOVE = 59,
 };
 
 // RAX on input: bits 15:0 leaf, bits 23:16 version (TDX_VERSION_SHIFT).
@@ -104,6 +110,13 @@ inline constexpr u64 TDX_HKID_NOT_FREE = 0xC000082000000000ULL;
 inline constexpr u64 TDX_NO_HKID_READY_TO_WBCACHE = 0x0000082100000000ULL;
 inline constexpr u64 TDX_WBCACHE_RESUME_ERROR = 0xC000082300000000ULL;
 inline constexpr u64 TDX_FLUSHVP_NOT_DONE = 0x8000082400000000ULL;
+// Dynamic PAMT (intel/tdx-module include/auto_gen_2_0/tdx_error_codes_defs.h;
+// the 1.5 source has none of them).
+inline constexpr u64 TDX_PAGE_NOT_FREE = 0xC000030300000000ULL;
+inline constexpr u64 TDX_HPA_RANGE_NOT_FREE = 0xC000030400000000ULL;
+inline constexpr u64 TDX_NO_PAMT_PAGE_PAIR = 0xC000030500000000ULL;
+inline constexpr u64 TDX_PAMT_PAGE_NOT_EMPTY = 0xC000030600000000ULL;
+inline constexpr u64 TDX_MISSING_PAMT_PAGE_PAIR = 0x8000030800000000ULL;
 inline constexpr u64 TDX_EPT_WALK_FAILED = 0xC0000B0000000000ULL;
 inline constexpr u64 TDX_EPT_ENTRY_NOT_PRESENT = 0xC0000B0300000000ULL;
 inline constexpr u64 TDX_GPA_RANGE_NOT_BLOCKED = 0xC0000B0600000000ULL;
@@ -178,7 +191,9 @@ inline constexpr StatusName status_names[] = {
 	ARBORIST_STATUS(TDX_TLB_TRACKING_NOT_DONE), ARBORIST_STATUS(TDX_EPT_INVALID_PROMOTE_CONDITIONS),
 	ARBORIST_STATUS(TDX_PAGE_ALREADY_ACCEPTED), ARBORIST_STATUS(TDX_PAGE_SIZE_MISMATCH),
 	ARBORIST_STATUS(TDX_EPT_ENTRY_STATE_INCORRECT), ARBORIST_STATUS(TDX_EPT_PAGE_NOT_FREE),
-	ARBORIST_STATUS(TDX_L2_SEPT_PAGE_NOT_PROVIDED),
+	ARBORIST_STATUS(TDX_L2_SEPT_PAGE_NOT_PROVIDED), ARBORIST_STATUS(TDX_PAGE_NOT_FREE),
+	ARBORIST_STATUS(TDX_HPA_RANGE_NOT_FREE), ARBORIST_STATUS(TDX_NO_PAMT_PAGE_PAIR),
+	ARBORIST_STATUS(TDX_PAMT_PAGE_NOT_EMPTY), ARBORIST_STATUS(TDX_MISSING_PAMT_PAGE_PAIR),
 #undef ARBORIST_STATUS
 };
 
@@ -243,6 +258,8 @@ constexpr LeafName leaf_names[] = {
 	{Leaf::TDH_PHYMEM_PAGE_WBINVD, "TDH.PHYMEM.PAGE.WBINVD", true},
 	{Leaf::TDH_VP_WR, "TDH.VP.WR", true},
 	{Leaf::TDH_SYS_CONFIG, "TDH.SYS.CONFIG", false},
+	{Leaf::TDH_PHYMEM_PAMT_ADD, "TDH.PHYMEM.PAMT.ADD", false},
+	{Leaf::TDH_PHYMEM_PAMT_REMOVE, "TDH.PHYMEM.PAMT.REMOVE", false},
 };
 
 // "TDH.MEM.PAGE.AUG", or empty for a number the table does not name.

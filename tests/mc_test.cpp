@@ -291,7 +291,7 @@ TEST(ModelCheckerConfigFile, ErrorsNameFileLineAndField)
 		  "t.mc:9: gfn: not a parameter of task fault (it takes vcpu=N and gpa=GPA)");
 	EXPECT_EQ(with("task fault vcpu=1", "task fly"),
 		  "t.mc:9: task: unknown task 'fly'; expected one of fault, unmap, split, rcu, vcpu-run, gmem-close, "
-		  "vm-destroy, prune");
+		  "vm-destroy, prune, terminate");
 	EXPECT_EQ(with("expect kvm.no_bug", "expect tlb.stale"),
 		  "t.mc:4: expect: 'tlb.stale' is neither pass nor a property this configuration checks (all, deadlock, "
 		  "termination, kvm.no_bug, pamt.page_returned_while_owned, tlb.stale_translation, td.page_leaked, "

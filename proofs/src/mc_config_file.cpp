@@ -14,6 +14,7 @@
 
 #include "arborist/impl/variant_names.hpp"
 #include "arborist/mc/config_file.hpp"
+#include "arborist/mc/dpamt_system.hpp"
 #include "arborist/mc/root_system.hpp"
 #include "arborist/mc/tdx_system.hpp"
 
@@ -78,7 +79,7 @@ public:
 	}
 
 private:
-	enum class Sys { none, tdx, root };
+	enum class Sys { none, tdx, root, dpamt };
 
 	[[noreturn]] void fail(std::string_view field, const std::string& msg) const
 	{
@@ -178,8 +179,10 @@ private:
 			sys_ = Sys::tdx;
 		else if (w == "root")
 			sys_ = Sys::root;
+		else if (w == "dpamt")
+			sys_ = Sys::dpamt;
 		else
-			fail("system", "expected tdx or root, got " + echo(w));
+			fail("system", "expected tdx, root or dpamt, got " + echo(w));
 	}
 
 	// KEY=VALUE, each key at most once in the file.
@@ -229,8 +232,8 @@ private:
 	{
 		need_system("geometry");
 		const auto [k, v] = key_value(kv);
-		if (sys_ == Sys::root)
-			fail(k, "a root configuration has no geometry keys (its tasks are its size)");
+		if (sys_ != Sys::tdx)
+			fail(k, "a " + system_name() + " configuration has no geometry keys (its tasks are its size)");
 		if (k == "vcpus")
 			tdx_.nr_vcpus = static_cast<unsigned>(number(k, v, 1, 4));
 		else if (k == "prelink")
@@ -260,6 +263,15 @@ private:
 	{
 		need_system("variant");
 		const auto [k, v] = key_value(kv);
+		if (sys_ == Sys::dpamt) {
+			if (k == "pamt-refcount")
+				dpamt_.variant = named(k, v, impl::pamt_refcount_names);
+			else if (k == "split-pamt-cache")
+				dpamt_.cache_mutex = yes_no(k, v, "mutex", "no-mutex");
+			else
+				fail(k, "unknown variant key of a dpamt configuration; expected pamt-refcount or split-pamt-cache");
+			return;
+		}
 		if (sys_ == Sys::root) {
 			if (k != "put-root")
 				fail(k, "unknown variant key of a root configuration; expected put-root");
@@ -272,6 +284,8 @@ private:
 			tdx_.variants.mirror_write = named(k, v, impl::mirror_write_names);
 		else if (k == "teardown")
 			tdx_.tdx_variants.teardown = named(k, v, impl::teardown_names);
+		else if (k == "terminate-vm")
+			tdx_.tdx_variants.terminate_vm = named(k, v, impl::terminate_vm_names);
 		else if (k == "private-huge-pages")
 			tdx_.tdx_variants.private_huge_pages_seed001 = yes_no(k, v, "on", "off");
 		else if (k == "split-lock")
@@ -279,8 +293,8 @@ private:
 		else if (k == "gmem-pin")
 			tdx_.pin_inode = yes_no(k, v);
 		else
-			fail(k, "unknown variant key; expected removal, mirror-write, teardown, private-huge-pages, "
-				"split-lock or gmem-pin");
+			fail(k, "unknown variant key; expected removal, mirror-write, teardown, terminate-vm, "
+				"private-huge-pages, split-lock or gmem-pin");
 	}
 
 	void task(std::span<const std::string_view> args)
@@ -292,6 +306,8 @@ private:
 			fail("task", "at most " + std::to_string(MAX_TASKS) + " tasks");
 		if (sys_ == Sys::root)
 			return root_task(args);
+		if (sys_ == Sys::dpamt)
+			return dpamt_task(args);
 		TdxTaskSpec t;
 		std::string kinds;
 		bool found = false;
@@ -333,6 +349,33 @@ private:
 		t.gfn_end = number(k, v.substr(dots + 2), 1, u64{1} << 18);
 		if (t.gfn_end <= t.gfn_start)
 			fail(k, "empty range " + echo(v) + ": END is exclusive and must be above START");
+	}
+
+	void dpamt_task(std::span<const std::string_view> args)
+	{
+		DpamtTaskSpec t;
+		std::string kinds;
+		bool found = false;
+		for (const auto& [n, k] : dpamt_task_names) {
+			kinds += (kinds.empty() ? "" : ", ") + std::string(n);
+			if (n == args[0]) {
+				t.kind = k;
+				found = true;
+			}
+		}
+		if (!found)
+			fail("task", "unknown dpamt task " + echo(args[0]) + "; expected one of " + kinds);
+		for (std::string_view kv : args.subspan(1)) {
+			const std::size_t eq = kv.find('=');
+			const std::string_view k = kv.substr(0, eq);
+			const std::string_view v = eq == std::string_view::npos ? std::string_view{} : kv.substr(eq + 1);
+			if (t.kind == DpamtTask::teardown && k == "pages" && !v.empty())
+				t.pages = static_cast<unsigned>(number(k, v, 1, 3));
+			else
+				fail(k, "not a parameter of task " + std::string(args[0]) +
+						(t.kind == DpamtTask::teardown ? " (it takes pages=N)" : " (it takes none)"));
+		}
+		dpamt_.tasks.push_back(t);
 	}
 
 	void root_task(std::span<const std::string_view> args)
@@ -378,8 +421,11 @@ private:
 
 	std::span<const PropertyInfo> system_properties() const
 	{
-		return sys_ == Sys::tdx ? std::span<const PropertyInfo>(tdx_properties)
-					: std::span<const PropertyInfo>(root_properties);
+		switch (sys_) {
+		case Sys::tdx: return tdx_properties;
+		case Sys::dpamt: return dpamt_properties;
+		default: return root_properties;
+		}
 	}
 	int property_bit(std::string_view n) const
 	{
@@ -398,7 +444,7 @@ private:
 			r += ", " + std::string(p.name);
 		return r;
 	}
-	std::string system_name() const { return sys_ == Sys::tdx ? "tdx" : "root"; }
+	std::string system_name() const { return sys_ == Sys::tdx ? "tdx" : sys_ == Sys::dpamt ? "dpamt" : "root"; }
 
 	void require(std::string_view what, const std::string& field) const
 	{
@@ -444,7 +490,20 @@ private:
 		for (std::size_t i = 0; i < system_properties().size(); i++)
 			if (props_ >> i & 1)
 				c.properties.emplace_back(system_properties()[i].name);
+		if (sys_ == Sys::dpamt)
+			return finish_dpamt(std::move(c));
 		return sys_ == Sys::tdx ? finish_tdx(std::move(c)) : finish_root(std::move(c));
+	}
+
+	McConfig finish_dpamt(McConfig c)
+	{
+		if (dpamt_.tasks.empty())
+			fail("task", "a configuration needs at least one task");
+		dpamt_.properties = props_;
+		c.system = "dpamt";
+		const DpamtConfig dc = dpamt_;
+		c.run_system = [dc](const Options& o) { return check(DpamtSystem(dc), o); };
+		return c;
 	}
 
 	McConfig finish_tdx(McConfig c)
@@ -455,6 +514,10 @@ private:
 			if (tdx_.tasks[i].kind == TdxTask::split && !tdx_.huge) {
 				line_ = task_lines_[i];
 				fail("task", "split needs geometry huge-page=yes (a 2M private page to split)");
+			} else if (tdx_.tasks[i].kind == TdxTask::terminate &&
+				   tdx_.tdx_variants.terminate_vm == impl::TdxVariants::TerminateVm::none) {
+				line_ = task_lines_[i];
+				fail("task", "terminate needs variant terminate-vm=... (v6.19 has no KVM_TDX_TERMINATE_VM)");
 			}
 		tdx_.properties = props_;
 		c.system = "tdx";
@@ -501,6 +564,7 @@ private:
 	Sys sys_ = Sys::none;
 	std::vector<std::string> keys_;
 	TdxMcConfig tdx_{};
+	DpamtConfig dpamt_{};
 	std::vector<std::uint64_t> task_lines_;
 	RootConfig root_{impl::PutRootVariant::v6_19, 0, false};
 	unsigned ntasks_ = 0, puts_ = 0, zappers_ = 0;

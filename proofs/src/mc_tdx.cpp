@@ -54,6 +54,7 @@ const char* task_name(TdxTask k)
 	case TdxTask::gmem_close: return "gmem";
 	case TdxTask::vm_destroy: return "destroy";
 	case TdxTask::prune: return "prune";
+	case TdxTask::terminate: return "terminate";
 	}
 	return "?";
 }
@@ -276,6 +277,7 @@ bool TdxSystem::enabled(const State& s, unsigned t) const
 		return cfg_.split_shared ? !s.writer : !s.writer && s.readers == 0;
 	case TdxTask::rcu: return s.readers == 0 && !s.writer; // no reader inside rcu_read_lock()
 	case TdxTask::vcpu_run: return !s.vm_destroyed;
+	case TdxTask::terminate: return true; // an ioctl on the VM file, which the destroy waits for
 	case TdxTask::gmem_close:
 		// A pinned inode is evicted only once the TD is torn down.
 		return th.pc != UNLOCK || !pinned(s) || s.vm_destroyed;
@@ -283,7 +285,8 @@ bool TdxSystem::enabled(const State& s, unsigned t) const
 		// The last reference: guest_memfd's release and the vCPU files.
 		for (unsigned u = 0; u < thread_count(); u++)
 			if ((tasks_[u].kind == TdxTask::gmem_close && s.th[u].pc == LOCK) ||
-			    (tasks_[u].kind == TdxTask::vcpu_run && s.th[u].pc != DONE))
+			    (tasks_[u].kind == TdxTask::vcpu_run && s.th[u].pc != DONE) ||
+			    (tasks_[u].kind == TdxTask::terminate && s.th[u].pc != DONE))
 				return false;
 		return true;
 	}
@@ -436,7 +439,10 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 		what = "grace period: TDP MMU RCU callbacks run";
 		break;
 	case TdxTask::vcpu_run:
-		if (th.pc == LOCK) {
+		if (th.pc == LOCK && vm.tdx().vm_dead()) {
+			th.pc = DONE; // KVM_REQ_VM_DEAD: KVM_RUN fails before any entry
+			what = "KVM_RUN: the VM is dead, returns -EIO; the vCPU file is closed";
+		} else if (th.pc == LOCK) {
 			const u64 epoch = vm.module().vcpu(0).vcpu_epoch;
 			th.result = static_cast<int>(vm.enter(0) == tdx_abi::status::TDX_SUCCESS);
 			if (vm.module().vcpu(0).vcpu_epoch != epoch)
@@ -447,6 +453,23 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 			vm.exit(0);
 			th.pc = DONE;
 			what = "TD exit; the vCPU file is closed";
+		}
+		break;
+	case TdxTask::terminate:
+		if (th.pc == LOCK) {
+			// A vCPU between its entry and its exit is inside KVM_RUN.
+			bool in_kvm_run = false;
+			for (unsigned u = 0; u < thread_count(); u++)
+				in_kvm_run = in_kvm_run || (tasks_[u].kind == TdxTask::vcpu_run && s.th[u].pc == OP);
+			th.result = vm.tdx().terminate_vm_kill(in_kvm_run);
+			th.pc = th.result ? DONE : OP;
+			what = th.result ? "KVM_TDX_TERMINATE_VM: kvm_trylock_all_vcpus fails, returns -EBUSY"
+			       : vm.tdx().vm_dead() ? "KVM_TDX_TERMINATE_VM: kvm_trylock_all_vcpus, kvm_vm_dead, kvm_unlock_all_vcpus"
+						: "KVM_TDX_TERMINATE_VM (without kvm_vm_dead)";
+		} else {
+			vm.tdx().terminate_vm_release();
+			th.pc = DONE;
+			what = "KVM_TDX_TERMINATE_VM: tdx_mmu_release_hkid";
 		}
 		break;
 	case TdxTask::gmem_close:
@@ -650,7 +673,7 @@ void TdxSystem::encode_shared(const State& s, std::string& out) const
 	// KVM's TDX state and the host's page allocator.
 	const auto& tdx = vm.tdx();
 	put(out, static_cast<u64>(tdx.state()) | tdx.hkid_assigned() << 2 | tdx.wait_for_sept_zap() << 3 |
-			 tdx.vm_bugged() << 4);
+			 tdx.vm_bugged() << 4 | tdx.vm_dead() << 5);
 	put(out, tdx.released_pages().size());
 	put(out, tdx.pinned_inodes());
 	const auto& pages = vm.pages();

@@ -12,7 +12,12 @@
 //    (tdx_sept_split_private_spte of the huge-page series);
 //  - seed 004: removal deferred to TD_TEARDOWN: guest_memfd release pins the
 //    inode (at most 64) instead of zapping, and pages are RECLAIMed after
-//    the HKID is released; beyond 64 inodes, dynamic removal as in v6.19.
+//    the HKID is released; beyond 64 inodes, dynamic removal as in v6.19;
+//  - KVM_TDX_TERMINATE_VM, where that thread went (not in v6.19): userspace
+//    releases the HKID before it closes guest_memfd, so the release's
+//    removals RECLAIM in TD_TEARDOWN ("[PATCH V4 1/1] KVM: TDX: Add
+//    sub-ioctl KVM_TDX_TERMINATE_VM", Adrian Hunter, 11 Jun 2025,
+//    https://lore.kernel.org/all/20250611095158.19398-2-adrian.hunter@intel.com/).
 #pragma once
 
 #include <cerrno>
@@ -86,6 +91,18 @@ private:
 
 struct TdxVariants {
 	enum class Teardown : std::uint8_t { dynamic_v6_19, deferred_seed004 } teardown = Teardown::dynamic_v6_19;
+	// KVM_TDX_TERMINATE_VM: none (v6.19 has no such ioctl); as posted
+	// (V4: kvm_trylock_all_vcpus(), kvm_vm_dead(), tdx_mmu_release_hkid();
+	// the remove hook RECLAIMs once the HKID is released); two known-bad
+	// orders: the remove hook RECLAIMs once the VM is dead, before the
+	// HKID is released; or the HKID is released without kvm_vm_dead(), so
+	// vCPUs can still enter.
+	enum class TerminateVm : std::uint8_t {
+		none,
+		dead_then_release,
+		reclaim_once_dead,
+		release_without_dead,
+	} terminate_vm = TerminateVm::none;
 	bool private_huge_pages_seed001 = false;
 };
 
@@ -119,7 +136,7 @@ public:
 		: m_(module), env_(env), pages_(pages), log_(log), v_(o.v_), state_(o.state_), tdr_pa_(o.tdr_pa_),
 		  hkid_(o.hkid_), hkid_assigned_(o.hkid_assigned_), wait_for_sept_zap_(o.wait_for_sept_zap_),
 		  bugged_(o.bugged_), page_add_src_(o.page_add_src_), tdcs_(o.tdcs_), tdvpr_(o.tdvpr_),
-		  released_(o.released_), pinned_inodes_(o.pinned_inodes_)
+		  released_(o.released_), pinned_inodes_(o.pinned_inodes_), vm_dead_(o.vm_dead_)
 	{
 	}
 	KvmTdx(const KvmTdx&) = delete;
@@ -190,12 +207,17 @@ public:
 		};
 		switch (op.pc) {
 		case RemoveOp::START:
-			if (!hkid_assigned_) {
+			if (reclaim_in_teardown()) {
 				// v6.19: "HKID is released after all private pages have been
-				// removed"; seed 004 reclaims in TD_TEARDOWN instead.
+				// removed"; seed 004 reclaims in TD_TEARDOWN instead, and so
+				// does KVM_TDX_TERMINATE_VM (V4: "KVM_BUG_ON(!kvm->vm_dead,
+				// kvm); ret = tdx_reclaim_page(page)").
 				if (v_.teardown == TdxVariants::Teardown::deferred_seed004)
 					teardown_private_spte(op.level, pa);
-				else
+				else if (v_.terminate_vm != TdxVariants::TerminateVm::none) {
+					bug_on(!vm_dead_, "tdx_sept_remove_private_spte: HKID released, VM not dead");
+					teardown_private_spte(op.level, pa);
+				} else
 					bug_on(true, "tdx_sept_remove_private_spte: HKID not assigned");
 				return done();
 			}
@@ -477,6 +499,35 @@ public:
 		return ok;
 	}
 
+	// ---- KVM_TDX_TERMINATE_VM (V4, not in v6.19) ----------------------------
+
+	// tdx_terminate_vm(), first half: "if (kvm_trylock_all_vcpus(kvm))
+	// return -EBUSY; kvm_vm_dead(kvm); kvm_unlock_all_vcpus(kvm);".  A vCPU
+	// inside KVM_RUN holds its mutex, so the trylock fails while one runs;
+	// once the VM is dead KVM_RUN returns -EIO (KVM_REQ_VM_DEAD), so no vCPU
+	// enters again.  `release_without_dead` skips both.
+	constexpr int terminate_vm_kill(bool vcpu_in_kvm_run)
+	{
+		if (v_.terminate_vm == TdxVariants::TerminateVm::release_without_dead)
+			return 0;
+		if (vcpu_in_kvm_run)
+			return -EBUSY;
+		vm_dead_ = true;
+		return 0;
+	}
+
+	// ... second half: tdx_mmu_release_hkid().  Its tdx_flush_vp_on_cpu()
+	// runs TDH.VP.FLUSH on the vCPU's CPU by IPI, which takes a vCPU that is
+	// in the guest out of it first (only `release_without_dead` gets here
+	// with one inside).
+	constexpr bool terminate_vm_release()
+	{
+		env_.kick_all_vcpus();
+		return release_hkid();
+	}
+
+	constexpr bool vm_dead() const { return vm_dead_; }
+
 	// Seed 004: kvm_gmem_release() asks whether to defer removal of a
 	// guest_memfd's pages to TD_TEARDOWN; the inode is pinned, at most 64.
 	constexpr bool gmem_defer_removal()
@@ -676,6 +727,16 @@ private:
 
 	constexpr void released(u64 pa) { released_.push_back(pa >> spec::PAGE_SHIFT); }
 
+	// Whether the remove hook takes the TD_TEARDOWN path (RECLAIM) instead
+	// of BLOCK, TRACK, REMOVE: once the HKID is released -- or, in the
+	// known-bad TERMINATE_VM order, as soon as the VM is dead.
+	constexpr bool reclaim_in_teardown() const
+	{
+		if (v_.terminate_vm == TdxVariants::TerminateVm::reclaim_once_dead)
+			return vm_dead_ || !hkid_assigned_;
+		return !hkid_assigned_;
+	}
+
 	B& m_;
 	Env& env_;
 	HostPages& pages_;
@@ -692,6 +753,7 @@ private:
 	std::vector<u64> tdvpr_;
 	std::vector<u64> released_;
 	unsigned pinned_inodes_ = 0;
+	bool vm_dead_ = false; // kvm->vm_dead
 };
 
 } // namespace arborist::impl

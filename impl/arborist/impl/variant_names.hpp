@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "arborist/impl/dpamt.hpp"
 #include "arborist/impl/root_ops.hpp"
 #include "arborist/impl/tdp_mmu.hpp"
 #include "arborist/impl/tdx.hpp"
@@ -39,6 +40,24 @@ inline constexpr VariantName<Variants::MirrorWrite> mirror_write_names[] = {
 inline constexpr VariantName<TdxVariants::Teardown> teardown_names[] = {
 	{"dynamic", TdxVariants::Teardown::dynamic_v6_19},
 	{"deferred", TdxVariants::Teardown::deferred_seed004},
+};
+
+// KVM_TDX_TERMINATE_VM ("[PATCH V4 1/1] KVM: TDX: Add sub-ioctl
+// KVM_TDX_TERMINATE_VM", not in v6.19) and its two known-bad orders.
+inline constexpr VariantName<TdxVariants::TerminateVm> terminate_vm_names[] = {
+	{"none", TdxVariants::TerminateVm::none},
+	{"dead-then-release", TdxVariants::TerminateVm::dead_then_release},
+	{"reclaim-once-dead", TdxVariants::TerminateVm::reclaim_once_dead},
+	{"release-without-dead", TdxVariants::TerminateVm::release_without_dead},
+};
+
+// tdx_pamt_get()/tdx_pamt_put() of the Dynamic PAMT series (not in v6.19;
+// impl/arborist/impl/dpamt.hpp) and two known-bad versions.
+inline constexpr VariantName<PamtRefcount> pamt_refcount_names[] = {
+	{"global-lock", PamtRefcount::global_lock},
+	{"fast-path", PamtRefcount::fast_path},
+	{"unlocked", PamtRefcount::unlocked},
+	{"fast-path-range-busy-fatal", PamtRefcount::fast_path_range_busy_fatal},
 };
 
 inline constexpr VariantName<PutRootVariant> put_root_names[] = {

@@ -36,6 +36,10 @@
 //    tables are handed to the RCU callback (v6.19 never does this: its
 //    tdx_sept_free_private_spt() is a KVM_BUG_ON while the HKID is
 //    assigned);
+//  - terminate: KVM_TDX_TERMINATE_VM (V4, not in v6.19): the trylock of
+//    every vCPU and kvm_vm_dead() (-EBUSY while a vCPU is in KVM_RUN), then
+//    tdx_mmu_release_hkid(), each a step; guest_memfd's release after it
+//    RECLAIMs in TD_TEARDOWN;
 //  - rcu: the grace period; runs queued TDP MMU callbacks once no fault
 //    task is inside its RCU read-side section (mmu_lock readers here).
 //
@@ -76,7 +80,7 @@ using impl::TdVm;
 using impl::u32;
 using spec::u64;
 
-enum class TdxTask : std::uint8_t { fault, unmap, split, rcu, vcpu_run, gmem_close, vm_destroy, prune };
+enum class TdxTask : std::uint8_t { fault, unmap, split, rcu, vcpu_run, gmem_close, vm_destroy, prune, terminate };
 
 // The task kinds as configuration files name them (`task fault`, ...).
 inline constexpr std::pair<std::string_view, TdxTask> tdx_task_names[] = {
@@ -84,6 +88,7 @@ inline constexpr std::pair<std::string_view, TdxTask> tdx_task_names[] = {
 	{"split", TdxTask::split},         {"rcu", TdxTask::rcu},
 	{"vcpu-run", TdxTask::vcpu_run},   {"gmem-close", TdxTask::gmem_close},
 	{"vm-destroy", TdxTask::vm_destroy}, {"prune", TdxTask::prune},
+	{"terminate", TdxTask::terminate},
 };
 
 // The properties a TDX configuration checks in every reachable state

@@ -6,7 +6,7 @@
 // its parameters bound to C identifiers yields the rule as an expression,
 // which prints as fully parenthesised C99 over uint64_t/bool (the body of a
 // generated `static inline` function) or as the same expression as an ACSL
-// term (the contracts and logic models of extract/gen.cpp).  The C therefore
+// term (the contracts and logic models of extract/gen/).  The C therefore
 // cannot drift from the C++: both are the one spec function.
 //
 // Word and Bool are distinct small types, each wrapping an immutable

@@ -144,6 +144,9 @@ private:
 
 class TdVm {
 public:
+	static constexpr bool is_td = true;
+	using Hooks = SimTdx;
+
 	explicit TdVm(const TdVmOptions& o)
 		: opt_(o), module_(o.geometry, o.tdmr_base_pfn, o.tdmr_pages), pages_(o.tdmr_base_pfn, o.tdmr_pages),
 		  env_{&module_}, tdx_(module_, env_, pages_, log_, o.tdx_variants), mmu_(mmu_config(o), tdx_),
@@ -274,6 +277,9 @@ public:
 	EventLog& tdx_log() { return log_; }
 	const EventLog& tdx_log() const { return log_; }
 	const TdVmOptions& options() const { return opt_; }
+	unsigned nr_vcpus() const { return opt_.nr_vcpus; }
+	// KVM_BUG_ON()s in the TDP MMU and in KVM's TDX glue.
+	u64 kvm_bugs() const { return mmu_.log().count(EventKind::kvm_bug) + log_.count(EventKind::kvm_bug); }
 	u64 shared_bit_gpa() const { return u64{1} << opt_.geometry.shared_gpa_bit(); }
 
 private:

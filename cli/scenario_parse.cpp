@@ -306,11 +306,12 @@ void parse_td_vm(Args& a, VmSpec& vm)
 	vm.variants.mirror_write = a.variant("mirror-write", impl::mirror_write_names, Variants::MirrorWrite::frozen_v6_19);
 	vm.tdx_variants.private_huge_pages_seed001 = a.choice("huge", {"off", "on"}, 0) == 1;
 	vm.tdx_variants.teardown = a.variant("teardown", impl::teardown_names, TdxVariants::Teardown::dynamic_v6_19);
+	vm.tdx_variants.busy_kick_retry = a.variant("busy-retry", impl::busy_retry_names, true);
 }
 
 void parse_plain_vm(Args& a, VmSpec& vm)
 {
-	for (const std::string_view td_key : {"pwl", "vcpus", "tdmr_pages", "mirror-write", "huge", "teardown"})
+	for (const std::string_view td_key : {"pwl", "vcpus", "tdmr_pages", "mirror-write", "huge", "teardown", "busy-retry"})
 		a.reject(td_key, "only a TD (vm tdx) has this");
 	vm.paging = parse_paging(a);
 }

@@ -215,6 +215,74 @@ TEST(ModelCheckerConfigs, Seed004NoPinReturnsAMappedPage)
 	EXPECT_NE(r.trace.back().action.find("folios freed to the host"), std::string::npos);
 }
 
+// TDX_OPERAND_BUSY comes from the module's locks only: with lock windows
+// BLOCK meets the S-EPT tree that VP.ENTER's stepping filter holds, and
+// without tdh_do_no_vcpus that is a KVM_BUG_ON; with atomic SEAMCALLs (no
+// lock held across steps) the same tasks never see BUSY, retry or not.
+TEST(ModelCheckerConfigs, BusyComesFromTheModuleLocks)
+{
+	const Result r = find_mc_config("busy.no-kick-retry")->run({});
+	ASSERT_TRUE(r.violation);
+	EXPECT_EQ(r.violation->invariant, "kvm.no_bug");
+	EXPECT_EQ(r.trace.back().thread_name, "unmap");
+	ASSERT_EQ(r.trace.back().seamcalls.size(), 1u);
+	EXPECT_EQ(r.trace.back().seamcalls[0].first, "TDH.MEM.RANGE.BLOCK");
+	EXPECT_EQ(r.trace.back().seamcalls[0].second, "TDX_OPERAND_BUSY|SEPT_TREE");
+	EXPECT_NE(r.final_state.find("module lock held by vcpu: S-EPT tree (exclusive)"), std::string::npos);
+	for (std::size_t i = 0; i + 1 < r.trace.size(); i++)
+		EXPECT_EQ(r.trace[i].action.find("BUSY"), std::string::npos) << i;
+
+	const std::string atomic = "configuration t\nsummary s\nsource s\nexpect pass\nsystem tdx\n"
+				   "geometry vcpus=1 prelink=yes module-locks=atomic\nvariant busy-retry=none\n"
+				   "task vcpu-run\ntask unmap gfn=0x201..0x202\n";
+	EXPECT_TRUE(parse_mc_config(atomic, "t.mc").run({}).exhaustive());
+	// The retry of v6.19 makes the windowed configuration pass, exhaustively.
+	const Result v619 = find_mc_config("busy.v6.19.block-vs-enter")->run({});
+	EXPECT_TRUE(v619.exhaustive());
+	EXPECT_GT(v619.states, find_mc_config("busy.no-kick-retry")->run({}).states);
+}
+
+// The huge-page split with lock windows: its hook steps at its SEAMCALLs
+// (and tdx_track()'s kick), so a TD entry with the zero-step filter can
+// land after the kick and before DEMOTE.  DEMOTE (the tree shared) then meets the filter's
+// exclusive tree lock; tdh_do_no_vcpus() kicks and the retry succeeds --
+// and without the retry the same schedule is a KVM_BUG_ON.
+TEST(ModelCheckerConfigs, DemoteMeetsTheSteppingFilter)
+{
+	for (bool retry : {true, false}) {
+		TdxMcConfig c;
+		c.nr_vcpus = 1;
+		c.huge = true;
+		c.lock_windows = true;
+		c.tdx_variants.private_huge_pages_seed001 = true;
+		c.tdx_variants.busy_kick_retry = retry;
+		c.tasks = {{TdxTask::vcpu_run, -1, 0, 0, 0, true}, {TdxTask::split}};
+		const TdxSystem sys(c);
+		TdxSystem::State s = sys.initial();
+		std::string d;
+		auto step = [&](unsigned t) {
+			EXPECT_TRUE(sys.enabled(s, t));
+			d.clear();
+			sys.step(s, t, &d);
+			return d;
+		};
+		for (int i = 0; i < 12 && step(1).find("TDH.MEM.TRACK -> TDX_SUCCESS") == std::string::npos;)
+			i++;
+		ASSERT_NE(d.find("TDH.MEM.TRACK -> TDX_SUCCESS"), std::string::npos) << d;
+		EXPECT_EQ(step(1), "split_external_spt: next SEAMCALL") << "tdx_track()'s kick";
+		EXPECT_NE(step(0).find("TDH.VP.ENTER -> TDX_SUCCESS"), std::string::npos) << d;
+		EXPECT_NE(step(1).find("TDH.MEM.PAGE.DEMOTE -> TDX_OPERAND_BUSY|SEPT_TREE"), std::string::npos) << d;
+		if (!retry) {
+			ASSERT_TRUE(sys.check(s));
+			EXPECT_EQ(sys.check(s)->invariant, "kvm.no_bug");
+			continue;
+		}
+		EXPECT_FALSE(sys.check(s));
+		EXPECT_NE(step(1).find("TDH.MEM.PAGE.DEMOTE -> TDX_SUCCESS"), std::string::npos) << d;
+		EXPECT_FALSE(sys.check(s));
+	}
+}
+
 TEST(ModelCheckerConfigs, NamesAreUnique)
 {
 	const auto& all = mc_configs();
@@ -304,6 +372,13 @@ TEST(ModelCheckerConfigFile, ErrorsNameFileLineAndField)
 	EXPECT_EQ(with("vcpus=2", "vcpus=2 vcpus=2"), "t.mc:6: vcpus: given twice");
 	EXPECT_EQ(with("summary", "sumary"), "t.mc:2: sumary: unknown line; expected configuration, summary, source, "
 					     "expect, tier, system, geometry, variant, task or properties");
+	EXPECT_EQ(error_of(kSeamcallFirst + "task vcpu-run stepping-filter=yes\n"),
+		  "t.mc:10: stepping-filter: needs geometry module-locks=windows (atomic SEAMCALLs hold no lock "
+		  "across steps)");
+	EXPECT_EQ(with("vcpus=2", "vcpus=2 module-locks=sometimes"),
+		  "t.mc:6: module-locks: expected windows or atomic, got 'sometimes'");
+	EXPECT_EQ(error_of(kSeamcallFirst + "variant busy-retry=twice\n"),
+		  "t.mc:10: busy-retry: expected kick-retry or none, got 'twice'");
 	EXPECT_EQ(error_of(kSeamcallFirst + "tier shallow\n"), "t.mc:10: tier: expected deep or quick, got 'shallow'");
 	EXPECT_EQ(error_of(kSeamcallFirst + std::string(5000, 'x')), "t.mc:10: line longer than 4 KiB (the limit)");
 	const std::string root = "configuration r\nsummary s\nsource s\nexpect pass\nsystem root\n"

@@ -884,3 +884,178 @@ TEST(SimModuleConstexpr, TheStaticScenarioAlsoRunsAtRunTime)
 }
 
 } // namespace
+
+// --- the module's locks as windows (lock_windows: the model checker's
+// stepped module).  Modes from tdx_locks.h and the api_calls/tdh_*.c
+// files cited in spec/arborist/module_locks.hpp; each test puts a call of
+// another logical processor (lock_owner) inside a window.
+
+namespace locks {
+constexpr u64 BUSY_R8 = 0x8000020000000008ULL;
+constexpr u64 BUSY_OP_STATE = 0x80000200000000ACULL;
+} // namespace locks
+
+class SimTdLocks : public SimTd {
+protected:
+	// After the set-up calls (which run with atomic locks).
+	void open_windows() { m.lock_windows = true; }
+	// Run on logical processor `lp` (the call's window opens on success).
+	template <class F>
+	u64 on(std::uint32_t lp, F&& call)
+	{
+		m.lock_owner = lp;
+		return call();
+	}
+	bool holds(std::uint32_t lp, spec::ModuleLock l, spec::LockMode mode) const
+	{
+		for (const spec::HeldLock& h : m.held_locks())
+			if (h.owner == lp && h.lock == l && h.mode == mode)
+				return true;
+		return false;
+	}
+};
+
+INSTANTIATE_TEST_SUITE_P(Geometry, SimTdLocks, ::testing::Values(spec::td_pwl4, spec::td_pwl5), geometry_name);
+
+TEST_P(SimTd, WithoutLockWindowsNothingIsHeld)
+{
+	link_path(GPA, 1);
+	run_td();
+	m.set_stepping_filter(0, true);
+	ASSERT_EQ(enter(TDVPR0), SUCCESS);
+	EXPECT_TRUE(m.held_locks().empty()) << "atomic SEAMCALLs release before they return";
+	EXPECT_EQ(aug(GPA, 0, DATA), SUCCESS) << "the stepping filter's tree lock is gone by the entry";
+	EXPECT_TRUE(m.held_locks().empty());
+}
+
+TEST_P(SimTdLocks, VpEnterSteppingFilterHoldsTheTreeUntilTheEntry)
+{
+	link_path(GPA, 1);
+	run_td();
+	ASSERT_EQ(aug(GPA, 0, DATA), SUCCESS);
+	open_windows();
+	m.set_stepping_filter(0, true);
+	ASSERT_EQ(on(1, [&] { return enter(TDVPR0); }), SUCCESS);
+	EXPECT_TRUE(holds(1, spec::ModuleLock::sept_tree, spec::LockMode::exclusive));
+	EXPECT_TRUE(holds(1, spec::ModuleLock::op_state, spec::LockMode::shared));
+	EXPECT_TRUE(holds(1, spec::ModuleLock::td_epoch, spec::LockMode::shared));
+	EXPECT_FALSE(holds(1, spec::ModuleLock::tdr, spec::LockMode::shared)) << "the TDR is held while in the guest";
+	// tdh_mem_range_block.c: the tree exclusively -> BUSY|SEPT_TREE, nothing changed.
+	EXPECT_EQ(on(2, [&] { return block(GPA, 0); }), BUSY_SEPT_TREE);
+	EXPECT_EQ(state_at(GPA, 0), SeptState::PENDING);
+	// A kick: the kicker waits for the entry to finish and the vCPU to exit.
+	ASSERT_TRUE(m.td_exit(0));
+	EXPECT_TRUE(m.held_locks().empty());
+	EXPECT_EQ(on(2, [&] { return block(GPA, 0); }), SUCCESS) << "tdh_do_no_vcpus: the retry succeeds";
+}
+
+TEST_P(SimTdLocks, WithoutTheSteppingFilterVpEnterLeavesTheTreeAlone)
+{
+	link_path(GPA, 1);
+	run_td();
+	ASSERT_EQ(aug(GPA, 0, DATA), SUCCESS);
+	open_windows();
+	ASSERT_EQ(on(1, [&] { return enter(TDVPR0); }), SUCCESS);
+	EXPECT_FALSE(holds(1, spec::ModuleLock::sept_tree, spec::LockMode::exclusive));
+	EXPECT_EQ(on(2, [&] { return block(GPA, 0); }), SUCCESS);
+}
+
+TEST_P(SimTdLocks, TrackAndVpEnterMeetOnTheEpochLock)
+{
+	run_td();
+	open_windows();
+	ASSERT_EQ(on(1, [&] { return enter(TDVPR0); }), SUCCESS);
+	EXPECT_EQ(on(2, [&] { return track(); }), BUSY_TD_EPOCH) << "adjust_tlb_tracking_state holds it shared";
+	m.release_locks(1); // VP.ENTER enters non-root mode
+	ASSERT_EQ(on(2, [&] { return track(); }), SUCCESS);
+	EXPECT_TRUE(holds(2, spec::ModuleLock::td_epoch, spec::LockMode::exclusive));
+	EXPECT_EQ(on(3, [&] { return enter(TDVPR1); }), BUSY_TD_EPOCH) << "tdh_mem_track.c: the epoch exclusively";
+	EXPECT_FALSE(m.vcpu(1).in_guest);
+	m.release_locks(2);
+	EXPECT_EQ(on(3, [&] { return enter(TDVPR1); }), SUCCESS);
+}
+
+TEST_P(SimTdLocks, AugsOfTwoEntriesShareTheTreeButNotAPage)
+{
+	link_path(GPA, 1);
+	run_td();
+	open_windows();
+	ASSERT_EQ(on(1, [&] { return aug(GPA, 0, DATA); }), SUCCESS);
+	EXPECT_TRUE(holds(1, spec::ModuleLock::sept_tree, spec::LockMode::shared));
+	EXPECT_TRUE(holds(1, spec::ModuleLock::sept_entry, spec::LockMode::exclusive));
+	EXPECT_TRUE(holds(1, spec::ModuleLock::pamt, spec::LockMode::exclusive));
+	EXPECT_EQ(on(2, [&] { return aug(GPA + 0x1000, 0, DATA + 0x1000); }), SUCCESS) << "tree shared, other entry";
+	// The same R8 page: its PAMT entry is locked (check_and_lock_free_range_hpa).
+	EXPECT_EQ(on(3, [&] { return aug(GPA + 0x2000, 0, DATA); }), locks::BUSY_R8);
+	// The same entry: its TDEL bit (sept_lock_acquire_host) -> BUSY|RCX.
+	EXPECT_EQ(on(3, [&] { return remove(GPA, 0); }), BUSY_RCX);
+	EXPECT_EQ(state_at(GPA, 0), SeptState::PENDING);
+}
+
+TEST_P(SimTdLocks, BlockHoldsTheTreeExclusively)
+{
+	link_path(GPA, 1);
+	run_td();
+	ASSERT_EQ(aug(GPA, 0, DATA), SUCCESS);
+	open_windows();
+	ASSERT_EQ(on(1, [&] { return block(GPA, 0); }), SUCCESS);
+	EXPECT_EQ(on(2, [&] { return aug(GPA + 0x1000, 0, DATA + 0x1000); }), BUSY_SEPT_TREE);
+	EXPECT_EQ(state_at(GPA + 0x1000, 0), SeptState::FREE);
+	m.set_stepping_filter(0, true);
+	EXPECT_EQ(on(3, [&] { return enter(TDVPR0); }), BUSY_SEPT_TREE) << "the filter's tree, after the epoch";
+	EXPECT_FALSE(m.vcpu(0).in_guest);
+	EXPECT_EQ(on(1, [&] { return track(); }), SUCCESS) << "the LP's next call closes its own window";
+	EXPECT_EQ(on(2, [&] { return aug(GPA + 0x1000, 0, DATA + 0x1000); }), SUCCESS);
+}
+
+TEST_P(SimTdLocks, PageAddHoldsTheTdrExclusively)
+{
+	link_path(GPA, 1);
+	open_windows();
+	ASSERT_EQ(on(1, [&] { return page_add(GPA, DATA); }), SUCCESS);
+	EXPECT_TRUE(holds(1, spec::ModuleLock::tdr, spec::LockMode::exclusive));
+	EXPECT_EQ(on(2, [&] { return sept_add(GPA_2M, 1, alloc_sept_page()); }), BUSY_RDX);
+	m.release_locks(1);
+	EXPECT_EQ(on(2, [&] { return sept_add(GPA_2M, 1, alloc_sept_page()); }), SUCCESS);
+}
+
+// OP_STATE: every leaf here takes it shared, so it never conflicts; an
+// exclusive holder (a migration leaf, not modelled) would give BUSY|OP_STATE.
+TEST(ModuleLocks, ContentionFlagsFollowTheModes)
+{
+	using spec::LockMode;
+	using spec::ModuleLock;
+	const spec::LeafLocks& track = *spec::leaf_locks_of(Leaf::TDH_MEM_TRACK);
+	const spec::LockSet want = spec::locks_taken(track, {0x1000, 0, 0, 0, false}, 2);
+	const spec::HeldLock shared_op[] = {{ModuleLock::op_state, 0x1000, LockMode::shared, 1}};
+	EXPECT_FALSE(spec::any(spec::contention(want, shared_op)));
+	const spec::HeldLock excl_op[] = {{ModuleLock::op_state, 0x1000, LockMode::exclusive, 1}};
+	EXPECT_TRUE(spec::contention(want, excl_op).op_state);
+	const spec::HeldLock own[] = {{ModuleLock::td_epoch, 0x1000, LockMode::exclusive, 2}};
+	EXPECT_FALSE(spec::any(spec::contention(want, own))) << "a logical processor never contends with itself";
+	const spec::HeldLock other_td[] = {{ModuleLock::td_epoch, 0x2000, LockMode::exclusive, 1}};
+	EXPECT_FALSE(spec::any(spec::contention(want, other_td)));
+	// The rule turns the flag into the module's status and operand.
+	SimModule m{spec::td_pwl4, TDMR_BASE_PFN, TDMR_FRAMES, PHYS_BITS};
+	ASSERT_TRUE(m.build_td(TDR, HKID, TDCS));
+	m.inject_busy = spec::contention(want, excl_op);
+	EXPECT_EQ(hw::tdh_mem_track(m, TDR), locks::BUSY_OP_STATE);
+}
+
+// Known-bad: a lock table in which BLOCK took the S-EPT tree shared (as
+// AUG does) would let BLOCK run inside VP.ENTER's stepping filter; the
+// module's table (tdh_mem_range_block.c: TDX_LOCK_EXCLUSIVE) does not.
+TEST(ModuleLocks, KnownBadBlockWithASharedTreeLockMissesTheFilter)
+{
+	using spec::LockMode;
+	using spec::ModuleLock;
+	const spec::HeldLock filter[] = {{ModuleLock::sept_tree, 0x1000, LockMode::exclusive, 1}};
+	const spec::HeldLock reader[] = {{ModuleLock::sept_tree, 0x1000, LockMode::shared, 1}};
+	const spec::LockKeys keys{0x1000, 0x40001000 | u64{1} << 62, 0, 0, false};
+	spec::LeafLocks block = *spec::leaf_locks_of(Leaf::TDH_MEM_RANGE_BLOCK);
+	EXPECT_TRUE(spec::contention(spec::locks_taken(block, keys, 2), filter).tree);
+	EXPECT_TRUE(spec::contention(spec::locks_taken(block, keys, 2), reader).tree) << "a DEMOTE in flight";
+	block.tree = LockMode::shared;
+	EXPECT_TRUE(spec::contention(spec::locks_taken(block, keys, 2), filter).tree);
+	EXPECT_FALSE(spec::contention(spec::locks_taken(block, keys, 2), reader).tree) << "the mutant misses it";
+}

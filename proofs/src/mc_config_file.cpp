@@ -246,9 +246,11 @@ private:
 			tdx_.resched_every = number(k, v, 0, 1000);
 		else if (k == "pinned-inodes")
 			tdx_.pinned_inodes = static_cast<unsigned>(number(k, v, 0, impl::TDX_MAX_GMEM_INODES));
+		else if (k == "module-locks")
+			tdx_.lock_windows = yes_no(k, v, "windows", "atomic");
 		else
-			fail(k, "unknown geometry key; expected vcpus, prelink, huge-page, fault-gpa, resched-every or "
-				"pinned-inodes");
+			fail(k, "unknown geometry key; expected vcpus, prelink, huge-page, fault-gpa, resched-every, "
+				"pinned-inodes or module-locks");
 	}
 
 	u64 page_gpa(std::string_view k, std::string_view v) const
@@ -292,9 +294,11 @@ private:
 			tdx_.split_shared = yes_no(k, v, "shared", "exclusive");
 		else if (k == "gmem-pin")
 			tdx_.pin_inode = yes_no(k, v);
+		else if (k == "busy-retry")
+			tdx_.tdx_variants.busy_kick_retry = named(k, v, impl::busy_retry_names);
 		else
 			fail(k, "unknown variant key; expected removal, mirror-write, teardown, terminate-vm, "
-				"private-huge-pages, split-lock or gmem-pin");
+				"private-huge-pages, split-lock, gmem-pin or busy-retry");
 	}
 
 	void task(std::span<const std::string_view> args)
@@ -330,11 +334,14 @@ private:
 				t.gpa = page_gpa(k, v);
 			else if (t.kind == TdxTask::unmap && k == "gfn" && !v.empty())
 				gfn_range(k, v, t);
+			else if (t.kind == TdxTask::vcpu_run && k == "stepping-filter" && !v.empty())
+				t.stepping_filter = yes_no(k, v);
 			else
 				fail(k, "not a parameter of task " + std::string(args[0]) +
-						(t.kind == TdxTask::fault   ? " (it takes vcpu=N and gpa=GPA)"
-						 : t.kind == TdxTask::unmap ? " (it takes gfn=START..END)"
-									    : " (it takes none)"));
+						(t.kind == TdxTask::fault      ? " (it takes vcpu=N and gpa=GPA)"
+						 : t.kind == TdxTask::unmap    ? " (it takes gfn=START..END)"
+						 : t.kind == TdxTask::vcpu_run ? " (it takes stepping-filter=yes|no)"
+									       : " (it takes none)"));
 		}
 		tdx_.tasks.push_back(t);
 		task_lines_.push_back(line_);
@@ -518,6 +525,12 @@ private:
 				   tdx_.tdx_variants.terminate_vm == impl::TdxVariants::TerminateVm::none) {
 				line_ = task_lines_[i];
 				fail("task", "terminate needs variant terminate-vm=... (v6.19 has no KVM_TDX_TERMINATE_VM)");
+			}
+		for (std::size_t i = 0; i < tdx_.tasks.size(); i++)
+			if (tdx_.tasks[i].stepping_filter && !tdx_.lock_windows) {
+				line_ = task_lines_[i];
+				fail("stepping-filter", "needs geometry module-locks=windows (atomic SEAMCALLs hold no "
+							"lock across steps)");
 			}
 		tdx_.properties = props_;
 		c.system = "tdx";

@@ -71,15 +71,23 @@ std::vector<std::string> kvm_bugs(const TdVm& vm)
 	return r;
 }
 
+// A status by name; a BUSY one with the operand the module names (the lock
+// that was held), e.g. TDX_OPERAND_BUSY|SEPT_TREE.
+std::string status_text(u64 status)
+{
+	if (tdx_abi::tdx_operand_busy(status))
+		return tdx_abi::status_with_operand_name(status);
+	const std::string_view st = tdx_abi::status_base_name(status);
+	return st.empty() ? std::to_string(status) : std::string(st);
+}
+
 // The last SEAMCALLs the module ran, for counterexample steps.
 std::string seamcalls_since(const hw::SimModule& m, std::size_t from)
 {
 	std::string r;
 	for (std::size_t i = from; i < m.trace.size(); i++) {
 		const auto& c = m.trace[i];
-		const std::string_view st = tdx_abi::status_base_name(c.status);
-		r += (r.empty() ? "" : ", ") + tdx_abi::leaf_name(c.leaf) + " -> " +
-		     (st.empty() ? std::to_string(c.status) : std::string(st));
+		r += (r.empty() ? "" : ", ") + tdx_abi::leaf_name(c.leaf) + " -> " + status_text(c.status);
 	}
 	return r;
 }
@@ -206,6 +214,10 @@ TdxMcState TdxSystem::initial() const
 		vm.mmu().load_roots(vm.roots(v));
 	for (unsigned i = 0; i < cfg_.pinned_inodes; i++)
 		vm.tdx().gmem_defer_removal(); // other guest_memfd inodes pinned before this one
+	vm.module().lock_windows = cfg_.lock_windows;
+	for (const TdxTaskSpec& k : tasks_)
+		if (k.kind == TdxTask::vcpu_run && k.stepping_filter)
+			vm.module().set_stepping_filter(0, true);
 	vm.module().trace_enabled = true;
 	vm.mmu().set_concurrent(true); // from here on the tasks step in turn
 	unsigned next_vcpu = 0;
@@ -310,6 +322,11 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 	const std::size_t bugs_before = kvm_bugs(vm).size();
 	std::string what;
 	auto& mmu = vm.mmu();
+	if (cfg_.lock_windows) {
+		// The task's previous SEAMCALL returns: its window closes.
+		vm.module().release_locks(owner(t));
+		vm.module().lock_owner = owner(t);
+	}
 	switch (tasks_[t].kind) {
 	case TdxTask::fault:
 		if (th.pc == LOCK) {
@@ -407,7 +424,9 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 			(cfg_.split_shared ? s.readers++ : (s.writer = true, s.readers));
 			if (th.result == 0) {
 				const u64 gfn = TARGET_GPA >> spec::PAGE_SHIFT;
-				th.split = {vm.roots(0).mirror, gfn, gfn + 512, 1, cfg_.split_shared};
+				// With lock windows the hook steps at its SEAMCALLs, so
+				// that a TD entry can land between BLOCK, TRACK and DEMOTE.
+				th.split = {vm.roots(0).mirror, gfn, gfn + 512, 1, cfg_.split_shared, cfg_.lock_windows};
 				th.result = 1;
 			}
 			th.pc = OP;
@@ -419,7 +438,9 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 			const OpStatus st = th.split.step(mmu);
 			mmu.set_lock_context(LockMode::none);
 			if (d)
-				what = "tdp_mmu_split_huge_pages_root:" + walk_values(mmu, before.it, was);
+				what = before.pc == Mmu::SplitOp::SPLITTING
+					       ? "split_external_spt: next SEAMCALL"
+					       : "tdp_mmu_split_huge_pages_root:" + walk_values(mmu, before.it, was);
 			if (st == OpStatus::yielded) {
 				(cfg_.split_shared ? s.readers-- : (s.writer = false, s.readers));
 				th.pc = LOCK;
@@ -447,8 +468,13 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 			th.result = static_cast<int>(vm.enter(0) == tdx_abi::status::TDX_SUCCESS);
 			if (vm.module().vcpu(0).vcpu_epoch != epoch)
 				th.tlb.clear(); // VP.ENTER flushed: the vCPU's epoch moved
-			th.pc = OP;
+			// With lock windows the entry ends in the next step; a BUSY
+			// entry is tdx_exit_handlers_fastpath()'s EXIT_HANDLED.
+			th.pc = cfg_.lock_windows && vm.module().vcpu(0).in_guest ? ENTERING : OP;
 			what = "tdx_vcpu_run: TDH.VP.ENTER";
+		} else if (th.pc == ENTERING) {
+			th.pc = OP;
+			what = "TDH.VP.ENTER releases its temporary locks and enters non-root mode";
 		} else {
 			vm.exit(0);
 			th.pc = DONE;
@@ -509,6 +535,8 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 		th.pc = th.result == 4 ? DONE : OP;
 		break;
 	}
+	if (cfg_.lock_windows && done(s, t))
+		vm.module().release_locks(owner(t));
 	hardware_walks(s);
 	if (d) {
 		const std::string calls = seamcalls_since(vm.module(), calls_before);
@@ -519,8 +547,7 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 		last_calls_.clear();
 		for (std::size_t i = calls_before; i < vm.module().trace.size(); i++) {
 			const auto& c = vm.module().trace[i];
-			const std::string_view st = tdx_abi::status_base_name(c.status);
-			last_calls_.push_back({tdx_abi::leaf_name(c.leaf), st.empty() ? std::to_string(c.status) : std::string(st)});
+			last_calls_.push_back({tdx_abi::leaf_name(c.leaf), status_text(c.status)});
 		}
 	}
 	vm.module().trace.clear(); // the trace is for the step's description only
@@ -712,6 +739,14 @@ void TdxSystem::encode_shared(const State& s, std::string& out) const
 		put(out, v.associated | v.in_guest << 1);
 		put(out, v.vcpu_epoch);
 	}
+	// The locks of SEAMCALLs in their window (sorted by the module).
+	if (!cfg_.lock_windows)
+		return;
+	out.push_back('|');
+	for (const spec::HeldLock& h : m.held_locks()) {
+		put(out, static_cast<u64>(h.lock) | static_cast<u64>(h.mode) << 3 | u64{h.owner} << 5);
+		put(out, h.key);
+	}
 }
 
 void TdxSystem::encode_thread(const State& s, unsigned t, std::string& out) const
@@ -752,6 +787,8 @@ void TdxSystem::encode_thread(const State& s, unsigned t, std::string& out) cons
 		put(out, sp.it.gfn);
 		put(out, sp.it.level | sp.it.valid << 4 | sp.it.yielded << 5);
 		put(out, sp.it.old_spte);
+		put(out, sp.ext.pc);
+		put(out, static_cast<u64>(sp.ext.ret + 64));
 	}
 	if (tasks_[t].kind != TdxTask::fault)
 		return;
@@ -806,6 +843,9 @@ std::string TdxSystem::describe_state(const State& s) const
 				bugs.emplace_back(ev.what);
 	for (const std::string& b : bugs)
 		r += "KVM_BUG_ON: " + b + "\n";
+	for (const spec::HeldLock& h : vm.module().held_locks())
+		r += "module lock held by " + (h.owner ? thread_name(h.owner - 1) : std::string("set-up")) + ": " + std::string(spec::module_lock_name(h.lock)) +
+		     (h.mode == spec::LockMode::exclusive ? " (exclusive)\n" : " (shared)\n");
 	for (unsigned t = 0; t < thread_count(); t++)
 		r += "  " + thread_name(t) + ": pc " + std::to_string(s.th[t].pc) + "\n";
 	return r;

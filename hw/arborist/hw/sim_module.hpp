@@ -28,6 +28,7 @@
 // per-vCPU TDCX pages (a vCPU is its TDVPR page), MRTD contents.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -36,6 +37,7 @@
 
 #include "arborist/hw/seamcall.hpp"
 #include "arborist/abi/tdx.hpp"
+#include "arborist/module_locks.hpp"
 #include "arborist/sept.hpp"
 #include "arborist/tlb.hpp"
 
@@ -184,6 +186,41 @@ public:
 	// LP unless changed.
 	sim::u32 lp = 0;
 
+	// Lock windows (the model checker's stepped module; off everywhere
+	// else).  The module releases every lock before a SEAMCALL returns, so
+	// with one call in flight at a time no lock ever conflicts.  With
+	// lock_windows on, a successful call keeps the locks it took
+	// (spec::leaf_locks) on behalf of `lock_owner` -- the logical processor
+	// it ran on -- until that owner's next SEAMCALL or release_locks(owner):
+	// the window between the call's effect and its return, in which a call
+	// of another logical processor that needs a conflicting lock fails with
+	// the BUSY status and operand ID of the leaf's rule.  VP.ENTER keeps the
+	// locks it releases before entering non-root mode (OP_STATE, the TD
+	// epoch, the S-EPT tree of the stepping filter) until its owner's next
+	// step or the vCPU's TD exit; its TDR and TDVPR it holds while the vCPU
+	// is in the guest, with or without windows (any_vcpu_in_guest()).
+	bool lock_windows = false;
+	sim::u32 lock_owner = 0;
+
+	constexpr void release_locks(sim::u32 owner)
+	{
+		std::erase_if(held_, [owner](const spec::HeldLock& h) { return h.owner == owner; });
+	}
+	constexpr const std::vector<spec::HeldLock>& held_locks() const { return held_; }
+
+	// The vCPU's last TD exits were EPT violations at one RIP beyond
+	// STEPPING_EPF_THRESHOLD (td_exit_stepping.c td_exit_epf_stepping_log):
+	// its next TDH.VP.ENTER runs td_entry_stepping_filter(), which takes
+	// the S-EPT tree exclusively (BUSY|SEPT_TREE if it cannot) and releases
+	// it before the entry.  (The filter's EPF re-check is taken to pass.)
+	constexpr bool set_stepping_filter(std::size_t vcpu, bool on)
+	{
+		if (vcpu >= vcpus_.size())
+			return false;
+		vcpus_[vcpu].stepping_filter = on;
+		return true;
+	}
+
 	constexpr unsigned x86_phys_bits() const { return phys_bits_; }
 	constexpr const spec::TdGeometry& geometry() const { return g_; }
 
@@ -195,6 +232,8 @@ public:
 		const u64 leaf = fn & 0xFFFF;
 
 		inject_busy = {};
+		if (lock_windows)
+			release_locks(lock_owner); // the owner's previous call has returned
 		fault_ = inject_fault;
 		inject_fault = spec::no_fault;
 		if (leaf < calls_.size())
@@ -324,7 +363,7 @@ public:
 			return std::nullopt;
 		give_page(tdvpr_pa, sim::PageType::PT_TDVPR);
 		td_.st.chldcnt += 1;
-		vcpus_.push_back(Vcpu{tdvpr_pa, true, false, sim::NO_LP, false, 0});
+		vcpus_.push_back(Vcpu{tdvpr_pa, true, false, sim::NO_LP, false, 0, false, sim::NO_LP});
 		return vcpus_.size() - 1;
 	}
 
@@ -359,6 +398,12 @@ public:
 			return false;
 		const auto step = spec::tlb_td_exit(spec::concrete, tlb_view(vcpus_[vcpu]), 0);
 		apply_tlb(vcpus_[vcpu], step.post);
+		// An exit forced by a kick while the entry was still in flight: the
+		// kicker waits (KVM_REQUEST_WAIT) until VP.ENTER has released its
+		// temporary locks and the vCPU has left the guest.
+		if (vcpus_[vcpu].entry_owner != sim::NO_LP)
+			release_locks(vcpus_[vcpu].entry_owner);
+		vcpus_[vcpu].entry_owner = sim::NO_LP;
 		if (trace_enabled)
 			trace.push_back({tdx_abi::Leaf::TDH_VP_ENTER, vcpus_[vcpu].tdvpr_pa, 0, 0, tdx_abi::status::TDX_SUCCESS, 0, 0, 0, 0,
 					 tick(), true});
@@ -483,6 +528,8 @@ private:
 		u32 assoc_lp;     // tdvps.management.assoc_lpid, sim::NO_LP if none
 		bool in_guest;
 		u64 vcpu_epoch;
+		bool stepping_filter; // set_stepping_filter()
+		u32 entry_owner;      // lock_windows: whose VP.ENTER window is open, NO_LP if none
 	};
 
 	struct Td {
@@ -608,12 +655,14 @@ private:
 		// tdx_api_defs.h, tdx_vmm_dispatcher.c: the S-EPT leaves zero RCX and RDX on entry.
 		a.rcx = 0;
 		a.rdx = 0;
+		const Walk wk = walk(pi.gpa, pi.level);
+		const Operand op = abi.r8 ? decode_page_operand(a.r8, r8_size(abi, pi.level)) : Operand{};
+		const spec::LockSet locks = leaf_lock_set(leaf, sept_lock_keys(pi, wk, op));
+		busy = busy | contention(locks);
 		busy.tdr = busy.tdr || (abi.tdr_exclusive && any_vcpu_in_guest());
 		if (const u64 err = decode_td_handle(rdx, abi.rdx_flags, busy))
 			return err;
 
-		const Walk wk = walk(pi.gpa, pi.level);
-		const Operand op = abi.r8 ? decode_page_operand(a.r8, r8_size(abi, pi.level)) : Operand{};
 		const sim::View s = make_view(wk, pi.level, op);
 		const sim::Outcome out = run_with_operand(leaf, make_args(leaf, pi, rdx, a.r9, wk, busy), s, op);
 
@@ -626,9 +675,10 @@ private:
 			return tdx_abi::with_operand(tdx_abi::status::TDX_EPT_WALK_FAILED, tdx_abi::operand::RCX);
 		if (out.status == tdx_abi::status::TDX_SUCCESS && !wk.reached && out.post.path[pi.level] != s.path[pi.level])
 			return tdx_abi::with_operand(tdx_abi::status::TDX_EPT_WALK_FAILED, tdx_abi::operand::RCX);
-		if (out.status == tdx_abi::status::TDX_SUCCESS && commit_)
+		if (out.status == tdx_abi::status::TDX_SUCCESS && commit_) {
 			commit(leaf, a, wk, pi.level, op, s, out.post);
-		else if (out.status != tdx_abi::status::TDX_SUCCESS)
+			hold(locks);
+		} else if (out.status != tdx_abi::status::TDX_SUCCESS)
 			set_ext_err(a, out.status, wk, pi.level);
 		return out.status;
 	}
@@ -989,6 +1039,47 @@ private:
 		a.rdx = sim::sept_level_state(level, e.state);
 	}
 
+	// --- lock windows (lock_windows) -----------------------------------------
+
+	// The locks `leaf` takes on these instances, on behalf of lock_owner
+	// (none for a leaf outside spec::leaf_locks, or without lock windows).
+	constexpr spec::LockSet leaf_lock_set(tdx_abi::Leaf leaf, const spec::LockKeys& k) const
+	{
+		const spec::LeafLocks* ll = spec::leaf_locks_of(leaf);
+		if (!lock_windows || !ll)
+			return {};
+		return spec::locks_taken(*ll, k, lock_owner);
+	}
+
+	// The instances an S-EPT leaf locks: the TD, the target entry (keyed
+	// by GPA and TDX level; bit 62 keeps GPA 0 at level 0 apart from "no
+	// key"), the page the entry maps or links, the R8 page.
+	constexpr spec::LockKeys sept_lock_keys(const PageInfo& pi, const Walk& wk, const Operand& op) const
+	{
+		spec::LockKeys k{td_.tdr_pa, pi.gpa | pi.level | u64{1} << 62, 0, 0, false};
+		if (wk.reached && sim::has_hpa(entry(wk.ref[pi.level]).state))
+			k.target_pfn = frame_at(entry(wk.ref[pi.level]).hpa >> sim::PAGE_SHIFT).head;
+		if (op.present && !op.error)
+			k.r8_pfn = op.pfn;
+		return k;
+	}
+
+	constexpr sim::Busy contention(const spec::LockSet& want) const
+	{
+		return spec::contention(want, held_);
+	}
+
+	// Keep a successful call's locks until its owner's next call (a
+	// sorted set, so that equal holdings encode equally).
+	constexpr void hold(const spec::LockSet& locks)
+	{
+		if (!lock_windows || !commit_)
+			return;
+		for (const spec::HeldLock& h : locks.locks())
+			held_.push_back(h);
+		std::sort(held_.begin(), held_.end());
+	}
+
 	// --- leaves on the TD alone, and MR.EXTEND -------------------------------
 
 	static constexpr bool tdr_exclusive(tdx_abi::Leaf leaf)
@@ -1001,14 +1092,18 @@ private:
 	// tdh_mr_finalize.c, tdh_mng_vpflushdone.c, tdh_mng_key_freeid.c).
 	constexpr u64 td_leaf(tdx_abi::Leaf leaf, TdxModuleArgs& a, sim::Busy busy)
 	{
+		const spec::LockSet locks = leaf_lock_set(leaf, {td_.tdr_pa, 0, 0, 0, false});
+		busy = busy | contention(locks);
 		busy.tdr = busy.tdr || (tdr_exclusive(leaf) && any_vcpu_in_guest());
 		if (const u64 err = check_tdr(a.rcx, tdx_abi::operand::RCX, busy))
 			return err;
 		sim::Args args{};
 		args.busy = busy;
 		const sim::Outcome out = run_spec(leaf, args, td_view());
-		if (out.status == tdx_abi::status::TDX_SUCCESS && commit_)
+		if (out.status == tdx_abi::status::TDX_SUCCESS && commit_) {
 			td_.st = out.post.td;
+			hold(locks);
+		}
 		return out.status;
 	}
 
@@ -1132,11 +1227,14 @@ private:
 	// cmpxchg of assoc_lpid from VCPU_NO_LP; else TDX_VCPU_ASSOCIATED): a
 	// vCPU moves to another LP only after TDH.VP.FLUSH on the old one
 	// (Linux v6.19 tdx_vcpu_load() -> tdx_flush_vp_on_cpu()).
-	constexpr u64 vp_enter(TdxModuleArgs& a, const sim::Busy& busy)
+	constexpr u64 vp_enter(TdxModuleArgs& a, sim::Busy busy)
 	{
 		const std::size_t v = find_vcpu(a.rcx);
 		if (v == vcpus_.size())
 			return tdvpr_error(a.rcx);
+		const spec::LockSet locks =
+			leaf_lock_set(tdx_abi::Leaf::TDH_VP_ENTER, {td_.tdr_pa, 0, 0, 0, vcpus_[v].stepping_filter});
+		busy = busy | contention(locks);
 		spec::Checks<sim::C> c(spec::concrete);
 		spec::td_state_check(c, td_.st, busy, {tdx_abi::operand::TDR, true}, spec::ops_vp_enter_set, fault_);
 		c.fail_if(!vcpus_[v].initialized, tdx_abi::status::TDX_VCPU_STATE_INCORRECT);
@@ -1145,10 +1243,23 @@ private:
 		const auto step = spec::tlb_vp_enter(spec::concrete, tlb_view(vcpus_[v]), 0);
 		// A vCPU in the guest holds its TDVPR: assumed BUSY|RCX.
 		c.fail_if(!step.enabled, tdx_abi::with_operand(tdx_abi::status::TDX_OPERAND_BUSY, tdx_abi::operand::RCX));
+		// handle_stepping_filter(): the tree, after the epoch (tdh_vp_enter.c).
+		c.fail_if(vcpus_[v].stepping_filter && busy.tree,
+			  tdx_abi::with_operand(tdx_abi::status::TDX_OPERAND_BUSY, tdx_abi::operand::SEPT_TREE));
 		if (!c.ok() || !commit_)
 			return c.status;
 		apply_tlb(vcpus_[v], step.post);
 		associate(vcpus_[v]);
+		if (lock_windows) {
+			// The TDR is held while in the guest (any_vcpu_in_guest());
+			// the window holds what is released before the entry.
+			spec::LockSet temporary;
+			for (const spec::HeldLock& h : locks.locks())
+				if (h.lock != spec::ModuleLock::tdr)
+					temporary.add(h.lock, h.key, h.mode, h.owner);
+			hold(temporary);
+			vcpus_[v].entry_owner = lock_owner;
+		}
 		return tdx_abi::status::TDX_SUCCESS;
 	}
 
@@ -1395,6 +1506,7 @@ private:
 	std::array<u64, 64> calls_{};
 	spec::Fault fault_ = spec::no_fault;
 	bool commit_ = true; // false inside status_with(): checks only
+	std::vector<spec::HeldLock> held_; // lock_windows: locks of calls in their window
 };
 
 static_assert(SeamcallBackend<SimModule>);

@@ -73,6 +73,31 @@ struct remove_op_of<H> {
 template <class H>
 using RemoveOpOf = typename detail::remove_op_of<H>::type;
 
+// Hooks whose split_external_spt() is also offered as a machine (one
+// SEAMCALL a step), for a split stepped at its SEAMCALLs: KvmTdx.
+template <class H>
+concept SteppedSplitHooks = requires(H& h, typename H::SplitExtOp& op, u64 gfn, unsigned level, u64 pa, u64 spte) {
+	{ h.split_external_spt_begin(gfn, level, pa, spte) } -> std::same_as<typename H::SplitExtOp>;
+	{ h.split_external_spt_step(op) } -> std::same_as<bool>;
+};
+
+namespace detail {
+struct NoSplitExtOp {
+	constexpr bool operator==(const NoSplitExtOp&) const = default;
+};
+template <class H>
+struct split_ext_op_of {
+	using type = NoSplitExtOp;
+};
+template <SteppedSplitHooks H>
+struct split_ext_op_of<H> {
+	using type = typename H::SplitExtOp;
+};
+} // namespace detail
+
+template <class H>
+using SplitExtOpOf = typename detail::split_ext_op_of<H>::type;
+
 class NoExternalHooks {
 public:
 	constexpr int link_external_spt(u64, unsigned, u64) { return bug(); }

@@ -865,11 +865,16 @@ public:
 	// split_external_spt for a mirror SPTE), a step of the atomic link when
 	// shared, or a yield.
 	struct SplitOp {
-		enum : std::uint8_t { START, LOOP, LINK_SET, ADVANCE, DONE };
+		enum : std::uint8_t { START, LOOP, LINK_SET, ADVANCE, DONE, SPLITTING };
 		u32 root = NO_SP;
 		u64 start = 0, end = 0;
 		unsigned target_level = 1;
 		bool shared = false;
+		// With exclusive mmu_lock, run split_external_spt() as the hook's
+		// machine, one SEAMCALL a step (the model checker with the module's
+		// lock windows), instead of whole within the link's step.
+		bool stepped_hook = false;
+		SplitExtOpOf<Hooks> ext{};
 		TdpIter it{};
 		u32 sp = NO_SP;
 		u64 huge = 0; // the SPTE being split
@@ -892,6 +897,13 @@ public:
 			case ADVANCE:
 				m.next(it);
 				pc = LOOP;
+				return OpStatus::running;
+			case SPLITTING:
+				if constexpr (SteppedSplitHooks<Hooks>)
+					if (m.hooks_.split_external_spt_step(ext)) {
+						m.bug_on(ext.ret != 0, "split_external_spt failed");
+						return linked(m, 0);
+					}
 				return OpStatus::running;
 			default: return OpStatus::done;
 			}
@@ -932,6 +944,16 @@ public:
 				pc = LINK_SET;
 				return OpStatus::running;
 			}
+			if constexpr (SteppedSplitHooks<Hooks>)
+				if (stepped_hook) {
+					bool split_pending = false;
+					m.iter_set_spte(it, nonleaf, nullptr, &split_pending);
+					if (split_pending && m.split_external_spt_begin(it.gfn, huge, nonleaf, it.level, ext)) {
+						pc = SPLITTING;
+						return OpStatus::running;
+					}
+					return linked(m, 0);
+				}
 			m.iter_set_spte(it, nonleaf);
 			return linked(m, 0);
 		}
@@ -1255,7 +1277,9 @@ private:
 	// tdp_mmu_set_spte(): the non-atomic set, write lock only.
 	// With remove_pending, a mirror leaf's remove_external_spte() is not
 	// called but reported, for a stepped caller to run the hook's machine.
-	constexpr u64 set_spte(SptePtr p, u64 old, u64 new_spte, u64 gfn, unsigned level, bool* remove_pending = nullptr)
+	// With split_pending, likewise for a split's split_external_spt().
+	constexpr u64 set_spte(SptePtr p, u64 old, u64 new_spte, u64 gfn, unsigned level, bool* remove_pending = nullptr,
+			       bool* split_pending = nullptr)
 	{
 		lockdep_held(LockMode::write);
 		bug_on(spec::is_frozen_spte(d(), flavor(), old) || spec::is_frozen_spte(d(), flavor(), new_spte),
@@ -1263,13 +1287,14 @@ private:
 		old = write_spte_nonatomic(p, old, new_spte);
 		handle_changed_spte(gfn, old, new_spte, level, false);
 		if (pt_[p.sp].mirror)
-			mirror_nonatomic_hook(gfn, old, new_spte, level, remove_pending);
+			mirror_nonatomic_hook(gfn, old, new_spte, level, remove_pending, split_pending);
 		return old;
 	}
 
 	// tdp_mmu_set_spte()'s external hook for a mirror SPTE: the spec decides
 	// (v6.19: zaps only; seed 001: also leaf -> non-leaf splits).
-	constexpr void mirror_nonatomic_hook(u64 gfn, u64 old, u64 new_spte, unsigned level, bool* remove_pending)
+	constexpr void mirror_nonatomic_hook(u64 gfn, u64 old, u64 new_spte, unsigned level, bool* remove_pending,
+					     bool* split_pending = nullptr)
 	{
 		switch (static_cast<spec::MirrorHook>(spec::mirror_hook_nonatomic(
 			d(), flavor(), old, new_spte, u64{level}, cfg_.variants.private_huge_pages_seed001))) {
@@ -1280,7 +1305,10 @@ private:
 				remove_external_spte(gfn, old, level);
 			break;
 		case spec::MirrorHook::split:
-			split_external_spt(gfn, old, new_spte, level);
+			if (split_pending)
+				*split_pending = true;
+			else
+				split_external_spt(gfn, old, new_spte, level);
 			break;
 		case spec::MirrorHook::bug:
 			// v6.19: "Users that do non-atomic setting of PTEs don't operate
@@ -1292,10 +1320,10 @@ private:
 		}
 	}
 
-	constexpr void iter_set_spte(TdpIter& it, u64 new_spte, bool* remove_pending = nullptr)
+	constexpr void iter_set_spte(TdpIter& it, u64 new_spte, bool* remove_pending = nullptr, bool* split_pending = nullptr)
 	{
 		bug_on(it.yielded, "tdp_mmu_iter_set_spte: yielded iterator");
-		it.old_spte = set_spte(it.sptep, it.old_spte, new_spte, it.gfn, it.level, remove_pending);
+		it.old_spte = set_spte(it.sptep, it.old_spte, new_spte, it.gfn, it.level, remove_pending, split_pending);
 	}
 
 	// remove_external_spte(): leaves only; external page tables go through
@@ -1326,6 +1354,19 @@ private:
 		log_.add({EventKind::external_hook, gfn, level, old, new_spte, 0, "split_external_spt"});
 		bug_on(hooks_.split_external_spt(gfn, level, pt_[child].external_spt, old) != 0,
 		       "split_external_spt failed");
+	}
+
+	// The same, begun as the hook's machine (SplitOp with stepped_hook);
+	// false when there is nothing to run.
+	constexpr bool split_external_spt_begin(u64 gfn, u64 old, u64 new_spte, unsigned level, SplitExtOpOf<Hooks>& op)
+	{
+		const u32 child = spte_to_child_sp(pt_, flavor(), new_spte, level);
+		if (bug_on(child == NO_SP || pt_[child].external_spt == 0, "split_external_spt: no external_spt"))
+			return false;
+		log_.add({EventKind::external_hook, gfn, level, old, new_spte, 0, "split_external_spt"});
+		if constexpr (SteppedSplitHooks<Hooks>)
+			op = hooks_.split_external_spt_begin(gfn, level, pt_[child].external_spt, old);
+		return true;
 	}
 
 	// handle_changed_spte(): the bookkeeping after every SPTE write.

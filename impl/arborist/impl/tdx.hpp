@@ -104,6 +104,12 @@ struct TdxVariants {
 		release_without_dead,
 	} terminate_vm = TerminateVm::none;
 	bool private_huge_pages_seed001 = false;
+	// v6.19 tdh_do_no_vcpus(): a zap-side SEAMCALL that returns
+	// TDX_OPERAND_BUSY is retried once after wait_for_sept_zap is set and
+	// every vCPU is kicked out of the guest.  Off: the SEAMCALL is issued
+	// once and BUSY is a TDX_BUG_ON like any other error (the known-bad
+	// variant: what the retry is there for).
+	bool busy_kick_retry = true;
 };
 
 // TDX_MAX_GMEM_INODES of the seed-004 RFC.
@@ -323,6 +329,72 @@ public:
 		err = do_no_vcpus(
 			[&] { return hw::tdh_mem_page_demote(m_, tdr_pa_, gpa(gfn), tdx_level(level), new_spt, &e1, &e2); });
 		return tdx_bug_on(err, "TDH.MEM.PAGE.DEMOTE") ? -EIO : 0;
+	}
+
+	// The same as a machine, one SEAMCALL a step (a retry after BUSY, with
+	// its kick, is the next step), so that a vCPU's TD entry can land
+	// between BLOCK, TRACK and DEMOTE: the model checker's split with the
+	// module's lock windows.  tdx_track()'s kick is a step of its own: TRACK
+	// has returned (its epoch lock is free) before the kick, and a vCPU
+	// may enter again after it -- wait_for_sept_zap is set only by a BUSY.
+	// ret is the hook's return value.
+	struct SplitExtOp {
+		enum : std::uint8_t { START, BLOCK_RETRY, TRACK, TRACK_RETRY, KICK, DEMOTE, DEMOTE_RETRY, DONE };
+		u64 gfn = 0;
+		unsigned level = 0;
+		u64 new_spt = 0;
+		std::uint8_t pc = START;
+		int ret = 0;
+		constexpr bool operator==(const SplitExtOp&) const = default;
+	};
+
+	constexpr SplitExtOp split_external_spt_begin(u64 gfn, unsigned level, u64 new_spt, u64)
+	{
+		hook_event("split_external_spt", gfn, level, new_spt, 0, 0);
+		return {gfn, level, new_spt};
+	}
+
+	// One step; true when the hook has returned.
+	constexpr bool split_external_spt_step(SplitExtOp& op)
+	{
+		u64 e1 = 0, e2 = 0;
+		auto block = [&] { return hw::tdh_mem_range_block(m_, tdr_pa_, gpa(op.gfn), tdx_level(op.level), &e1, &e2); };
+		auto demote = [&] {
+			return hw::tdh_mem_page_demote(m_, tdr_pa_, gpa(op.gfn), tdx_level(op.level), op.new_spt, &e1, &e2);
+		};
+		auto done = [&](int ret) {
+			op.ret = ret;
+			op.pc = SplitExtOp::DONE;
+			hook_event("split_external_spt", op.gfn, op.level, op.new_spt, 1, ret);
+			return true;
+		};
+		switch (op.pc) {
+		case SplitExtOp::START:
+			if (bug_on(state_ != State::runnable || op.level != 2, "tdx_sept_split_private_spte: not RUNNABLE or not 2M"))
+				return done(-EIO);
+			return no_vcpus_step(op, block(), SplitExtOp::BLOCK_RETRY, SplitExtOp::TRACK, "TDH.MEM.RANGE.BLOCK") &&
+			       done(-EIO);
+		case SplitExtOp::BLOCK_RETRY:
+			return retried(op, block(), SplitExtOp::TRACK, "TDH.MEM.RANGE.BLOCK") && done(-EIO);
+		case SplitExtOp::TRACK: // tdx_track(): TRACK, then the kick
+			no_vcpus_step(op, hw::tdh_mem_track(m_, tdr_pa_), SplitExtOp::TRACK_RETRY, SplitExtOp::KICK,
+				      "TDH.MEM.TRACK");
+			return false;
+		case SplitExtOp::TRACK_RETRY:
+			retried(op, hw::tdh_mem_track(m_, tdr_pa_), SplitExtOp::KICK, "TDH.MEM.TRACK");
+			return false;
+		case SplitExtOp::KICK:
+			env_.kick_all_vcpus();
+			op.pc = SplitExtOp::DEMOTE;
+			return false;
+		case SplitExtOp::DEMOTE:
+			if (no_vcpus_step(op, demote(), SplitExtOp::DEMOTE_RETRY, SplitExtOp::DONE, "TDH.MEM.PAGE.DEMOTE"))
+				return done(-EIO);
+			return op.pc == SplitExtOp::DONE && done(0);
+		case SplitExtOp::DEMOTE_RETRY:
+			return done(retried(op, demote(), SplitExtOp::DONE, "TDH.MEM.PAGE.DEMOTE") ? -EIO : 0);
+		default: return true;
+		}
 	}
 
 	// ---- seed 000's TDX removal: the pruned branch blocked, then removed by
@@ -627,7 +699,7 @@ private:
 	template <class Op>
 	constexpr bool no_vcpus_step(Op& op, u64 err, std::uint8_t retry_pc, std::uint8_t next_pc, const char* what)
 	{
-		if (tdx_abi::tdx_operand_busy(err)) {
+		if (tdx_abi::tdx_operand_busy(err) && v_.busy_kick_retry) {
 			wait_for_sept_zap_ = true;
 			env_.kick_all_vcpus();
 			op.pc = retry_pc;
@@ -648,7 +720,7 @@ private:
 	constexpr u64 do_no_vcpus(F&& f)
 	{
 		u64 err = f();
-		if (tdx_abi::tdx_operand_busy(err)) {
+		if (tdx_abi::tdx_operand_busy(err) && v_.busy_kick_retry) {
 			wait_for_sept_zap_ = true;
 			env_.kick_all_vcpus();
 			err = f();

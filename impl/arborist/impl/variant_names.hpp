@@ -60,6 +60,12 @@ inline constexpr VariantName<PamtRefcount> pamt_refcount_names[] = {
 	{"fast-path-range-busy-fatal", PamtRefcount::fast_path_range_busy_fatal},
 };
 
+// TdxVariants::busy_kick_retry
+inline constexpr VariantName<bool> busy_retry_names[] = {
+	{"kick-retry", true},
+	{"none", false},
+};
+
 inline constexpr VariantName<PutRootVariant> put_root_names[] = {
 	{"v6.19", PutRootVariant::v6_19},
 	{"seed003-refcount-dec-not-one", PutRootVariant::seed003_refcount_dec_not_one},

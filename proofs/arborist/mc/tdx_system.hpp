@@ -19,7 +19,11 @@
 //    step by step under the lock mode the configuration names; with the
 //    shared lock its link goes through AtomicSet and the spec's
 //    mirror-hook decision;
-//  - vcpu_run: TDH.VP.ENTER then a TD exit (TLB epochs; KVM's kicks);
+//  - vcpu_run: TDH.VP.ENTER then a TD exit (TLB epochs; KVM's kicks); with
+//    the module's lock windows (module-locks=windows) the entry is two
+//    steps: VP.ENTER with the locks it takes (OP_STATE, the TD epoch, and
+//    the S-EPT tree when its zero-step filter runs), then their release
+//    as it enters non-root mode;
 //  - gmem_close: kvm_gmem_release() -- v6.19 invalidates every private
 //    GFN (BLOCK, TRACK, REMOVE, WBINVD), seed 004 pins the inode instead
 //    (while fewer than 64 are pinned, else the v6.19 path) -- then the
@@ -79,6 +83,7 @@ using impl::PageFault;
 using impl::TdVm;
 using impl::u32;
 using spec::u64;
+using sim_owner = std::uint32_t;
 
 enum class TdxTask : std::uint8_t { fault, unmap, split, rcu, vcpu_run, gmem_close, vm_destroy, prune, terminate };
 
@@ -115,6 +120,7 @@ struct TdxTaskSpec {
 	u64 gpa = 0;        // fault: the GPA (0: the configuration's fault_gpa)
 	u64 gfn_start = 0;  // unmap: the GFN range [start, end) (end 0: fault_gpa's
 	u64 gfn_end = 0;    //   page and the one after it)
+	bool stepping_filter = false; // vcpu_run: VP.ENTER runs the zero-step filter (S-EPT tree exclusive)
 	constexpr bool operator==(const TdxTaskSpec&) const = default;
 };
 
@@ -131,6 +137,11 @@ struct TdxMcConfig {
 	unsigned long long resched_every = 0; // need_resched() every N iterator steps (0: never)
 	unsigned pinned_inodes = 0;  // guest_memfd inodes already pinned (seed 004's cap is 64)
 	bool pin_inode = true;       // false: defer removal without pinning (the known-bad seed-004 variant)
+	// The simulated module's lock windows (hw::SimModule::lock_windows):
+	// each task is a logical processor whose last successful SEAMCALL keeps
+	// its locks until the task's next step, so SEAMCALLs of different tasks
+	// contend as the TDX module's locks make them (TDX_OPERAND_BUSY).
+	bool lock_windows = false;
 };
 
 struct TdxThread {
@@ -186,7 +197,10 @@ public:
 	static constexpr u64 TARGET_GPA = 0x200000; // the private page the tasks race on (GFN 0x200)
 
 private:
-	enum : std::uint8_t { LOCK, OP, UNLOCK, DONE, ZAP };
+	enum : std::uint8_t { LOCK, OP, UNLOCK, DONE, ZAP, ENTERING };
+	// The logical processor a task's SEAMCALLs run on, for the lock table
+	// (0 is the set-up before the tasks start).
+	static sim_owner owner(unsigned t) { return t + 1; }
 	bool quiescent(const State& s) const;
 	bool in_operation(const State& s, unsigned t) const;
 	bool all_done(const State& s) const;

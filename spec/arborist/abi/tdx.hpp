@@ -206,6 +206,36 @@ constexpr std::string_view status_base_name(u64 v)
 	return {};
 }
 
+// The operand IDs by name (the registers, and the module's implicit
+// operands of tdx_api_defs.h), for printing a status with its operand.
+struct OperandName {
+	u64 id;
+	std::string_view name;
+};
+
+inline constexpr OperandName operand_names[] = {
+	{operand::RAX, "RAX"},         {operand::RCX, "RCX"},
+	{operand::RDX, "RDX"},         {operand::R8, "R8"},
+	{operand::R9, "R9"},           {operand::TDR, "TDR"},
+	{operand::SEPT_TREE, "SEPT_TREE"}, {operand::SEPT_ENTRY, "SEPT_ENTRY"},
+	{operand::TD_EPOCH, "TD_EPOCH"}, {operand::OP_STATE, "OP_STATE"},
+	{operand::KOT, "KOT"},         {operand::WBCACHE, "WBCACHE"},
+};
+
+// "TDX_OPERAND_BUSY|SEPT_TREE": the status class and, when bits 31:0 name
+// an operand, its name; empty for an unknown class.
+inline std::string status_with_operand_name(u64 v)
+{
+	const std::string_view base = status_base_name(v);
+	if (base.empty())
+		return {};
+	const u64 id = v & ~TDX_SEAMCALL_STATUS_MASK;
+	for (const auto& o : operand_names)
+		if (id != 0 && o.id == id)
+			return std::string(base) + "|" + std::string(o.name);
+	return std::string(base);
+}
+
 // The names the TDX module 1.5 specification gives the leaves, for printing
 // and for parsing traces (docs/trace-format.md).
 struct LeafName {

@@ -833,25 +833,39 @@ struct SeptLeafInfo {
 	tdx_abi::Leaf leaf;
 	bool sept_leaf; // runs the TD-state check and operates on the S-EPT
 	bool walks;     // walks the S-EPT to a requested level
+	// reads or writes SeptLocal::child (the S-EPT page below the target or
+	// the one being installed); a leaf without it runs the same on a view
+	// of any fan-out, so a machine may pass it one with no child page
+	bool children;
 };
 
 inline constexpr SeptLeafInfo sept_leaves[] = {
-	{tdx_abi::Leaf::TDH_MEM_SEPT_ADD, true, true},
-	{tdx_abi::Leaf::TDH_MEM_PAGE_ADD, true, true},
-	{tdx_abi::Leaf::TDH_MEM_PAGE_AUG, true, true},
-	{tdx_abi::Leaf::TDH_MEM_RANGE_BLOCK, true, true},
-	{tdx_abi::Leaf::TDH_MEM_RANGE_UNBLOCK, true, true},
-	{tdx_abi::Leaf::TDH_MEM_TRACK, true, false},
-	{tdx_abi::Leaf::TDH_MEM_PAGE_REMOVE, true, true},
-	{tdx_abi::Leaf::TDH_MEM_SEPT_REMOVE, true, true},
-	{tdx_abi::Leaf::TDH_MEM_PAGE_DEMOTE, true, true},
-	{tdx_abi::Leaf::TDH_MEM_PAGE_PROMOTE, true, true},
-	{tdx_abi::Leaf::TDH_MR_EXTEND, true, false},
-	{tdx_abi::Leaf::TDH_MR_FINALIZE, true, false},
-	{tdx_abi::Leaf::TDH_MNG_VPFLUSHDONE, false, false},
-	{tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB, false, false},
-	{tdx_abi::Leaf::TDH_MNG_KEY_FREEID, false, false},
-	{tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM, false, false},
+	{tdx_abi::Leaf::TDH_MEM_SEPT_ADD, true, true, true},
+	{tdx_abi::Leaf::TDH_MEM_PAGE_ADD, true, true, false},
+	{tdx_abi::Leaf::TDH_MEM_PAGE_AUG, true, true, false},
+	{tdx_abi::Leaf::TDH_MEM_RANGE_BLOCK, true, true, false},
+	{tdx_abi::Leaf::TDH_MEM_RANGE_UNBLOCK, true, true, false},
+	{tdx_abi::Leaf::TDH_MEM_TRACK, true, false, false},
+	{tdx_abi::Leaf::TDH_MEM_PAGE_REMOVE, true, true, false},
+	{tdx_abi::Leaf::TDH_MEM_SEPT_REMOVE, true, true, true},
+	{tdx_abi::Leaf::TDH_MEM_PAGE_DEMOTE, true, true, true},
+	{tdx_abi::Leaf::TDH_MEM_PAGE_PROMOTE, true, true, true},
+	{tdx_abi::Leaf::TDH_MR_EXTEND, true, false, false},
+	{tdx_abi::Leaf::TDH_MR_FINALIZE, true, false, false},
+	{tdx_abi::Leaf::TDH_MNG_VPFLUSHDONE, false, false, false},
+	{tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB, false, false, false},
+	{tdx_abi::Leaf::TDH_MNG_KEY_FREEID, false, false, false},
+	{tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM, false, false, false},
 };
+
+// Does the leaf's rule read or write the child page?  False for a leaf
+// outside sept_leaves (sept_seamcall passes its view through unchanged).
+constexpr bool sept_leaf_uses_children(tdx_abi::Leaf leaf)
+{
+	for (const SeptLeafInfo& i : sept_leaves)
+		if (i.leaf == leaf)
+			return i.children;
+	return false;
+}
 
 } // namespace arborist::spec

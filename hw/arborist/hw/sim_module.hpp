@@ -33,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "arborist/hw/seamcall.hpp"
@@ -50,11 +51,17 @@ using spec::OpState;
 using spec::PageType;
 using spec::SeptState;
 using C = spec::Concrete;
-using View = spec::SeptLocal<C>;
+// A view of fan-out F: SEPT_FANOUT for the leaves that read or write the
+// child page (spec::sept_leaf_uses_children), 0 for the others.
+template <std::size_t F>
+using ViewOf = spec::SeptLocal<C, F>;
+template <std::size_t F>
+using OutcomeOf = spec::SeptOutcome<C, F>;
+using View = ViewOf<spec::SEPT_FANOUT>;
 using Args = spec::SeptArgs<C>;
 using Busy = spec::Contention<C>;
 using TdState = spec::TdState<C>;
-using Outcome = spec::SeptOutcome<C>;
+inline constexpr std::size_t NO_CHILD = 0;
 using u32 = std::uint32_t;
 
 inline constexpr u64 PAGE_SHIFT = 12;
@@ -165,8 +172,6 @@ public:
 			    unsigned x86_phys_bits = 46)
 		: g_(geometry), base_(tdmr_base_pfn), phys_bits_(x86_phys_bits), frames_(tdmr_pages)
 	{
-		for (u64 i = 0; i < tdmr_pages; i++)
-			frames_[i].head = tdmr_base_pfn + i;
 	}
 
 	// Lock contention for the next SEAMCALL: every flag set makes that
@@ -299,9 +304,13 @@ public:
 	{
 		if (td_.exists || !free_page(tdr_pa))
 			return false;
+		const std::optional<std::uint16_t> owner = owner_index(tdr_pa);
+		if (!owner)
+			return false;
 		td_ = Td{};
 		td_.exists = true;
 		td_.tdr_pa = tdr_pa;
+		td_.owner = *owner;
 		td_.hkid = hkid;
 		td_.st.lifecycle = sim::w(sim::Lifecycle::TD_HKID_ASSIGNED);
 		td_.st.op_state = sim::w(sim::OpState::UNINITIALIZED);
@@ -426,10 +435,7 @@ public:
 	// replay that learns the host's pages as it goes (conform/tdx.cpp).
 	constexpr void grow_tdmr(u64 pages)
 	{
-		const u64 first = frames_.size();
-		frames_.resize(first + pages);
-		for (u64 i = first; i < frames_.size(); i++)
-			frames_[i].head = base_ + i;
+		frames_.resize(frames_.size() + pages);
 	}
 	constexpr u64 tdmr_base_pfn() const { return base_; }
 	constexpr u64 tdmr_pages() const { return frames_.size(); }
@@ -445,7 +451,7 @@ public:
 		if (!wk.reached)
 			return std::nullopt;
 		const Entry& e = entry(wk.ref[tdx_level]);
-		return SeptEntryView{static_cast<spec::SeptState>(e.state), e.hpa};
+		return SeptEntryView{static_cast<spec::SeptState>(e.state()), e.hpa()};
 	}
 
 	// The PAMT entry of the page a frame belongs to (pamt_manager.c: a 2M/1G
@@ -455,8 +461,7 @@ public:
 		if (!in_tdmr(pfn))
 			return std::nullopt;
 		const Frame& f = leaf_frame(pfn);
-		return PamtView{static_cast<spec::PageType>(f.pt), f.owner, f.bepoch, f.size,
-				frame_at(pfn).head};
+		return PamtView{static_cast<spec::PageType>(f.pt), owners_[f.owner], f.bepoch, f.size, head_of(pfn)};
 	}
 
 	constexpr const spec::TdState<sim::C>& td() const { return td_.st; }
@@ -503,22 +508,48 @@ public:
 private:
 	using u32 = sim::u32;
 
+	// One PAMT entry per 4K frame of the TDMR, 16 bytes: a 107 GiB TD has
+	// 28 M of them.  The page type, sizes and owner are narrowed to what
+	// they can hold (page_type_t values, PAMT levels 0-2, one TD per
+	// module); the frame's head is not stored: a 2M/1G page starts at a
+	// frame aligned to its size (tdh_mem_page_aug.c, tdh_mem_page_demote.c
+	// and tdh_mem_page_promote.c check the HPA's alignment), so `cover`, the
+	// size of the page the frame belongs to, is enough to find it.
 	struct Frame {
-		u64 pt = sim::w(sim::PageType::PT_NDA);
-		u64 owner = 0;
 		u64 bepoch = 0;
-		u64 head = 0;           // pfn of the page this frame belongs to
 		u32 sept = sim::NO_PAGE; // the S-EPT page held in this frame
-		unsigned size = 0;      // PAMT leaf size of a head frame
+		std::uint16_t owner = 0; // index in owners_: the TDR PA, 0 for none
+		std::uint8_t pt = sim::w(sim::PageType::PT_NDA);
+		std::uint8_t size : 4 = 0;  // PAMT leaf size of a head frame
+		std::uint8_t cover : 4 = 0; // size of the page the frame belongs to
 	};
+	static_assert(sizeof(Frame) == 16);
 
-	struct Entry {
-		u64 state = sim::w(sim::SeptState::FREE);
-		u64 hpa = 0;
+	// An S-EPT entry in 8 bytes: the HPA (bits 51:12, like the
+	// architectural entry; MAXPHYADDR is at most 52) and the SeptState
+	// (bits 7:0, which hold every value of sept_state_names).
+	class Entry {
+	public:
+		static constexpr u64 STATE_MASK = 0xFF;
+
+		constexpr Entry() = default;
+		constexpr Entry(u64 state, u64 hpa) : raw_((hpa & sim::GPA_MASK) | (state & STATE_MASK)) {}
+		constexpr u64 state() const { return raw_ & STATE_MASK; }
+		constexpr u64 hpa() const { return raw_ & sim::GPA_MASK; }
+		constexpr void set_state(u64 state) { raw_ = (raw_ & ~STATE_MASK) | (state & STATE_MASK); }
+
+	private:
+		u64 raw_ = sim::w(sim::SeptState::FREE);
 	};
+	static_assert(sizeof(Entry) == 8);
+	static_assert(std::ranges::all_of(spec::sept_state_names,
+					  [](const auto& n) { return sim::w(n.state) <= Entry::STATE_MASK; }));
 
+	// Each S-EPT page's entries are their own allocation, so that the
+	// store grows without copying (and without holding two copies of)
+	// every page at once.
 	struct SeptPage {
-		std::array<Entry, spec::SEPT_FANOUT> e{};
+		std::vector<Entry> e = std::vector<Entry>(spec::SEPT_FANOUT);
 	};
 
 	struct Vcpu {
@@ -540,6 +571,7 @@ private:
 		std::array<u64, sim::MIN_NUM_TDCS_PAGES> tdcs{};
 		unsigned num_tdcx = 0;
 		u32 root = sim::NO_PAGE;
+		std::uint16_t owner = 0; // tdr_pa's index in owners_
 	};
 
 	struct EntryRef {
@@ -626,11 +658,12 @@ private:
 			return page_wbinvd(a);
 		default:
 			// Outside the model: the spec dispatcher's answer.
-			return run_spec(leaf, sim::Args{}, td_view()).status;
+			return run_spec(leaf, sim::Args{}, td_view<sim::NO_CHILD>()).status;
 		}
 	}
 
-	constexpr sim::Outcome run_spec(tdx_abi::Leaf leaf, const sim::Args& args, const sim::View& s) const
+	template <std::size_t F>
+	constexpr sim::OutcomeOf<F> run_spec(tdx_abi::Leaf leaf, const sim::Args& args, const sim::ViewOf<F>& s) const
 	{
 		return spec::sept_seamcall(spec::concrete, g_, leaf, args, s, fault_);
 	}
@@ -646,7 +679,20 @@ private:
 		return {o.r8_page, leaf == tdx_abi::Leaf::TDH_MEM_PAGE_AUG, o.handle_flags, leaf == tdx_abi::Leaf::TDH_MEM_PAGE_ADD};
 	}
 
-	constexpr u64 sept_leaf(tdx_abi::Leaf leaf, TdxModuleArgs& a, sim::Busy busy)
+	// Only SEPT.ADD, SEPT.REMOVE, DEMOTE and PROMOTE see the child page
+	// (spec::sept_leaf_uses_children); the others run the same rule on a
+	// view without one.  That keeps a 4K map or unmap from building and
+	// copying the 512 child states -- 4 KiB, several times over -- that
+	// its rule never reads.
+	constexpr u64 sept_leaf(tdx_abi::Leaf leaf, TdxModuleArgs& a, const sim::Busy& busy)
+	{
+		if (spec::sept_leaf_uses_children(leaf))
+			return sept_leaf_with<spec::SEPT_FANOUT>(leaf, a, busy);
+		return sept_leaf_with<sim::NO_CHILD>(leaf, a, busy);
+	}
+
+	template <std::size_t F>
+	constexpr u64 sept_leaf_with(tdx_abi::Leaf leaf, TdxModuleArgs& a, sim::Busy busy)
 	{
 		const SeptLeafAbi abi = sept_leaf_abi(leaf);
 		const PageInfo pi = decode_page_info(a.rcx);
@@ -663,8 +709,8 @@ private:
 		if (const u64 err = decode_td_handle(rdx, abi.rdx_flags, busy))
 			return err;
 
-		const sim::View s = make_view(wk, pi.level, op);
-		const sim::Outcome out = run_with_operand(leaf, make_args(leaf, pi, rdx, a.r9, wk, busy), s, op);
+		const sim::ViewOf<F> s = make_view<F>(wk, pi.level, op);
+		const sim::OutcomeOf<F> out = run_with_operand(leaf, make_args(leaf, pi, rdx, a.r9, wk, busy), s, op);
 
 		// A walk that never reached the target (the S-EPT root page was
 		// reclaimed in TD_TEARDOWN) has nothing to commit to: the module's
@@ -676,7 +722,7 @@ private:
 		if (out.status == tdx_abi::status::TDX_SUCCESS && !wk.reached && out.post.path[pi.level] != s.path[pi.level])
 			return tdx_abi::with_operand(tdx_abi::status::TDX_EPT_WALK_FAILED, tdx_abi::operand::RCX);
 		if (out.status == tdx_abi::status::TDX_SUCCESS && commit_) {
-			commit(leaf, a, wk, pi.level, op, s, out.post);
+			commit<F>(leaf, a, wk, pi.level, op, s, out.post);
 			hold(locks);
 		} else if (out.status != tdx_abi::status::TDX_SUCCESS)
 			set_ext_err(a, out.status, wk, pi.level);
@@ -780,7 +826,7 @@ private:
 		for (unsigned l = g_.pwl; l-- > 0 && page != sim::NO_PAGE;) {
 			const EntryRef r{page, sim::sept_index(gpa, l)};
 			const Entry& e = entry(r);
-			wk.path[l] = e.state;
+			wk.path[l] = e.state();
 			wk.ref[l] = r;
 			wk.last = l;
 			wk.read = true;
@@ -788,22 +834,26 @@ private:
 				wk.reached = true;
 				break;
 			}
-			if (e.state != sim::w(sim::SeptState::NL_MAPPED))
+			if (e.state() != sim::w(sim::SeptState::NL_MAPPED))
 				break;
-			page = frame_at(e.hpa >> sim::PAGE_SHIFT).sept;
+			page = frame_at(e.hpa() >> sim::PAGE_SHIFT).sept;
 		}
 		return wk;
 	}
 
 	// The local view of one call (spec::SeptLocal).
-	constexpr sim::View make_view(const Walk& wk, unsigned level, const Operand& op) const
+	template <std::size_t F>
+	constexpr sim::ViewOf<F> make_view(const Walk& wk, unsigned level, const Operand& op) const
 	{
-		sim::View s = td_view();
+		static_assert(F == sim::NO_CHILD || F == spec::SEPT_FANOUT);
+		sim::ViewOf<F> s = td_view<F>();
 
 		s.path = wk.path;
-		if (const SeptPage* child = wk.reached ? child_page(entry(wk.ref[level])) : nullptr)
-			for (std::size_t i = 0; i < spec::SEPT_FANOUT; i++)
-				s.child[i] = child->e[i].state;
+		if constexpr (F != sim::NO_CHILD) {
+			if (const SeptPage* child = wk.reached ? child_page(entry(wk.ref[level])) : nullptr)
+				for (std::size_t i = 0; i < F; i++)
+					s.child[i] = child->e[i].state();
+		}
 		const u64 pfn = target_pfn(wk, level, op);
 		if (pfn != sim::NO_PFN)
 			s.target = {frame_at(pfn).pt, frame_at(pfn).bepoch};
@@ -813,9 +863,10 @@ private:
 	}
 
 	// A view with only the TD state: FREE entries, PT_NDA pages.
-	constexpr sim::View td_view() const
+	template <std::size_t F>
+	constexpr sim::ViewOf<F> td_view() const
 	{
-		sim::View s{};
+		sim::ViewOf<F> s{};
 
 		s.td = td_.st;
 		for (auto& l : s.path)
@@ -833,8 +884,8 @@ private:
 	// install leaf is about to map.
 	constexpr u64 target_pfn(const Walk& wk, unsigned level, const Operand& op) const
 	{
-		if (wk.reached && sim::has_hpa(entry(wk.ref[level]).state))
-			return frame_at(entry(wk.ref[level]).hpa >> sim::PAGE_SHIFT).head;
+		if (wk.reached && sim::has_hpa(entry(wk.ref[level]).state()))
+			return head_of(entry(wk.ref[level]).hpa() >> sim::PAGE_SHIFT);
 		return op.present && !op.error ? op.pfn : sim::NO_PFN;
 	}
 
@@ -871,10 +922,10 @@ private:
 		if (!child || level < 1 || level > 2)
 			return false;
 		const u64 stride = sim::bytes_in(level - 1);
-		if (child->e[0].hpa & (sim::bytes_in(level) - 1))
+		if (child->e[0].hpa() & (sim::bytes_in(level) - 1))
 			return false;
 		for (std::size_t i = 0; i < spec::SEPT_FANOUT; i++)
-			if (child->e[i].hpa != child->e[0].hpa + i * stride)
+			if (child->e[i].hpa() != child->e[0].hpa() + i * stride)
 				return false;
 		return true;
 	}
@@ -885,15 +936,17 @@ private:
 	// mean an earlier check decided; different ones mean the R8 check is
 	// reached and its address error is the result (tdx_api_defs.h, tdx_vmm_dispatcher.c: address
 	// checks come before the PAMT lock, so busy.pamt is left out).
-	constexpr sim::Outcome run_with_operand(tdx_abi::Leaf leaf, sim::Args args, sim::View s, const Operand& op) const
+	template <std::size_t F>
+	constexpr sim::OutcomeOf<F> run_with_operand(tdx_abi::Leaf leaf, sim::Args args, sim::ViewOf<F> s,
+						     const Operand& op) const
 	{
 		if (!op.present || !op.error)
 			return run_spec(leaf, args, s);
 		args.busy.pamt = false;
 		s.operand_pt = sim::w(sim::PageType::PT_NDA);
-		const sim::Outcome good = run_spec(leaf, args, s);
+		const sim::OutcomeOf<F> good = run_spec(leaf, args, s);
 		s.operand_pt = sim::w(sim::PageType::PT_RSVD);
-		const sim::Outcome bad = run_spec(leaf, args, s);
+		const sim::OutcomeOf<F> bad = run_spec(leaf, args, s);
 		if (good.status == bad.status)
 			return good;
 		return {tdx_abi::with_operand(op.error, tdx_abi::operand::R8), s};
@@ -901,36 +954,46 @@ private:
 
 	// --- writing the post-view back -------------------------------------------
 
+	template <std::size_t F>
 	constexpr void commit(tdx_abi::Leaf leaf, TdxModuleArgs& a, const Walk& wk, unsigned level, const Operand& op,
-			      const sim::View& pre, const sim::View& post)
+			      const sim::ViewOf<F>& pre, const sim::ViewOf<F>& post)
 	{
 		const EntryRef r = wk.ref[level];
 
-		switch (leaf) {
-		case tdx_abi::Leaf::TDH_MEM_SEPT_ADD:
-			if (pre.path[level] != post.path[level])
-				link_sept_page(r, level, op, post);
-			break;
-		case tdx_abi::Leaf::TDH_MEM_PAGE_ADD:
-		case tdx_abi::Leaf::TDH_MEM_PAGE_AUG:
-			map_page(r, level, op, post);
-			break;
-		case tdx_abi::Leaf::TDH_MEM_RANGE_BLOCK:
-		case tdx_abi::Leaf::TDH_MEM_RANGE_UNBLOCK:
-			set_state(r, wk, level, op, post);
-			break;
-		case tdx_abi::Leaf::TDH_MEM_PAGE_REMOVE:
-		case tdx_abi::Leaf::TDH_MEM_SEPT_REMOVE:
-			a.rcx = unmap(r, level, post);
-			break;
-		case tdx_abi::Leaf::TDH_MEM_PAGE_DEMOTE:
-			demote(r, level, op, pre, post);
-			break;
-		case tdx_abi::Leaf::TDH_MEM_PAGE_PROMOTE:
-			a.rcx = promote(r, level, post);
-			break;
-		default:
-			break;
+		if constexpr (F == spec::SEPT_FANOUT) {
+			switch (leaf) {
+			case tdx_abi::Leaf::TDH_MEM_SEPT_ADD:
+				if (pre.path[level] != post.path[level])
+					link_sept_page(r, level, op, post);
+				break;
+			case tdx_abi::Leaf::TDH_MEM_SEPT_REMOVE:
+				a.rcx = unmap(r, level, post);
+				break;
+			case tdx_abi::Leaf::TDH_MEM_PAGE_DEMOTE:
+				demote(r, level, op, pre, post);
+				break;
+			case tdx_abi::Leaf::TDH_MEM_PAGE_PROMOTE:
+				a.rcx = promote(r, level, post);
+				break;
+			default:
+				break;
+			}
+		} else {
+			switch (leaf) {
+			case tdx_abi::Leaf::TDH_MEM_PAGE_ADD:
+			case tdx_abi::Leaf::TDH_MEM_PAGE_AUG:
+				map_page(r, level, op, post);
+				break;
+			case tdx_abi::Leaf::TDH_MEM_RANGE_BLOCK:
+			case tdx_abi::Leaf::TDH_MEM_RANGE_UNBLOCK:
+				set_state(r, wk, level, op, post);
+				break;
+			case tdx_abi::Leaf::TDH_MEM_PAGE_REMOVE:
+				a.rcx = unmap(r, level, post);
+				break;
+			default:
+				break;
+			}
 		}
 		td_.st = post.td;
 	}
@@ -949,7 +1012,8 @@ private:
 
 	// PAGE.ADD / AUG (tdh_mem_page_add.c, tdh_mem_page_aug.c): R8 becomes a PT_REG page of the
 	// entry's size, mapped by the entry.
-	constexpr void map_page(EntryRef r, unsigned level, const Operand& op, const sim::View& post)
+	template <std::size_t F>
+	constexpr void map_page(EntryRef r, unsigned level, const Operand& op, const sim::ViewOf<F>& post)
 	{
 		make_leaf_page(op.pfn, level, post.operand_pt, post.target.bepoch);
 		entry(r) = {post.path[level], op.pa};
@@ -957,20 +1021,22 @@ private:
 
 	// BLOCK / UNBLOCK (tdh_mem_range_block.c, tdh_mem_range_unblock.c): the entry's state and the
 	// target's bepoch.
+	template <std::size_t F>
 	constexpr void set_state(EntryRef r, const Walk& wk, unsigned level, const Operand& op,
-				 const sim::View& post)
+				 const sim::ViewOf<F>& post)
 	{
 		frame_at(target_pfn(wk, level, op)).bepoch = post.target.bepoch;
-		entry(r).state = post.path[level];
+		entry(r).set_state(post.path[level]);
 	}
 
 	// PAGE.REMOVE / SEPT.REMOVE (tdh_mem_page_remove.c, tdh_mem_sept_remove.c):
 	// the entry is freed, the
 	// page it held takes the post PAMT type (PT_NDA); RCX returns its HPA.
-	constexpr u64 unmap(EntryRef r, unsigned level, const sim::View& post)
+	template <std::size_t F>
+	constexpr u64 unmap(EntryRef r, unsigned level, const sim::ViewOf<F>& post)
 	{
-		const u64 hpa = entry(r).hpa;
-		const u64 pfn = frame_at(hpa >> sim::PAGE_SHIFT).head;
+		const u64 hpa = entry(r).hpa();
+		const u64 pfn = head_of(hpa >> sim::PAGE_SHIFT);
 
 		if (frame_at(pfn).sept != sim::NO_PAGE)
 			free_sept_page(pfn);
@@ -987,7 +1053,7 @@ private:
 	constexpr void demote(EntryRef r, unsigned level, const Operand& op, const sim::View& pre,
 			      const sim::View& post)
 	{
-		const u64 base = entry(r).hpa;
+		const u64 base = entry(r).hpa();
 		const u64 stride = sim::bytes_in(level - 1);
 		const u32 idx = alloc_sept_page(op.pa);
 
@@ -1004,8 +1070,8 @@ private:
 	// is freed (post.target, PT_NDA); RCX returns it.
 	constexpr u64 promote(EntryRef r, unsigned level, const sim::View& post)
 	{
-		const u64 child_pa = entry(r).hpa;
-		const u64 base = page_at(child_pa).e[0].hpa;
+		const u64 child_pa = entry(r).hpa();
+		const u64 base = page_at(child_pa).e[0].hpa();
 		const u64 child_pfn = child_pa >> sim::PAGE_SHIFT;
 
 		merge_leaf_pages(base >> sim::PAGE_SHIFT, level);
@@ -1035,8 +1101,8 @@ private:
 	{
 		const Entry& e = entry(wk.ref[level]);
 
-		a.rcx = sim::sept_arch_entry(e.state, e.hpa);
-		a.rdx = sim::sept_level_state(level, e.state);
+		a.rcx = sim::sept_arch_entry(e.state(), e.hpa());
+		a.rdx = sim::sept_level_state(level, e.state());
 	}
 
 	// --- lock windows (lock_windows) -----------------------------------------
@@ -1057,8 +1123,8 @@ private:
 	constexpr spec::LockKeys sept_lock_keys(const PageInfo& pi, const Walk& wk, const Operand& op) const
 	{
 		spec::LockKeys k{td_.tdr_pa, pi.gpa | pi.level | u64{1} << 62, 0, 0, false};
-		if (wk.reached && sim::has_hpa(entry(wk.ref[pi.level]).state))
-			k.target_pfn = frame_at(entry(wk.ref[pi.level]).hpa >> sim::PAGE_SHIFT).head;
+		if (wk.reached && sim::has_hpa(entry(wk.ref[pi.level]).state()))
+			k.target_pfn = head_of(entry(wk.ref[pi.level]).hpa() >> sim::PAGE_SHIFT);
 		if (op.present && !op.error)
 			k.r8_pfn = op.pfn;
 		return k;
@@ -1099,7 +1165,7 @@ private:
 			return err;
 		sim::Args args{};
 		args.busy = busy;
-		const sim::Outcome out = run_spec(leaf, args, td_view());
+		const auto out = run_spec(leaf, args, td_view<sim::NO_CHILD>());
 		if (out.status == tdx_abi::status::TDX_SUCCESS && commit_) {
 			td_.st = out.post.td;
 			hold(locks);
@@ -1123,7 +1189,7 @@ private:
 		sim::Args args{};
 		args.page_info_ok = !(gpa & 0xFF) && gpa_valid(gpa);
 		args.busy = busy;
-		const sim::Outcome out = run_spec(tdx_abi::Leaf::TDH_MR_EXTEND, args, make_view(wk, 0, Operand{}));
+		const auto out = run_spec(tdx_abi::Leaf::TDH_MR_EXTEND, args, make_view<sim::NO_CHILD>(wk, 0, Operand{}));
 		if (out.status == tdx_abi::with_operand(tdx_abi::status::TDX_EPT_ENTRY_NOT_PRESENT, tdx_abi::operand::RCX) && wk.read)
 			set_entry_details(a, wk, wk.last);
 		return out.status;
@@ -1140,7 +1206,7 @@ private:
 		args.busy = busy;
 		if (a.rcx == 1 && !busy.kot)
 			return tdx_abi::status::TDX_WBCACHE_RESUME_ERROR;
-		const sim::Outcome out = run_spec(tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB, args, td_view());
+		const auto out = run_spec(tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB, args, td_view<sim::NO_CHILD>());
 		if (out.status == tdx_abi::status::TDX_SUCCESS && td_.exists && commit_)
 			td_.st = out.post.td;
 		return out.status;
@@ -1154,7 +1220,7 @@ private:
 	{
 		const u64 pa = a.rcx;
 		sim::Args args{};
-		sim::View s = td_view();
+		sim::ViewOf<sim::NO_CHILD> s = td_view<sim::NO_CHILD>();
 
 		args.page_info_ok = !(pa & (sim::PAGE_SIZE - 1)) && !(pa >> phys_bits_);
 		args.busy = busy;
@@ -1163,22 +1229,22 @@ private:
 		const u64 pfn = pa >> sim::PAGE_SHIFT;
 		if (args.page_info_ok) {
 			const Frame& f = leaf_frame(pfn);
-			args.page_info_ok = frame_at(pfn).head == pfn;
+			args.page_info_ok = head_of(pfn) == pfn;
 			args.level = f.size;
 			s.target = {f.pt, f.bepoch};
 		}
-		const sim::Outcome out = run_spec(tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM, args, s);
+		const auto out = run_spec(tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM, args, s);
 		if (out.status == tdx_abi::status::TDX_SUCCESS && commit_)
 			reclaimed(a, pfn, out.post);
 		return out.status;
 	}
 
-	constexpr void reclaimed(TdxModuleArgs& a, u64 pfn, const sim::View& post)
+	constexpr void reclaimed(TdxModuleArgs& a, u64 pfn, const sim::ViewOf<sim::NO_CHILD>& post)
 	{
 		const Frame f = frame_at(pfn);
 
 		a.rcx = f.pt;
-		a.rdx = f.owner;
+		a.rdx = owners_[f.owner];
 		a.r8 = f.size;
 		release_owned(pfn, f.pt);
 		frame_at(pfn).bepoch = post.target.bepoch;
@@ -1367,7 +1433,11 @@ private:
 	constexpr bool in_tdmr(u64 pfn) const { return pfn >= base_ && pfn - base_ < frames_.size(); }
 	constexpr Frame& frame_at(u64 pfn) { return frames_[pfn - base_]; }
 	constexpr const Frame& frame_at(u64 pfn) const { return frames_[pfn - base_]; }
-	constexpr const Frame& leaf_frame(u64 pfn) const { return frame_at(frame_at(pfn).head); }
+	constexpr const Frame& leaf_frame(u64 pfn) const { return frame_at(head_of(pfn)); }
+
+	// The first frame of the page a frame belongs to: a 2M/1G page starts at
+	// a frame aligned to its size (see Frame).
+	constexpr u64 head_of(u64 pfn) const { return pfn & ~(sim::frames_in(frame_at(pfn).cover) - 1); }
 
 	constexpr bool free_page(u64 pa) const
 	{
@@ -1393,13 +1463,13 @@ private:
 		Frame& f = frame_at(pfn);
 
 		if (pt != sim::w(sim::PageType::PT_NDA)) {
-			f.pt = pt;
-			f.owner = td_.tdr_pa;
+			f.pt = static_cast<std::uint8_t>(pt);
+			f.owner = td_.owner;
 			return;
 		}
-		for (u64 i = 1; i < sim::frames_in(f.size); i++)
-			frame_at(pfn + i).head = pfn + i;
-		f.pt = pt;
+		for (u64 i = 0; i < sim::frames_in(f.size); i++)
+			frame_at(pfn + i).cover = 0;
+		f.pt = static_cast<std::uint8_t>(pt);
 		f.owner = 0;
 		f.size = 0;
 	}
@@ -1410,11 +1480,10 @@ private:
 	{
 		Frame& f = frame_at(head);
 
-		f.size = size;
-		f.head = head;
+		f.size = static_cast<std::uint8_t>(size) & 0xF;
 		set_pamt(head, pt, bepoch);
-		for (u64 i = 1; i < sim::frames_in(size); i++)
-			frame_at(head + i).head = head;
+		for (u64 i = 0; i < sim::frames_in(size); i++)
+			frame_at(head + i).cover = static_cast<std::uint8_t>(size) & 0xF;
 	}
 
 	// DEMOTE: 512 pages one size down, the parent's type and owner, bepoch 0
@@ -1435,12 +1504,49 @@ private:
 
 		for (u64 i = 0; i < sim::frames_in(size); i++) {
 			Frame& f = frame_at(head + i);
-			f.pt = sim::w(sim::PageType::PT_NDA);
+			f.pt = static_cast<std::uint8_t>(sim::PageType::PT_NDA);
 			f.owner = 0;
 			f.bepoch = 0;
 			f.size = 0;
 		}
 		make_leaf_page(head, size, pt, 0);
+	}
+
+	// The index in owners_ of a TDR's PA.  Frames hold the index, not the
+	// PA: the owner of a page is a TD of this module, and a module runs one
+	// TD at a time, so the list stays short; it is compacted when full, and
+	// only 65535 TDs that all still own pages (leaked ones) exhaust it.
+	static constexpr std::size_t MAX_OWNERS = std::size_t{1} << 16;
+
+	constexpr std::optional<std::uint16_t> owner_index(u64 tdr_pa)
+	{
+		for (std::size_t i = 1; i < owners_.size(); i++)
+			if (owners_[i] == tdr_pa)
+				return static_cast<std::uint16_t>(i);
+		if (owners_.size() == MAX_OWNERS)
+			compact_owners();
+		if (owners_.size() == MAX_OWNERS)
+			return std::nullopt;
+		owners_.push_back(tdr_pa);
+		return static_cast<std::uint16_t>(owners_.size() - 1);
+	}
+
+	// Drop the owners no frame names any more (the TD is not running:
+	// td_.owner is 0).
+	constexpr void compact_owners()
+	{
+		std::vector<std::uint16_t> renumber(owners_.size(), 0);
+		for (const Frame& f : frames_)
+			renumber[f.owner] = 1;
+		std::vector<u64> kept{0};
+		for (std::size_t i = 1; i < owners_.size(); i++)
+			if (renumber[i]) {
+				renumber[i] = static_cast<std::uint16_t>(kept.size());
+				kept.push_back(owners_[i]);
+			}
+		for (Frame& f : frames_)
+			f.owner = renumber[f.owner];
+		owners_ = std::move(kept);
 	}
 
 	// --- S-EPT pages ------------------------------------------------------------
@@ -1455,7 +1561,7 @@ private:
 		} else {
 			idx = free_pages_.back();
 			free_pages_.pop_back();
-			pages_[idx] = SeptPage{};
+			std::fill(pages_[idx].e.begin(), pages_[idx].e.end(), Entry{});
 		}
 		frame_at(pa >> sim::PAGE_SHIFT).sept = idx;
 		return idx;
@@ -1475,9 +1581,9 @@ private:
 	// (after teardown RECLAIM an NL entry may point at a freed page).
 	constexpr const SeptPage* child_page(const Entry& e) const
 	{
-		if (!sim::is_nl(e.state))
+		if (!sim::is_nl(e.state()))
 			return nullptr;
-		const u32 idx = frame_at(e.hpa >> sim::PAGE_SHIFT).sept;
+		const u32 idx = frame_at(e.hpa() >> sim::PAGE_SHIFT).sept;
 		return idx == sim::NO_PAGE ? nullptr : &pages_[idx];
 	}
 
@@ -1487,11 +1593,11 @@ private:
 		for (u32 i = 0; i < spec::SEPT_FANOUT; i++) {
 			const Entry& e = pages_[page].e[i];
 			const u64 at = gpa | (u64{i} << (sim::PAGE_SHIFT + 9 * level));
-			if (e.state == sim::w(sim::SeptState::FREE))
+			if (e.state() == sim::w(sim::SeptState::FREE))
 				continue;
-			f(at, level, SeptEntryView{static_cast<spec::SeptState>(e.state), e.hpa});
+			f(at, level, SeptEntryView{static_cast<spec::SeptState>(e.state()), e.hpa()});
 			if (level > 0 && child_page(e))
-				visit_page(frame_at(e.hpa >> sim::PAGE_SHIFT).sept, level - 1, at, f);
+				visit_page(frame_at(e.hpa() >> sim::PAGE_SHIFT).sept, level - 1, at, f);
 		}
 	}
 
@@ -1499,6 +1605,7 @@ private:
 	u64 base_;
 	unsigned phys_bits_;
 	std::vector<Frame> frames_;
+	std::vector<u64> owners_{0}; // the TDR PAs Frame::owner names; 0 none
 	std::vector<SeptPage> pages_;
 	std::vector<u32> free_pages_;
 	std::vector<Vcpu> vcpus_;

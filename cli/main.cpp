@@ -58,10 +58,12 @@ arborist prove options:
                     that hits it is UNKNOWN, its own verdict
   --verbose         print the counterexample the known-bad variant produced
 
-arborist bench teardown [--pages N] [--variant dynamic|deferred|both]
-  fault in N private 4K pages of a TD through the simulated TDX module
-  (default 1048576, a 4 GiB TD), tear it down, print pages/s, peak memory
-  and SEAMCALL counts by leaf, for each teardown variant (default both)
+arborist bench teardown [--pages N | --gib G] [--variant dynamic|deferred|both]
+  fault in N private 4K pages (or G GiB, up to 128; 107 is the published
+  32-vCPU row) of a TD through the simulated TDX module (default 1048576, a
+  4 GiB TD), tear it down; per phase print pages, SEAMCALLs, seconds, peak
+  RSS and bytes per page, and the SEAMCALL counts by leaf, for each teardown
+  variant (default both); exit 1 if a count differs from what the pages need
 
 arborist bench teardown --model [--scale S] [--json]
   the cost model of the published teardown times: the reference's SEAMCALLs,
@@ -167,12 +169,14 @@ int cmd_bench(const std::vector<std::string>& args)
 	}
 	if (args.empty() || args[0] != "teardown")
 		usage_error("bench: expected 'teardown' or 'check'");
-	std::uint64_t pages = 1u << 20;
+	std::uint64_t pages = 0; // default 1 << 20, a 4 GiB TD
+	std::uint64_t gib = 0;
 	std::uint64_t scale = 1024;
 	std::string variant = "both";
 	bool model = false, json = false;
 	arborist::cli::OptionParser p("bench teardown");
 	p.number("--pages", pages, 1, 1u << 25);
+	p.number("--gib", gib, 1, 128);
 	p.value("--variant", variant);
 	p.flag("--model", model);
 	p.flag("--json", json);
@@ -181,6 +185,12 @@ int cmd_bench(const std::vector<std::string>& args)
 		usage_error(problem);
 	if (json && !model)
 		usage_error("option --json: only with --model");
+	if (gib && (model || pages))
+		usage_error("option --gib: not with --pages or --model");
+	if (gib)
+		pages = gib << 18; // 4K pages in a GiB
+	else if (!pages)
+		pages = 1u << 20;
 	if (model)
 		return arborist::cli::bench_teardown_model(scale, json, std::cout, std::cerr);
 	if (variant != "dynamic" && variant != "deferred" && variant != "both")

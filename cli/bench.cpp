@@ -154,7 +154,7 @@ bool check_counts(const char* phase, const hw::SimModule& m, const std::vector<E
 	bool ok = true;
 	for (const Expect& e : want)
 		if (m.calls(e.leaf) != e.want) {
-			err << "arborist: bench: " << phase << ": " << m.calls(e.leaf) << " " << leaf_label(e.leaf)
+			err << "arborist bench teardown: " << phase << ": " << m.calls(e.leaf) << " " << leaf_label(e.leaf)
 			    << ", expected " << e.want << "\n";
 			ok = false;
 		}
@@ -172,7 +172,7 @@ int run_variant(const char* name, TdxVariants::Teardown t, u64 pages, std::ostre
 	o.log_events = false;
 	TdVm vm(o);
 	if (!vm.create() || !vm.finalize()) {
-		err << "arborist: bench: could not build the TD\n";
+		err << "arborist bench teardown: could not build the TD\n";
 		return 1;
 	}
 	// Only the fault-in's SEAMCALLs: the TD's build is not counted.
@@ -181,7 +181,7 @@ int run_variant(const char* name, TdxVariants::Teardown t, u64 pages, std::ostre
 	const Clock t0;
 	for (u64 g = 0; g < pages; g++)
 		if (vm.fault(0, g << spec::PAGE_SHIFT) != impl::RET_PF_FIXED) {
-			err << "arborist: bench: fault on gfn " << g << " failed\n";
+			err << "arborist bench teardown: fault on gfn " << g << " failed\n";
 			return 1;
 		}
 	const Phase fault{"fault-in", pages, vm.module().total_calls(), t0.wall_since(), t0.cpu_since(), read_rss()};
@@ -193,7 +193,7 @@ int run_variant(const char* name, TdxVariants::Teardown t, u64 pages, std::ostre
 			       {{Leaf::TDH_MEM_PAGE_AUG, pages}, {Leaf::TDH_MEM_SEPT_ADD, septs}}, err) &&
 		  fault.seamcalls == pages + septs;
 	if (!ok)
-		err << "arborist: bench: fault-in of " << pages << " pages did not map each page once\n";
+		err << "arborist bench teardown: fault-in of " << pages << " pages did not map each page once\n";
 
 	// The S-EPT pages the teardown RECLAIMs: all but the root, which is a
 	// TDCS page and goes with the control pages.
@@ -205,7 +205,7 @@ int run_variant(const char* name, TdxVariants::Teardown t, u64 pages, std::ostre
 	const Phase teardown{"teardown", pages, vm.module().total_calls(), t1.wall_since(), t1.cpu_since(), read_rss()};
 	if (!destroyed || vm.tdx().vm_bugged() || vm.mmu().bugs() != 0 || vm.pages().free_count() != vm.pages().count() ||
 	    vm.mmu().mapped_leaves(1) != 0) {
-		err << "arborist: bench: teardown did not return every page to the host\n";
+		err << "arborist bench teardown: teardown did not return every page to the host\n";
 		ok = false;
 	}
 	// Per private page: BLOCK, TRACK, REMOVE and PAGE.WBINVD (dynamic) or

@@ -166,7 +166,7 @@ int bench_teardown_model(u64 scale, bool json_out, std::ostream& out, std::ostre
 			if (json_out) {
 				json::error_document(out, "bench", "reference", msg, 1);
 			}
-			err << "arborist: bench teardown --model: " << msg << "\n";
+			err << "arborist bench teardown: --model: " << msg << "\n";
 			return 1;
 		}
 		rows.push_back(r);

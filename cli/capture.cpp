@@ -24,71 +24,12 @@
 #include "conform/check.hpp"
 #include "conform/conform.hpp"
 #include "conform/ftrace.hpp"
+#include "commands.hpp"
 #include "options.hpp"
 
 extern char** environ;
 
 namespace arborist::cli {
-
-const char* const CAPTURE_USAGE = R"(usage: arborist capture KERNEL [OPTIONS]
-       arborist capture --trace FILE [--profile P]
-
-Boot a kernel under QEMU (-accel tcg -cpu qemu64,+svm,+npt: nested AMD SVM
-with NPT, never the host's /dev/kvm), run the arborist workload on its KVM
-with the kvmmmu tracepoints on, and write the trace (docs/capture.md).
-
-KERNEL is one of:
-  --kernel IMAGE --modules DIR   a bzImage and a directory holding kvm.ko,
-                                 kvm-amd.ko and their dependencies (e.g.
-                                 /lib/modules/VERSION or the build tree)
-  --deb PACKAGE.deb              a Debian linux-image-* package (unpacked, not
-                                 installed)
-  --debian [SERIES]              fetch the newest Debian 12 kernel of SERIES
-                                 with apt-get download into --cache DIR:
-                                 6.1 (default): linux-image-6.1.0-N-amd64,
-                                 6.12: linux-image-6.12.N+deb12-amd64
-  --debian SERIES --patch FILE [--patch FILE2 ...]
-                                 the same kernel image with kvm.ko and
-                                 kvm-amd.ko rebuilt from Debian's own source
-                                 of that image (linux-source-SERIES, same
-                                 version) with the patches applied, in order
-                                 (docs/capture.md, "Testing a patch")
-options:
-  --rebuild            with --debian: rebuild kvm.ko and kvm-amd.ko from
-                       Debian's source without a patch (what --patch
-                       compares against)
-  --out DIR            where the trace, console log and initramfs go
-                       (default ./capture; the trace is DIR/trace.txt)
-  --check              check the trace with arborist conform and print one
-                       verdict per workload phase
-  --trace FILE         do not boot: check this earlier capture (implies --check)
-  --profile P          the conform profile (default: inferred)
-  --debian-package N   with --debian: this package instead of the newest
-  --trace-clock CLOCK  the guest's ftrace clock, one of its
-                       /sys/kernel/tracing/trace_clock (local, global, mono,
-                       x86-tsc, counter, ...); default: the kernel's own
-                       choice, local, or global when its sched_clock is
-                       unstable (Debian's 6.1 under TCG); recorded in
-                       DIR/capture-facts.txt
-  --cache DIR          with --debian: download directory (default ./arborist-cache);
-                       with --patch also the prepared source tree and the
-                       KVM build, reused by the next run
-  --timeout S          give up on the guest after S seconds (default 900)
-  --memory MB          guest memory (default 1024)
-  --buffer-kb KB       per-CPU ftrace ring buffer in the guest (default 32768)
-  --qemu PATH          the QEMU binary (default qemu-system-x86_64)
-  --workload FILE      the static workload program (default: the one built
-                       with arborist)
-
-Besides the trace, DIR gets formats.txt (the guest's
-events/kvmmmu/*/format) and capture-facts.txt (kernel release, package,
-trace clock, QEMU version, CPUs).
-
-exit status: 0 captured, and with --check every phase accepted; 1 some
-violation; 2 bad input, a patch that does not apply or does not compile
-(with patch's or the compiler's message), a failed boot or capture, or a
-trace that is not a complete capture of the workload.
-)";
 
 namespace {
 
@@ -402,7 +343,7 @@ int capture_request(const Request& r, std::ostream& out, std::ostream& err)
 	const int kinds = (!o.kernel.empty() || !o.modules.empty()) + !o.deb.empty() + o.debian;
 	if (kinds == 0)
 		return bad_input(err, "no kernel given: --kernel IMAGE --modules DIR, --deb PACKAGE.deb or --debian "
-				      "(run 'arborist help' for usage)");
+				      "(run 'arborist capture --help' for usage)");
 	if (kinds > 1)
 		return bad_input(err, "give one kernel: --kernel/--modules, --deb or --debian");
 	if (!o.kernel.empty() || !o.modules.empty()) {
@@ -532,7 +473,7 @@ int capture_main(const std::vector<std::string>& args, std::ostream& out, std::o
 {
 	for (const std::string& a : args)
 		if (a == "-h" || a == "--help") {
-			out << CAPTURE_USAGE;
+			print_help("capture", out);
 			return 0;
 		}
 	Request r;
@@ -549,7 +490,7 @@ int capture_main(const std::vector<std::string>& args, std::ostream& out, std::o
 			r.series_given = true;
 		}
 	}
-	OptionParser p("capture");
+	OptionParser p;
 	p.value("--kernel", o.kernel);
 	p.value("--modules", o.modules);
 	p.value("--deb", o.deb);
@@ -568,11 +509,9 @@ int capture_main(const std::vector<std::string>& args, std::ostream& out, std::o
 	p.number("--timeout", o.timeout_s, 10, 86400);
 	p.number("--memory", o.memory_mb, 256, 65536);
 	p.number("--buffer-kb", o.buffer_kb, 64, 1u << 22);
-	if (std::string problem = p.parse(rest); !problem.empty()) {
-		// bad_input() says "arborist capture: " already.
-		if (problem.starts_with("capture: "))
-			problem.erase(0, 9);
-		return bad_input(err, problem + " (arborist capture --help lists the options)");
+	if (const std::string problem = p.parse(rest); !problem.empty()) {
+		err << usage_message("capture", problem);
+		return 2;
 	}
 	if (r.series_given) {
 		bool known = false;

@@ -35,6 +35,4 @@ int capture(const CaptureOptions& o, std::ostream& out, std::ostream& err);
 // one verdict per "arborist-phase:" marker and an overall verdict.
 int check_capture(const std::string& trace, const std::string& profile, std::ostream& out, std::ostream& err);
 
-extern const char* const CAPTURE_USAGE;
-
 } // namespace arborist::cli

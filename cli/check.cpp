@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "check.hpp"
 #include "json.hpp"
+#include "commands.hpp"
 #include "options.hpp"
 
 #include <algorithm>
@@ -187,7 +188,7 @@ public:
 
 	int usage(const std::string& msg)
 	{
-		err_ << "arborist check: " << msg << "\n(run 'arborist help' for usage)\n";
+		err_ << usage_message("check", msg);
 		if (json_)
 			json::error_document(out_, "check", "usage", msg, 2);
 		return 2;
@@ -306,7 +307,7 @@ private:
 int check_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err)
 {
 	CheckOptions o;
-	OptionParser p("check");
+	OptionParser p;
 	p.flag("--list", o.list);
 	p.flag("--all", o.all);
 	p.flag("--skip-deep", o.skip_deep);

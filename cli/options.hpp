@@ -5,7 +5,8 @@
 // repeatable): a second --profile is an error, not a silent override.
 // Parsing does not stop at the first problem: it records it and goes on,
 // so that flags after it (--json) are still known and the error can be
-// reported in the format the user asked for.
+// reported in the format the user asked for.  The problem names the option,
+// not the command: the caller says "arborist CMD: " (commands.hpp).
 #pragma once
 
 #include <cerrno>
@@ -20,7 +21,6 @@ namespace arborist::cli {
 
 class OptionParser {
 public:
-	explicit OptionParser(std::string command) : command_(std::move(command)) {}
 
 	// --name: sets dst.
 	void flag(const std::string& name, bool& dst)
@@ -77,9 +77,9 @@ public:
 			const Spec* s = find(a);
 			if (!s) {
 				if (a.size() > 1 && a[0] == '-')
-					problem(command_ + ": unknown option " + support::quoted(a, 60));
+					problem("unknown option " + support::quoted(a, 60));
 				else if (!positional_)
-					problem(command_ + ": unexpected argument " + support::quoted(a, 60));
+					problem("unexpected argument " + support::quoted(a, 60));
 				else
 					positional_->push_back(a);
 				continue;
@@ -130,7 +130,6 @@ private:
 		return nullptr;
 	}
 
-	std::string command_;
 	std::vector<Spec> specs_;
 	std::vector<std::string>* positional_ = nullptr;
 };

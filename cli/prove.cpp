@@ -208,8 +208,8 @@ int prove(const ProveOptions& o, std::ostream& out, std::ostream& err)
 		if (selected(ob, o.filters))
 			obs.push_back(std::move(ob));
 	if (obs.empty()) {
-		const std::string msg = "prove: no obligation matches the filter";
-		err << "arborist: " << msg << "\n";
+		const std::string msg = "no obligation matches the filter";
+		err << "arborist prove: " << msg << "\n";
 		if (o.format == Format::json)
 			json::error_document(out, "prove", "usage", msg, 2);
 		return 2;
@@ -246,7 +246,7 @@ int prove(const ProveOptions& o, std::ostream& out, std::ostream& err)
 		break;
 	}
 	if (c.proved != obs.size()) {
-		err << "arborist: prove: " << obs.size() - c.proved << " of " << obs.size() << " obligations not discharged ("
+		err << "arborist prove: " << obs.size() - c.proved << " of " << obs.size() << " obligations not discharged ("
 		    << c.failed << " failed, " << c.unknown << " unknown";
 		if (c.unknown)
 			err << ": the solver gave up within --timeout " << o.timeout_ms << " ms";

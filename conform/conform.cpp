@@ -22,38 +22,40 @@
 
 namespace arborist::conform {
 
-const char* const CONFORM_USAGE = R"(usage: arborist conform [--profile P] [--json] [--partial] [--merge] [--window US] TRACE...
-
-Replay ftrace text (as written by /sys/kernel/tracing/trace or by
-trace-cmd report; '-' reads stdin) against the spec of the TDP MMU and
-report every violation: its kind, FILE:LINE, the event, the rule with its
-source, and the earlier events on the same page-table entry.  Each TRACE is
-checked on its own (with --merge, all of them form one trace).
-
-  --profile P   the kernel that wrote the trace: linux-6.1-npt,
-                linux-6.1-ept (6.1 to 6.9), linux-6.12-npt, linux-6.12-ept
-                (6.10 to 6.18), linux-6.19-npt, linux-6.19-ept, or
-                linux-6.19-tdx (EPT with TDX: SEAMCALLs replayed on a
-                simulated TDX module, mirror roots checked against the
-                S-EPT); default: inferred from the trace, with the evidence
-                printed: a TDX event (only then TDX), the non-present and
-                frozen values (0 / 5a0 before v6.10, bit 63 / bit 63|5a0
-                after), and where a non-leaf's or writable leaf's bits sit
-                (NPT or EPT)
-  --json        machine-readable report on stdout
-  --partial     the trace may start after the VM did: changes to tables it
-                never saw created are counted, not reported
-  --merge       the TRACE files are the inputs of one trace (the tracefs
-                text of the kvmmmu events and the output of
-                tools/arborist-tdx.bt), merged by timestamp; lines of one
-                file keep their order, the file named first wins a tie
-  --window US   how long (microseconds of trace time) an event of one CPU
-                may wait for the events of other CPUs that explain it
-                (default 50000; at most 65536 lines in any case)
-
-exit status: 0 no violation; 1 some violation; 2 usage error, unreadable
-file, or a malformed line ("FILE:LINE: field 'NAME': ...").
-)";
+// `arborist conform`: its usage, options and exit status, printed by
+// --help here and, through cli/commands.cpp, by `arborist help` and in the
+// usage blocks of README.md and docs/conformance.md.
+const support::CommandHelp conform_help = {
+	.name = "conform",
+	.summary = "check kernel ftrace traces against the reference",
+	.usage = {"[--profile P] [--json] [--partial] [--merge] [--window US] TRACE..."},
+	.description =
+		"Replay ftrace text (as written by /sys/kernel/tracing/trace or by trace-cmd report; '-' reads stdin) "
+		"against the spec of the TDP MMU and report every violation: its kind, FILE:LINE, the event, the rule "
+		"with its source, and the earlier events on the same page-table entry.  Each TRACE is checked on its "
+		"own (with --merge, all of them form one trace).",
+	.options =
+		{
+			{"--profile P",
+			 "the kernel that wrote the trace: linux-6.1-npt, linux-6.1-ept (6.1 to 6.9), linux-6.12-npt, "
+			 "linux-6.12-ept (6.10 to 6.18), linux-6.19-npt, linux-6.19-ept, or linux-6.19-tdx (EPT with TDX: "
+			 "SEAMCALLs replayed on a simulated TDX module, mirror roots checked against the S-EPT); default: "
+			 "inferred from the trace, with the evidence printed: a TDX event (only then TDX), the non-present "
+			 "and frozen values (0 / 5a0 before v6.10, bit 63 / bit 63|5a0 after), and where a non-leaf's or "
+			 "writable leaf's bits sit (NPT or EPT)"},
+			{"--json", "machine-readable report on stdout"},
+			{"--partial", "the trace may start after the VM did: changes to tables it never saw created are "
+				      "counted, not reported"},
+			{"--merge", "the TRACE files are the inputs of one trace (the tracefs text of the kvmmmu events and "
+				    "the output of tools/arborist-tdx.bt), merged by timestamp; lines of one file keep their "
+				    "order, the file named first wins a tie"},
+			{"--window US", "how long (microseconds of trace time) an event of one CPU may wait for the events "
+					"of other CPUs that explain it (default 50000; at most 65536 lines in any case)"},
+		},
+	.exit_status = "0 no violation; 1 some violation; 2 usage error, unreadable file, or a malformed line "
+		       "(\"FILE:LINE: field 'NAME': ...\").",
+	.docs = "docs/conformance.md, docs/trace-format.md",
+};
 
 namespace {
 
@@ -286,7 +288,7 @@ std::optional<Options> parse_options(const std::vector<std::string>& args, std::
 	for (std::size_t i = 0; i < args.size(); i++) {
 		const std::string& a = args[i];
 		if (a == "-h" || a == "--help") {
-			out << CONFORM_USAGE;
+			out << support::help_text("arborist", conform_help);
 			status = 0;
 			return std::nullopt;
 		}

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
-// arborist conform [--profile P] [--json] [--partial] TRACE...
+// arborist conform (the usage: conform_help, or `arborist conform --help`)
 //
 // Replays each ftrace text file (or '-' for stdin) against the spec and
 // reports every violation with its kind, FILE:LINE, the event, the rule
@@ -14,12 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "arborist/support/command_help.hpp"
+
 namespace arborist::conform {
 
 // args: the words after "arborist conform".
 int conform_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
-// The usage text of the subcommand.
-extern const char* const CONFORM_USAGE;
+// Its usage, options and exit status (cli/commands.cpp lists it).
+extern const support::CommandHelp conform_help;
 
 } // namespace arborist::conform

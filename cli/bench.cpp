@@ -247,7 +247,7 @@ int bench_teardown(u64 pages, const std::string& variant, std::ostream& out, std
 				  TdxVariants::Teardown::dynamic_v6_19, pages, out, err);
 	if (variant == "deferred" || variant == "both")
 		rc |= run_variant("seed 004 removal deferred to TD_TEARDOWN (RECLAIM)",
-				  TdxVariants::Teardown::deferred_seed004, pages, out, err);
+				  TdxVariants::Teardown::deferred_to_teardown, pages, out, err);
 	return rc;
 }
 

@@ -93,7 +93,7 @@ int bench_check(unsigned iterators, const std::string& variant, std::ostream& ou
 	if (variant == "v6.19")
 		c = {impl::PutRootVariant::v6_19, iterators, true};
 	else if (variant == "dec-and-test")
-		c = {impl::PutRootVariant::seed003_dec_and_test, iterators, false};
+		c = {impl::PutRootVariant::dec_and_test, iterators, false};
 	else {
 		err << "arborist bench check: unknown --variant '" << variant << "' (v6.19 or dec-and-test)\n";
 		return 2;

@@ -159,7 +159,7 @@ int bench_teardown_model(u64 scale, bool json_out, std::ostream& out, std::ostre
 	for (const Row& row : kRows) {
 		RowResult r{&row, row_pages(row), std::max<u64>(row_pages(row) / scale, 1024), {}, {}};
 		r.dynamic = measure(TdxVariants::Teardown::dynamic_v6_19, row.vcpus, r.scaled_pages);
-		r.deferred = measure(TdxVariants::Teardown::deferred_seed004, row.vcpus, r.scaled_pages);
+		r.deferred = measure(TdxVariants::Teardown::deferred_to_teardown, row.vcpus, r.scaled_pages);
 		if (!r.dynamic.ok || !r.deferred.ok || r.dynamic.zaps != 1 || r.deferred.zaps != 1) {
 			const std::string msg = "the reference's teardown of the " + std::to_string(row.vcpus) +
 						"-vCPU TD did not reclaim every page exactly once";

@@ -4,7 +4,6 @@
 #include "scenario_names.hpp"
 
 #include <iterator>
-#include <sstream>
 #include <utility>
 
 #include "arborist/support/text.hpp"
@@ -15,14 +14,7 @@ using tdx_abi::Leaf;
 using tdx_abi::leaf_names;
 using spec::SeptState;
 
-std::string hex(u64 v)
-{
-	std::ostringstream s;
-	s << "0x" << std::hex << v;
-	return s.str();
-}
-
-std::string num(u64 v) { return v < 0x10000 ? std::to_string(v) : hex(v); }
+std::string num(u64 v) { return v < 0x10000 ? std::to_string(v) : support::hex(v); }
 
 std::string echo_input(std::string_view s) { return support::quoted(s, 40); }
 
@@ -65,32 +57,6 @@ bool takes_page_info(Leaf l)
 }
 
 bool is_nl_state(SeptState s) { return s == SeptState::NL_MAPPED || s == SeptState::NL_BLOCKED; }
-
-std::string operand_name(u64 id)
-{
-	namespace op = tdx_abi::operand;
-	const std::pair<u64, std::string_view> names[] = {
-		{op::RAX, "RAX"}, {op::RCX, "RCX"}, {op::RDX, "RDX"}, {op::R8, "R8"}, {op::R9, "R9"},
-		{op::TDR, "TDR"}, {op::SEPT_TREE, "SEPT_TREE"}, {op::SEPT_ENTRY, "SEPT_ENTRY"},
-		{op::TD_EPOCH, "TD_EPOCH"}, {op::OP_STATE, "OP_STATE"}, {op::KOT, "KOT"}, {op::WBCACHE, "WBCACHE"}};
-	for (const auto& [v, n] : names)
-		if (v == id)
-			return std::string(n);
-	return hex(id);
-}
-
-std::string status_text(u64 status)
-{
-	if (status == tdx_abi::status::TDX_SUCCESS)
-		return "TDX_SUCCESS";
-	const std::string_view base = tdx_abi::status_base_name(status);
-	if (base.empty())
-		return hex(status);
-	std::string s(base);
-	if (const u64 id = status & ~tdx_abi::TDX_SEAMCALL_STATUS_MASK)
-		s += "|" + operand_name(id);
-	return s + " (" + hex(status) + ")";
-}
 
 std::string size_name(unsigned tdx_level)
 {

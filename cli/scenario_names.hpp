@@ -11,12 +11,12 @@
 
 #include "arborist/abi/tdx.hpp"
 #include "arborist/sept.hpp"
+#include "arborist/support/hex.hpp"
 
 namespace arborist::cli::scenario {
 
 using tdx_abi::u64;
 
-std::string hex(u64 v);
 // A number as a person reads it: small ones decimal, addresses hex.
 std::string num(u64 v);
 // Untrusted text echoed in a message: bounded, printable, quoted.
@@ -31,23 +31,14 @@ bool takes_page_info(tdx_abi::Leaf l);
 
 bool is_nl_state(spec::SeptState s);
 
-inline constexpr std::string_view page_type_names[] = {"PT_NDA", "PT_RSVD", "?", "PT_REG", "PT_TDR",
-						       "PT_TDCX", "PT_TDVPR", "?", "PT_EPT"};
-inline constexpr std::string_view lifecycle_names[] = {"TD_HKID_ASSIGNED", "TD_KEYS_CONFIGURED", "TD_BLOCKED",
-						       "TD_TEARDOWN"};
-inline constexpr std::string_view op_state_names[] = {"UNINITIALIZED", "INITIALIZED",   "RUNNABLE",      "LIVE_EXPORT",
-						      "PAUSED_EXPORT", "POST_EXPORT",   "MEMORY_IMPORT", "STATE_IMPORT",
-						      "POST_IMPORT",   "LIVE_IMPORT",   "FAILED_IMPORT"};
-
-template <std::size_t N>
-std::string table_name(const std::string_view (&names)[N], u64 v)
+// A module code by its name in spec/arborist/sept.hpp's tables, or in hex.
+template <class E, std::size_t N>
+std::string table_name(const spec::CodeName<E> (&names)[N], u64 v)
 {
-	return v < N ? std::string(names[v]) : hex(v);
+	const std::string_view n = spec::code_name(names, v);
+	return n.empty() ? support::hex(v) : std::string(n);
 }
 
-std::string operand_name(u64 id);
-// "TDX_OPERAND_BUSY|SEPT_TREE (0x8000020000000092)"
-std::string status_text(u64 status);
 // The mapping size of a TDX level: 0 4K, 1 2M, 2 1G, ...
 std::string size_name(unsigned tdx_level);
 

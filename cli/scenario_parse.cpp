@@ -149,7 +149,7 @@ public:
 		if (*start >= *end)
 			fail(key, "empty range " + echo_input(v) + ": END is exclusive and must be above START");
 		if (*end > limit)
-			fail(key, "range " + echo_input(v) + " goes beyond " + hex(limit) + ", the VM's GFN limit");
+			fail(key, "range " + echo_input(v) + " goes beyond " + support::hex(limit) + ", the VM's GFN limit");
 		return {*start, *end};
 	}
 
@@ -304,7 +304,7 @@ void parse_td_vm(Args& a, VmSpec& vm)
 	if (vm.tdmr_pages < needed)
 		a.fail("tdmr_pages", "too small for " + std::to_string(vm.vcpus) + " vCPUs: at least " + num(needed));
 	vm.variants.mirror_write = a.variant("mirror-write", impl::mirror_write_names, Variants::MirrorWrite::frozen_v6_19);
-	vm.tdx_variants.private_huge_pages_seed001 = a.choice("huge", {"off", "on"}, 0) == 1;
+	vm.tdx_variants.private_huge_pages = a.choice("huge", {"off", "on"}, 0) == 1;
 	vm.tdx_variants.teardown = a.variant("teardown", impl::teardown_names, TdxVariants::Teardown::dynamic_v6_19);
 	vm.tdx_variants.busy_kick_retry = a.variant("busy-retry", impl::busy_retry_names, true);
 }
@@ -722,7 +722,7 @@ std::optional<ParseError> trace_refusal(const Scenario& sc)
 	if (sc.vm.level_bits() != spec::SPTE_LEVEL_BITS)
 		return ParseError{sc.vm_line, "paging",
 				  why + "and Linux's tables have 512 entries (paging=9x4 or 9x5)"};
-	if (sc.vm.variants.removal == Variants::Removal::rcu_deferred_seed000)
+	if (sc.vm.variants.removal == Variants::Removal::rcu_deferred)
 		return ParseError{sc.vm_line, "removal",
 				  why + "and no kernel defers freezing a removed table's children to RCU "
 					"(removal=rcu-deferred); run it without --trace"};

@@ -22,15 +22,15 @@ bool continues(const Row& prev, const Row& next)
 
 void print_row(std::ostream& out, const Row& r)
 {
-	out << std::string(2 + 2 * r.depth, ' ') << r.key_name << "=" << hex(r.key) << " level=" << r.level << " "
-	    << r.what << " " << r.value_name << "=" << hex(r.value) << r.suffix << "\n";
+	out << std::string(2 + 2 * r.depth, ' ') << r.key_name << "=" << support::hex(r.key) << " level=" << r.level << " "
+	    << r.what << " " << r.value_name << "=" << support::hex(r.value) << r.suffix << "\n";
 }
 
 void print_run(std::ostream& out, const Row& first, const Row& last, std::size_t n)
 {
-	out << std::string(2 + 2 * first.depth, ' ') << first.key_name << "=" << hex(first.key) << ".."
-	    << hex(last.key + last.key_step) << " level=" << first.level << " " << first.what << " x" << n << " "
-	    << first.value_name << "=" << hex(first.value) << " (+" << hex(first.value_step) << " each)\n";
+	out << std::string(2 + 2 * first.depth, ' ') << first.key_name << "=" << support::hex(first.key) << ".."
+	    << support::hex(last.key + last.key_step) << " level=" << first.level << " " << first.what << " x" << n << " "
+	    << first.value_name << "=" << support::hex(first.value) << " (+" << support::hex(first.value_step) << " each)\n";
 }
 
 } // namespace
@@ -89,7 +89,7 @@ std::string dot_escape(const std::string& s)
 	return out;
 }
 
-std::string sept_node(unsigned level, u64 gpa) { return "sept_L" + std::to_string(level) + "_" + hex(gpa); }
+std::string sept_node(unsigned level, u64 gpa) { return "sept_L" + std::to_string(level) + "_" + support::hex(gpa); }
 
 std::vector<std::string> write_sept_cluster(const hw::SimModule& m, std::ostream& out)
 {
@@ -109,7 +109,7 @@ std::vector<std::string> write_sept_cluster(const hw::SimModule& m, std::ostream
 		}
 		const std::string child = sept_node(level - 1, s.gpa);
 		nodes.push_back(child);
-		out << "    " << child << " [label=\"L" << level - 1 << " gpa " << hex(s.gpa) << "\\nhpa " << hex(s.e.hpa)
+		out << "    " << child << " [label=\"L" << level - 1 << " gpa " << support::hex(s.gpa) << "\\nhpa " << support::hex(s.e.hpa)
 		    << (s.e.state == SeptState::NL_BLOCKED ? "\\nNL_BLOCKED" : "") << "\"];\n";
 		out << "    " << parent << " -> " << child << ";\n";
 	}

@@ -131,8 +131,8 @@ struct LeafSummary {
 	std::string label(const std::string& key_name) const
 	{
 		std::string s = std::to_string(count) + (count == 1 ? " leaf" : " leaves") + "\\n";
-		s += count == 1 ? key_name + " " + hex(first)
-				: "lowest " + key_name + " " + hex(first) + "\\nhighest " + key_name + " " + hex(last);
+		s += count == 1 ? key_name + " " + support::hex(first)
+				: "lowest " + key_name + " " + support::hex(first) + "\\nhighest " + key_name + " " + support::hex(last);
 		for (const auto& [k, n] : kinds)
 			if (kinds.size() > 1 || k != "leaf")
 				s += "\\n" + k + " " + std::to_string(n);
@@ -167,7 +167,7 @@ private:
 	void table(u32 sp)
 	{
 		const impl::MmuPage& page = pt_[sp];
-		out_ << "    sp" << sp << " [label=\"sp " << sp << "\\nL" << page.level << " gfn " << hex(page.gfn)
+		out_ << "    sp" << sp << " [label=\"sp " << sp << "\\nL" << page.level << " gfn " << support::hex(page.gfn)
 		     << "\"];\n";
 		LeafSummary leaves;
 		const u64 span = impl::pages_per(pt_, page.level);

@@ -243,7 +243,7 @@ private:
 		}
 		if (m_.tdx().wait_for_sept_zap())
 			return "refused: wait_for_sept_zap";
-		return status_text(m_.enter(e.vcpu));
+		return tdx_abi::status_text(m_.enter(e.vcpu));
 	}
 
 	std::string apply(const Exit& e)
@@ -340,8 +340,8 @@ private:
 		}
 		const bool present = spte && spec::is_shadow_present_pte(spec::concrete, m_.mmu().config().flavor, *spte);
 		const std::string got = !spte     ? "no SPTE at that level"
-					: present ? "present " + hex(*spte)
-						  : "absent " + hex(*spte);
+					: present ? "present " + support::hex(*spte)
+						  : "absent " + support::hex(*spte);
 		switch (e.want) {
 		case ExpectSpte::Want::value:
 			return spte && *spte == e.value ? std::nullopt : std::optional<std::string>("got " + got);
@@ -457,7 +457,7 @@ private:
 				if (c.td_exit)
 					continue; // a TD exit, not a SEAMCALL
 				out << "    " << leaf_name(c.leaf) << " " << call_operands(c.leaf, c.rcx, c.r8) << " -> "
-				    << status_text(c.status) << "\n";
+				    << tdx_abi::status_text(c.status) << "\n";
 			}
 		} else {
 			for (const auto& n : leaf_names) {
@@ -473,11 +473,11 @@ private:
 	static std::string call_operands(Leaf leaf, u64 rcx, u64 r8)
 	{
 		if (!takes_page_info(leaf))
-			return rcx_name(leaf) + "=" + hex(rcx);
+			return rcx_name(leaf) + "=" + support::hex(rcx);
 		const unsigned tdx_level = leaf == Leaf::TDH_MEM_PAGE_ADD ? 0 : static_cast<unsigned>(rcx & 7);
-		std::string s = "gpa=" + hex(rcx & hw::sim::GPA_MASK) + " level=" + std::to_string(tdx_level + 1);
+		std::string s = "gpa=" + support::hex(rcx & hw::sim::GPA_MASK) + " level=" + std::to_string(tdx_level + 1);
 		if (r8)
-			s += " page=" + hex(r8);
+			s += " page=" + support::hex(r8);
 		return s;
 	}
 
@@ -622,8 +622,8 @@ private:
 		if constexpr (Vm::is_td) {
 			const hw::SimModule& mod = m_.module();
 			constexpr std::string_view kvm_states[] = {"uninitialized", "initialized", "runnable"};
-			out_ << "TD: " << (mod.has_td() ? "lifecycle " + table_name(lifecycle_names, mod.td().lifecycle) +
-								  ", op_state " + table_name(op_state_names, mod.td().op_state)
+			out_ << "TD: " << (mod.has_td() ? "lifecycle " + table_name(spec::lifecycle_names, mod.td().lifecycle) +
+								  ", op_state " + table_name(spec::op_state_names, mod.td().op_state)
 							: std::string("none in the module"))
 			     << "; KVM: " << kvm_states[static_cast<int>(m_.tdx().state())] << ", HKID "
 			     << (m_.tdx().hkid_assigned() ? "assigned" : "released") << "\n";
@@ -653,7 +653,7 @@ private:
 		}
 		std::string s;
 		for (const auto& [type, sizes] : by_type) {
-			s += " " + table_name(page_type_names, type) + "=";
+			s += " " + table_name(spec::page_type_names, type) + "=";
 			std::string parts;
 			for (const auto& [size, n] : sizes)
 				parts += (parts.empty() ? "" : "+") + std::to_string(n) + (size ? "x" + size_name(size) : "");

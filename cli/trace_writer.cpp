@@ -54,10 +54,10 @@ void mmu_lines(const impl::EventLog& log, unsigned root_level, std::vector<Line>
 		std::string t;
 		switch (e.kind) {
 		case EventKind::spte_changed:
-			t = conform::render(conform::SpteChanged{0, e.gfn, e.level, e.a, e.b});
+			t = conform::render(conform::SpteChanged{0, e.gfn, e.level, e.old_spte, e.new_spte});
 			break;
 		case EventKind::spte_requested:
-			t = conform::render(conform::SpteRequested{e.gfn, e.a, e.level});
+			t = conform::render(conform::SpteRequested{e.gfn, e.pfn, e.level});
 			break;
 		case EventKind::get_page:
 			t = conform::render(mmu_page(e, e.level == root_level ? 2 : 0, Created::created));
@@ -66,7 +66,7 @@ void mmu_lines(const impl::EventLog& log, unsigned root_level, std::vector<Line>
 			t = conform::render(mmu_page(e, 0, Created::unknown));
 			break;
 		case EventKind::split_huge_page:
-			t = conform::render(conform::SplitHugePage{e.gfn, e.a, static_cast<int>(e.level), e.err});
+			t = conform::render(conform::SplitHugePage{e.gfn, e.old_spte, static_cast<int>(e.level), e.err});
 			break;
 		default:
 			continue; // not a kernel tracepoint (flushes, RCU, bugs), or hooks (from the TDX log)
@@ -90,9 +90,9 @@ void hook_lines(const impl::EventLog& log, std::vector<Line>& out)
 		h.hook = *hook;
 		h.gfn = e.gfn;
 		h.level = e.level;
-		h.arg = e.a;
+		h.arg = e.hook_arg;
 		h.ret = e.err;
-		out.push_back({e.seq, 0, conform::render(h, e.b != 0)});
+		out.push_back({e.seq, 0, conform::render(h, e.hook_exit)});
 	}
 }
 

@@ -38,6 +38,8 @@
 
 namespace arborist::conform {
 
+using support::hex_digits;
+
 // ---- the reconstructed state ------------------------------------------------
 
 namespace {
@@ -395,8 +397,8 @@ struct Checker::Impl {
 		if (derived_child) {
 			const u64 child = spec::make_small_spte(d, f, r.old_spte, u64{r.level - 1}, u64{index});
 			h.origin = "derived: split child (spec::make_small_spte)";
-			h.event = "child " + std::to_string(index) + " of huge SPTE " + hex(r.old_spte) + " = " +
-				  hex(child) + " (children of a split are not traced)";
+			h.event = "child " + std::to_string(index) + " of huge SPTE " + hex_digits(r.old_spte) + " = " +
+				  hex_digits(child) + " (children of a split are not traced)";
 			return h;
 		}
 		if (r.origin == Origin::traced) {
@@ -404,8 +406,8 @@ struct Checker::Impl {
 			h.event = spte_changed_text(r.as_id, r.gfn, r.level, r.old_spte, r.new_spte);
 			return h;
 		}
-		h.event = "gfn " + hex(r.gfn) + " level " + std::to_string(r.level) + ": " + hex(r.old_spte) + " -> " +
-			  hex(r.new_spte);
+		h.event = "gfn " + hex_digits(r.gfn) + " level " + std::to_string(r.level) + ": " + hex_digits(r.old_spte) + " -> " +
+			  hex_digits(r.new_spte);
 		switch (r.origin) {
 		case Origin::unfreeze:
 			h.origin = "derived: untraced write after the freeze (tdp_mmu_zap_spte_atomic)";
@@ -447,8 +449,8 @@ struct Checker::Impl {
 
 	std::string table_name(const Table& t) const
 	{
-		return "level-" + std::to_string(t.level) + " table pfn " + hex(t.pfn) + " (gfn " + hex(t.base_gfn) + "-" +
-		       hex(t.base_gfn + pages(t.level + 1) - 1) + ")";
+		return "level-" + std::to_string(t.level) + " table pfn " + hex_digits(t.pfn) + " (gfn " + hex_digits(t.base_gfn) + "-" +
+		       hex_digits(t.base_gfn + pages(t.level + 1) - 1) + ")";
 	}
 
 	std::string describe_table(const Table& t) const
@@ -467,7 +469,7 @@ struct Checker::Impl {
 	std::string describe_slot(const Table& t, unsigned i) const
 	{
 		return describe_table(t) + ", index " + std::to_string(i) + " (level " + std::to_string(t.level) + ", gfn " +
-		       hex(slot_gfn(t, i)) + ") holding " + hex(t.spte[i]);
+		       hex_digits(slot_gfn(t, i)) + ") holding " + hex_digits(t.spte[i]);
 	}
 
 	Violation slot_violation(std::string_view kind, const Where& w, std::string_view text, std::string message,
@@ -618,7 +620,7 @@ struct Checker::Impl {
 		std::string list;
 		for (std::size_t k = 0; k < missed.size() && k < 8; k++)
 			list += (k ? ", " : "") + std::string("index ") + std::to_string(missed[k]) + " gfn " +
-				hex(slot_gfn(t, missed[k])) + " = " + hex(t.spte[missed[k]]);
+				hex_digits(slot_gfn(t, missed[k])) + " = " + hex_digits(t.spte[missed[k]]);
 		if (missed.size() > 8)
 			list += ", ...";
 		const std::string count = missed.size() == 1 ? "1 present child was" : std::to_string(missed.size()) +
@@ -732,7 +734,7 @@ struct Checker::Impl {
 		}
 		const Table* parent = old.parent;
 		Violation v = violation("spte.orphaned-table", w.line, text,
-					"table pfn " + hex(old.pfn) + " is linked here while the trace still has it linked as the " +
+					"table pfn " + hex_digits(old.pfn) + " is linked here while the trace still has it linked as the " +
 						describe_table(old) + ": its old parent entry was replaced without a traced "
 								     "teardown");
 		if (parent) {
@@ -1033,25 +1035,25 @@ struct Checker::Impl {
 	{
 		if (e.gfn != round_to(e.gfn, e.level))
 			report(violation("spte.misaligned", w.line, tl.text,
-					 "gfn " + hex(e.gfn) + " is not aligned to level " + std::to_string(e.level) +
-						 " (spec::gfn_round_for_level gives " + hex(round_to(e.gfn, e.level)) + ")"));
+					 "gfn " + hex_digits(e.gfn) + " is not aligned to level " + std::to_string(e.level) +
+						 " (spec::gfn_round_for_level gives " + hex_digits(round_to(e.gfn, e.level)) + ")"));
 		if (leaf(e.old_spte, e.level) && leaf(e.new_spte, e.level) && pfn_of(e.old_spte) != pfn_of(e.new_spte))
 			report(violation("spte.pfn-change", w.line, tl.text,
-					 "present leaf " + hex(e.old_spte) + " (pfn " + hex(pfn_of(e.old_spte)) +
-						 ") replaced by present leaf " + hex(e.new_spte) + " (pfn " +
-						 hex(pfn_of(e.new_spte)) + ")"));
+					 "present leaf " + hex_digits(e.old_spte) + " (pfn " + hex_digits(pfn_of(e.old_spte)) +
+						 ") replaced by present leaf " + hex_digits(e.new_spte) + " (pfn " +
+						 hex_digits(pfn_of(e.new_spte)) + ")"));
 		// A zap writes SHADOW_NONPRESENT_VALUE (0 before v6.10; BIT(63) from
 		// v6.10 on x86-64, which EPT reads as SUPPRESS_VE), or the frozen
 		// value on its way there; nothing else makes a present SPTE non-present.
 		if (present(e.old_spte) && !present(e.new_spte) && e.new_spte != nonpresent() &&
 		    !spec::is_frozen_spte(d, f, e.new_spte))
 			report(violation("spte.nonpresent-value", w.line, tl.text,
-					 "present " + hex(e.old_spte) + " zapped to " + hex(e.new_spte) +
+					 "present " + hex_digits(e.old_spte) + " zapped to " + hex_digits(e.new_spte) +
 						 ", which is neither this profile's SHADOW_NONPRESENT_VALUE " +
-						 hex(nonpresent()) + " nor its frozen value " + hex(f.frozen)));
+						 hex_digits(nonpresent()) + " nor its frozen value " + hex_digits(f.frozen)));
 		if (leaf(e.new_spte, e.level) && !spec::spte_writable_invariant(d, f, e.new_spte))
 			report(violation("spte.writable", w.line, tl.text,
-					 "new leaf " + hex(e.new_spte) + ": W=" + std::to_string(spec::is_writable_pte(d, f, e.new_spte)) +
+					 "new leaf " + hex_digits(e.new_spte) + ": W=" + std::to_string(spec::is_writable_pte(d, f, e.new_spte)) +
 						 " MMU-writable=" + std::to_string(spec::is_mmu_writable_spte(d, f, e.new_spte)) +
 						 " host-writable=" + std::to_string(spec::is_host_writable_spte(d, f, e.new_spte))));
 	}
@@ -1064,7 +1066,7 @@ struct Checker::Impl {
 		}
 		report(violation("spte.unreachable", w.line, tl.text,
 				 "no page table reconstructed so far holds the level-" + std::to_string(e.level) +
-					 " entry of gfn " + hex(e.gfn) + " in address space " + std::to_string(e.as_id) + " (" +
+					 " entry of gfn " + hex_digits(e.gfn) + " in address space " + std::to_string(e.as_id) + " (" +
 					 std::to_string(roots.size()) + " non-empty root(s), " + std::to_string(pool.count) +
 					 " empty)"));
 	}
@@ -1077,7 +1079,7 @@ struct Checker::Impl {
 			stats.hardware_ad++;
 		} else if (c.match == Match::none) {
 			report(slot_violation("spte.lost-update", w, tl.text,
-					      "old_spte " + hex(e.old_spte) + ", but the slot held " + hex(c.held), t,
+					      "old_spte " + hex_digits(e.old_spte) + ", but the slot held " + hex_digits(c.held), t,
 					      c.index));
 		}
 	}
@@ -1119,9 +1121,9 @@ struct Checker::Impl {
 			}
 		} else if (!p.excused) {
 			Violation v = violation("spte.nonpresent-change", p.line, p.text,
-						"non-present " + hex(p.old_spte) + " -> non-present " + hex(p.new_spte) +
+						"non-present " + hex_digits(p.old_spte) + " -> non-present " + hex_digits(p.new_spte) +
 							": not a freeze, the old value is not an MMIO SPTE and no "
-							"mark_mmio_spte for gfn " + hex(p.gfn) + " follows");
+							"mark_mmio_spte for gfn " + hex_digits(p.gfn) + " follows");
 			v.slot = std::move(p.slot);
 			v.history = std::move(p.history);
 			report(std::move(v));
@@ -1142,10 +1144,10 @@ struct Checker::Impl {
 		const u64 want = pfn_round_for_level(d, r.pfn, u64{e.level});
 		if (pfn_of(e.new_spte) != want)
 			report(violation("spte.wrong-pfn", w.line, tl.text,
-					 "installed pfn " + hex(pfn_of(e.new_spte)) + ", but kvm_mmu_spte_requested at line " +
-						 std::to_string(r.line) + " announced pfn " + hex(r.pfn) +
+					 "installed pfn " + hex_digits(pfn_of(e.new_spte)) + ", but kvm_mmu_spte_requested at line " +
+						 std::to_string(r.line) + " announced pfn " + hex_digits(r.pfn) +
 						 (want == r.pfn ? std::string()
-								: " (" + hex(want) + " aligned to level " +
+								: " (" + hex_digits(want) + " aligned to level " +
 									  std::to_string(e.level) + ")")));
 	}
 
@@ -1285,7 +1287,7 @@ struct Checker::Impl {
 			cpu_state(tl.cpu).mirror = std::move(m);
 		} else if (h == spec::MirrorHook::bug && present(e.new_spte)) {
 			Violation v = violation("mirror.unsynced", w.line, tl.text,
-						"mirror SPTE " + hex(e.old_spte) + " -> " + hex(e.new_spte) +
+						"mirror SPTE " + hex_digits(e.old_spte) + " -> " + hex_digits(e.new_spte) +
 							" without link_external_spt/set_external_spte: the S-EPT is not "
 							"updated (spec::mirror_hook_nonatomic gives a KVM bug)");
 			if (t) {
@@ -1321,12 +1323,12 @@ struct Checker::Impl {
 		stats.mirror_checks_failed++;
 		const std::string sept = !s->reached ? std::string("not reachable")
 						     : "state " + std::string(sept_state_name(s->state)) +
-							       (s->hpa ? " (simulated hpa " + hex(s->hpa) + ")" : "");
+							       (s->hpa ? " (simulated hpa " + hex_digits(s->hpa) + ")" : "");
 		Violation v = violation("mirror.unsynced", line, text,
-					"mirror SPTE " + hex(mirror_value) + " at gfn " + hex(gfn) + " level " +
+					"mirror SPTE " + hex_digits(mirror_value) + " at gfn " + hex_digits(gfn) + " level " +
 						std::to_string(level) + ", but the S-EPT entry is " + sept + " " + when +
 						(s->sim_page != NO_PFN && leaf(mirror_value, level)
-							 ? " (the mirror's pfn " + hex(pfn) + " is simulated hpa " + hex(s->sim_page) + ")"
+							 ? " (the mirror's pfn " + hex_digits(pfn) + " is simulated hpa " + hex_digits(s->sim_page) + ")"
 							 : std::string()));
 		if (t) {
 			v.slot = describe_slot(*t, index);
@@ -1392,7 +1394,7 @@ struct Checker::Impl {
 										     : TdxHook::remove_external_spte);
 		if (m.hook == spec::MirrorHook::split && !m.demoted) {
 			Violation v = violation("mirror.huge", m.line, m.text,
-						"the mirror leaf at gfn " + hex(m.gfn) + " level " + std::to_string(m.level) +
+						"the mirror leaf at gfn " + hex_digits(m.gfn) + " level " + std::to_string(m.level) +
 							" became a non-leaf, but " +
 							(hooked ? std::string("split_external_spt returned without a successful "
 									      "TDH.MEM.PAGE.DEMOTE of it")
@@ -1603,7 +1605,7 @@ struct Checker::Impl {
 			bad_announcement(w, "slot", slot_name(a) + " was never added (no memslot-add announced it)");
 		if (m->gfn != gfn)
 			bad_announcement(w, a.op == OpKind::memslot_move ? "old_gfn" : "gfn",
-					 slot_name(a) + " starts at gfn " + hex(m->gfn) + ", not " + hex(gfn));
+					 slot_name(a) + " starts at gfn " + hex_digits(m->gfn) + ", not " + hex_digits(gfn));
 		if (m->pages != a.pages)
 			bad_announcement(w, "pages", slot_name(a) + " has " + std::to_string(m->pages) + " pages, not " +
 							     std::to_string(a.pages));
@@ -1620,7 +1622,7 @@ struct Checker::Impl {
 		for (const Memslot& m : memslots)
 			if (announcements_checked() && m.vm == a.vm && m.as_id == a.as_id && a.gfn < m.end() &&
 			    m.gfn < a.gfn + a.pages)
-				bad_announcement(w, "gfn", "gfn " + hex(a.gfn) + " + " + std::to_string(a.pages) +
+				bad_announcement(w, "gfn", "gfn " + hex_digits(a.gfn) + " + " + std::to_string(a.pages) +
 								   " pages overlaps slot " + std::to_string(m.id) +
 								   " (KVM_SET_USER_MEMORY_REGION fails with EEXIST)");
 		if (memslots.size() >= MAX_MEMSLOTS)
@@ -1716,8 +1718,8 @@ struct Checker::Impl {
 		std::string list;
 		for (std::size_t k = 0; k < found.size() && k < 8; k++) {
 			const Table& t = *found[k].table;
-			list += (k ? ", " : "") + std::string("gfn ") + hex(slot_gfn(t, found[k].index)) + " level " +
-				std::to_string(t.level) + " = " + hex(t.spte[found[k].index]);
+			list += (k ? ", " : "") + std::string("gfn ") + hex_digits(slot_gfn(t, found[k].index)) + " level " +
+				std::to_string(t.level) + " = " + hex_digits(t.spte[found[k].index]);
 		}
 		if (found.size() > 8)
 			list += ", ...";
@@ -1729,7 +1731,7 @@ struct Checker::Impl {
 
 	static std::string range_text(u64 gfn, u64 pages)
 	{
-		return "gfn " + hex(gfn) + "-" + hex(gfn + pages - 1);
+		return "gfn " + hex_digits(gfn) + "-" + hex_digits(gfn + pages - 1);
 	}
 
 	void on_announcement(const TraceLine& tl, const Where& w)
@@ -1771,8 +1773,8 @@ struct Checker::Impl {
 		case OpKind::memslot_flags: {
 			Memslot* m = named_slot(a, w, a.gfn);
 			if (m && check && m->flags != a.old_flags)
-				bad_announcement(w, "old_flags", slot_name(a) + " has flags " + hex(m->flags) + ", not " +
-									 hex(a.old_flags));
+				bad_announcement(w, "old_flags", slot_name(a) + " has flags " + hex_digits(m->flags) + ", not " +
+									 hex_digits(a.old_flags));
 			if (m)
 				m->flags = a.flags;
 			const bool enabled = (a.flags & ~a.old_flags & KVM_MEM_LOG_DIRTY_PAGES_FLAG) != 0;
@@ -1797,7 +1799,7 @@ struct Checker::Impl {
 					 leaves_in(uncovered(a.gfn, a.pages, a.as_id, others), a.as_id, false, zapped), tl, w,
 					 "the host memory behind " + range_text(a.gfn, a.pages) + " of vm " + std::to_string(a.vm) +
 						 " was unmapped (" + (a.how == UnmapHow::munmap ? "munmap" : "MADV_DONTNEED") +
-						 " of hva " + hex(a.hva) + "), so no leaf may map a GFN there");
+						 " of hva " + hex_digits(a.hva) + "), so no leaf may map a GFN there");
 			return;
 		case OpKind::dirty_log_get:
 		case OpKind::dirty_log_clear: {
@@ -1888,7 +1890,7 @@ struct Checker::Impl {
 		if (linked == (s.err == 0))
 			return;
 		report(violation("spte.split-mismatch", w.line, tl.text,
-				 s.err == 0 ? "the split of huge SPTE " + hex(s.spte) + " at gfn " + hex(s.gfn) + " level " +
+				 s.err == 0 ? "the split of huge SPTE " + hex_digits(s.spte) + " at gfn " + hex_digits(s.gfn) + " level " +
 						      std::to_string(s.level) +
 						      " succeeded, but this CPU traced no such link just before it"
 					    : "the split reports errno " + std::to_string(s.err) +
@@ -1929,13 +1931,13 @@ struct Checker::Impl {
 		i = static_cast<unsigned>((s.at - spec::gfn_to_gpa(d, pfn)) / sizeof(u64));
 		t = table_by_pfn(pfn);
 		if (!t)
-			return !stats.partial && s.level < root_level ? "no page table with pfn " + hex(pfn) + " was linked"
+			return !stats.partial && s.level < root_level ? "no page table with pfn " + hex_digits(pfn) + " was linked"
 								       : std::string(); // roots: the trace never gives their address
 		if (t->level != s.level || slot_gfn(*t, i) != round_to(s.gfn, s.level))
-			return "the entry at " + hex(s.at) + " maps gfn " + hex(slot_gfn(*t, i)) + " at level " +
-			       std::to_string(t->level) + ", not gfn " + hex(s.gfn) + " at level " + std::to_string(s.level);
+			return "the entry at " + hex_digits(s.at) + " maps gfn " + hex_digits(slot_gfn(*t, i)) + " at level " +
+			       std::to_string(t->level) + ", not gfn " + hex_digits(s.gfn) + " at level " + std::to_string(s.level);
 		if (!value_seen(*t, i, s.spte, cpu))
-			return "spte " + hex(s.spte) + ", but the entry holds " + hex(t->spte[i]) +
+			return "spte " + hex_digits(s.spte) + ", but the entry holds " + hex_digits(t->spte[i]) +
 			       " and held no such value since this CPU's change of it";
 		return {};
 	}
@@ -2026,19 +2028,19 @@ struct Checker::Impl {
 				stats.unattributed++;
 			else
 				report(violation("spte.unreachable", w.line, tl.text,
-						 "no root reconstructed so far maps gva " + hex(e.gva)));
+						 "no root reconstructed so far maps gva " + hex_digits(e.gva)));
 			return;
 		}
 		Table& t = *c.table;
 		if (c.match == Match::none)
 			report(slot_violation("spte.lost-update", w, tl.text,
-					      "the fast path fixed old " + hex(e.old_spte) + ", but the slot held " + hex(c.held),
+					      "the fast path fixed old " + hex_digits(e.old_spte) + ", but the slot held " + hex_digits(c.held),
 					      t, c.index));
 		const u64 fix = spec::fast_pf_fix_spte(d, f, e.old_spte, (e.error_code & PFERR_WRITE) != 0);
 		if (fix != e.new_spte)
 			report(slot_violation("spte.fast-fix", w, tl.text,
-					      "new " + hex(e.new_spte) + ", but spec::fast_pf_fix_spte(" + hex(e.old_spte) +
-						      ") = " + hex(fix),
+					      "new " + hex_digits(e.new_spte) + ", but spec::fast_pf_fix_spte(" + hex_digits(e.old_spte) +
+						      ") = " + hex_digits(fix),
 					      t, c.index));
 		add_record(t, c.index, Origin::fast_fix, w.line, c.held, e.new_spte);
 		set_entry(t, c.index, e.new_spte);

@@ -15,6 +15,8 @@
 
 namespace arborist::conform {
 
+using support::hex_digits;
+
 namespace {
 
 constexpr bool is_space(char c) { return c == ' ' || c == '\t'; }
@@ -383,18 +385,10 @@ TraceLine parse_trace_line(std::string_view text, const Where& w)
 // ---- event payloads ---------------------------------------------------------
 
 namespace {
-constexpr std::string_view EVENT_NAMES[NUM_EVENT_IDS] = {
-	"kvm_tdp_mmu_spte_changed", "kvm_mmu_get_page", "kvm_mmu_prepare_zap_page",
-	"kvm_mmu_split_huge_page",  "kvm_mmu_set_spte", "kvm_mmu_spte_requested",
-	"fast_page_fault",          "kvm_mmu_zap_all_fast", "mark_mmio_spte",
-	"tdx_td_params",            "tdx_seamcall",     "tdx_vcpu_enter",
-	"tdx_vcpu_exit",            "tdx_hook_enter",   "tdx_hook_exit",
-	"other",
-};
 constexpr std::size_t SHORTEST_EVENT_NAME = [] {
 	std::size_t n = ~std::size_t{0};
 	for (std::size_t i = 0; i + 1 < NUM_EVENT_IDS; i++)
-		n = std::min(n, EVENT_NAMES[i].size());
+		n = std::min(n, event_formats[i].name.size());
 	return n;
 }();
 } // namespace
@@ -404,14 +398,53 @@ EventId classify_event(std::string_view name)
 	if (name.size() < SHORTEST_EVENT_NAME)
 		return EventId::other;
 	for (std::size_t i = 0; i + 1 < NUM_EVENT_IDS; i++)
-		if (name == EVENT_NAMES[i])
+		if (name == event_formats[i].name)
 			return static_cast<EventId>(i);
 	return EventId::other;
 }
 
 std::string_view event_name(EventId id)
 {
-	return EVENT_NAMES[static_cast<std::size_t>(id)];
+	return event_formats[static_cast<std::size_t>(id)].name;
+}
+
+std::string format_event(EventId id, std::initializer_list<FormatArg> args)
+{
+	const EventFormat& e = event_formats[static_cast<std::size_t>(id)];
+	const auto bad = [&](std::string_view why) {
+		return std::logic_error("format_event(" + std::string(e.name) + "): " + std::string(why));
+	};
+	std::string o = std::string(e.name) + ": ";
+	const FormatArg* a = args.begin();
+	for (std::size_t i = 0; i < e.format.size(); i++) {
+		if (e.format[i] != '%') {
+			o += e.format[i];
+			continue;
+		}
+		std::size_t j = i + 1;
+		while (j < e.format.size() && e.format[j] == 'l')
+			j++;
+		if (j == e.format.size())
+			throw bad("a conversion without a type");
+		if (a == args.end())
+			throw bad("fewer values than conversions");
+		const char type = e.format[j];
+		if (type == 's' && a->kind == FormatArg::Kind::text)
+			o += a->text;
+		else if (type == 'x' && a->kind == FormatArg::Kind::number)
+			o += hex_digits(a->number);
+		else if ((type == 'd' || type == 'u') && a->kind == FormatArg::Kind::number)
+			o += std::to_string(a->number);
+		else if (type == 'd' && a->kind == FormatArg::Kind::signed_number)
+			o += std::to_string(a->signed_number);
+		else
+			throw bad("value " + std::to_string(a - args.begin()) + " does not fit its conversion");
+		a++;
+		i = j;
+	}
+	if (a != args.end())
+		throw bad("more values than conversions");
+	return o;
 }
 
 SpteChanged decode_spte_changed(std::string_view payload, const Where& w)
@@ -849,7 +882,7 @@ void decode_op_field(Fields& f, std::string_view label, std::string_view conv, A
 	if (conv == "%x" || conv == "%llx") {
 		v = f.hex(label);
 		if (v > max)
-			f.fail(label, "expected a hexadecimal number of at most 32 bits, found " + hex(v));
+			f.fail(label, "expected a hexadecimal number of at most 32 bits, found " + hex_digits(v));
 	} else {
 		v = f.dec(label, max);
 	}
@@ -880,8 +913,8 @@ void check_range(Fields& f, std::string_view gfn_field, u64 gfn, u64 pages)
 		f.fail("pages", "expected at least 1 page, found 0");
 	if (gfn >= GFN_LIMIT || pages > GFN_LIMIT - gfn)
 		f.fail(gfn >= GFN_LIMIT || gfn_field != "gfn" ? gfn_field : std::string_view("pages"),
-		       "the range " + hex(gfn) + " + " + std::to_string(pages) +
-			       " pages does not lie below gfn " + hex(GFN_LIMIT) + " (52-bit guest physical addresses)");
+		       "the range " + hex_digits(gfn) + " + " + std::to_string(pages) +
+			       " pages does not lie below gfn " + hex_digits(GFN_LIMIT) + " (52-bit guest physical addresses)");
 }
 
 } // namespace
@@ -952,7 +985,7 @@ std::string render(const Announcement& a)
 				      : label == "flags"	   ? a.flags
 				      : label == "old_flags" ? a.old_flags
 							     : a.hva;
-			o += conv == "%x" || conv == "%llx" ? hex(v) : std::to_string(v);
+			o += conv == "%x" || conv == "%llx" ? hex_digits(v) : std::to_string(v);
 		}
 	}
 	return o;
@@ -962,26 +995,24 @@ std::string render(const Announcement& a)
 
 std::string render(const SpteChanged& e)
 {
-	return "kvm_tdp_mmu_spte_changed: as id " + std::to_string(e.as_id) + " gfn " + hex(e.gfn) + " level " +
-	       std::to_string(e.level) + " old_spte " + hex(e.old_spte) + " new_spte " + hex(e.new_spte);
+	return format_event(EventId::tdp_mmu_spte_changed, {e.as_id, e.gfn, e.level, e.old_spte, e.new_spte});
 }
 
 std::string render(const SpteRequested& e)
 {
-	return "kvm_mmu_spte_requested: gfn " + hex(e.gfn) + " pfn " + hex(e.pfn) + " level " + std::to_string(e.level);
+	return format_event(EventId::mmu_spte_requested, {e.gfn, e.pfn, e.level});
 }
 
 std::string render(const SplitHugePage& e)
 {
-	return "kvm_mmu_split_huge_page: gfn " + hex(e.gfn) + " spte " + hex(e.spte) + " level " + std::to_string(e.level) +
-	       " errno " + std::to_string(e.err);
+	return format_event(EventId::mmu_split_huge_page, {e.gfn, e.spte, e.level, e.err});
 }
 
 std::string render(const MmuPage& p)
 {
 	const bool get = p.created != MmuPage::Created::unknown;
-	std::string o = get ? "kvm_mmu_get_page: " : "kvm_mmu_prepare_zap_page: ";
-	o += "sp gen " + std::to_string(p.gen) + " gfn " + hex(p.gfn) + " l" + std::to_string(p.level) + " " +
+	std::string o = std::string(event_name(get ? EventId::mmu_get_page : EventId::mmu_prepare_zap_page)) + ": ";
+	o += "sp gen " + std::to_string(p.gen) + " gfn " + hex_digits(p.gfn) + " l" + std::to_string(p.level) + " " +
 	     std::to_string(p.gpte_bytes) + "-byte q" + std::to_string(p.quadrant) + (p.direct ? " direct " : " ") +
 	     std::string(p.access) + (p.invalid ? " invalid " : " ") + (p.efer_nx ? "" : "!") + "nxe " +
 	     (p.ad_disabled ? "!" : "") + "ad root " + std::to_string(p.root_count) + (p.unsync ? " unsync" : " sync");
@@ -992,28 +1023,25 @@ std::string render(const MmuPage& p)
 
 std::string render(const TdParams& p)
 {
-	return "tdx_td_params: tdr " + hex(p.tdr) + " pwl " + std::to_string(p.pwl) + " x86_phys_bits " +
-	       std::to_string(p.phys_bits);
+	return format_event(EventId::tdx_td_params, {p.tdr, p.pwl, p.phys_bits});
 }
 
 std::string render(const Seamcall& c)
 {
-	return "tdx_seamcall: leaf " + std::string(tdx_leaf_name(c.leaf)) + " rcx " + hex(c.rcx) + " rdx " + hex(c.rdx) +
-	       " r8 " + hex(c.r8) + " r9 " + hex(c.r9) + " status " + hex(c.status) + " out_rcx " + hex(c.out_rcx) +
-	       " out_rdx " + hex(c.out_rdx) + " out_r8 " + hex(c.out_r8);
+	return format_event(EventId::tdx_seamcall, {tdx_leaf_name(c.leaf), c.rcx, c.rdx, c.r8, c.r9, c.status, c.out_rcx,
+						    c.out_rdx, c.out_r8});
 }
 
 std::string render(const VcpuRun& r, bool exit)
 {
-	return exit ? "tdx_vcpu_exit: tdvpr " + hex(r.tdvpr) + " status " + hex(r.status)
-		    : "tdx_vcpu_enter: tdvpr " + hex(r.tdvpr);
+	return exit ? format_event(EventId::tdx_vcpu_exit, {r.tdvpr, r.status})
+		    : format_event(EventId::tdx_vcpu_enter, {r.tdvpr});
 }
 
 std::string render(const HookCall& h, bool exit)
 {
-	std::string o = exit ? "tdx_hook_exit: hook " : "tdx_hook_enter: hook ";
-	o += std::string(hook_name(h.hook)) + " gfn " + hex(h.gfn) + " level " + std::to_string(h.level);
-	return o + (exit ? " ret " + std::to_string(h.ret) : " arg " + hex(h.arg));
+	return exit ? format_event(EventId::tdx_hook_exit, {hook_name(h.hook), h.gfn, h.level, h.ret})
+		    : format_event(EventId::tdx_hook_enter, {hook_name(h.hook), h.gfn, h.level, h.arg});
 }
 
 double timestamp_seconds(std::string_view ts)
@@ -1035,20 +1063,6 @@ double timestamp_seconds(std::string_view ts)
 		scale *= 10;
 	}
 	return sec + frac / scale;
-}
-
-std::string hex(u64 v)
-{
-	char buf[17];
-	int n = 0;
-	do {
-		buf[n++] = "0123456789abcdef"[v & 0xf];
-		v >>= 4;
-	} while (v);
-	std::string s(static_cast<std::size_t>(n), '0');
-	for (int i = 0; i < n; i++)
-		s[static_cast<std::size_t>(i)] = buf[n - 1 - i];
-	return s;
 }
 
 } // namespace arborist::conform

@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -30,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "arborist/support/hex.hpp"
 #include "arborist/support/line_reader.hpp"
 
 namespace arborist::conform {
@@ -126,8 +128,68 @@ enum class EventId : std::uint8_t {
 };
 inline constexpr std::size_t NUM_EVENT_IDS = static_cast<std::size_t>(EventId::other) + 1;
 
+// Each event once: its name on a trace line and, for the events arborist
+// writes (`arborist run --trace`, render() below), the payload's printf
+// format: mmutrace.h's TP_printk for the kvmmmu events, docs/trace-format.md's
+// table for the TDX events (which the bpftrace scripts of tools/ print).
+// The parser classifies by name; the writer fills the format
+// (format_event()); tests check the docs and the scripts against it.
+// An empty format: an event arborist only reads.
+struct EventFormat {
+	EventId id;
+	std::string_view name;
+	std::string_view format;
+};
+
+inline constexpr EventFormat event_formats[NUM_EVENT_IDS] = {
+	{EventId::tdp_mmu_spte_changed, "kvm_tdp_mmu_spte_changed", "as id %d gfn %llx level %d old_spte %llx new_spte %llx"},
+	{EventId::mmu_get_page, "kvm_mmu_get_page", ""},                 // KVM_MMU_PAGE_PRINTK(), render(MmuPage)
+	{EventId::mmu_prepare_zap_page, "kvm_mmu_prepare_zap_page", ""}, // likewise
+	{EventId::mmu_split_huge_page, "kvm_mmu_split_huge_page", "gfn %llx spte %llx level %d errno %d"},
+	{EventId::mmu_set_spte, "kvm_mmu_set_spte", ""},
+	{EventId::mmu_spte_requested, "kvm_mmu_spte_requested", "gfn %llx pfn %llx level %d"},
+	{EventId::fast_page_fault, "fast_page_fault", ""},
+	{EventId::mmu_zap_all_fast, "kvm_mmu_zap_all_fast", ""},
+	{EventId::mark_mmio_spte, "mark_mmio_spte", ""},
+	{EventId::tdx_td_params, "tdx_td_params", "tdr %llx pwl %u x86_phys_bits %u"},
+	{EventId::tdx_seamcall, "tdx_seamcall",
+	 "leaf %s rcx %llx rdx %llx r8 %llx r9 %llx status %llx out_rcx %llx out_rdx %llx out_r8 %llx"},
+	{EventId::tdx_vcpu_enter, "tdx_vcpu_enter", "tdvpr %llx"},
+	{EventId::tdx_vcpu_exit, "tdx_vcpu_exit", "tdvpr %llx status %llx"},
+	{EventId::tdx_hook_enter, "tdx_hook_enter", "hook %s gfn %llx level %d arg %llx"},
+	{EventId::tdx_hook_exit, "tdx_hook_exit", "hook %s gfn %llx level %d ret %d"},
+	{EventId::other, "other", ""},
+};
+
+constexpr bool event_formats_in_order()
+{
+	for (std::size_t i = 0; i < NUM_EVENT_IDS; i++)
+		if (static_cast<std::size_t>(event_formats[i].id) != i)
+			return false;
+	return true;
+}
+static_assert(event_formats_in_order(), "event_formats is indexed by EventId");
+
 EventId classify_event(std::string_view name);
 std::string_view event_name(EventId id);
+
+// One value of a payload: %s takes text, %d a signed and %u/%llx/%x an
+// unsigned number.
+struct FormatArg {
+	enum class Kind : std::uint8_t { number, signed_number, text } kind;
+	u64 number = 0;
+	std::int64_t signed_number = 0;
+	std::string_view text;
+	constexpr FormatArg(u64 v) : kind(Kind::number), number(v) {}
+	constexpr FormatArg(u32 v) : kind(Kind::number), number(v) {}
+	constexpr FormatArg(int v) : kind(Kind::signed_number), signed_number(v) {}
+	constexpr FormatArg(std::string_view v) : kind(Kind::text), text(v) {}
+};
+
+// "NAME: payload", the payload being the event's format filled with args
+// in order (%llx and %x as ftrace prints them: hex digits without 0x).
+// A format and args that disagree is a bug of the caller: logic_error.
+std::string format_event(EventId id, std::initializer_list<FormatArg> args);
 
 // "as id %d gfn %llx level %d old_spte %llx new_spte %llx"
 struct SpteChanged {
@@ -317,8 +379,5 @@ std::string render(const HookCall& h, bool exit);
 // A timestamp "<sec>.<fraction>" in seconds, or -1 for one without a
 // decimal point (the counter and x86-tsc clocks: no unit).
 double timestamp_seconds(std::string_view ts);
-
-// Formats a value as the kernel's %llx does.
-std::string hex(u64 v);
 
 } // namespace arborist::conform

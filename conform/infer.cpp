@@ -5,6 +5,8 @@
 
 namespace arborist::conform {
 
+using support::hex_digits;
+
 namespace {
 
 using spec::u64;
@@ -124,10 +126,10 @@ bool ProfileInference::observe(const TraceLine& tl, const Where& w)
 			fz[i] = v == spec::frozen_spte(d, profiles[i]->flavor);
 		}
 		if (np.any())
-			narrow(np, std::string(field) + " " + hex(v) + " is the SHADOW_NONPRESENT_VALUE of " + flavour_names(np),
+			narrow(np, std::string(field) + " " + hex_digits(v) + " is the SHADOW_NONPRESENT_VALUE of " + flavour_names(np),
 			       w);
 		else if (fz.any())
-			narrow(fz, std::string(field) + " " + hex(v) + " is the frozen value (REMOVED_SPTE/FROZEN_SPTE) of " + flavour_names(fz),
+			narrow(fz, std::string(field) + " " + hex_digits(v) + " is the frozen value (REMOVED_SPTE/FROZEN_SPTE) of " + flavour_names(fz),
 			       w);
 		if (decided_)
 			return true;
@@ -158,7 +160,7 @@ bool ProfileInference::observe(const TraceLine& tl, const Where& w)
 		one_arch = one_arch && (!fits[i] || profiles[i]->arch == arch);
 	if (one_arch)
 		narrow(fits,
-		       "new_spte " + hex(v) + (leaf ? " is a writable leaf with the host- and MMU-writable bits of "
+		       "new_spte " + hex_digits(v) + (leaf ? " is a writable leaf with the host- and MMU-writable bits of "
 						    : " is a non-leaf SPTE (spec::make_nonleaf_spte) of ") +
 			       std::string(arch_name(arch)),
 		       w);

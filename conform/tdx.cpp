@@ -11,9 +11,12 @@
 
 namespace arborist::conform {
 
+using support::hex_digits;
+
 namespace {
 
 using tdx_abi::Leaf;
+using tdx_abi::status_text;
 namespace st = tdx_abi::status;
 
 constexpr u64 REGION_SHIFT = 21;             // 2 MiB: a 2M page keeps its alignment
@@ -25,81 +28,56 @@ constexpr u64 NO_PFN = ~u64{0};
 
 u64 status_class(u64 s) { return s & tdx_abi::TDX_SEAMCALL_STATUS_MASK; }
 
-std::string status_text(u64 s)
+namespace fl = spec::faults;
+constexpr TdxCheck TDX_CHECKS[] = {
+	{"blocked_and_tracked_check(): is_tlb_tracked()", "sept.tlb-not-tracked", st::TDX_TLB_TRACKING_NOT_DONE,
+	 ANY_OPERAND, fl::skip_tracking_check},
+	{"blocked_and_tracked_check(): sept_any_blocked()", "sept.not-blocked", st::TDX_GPA_RANGE_NOT_BLOCKED,
+	 ANY_OPERAND, fl::skip_blocked_check},
+	{"tdh_mem_sept_remove(): all_children_free()", "sept.children-not-free", st::TDX_EPT_PAGE_NOT_FREE, ANY_OPERAND,
+	 fl::skip_children_free_check},
+	{"walk_and_lock(): sept_walk_ok()", "sept.walk", st::TDX_EPT_WALK_FAILED, ANY_OPERAND, fl::walk_through_blocked},
+	{"new_page_check(): the R8 page is PT_NDA", "pamt.page-in-use", st::TDX_PAGE_METADATA_INCORRECT,
+	 tdx_abi::operand::R8, spec::no_fault},
+	{"td_state_check(): TDR.LIFECYCLE_STATE == TD_KEYS_CONFIGURED", "td.lifecycle", st::TDX_TD_KEYS_NOT_CONFIGURED,
+	 ANY_OPERAND, fl::skip_lifecycle_check},
+	{"td_state_check(): TDR.FATAL", "td.lifecycle", st::TDX_TD_FATAL, ANY_OPERAND, spec::no_fault},
+	{"td_state_check(): TDCS allocated", "td.lifecycle", st::TDX_TDCS_NOT_ALLOCATED, ANY_OPERAND, spec::no_fault},
+	{"td_state_check(): OP_STATE", "td.lifecycle", st::TDX_OP_STATE_INCORRECT, ANY_OPERAND, spec::no_fault},
+	{"the leaf's TDR.LIFECYCLE_STATE check", "td.lifecycle", st::TDX_LIFECYCLE_STATE_INCORRECT, ANY_OPERAND,
+	 spec::no_fault},
+	{"tdh_phymem_page_reclaim(): TD_TEARDOWN", "td.lifecycle", NO_STATUS, ANY_OPERAND, fl::reclaim_any_lifecycle},
+	{"tdh_phymem_page_reclaim(): TDR.CHLDCNT == 0", "td.lifecycle", st::TDX_TD_ASSOCIATED_PAGES_EXIST, ANY_OPERAND,
+	 fl::reclaim_tdr_with_children},
+	{"tdh_mng_key_freeid(): no TDH.PHYMEM.CACHE.WB pending", "td.lifecycle", st::TDX_WBCACHE_NOT_COMPLETE,
+	 ANY_OPERAND, fl::freeid_before_wb},
+	{"tdh_mng_vpflushdone(): no vCPU associated", "td.lifecycle", st::TDX_FLUSHVP_NOT_DONE, ANY_OPERAND,
+	 fl::vpflushdone_with_vcpus},
+	{"tdh_mem_page_aug(): entry FREE or REMOVED", "sept.status-mismatch", NO_STATUS, ANY_OPERAND,
+	 fl::aug_any_state},
+	{"tdh_mr_finalize(): a vCPU exists", "td.lifecycle", st::TDX_NO_VCPUS, ANY_OPERAND, spec::no_fault},
+	{"tdh_phymem_cache_wb(): an HKID is ready (a TD in TD_BLOCKED after TDH.MNG.VPFLUSHDONE)", "td.lifecycle",
+	 st::TDX_NO_HKID_READY_TO_WBCACHE, ANY_OPERAND, spec::no_fault},
+	{"check_and_associate_vcpu(): the vCPU is initialized (TDH.VP.INIT)", "td.lifecycle",
+	 st::TDX_VCPU_STATE_INCORRECT, ANY_OPERAND, spec::no_fault},
+	{"associate_vcpu(): the vCPU is associated with no other logical processor (TDH.VP.FLUSH there first)",
+	 "td.vcpu-association", st::TDX_VCPU_ASSOCIATED, ANY_OPERAND, spec::no_fault},
+	{"tdh_vp_flush(): the vCPU is associated with the logical processor the call runs on", "td.vcpu-association",
+	 st::TDX_VCPU_NOT_ASSOCIATED, ANY_OPERAND, spec::no_fault},
+};
+
+} // namespace
+
+std::span<const TdxCheck> tdx_checks() { return TDX_CHECKS; }
+
+namespace {
+
+// The check whose failure returns status s, if one does.
+const TdxCheck* status_check(u64 s)
 {
-	const std::string_view name = tdx_abi::status_base_name(s);
-	std::string t = hex(s);
-	if (!name.empty()) {
-		t += " (" + std::string(name);
-		if (s & ~tdx_abi::TDX_SEAMCALL_STATUS_MASK)
-			t += "|" + hex(s & ~tdx_abi::TDX_SEAMCALL_STATUS_MASK);
-		t += ")";
-	}
-	return t;
-}
-
-// The named checks of spec/arborist/sept.hpp that a traced status can
-// contradict, each with the fault of spec/arborist/fault.hpp that skips
-// it, and the violation kind (docs/conformance.md).
-struct CheckFault {
-	spec::Fault fault;
-	std::string_view kind;
-	std::string_view check;
-};
-
-constexpr CheckFault CHECK_FAULTS[] = {
-	{spec::faults::skip_tracking_check, "sept.tlb-not-tracked", "blocked_and_tracked_check(): is_tlb_tracked()"},
-	{spec::faults::skip_blocked_check, "sept.not-blocked", "blocked_and_tracked_check(): sept_any_blocked()"},
-	{spec::faults::skip_children_free_check, "sept.children-not-free", "tdh_mem_sept_remove(): all_children_free()"},
-	{spec::faults::walk_through_blocked, "sept.walk", "walk_and_lock(): sept_walk_ok()"},
-	{spec::faults::skip_lifecycle_check, "td.lifecycle",
-	 "td_state_check(): TDR.LIFECYCLE_STATE == TD_KEYS_CONFIGURED"},
-	{spec::faults::reclaim_any_lifecycle, "td.lifecycle", "tdh_phymem_page_reclaim(): TD_TEARDOWN"},
-	{spec::faults::reclaim_tdr_with_children, "td.lifecycle", "tdh_phymem_page_reclaim(): TDR.CHLDCNT == 0"},
-	{spec::faults::freeid_before_wb, "td.lifecycle", "tdh_mng_key_freeid(): no TDH.PHYMEM.CACHE.WB pending"},
-	{spec::faults::vpflushdone_with_vcpus, "td.lifecycle", "tdh_mng_vpflushdone(): no vCPU associated"},
-	{spec::faults::aug_any_state, "sept.status-mismatch", "tdh_mem_page_aug(): entry FREE or REMOVED"},
-};
-
-// Without a fault that reproduces the trace, the status the spec returned
-// names its check: each of these is returned by one check of sept.hpp.
-struct StatusCheck {
-	u64 status;     // class
-	u64 operand;    // ~0: any
-	std::string_view kind;
-	std::string_view check;
-};
-
-constexpr u64 ANY = ~u64{0};
-constexpr StatusCheck STATUS_CHECKS[] = {
-	{st::TDX_TLB_TRACKING_NOT_DONE, ANY, "sept.tlb-not-tracked", "blocked_and_tracked_check(): is_tlb_tracked()"},
-	{st::TDX_GPA_RANGE_NOT_BLOCKED, ANY, "sept.not-blocked", "blocked_and_tracked_check(): sept_any_blocked()"},
-	{st::TDX_EPT_PAGE_NOT_FREE, ANY, "sept.children-not-free", "tdh_mem_sept_remove(): all_children_free()"},
-	{st::TDX_EPT_WALK_FAILED, ANY, "sept.walk", "walk_and_lock(): sept_walk_ok()"},
-	{st::TDX_PAGE_METADATA_INCORRECT, tdx_abi::operand::R8, "pamt.page-in-use",
-	 "new_page_check(): the R8 page is PT_NDA"},
-	{st::TDX_TD_KEYS_NOT_CONFIGURED, ANY, "td.lifecycle", "td_state_check(): TD_KEYS_CONFIGURED"},
-	{st::TDX_TD_FATAL, ANY, "td.lifecycle", "td_state_check(): TDR.FATAL"},
-	{st::TDX_TDCS_NOT_ALLOCATED, ANY, "td.lifecycle", "td_state_check(): TDCS allocated"},
-	{st::TDX_OP_STATE_INCORRECT, ANY, "td.lifecycle", "td_state_check(): OP_STATE"},
-	{st::TDX_LIFECYCLE_STATE_INCORRECT, ANY, "td.lifecycle", "the leaf's TDR.LIFECYCLE_STATE check"},
-	{st::TDX_NO_VCPUS, ANY, "td.lifecycle", "tdh_mr_finalize(): a vCPU exists"},
-	{st::TDX_WBCACHE_NOT_COMPLETE, ANY, "td.lifecycle", "tdh_mng_key_freeid(): no CACHE.WB pending"},
-	{st::TDX_FLUSHVP_NOT_DONE, ANY, "td.lifecycle", "tdh_mng_vpflushdone(): no vCPU associated"},
-	{st::TDX_TD_ASSOCIATED_PAGES_EXIST, ANY, "td.lifecycle", "tdh_phymem_page_reclaim(): TDR.CHLDCNT == 0"},
-	{st::TDX_NO_HKID_READY_TO_WBCACHE, ANY, "td.lifecycle",
-	 "tdh_phymem_cache_wb(): an HKID is ready (a TD in TD_BLOCKED after TDH.MNG.VPFLUSHDONE)"},
-	{st::TDX_VCPU_STATE_INCORRECT, ANY, "td.lifecycle", "check_and_associate_vcpu(): the vCPU is initialized (TDH.VP.INIT)"},
-	{st::TDX_VCPU_ASSOCIATED, ANY, "td.vcpu-association",
-	 "associate_vcpu(): the vCPU is associated with no other logical processor (TDH.VP.FLUSH there first)"},
-	{st::TDX_VCPU_NOT_ASSOCIATED, ANY, "td.vcpu-association",
-	 "tdh_vp_flush(): the vCPU is associated with the logical processor the call runs on"},
-};
-
-const StatusCheck* status_check(u64 s)
-{
-	for (const StatusCheck& c : STATUS_CHECKS)
-		if (status_class(s) == c.status && (c.operand == ANY || (s & ~tdx_abi::TDX_SEAMCALL_STATUS_MASK) == c.operand))
+	for (const TdxCheck& c : tdx_checks())
+		if (c.status != NO_STATUS && status_class(s) == c.status &&
+		    (c.operand == ANY_OPERAND || (s & ~tdx_abi::TDX_SEAMCALL_STATUS_MASK) == c.operand))
 			return &c;
 	return nullptr;
 }
@@ -333,7 +311,7 @@ SeamcallVerdict TdxReplay::construct(const Seamcall& c, u32 cpu, const Where& w)
 	const Leaf leaf = static_cast<Leaf>(c.leaf);
 	if (leaf == Leaf::TDH_MNG_CREATE) {
 		if (td_by_tdr(c.rcx))
-			return refused("TDH.MNG.CREATE of TDR " + hex(c.rcx) + ", which is already a TD's");
+			return refused("TDH.MNG.CREATE of TDR " + hex_digits(c.rcx) + ", which is already a TD's");
 		if (tds_.size() >= MAX_TDS)
 			throw ParseError(w, "rcx", "more than " + std::to_string(MAX_TDS) + " TDs alive at once");
 		auto td = std::make_unique<Td>();
@@ -389,22 +367,22 @@ SeamcallVerdict TdxReplay::construct(const Seamcall& c, u32 cpu, const Where& w)
 	}
 	case Leaf::TDH_VP_CREATE:
 		if (!td->sim || !td->sim->create_vcpu(td->sim_pa(c.rcx, w, "rcx")))
-			return refused("TDH.VP.CREATE of TDVPR " + hex(c.rcx) +
+			return refused("TDH.VP.CREATE of TDVPR " + hex_digits(c.rcx) +
 				       " outside OP_STATE INITIALIZED or on a page that is not free");
 		td->in_guest_model[c.rcx] = false;
 		return v;
 	case Leaf::TDH_VP_ADDCX:
 		// No simulated module yet: the TD's own construction was refused.
 		if (!td->sim || !td->sim->add_vcpu_page(td->sim_pa(c.rdx, w, "rdx"), td->sim_pa(c.rcx, w, "rcx")))
-			return refused("TDH.VP.ADDCX of page " + hex(c.rcx) + " before the TD is initialized, or of a page "
+			return refused("TDH.VP.ADDCX of page " + hex_digits(c.rcx) + " before the TD is initialized, or of a page "
 				       "that is not free");
 		return v;
 	default: // TDH.VP.INIT: the vCPU is initialized and associated with this CPU
 		if (!td->sim)
-			return refused("TDH.VP.INIT of TDVPR " + hex(c.rcx) + " before the TD is initialized");
+			return refused("TDH.VP.INIT of TDVPR " + hex_digits(c.rcx) + " before the TD is initialized");
 		td->sim->lp = cpu;
 		if (!td->sim->init_vcpu(td->sim_pa(c.rcx, w, "rcx")))
-			return refused("TDH.VP.INIT of TDVPR " + hex(c.rcx) + ", which is initialized already");
+			return refused("TDH.VP.INIT of TDVPR " + hex_digits(c.rcx) + ", which is initialized already");
 		return v;
 	}
 }
@@ -477,7 +455,7 @@ void agreed(SeamcallVerdict& v, const Seamcall& c)
 {
 	if (tolerated(static_cast<Leaf>(c.leaf), v.model_status))
 		return;
-	const StatusCheck* sc = status_check(v.model_status);
+	const TdxCheck* sc = status_check(v.model_status);
 	v.kind = sc ? sc->kind : "sept.status-mismatch";
 	v.check = sc ? std::string(sc->check) : "the leaf's checks in spec/arborist/sept.hpp";
 	v.message = std::string(tdx_leaf_name(c.leaf)) + " returned " + status_text(c.status) +
@@ -497,7 +475,7 @@ void differed(SeamcallVerdict& v, const Seamcall& c)
 		v.message += "; the model's state now differs from the module's for this TD";
 		return;
 	}
-	const StatusCheck* sc = status_check(v.model_status);
+	const TdxCheck* sc = status_check(v.model_status);
 	v.kind = sc ? sc->kind : "sept.status-mismatch";
 	v.check = sc ? std::string(sc->check) : "the leaf's checks in spec/arborist/sept.hpp";
 	v.message += " (" + v.check + ")";
@@ -552,8 +530,8 @@ SeamcallVerdict TdxReplay::run(Td& td, const Seamcall& c, u32 cpu, const Where& 
 		return v;
 	}
 	if (model != st::TDX_SUCCESS)
-		for (const CheckFault& f : CHECK_FAULTS) {
-			if (m.status_with(fn, in, f.fault) != c.status)
+		for (const TdxCheck& f : tdx_checks()) {
+			if (f.fault == spec::no_fault || m.status_with(fn, in, f.fault) != c.status)
 				continue;
 			// The module goes on from the run with that check skipped,
 			// i.e. in the state the real module is in.
@@ -674,7 +652,7 @@ SeamcallVerdict TdxReplay::vcpu_exit(const VcpuRun& r, const Where& w, u32 cpu)
 	}
 	if (v.model_status == r.status || tdx_abi::tdx_operand_busy(r.status) || tdx_abi::tdx_operand_busy(v.model_status))
 		return v;
-	const StatusCheck* sc = status_check(v.model_status);
+	const TdxCheck* sc = status_check(v.model_status);
 	v.kind = sc ? sc->kind : "sept.status-mismatch";
 	v.check = sc ? std::string(sc->check) : "TDH.VP.ENTER's checks (td_state_check, tlb_vp_enter)";
 	v.message = "TDH.VP.ENTER returned " + status_text(r.status) + " in the trace, but the model refused the entry with " +

@@ -30,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -39,6 +40,27 @@
 #include "ftrace.hpp"
 
 namespace arborist::conform {
+
+inline constexpr u64 ANY_OPERAND = ~u64{0};
+inline constexpr u64 NO_STATUS = ~u64{0};
+
+// The named checks of spec/arborist/sept.hpp that a traced call can
+// contradict, each once: the violation kind it reports (conform/violations.cpp,
+// docs/conformance.md), the status the spec returns when the check fails
+// (class and operand ID, or NO_STATUS for a check whose status other checks
+// share), and the fault of spec/arborist/fault.hpp that skips it
+// (no_fault: none does).  When the model refuses a call the trace shows
+// succeeding, the faults are tried in this order; when both fail
+// differently, the model's status names its check.
+struct TdxCheck {
+	std::string_view check;
+	std::string_view kind;
+	u64 status;
+	u64 operand;
+	spec::Fault fault;
+};
+
+std::span<const TdxCheck> tdx_checks();
 
 // The outcome of replaying one SEAMCALL (or TD entry/exit).
 struct SeamcallVerdict {

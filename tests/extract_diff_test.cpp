@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "arborist/gfn.hpp"
+#include "arborist/support/hex.hpp"
 #include "arborist/mirror_hook.hpp"
 #include "arborist/root.hpp"
 #include "arborist/sept.hpp"
@@ -66,12 +67,7 @@ void same(const char* fn, const C& c_value, const S& spec_value, const Inputs& i
 			      << static_cast<u64>(spec_value);
 }
 
-std::string hex(u64 v)
-{
-	char b[24];
-	std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-	return b;
-}
+using arborist::support::hex;
 
 class Summary : public ::testing::Environment {
 public:
@@ -450,10 +446,10 @@ TEST(ExtractDiff, MirrorHook)
 				  sp::make_spte(d, f, sp::LeafRequest<sp::Concrete>{0x1234, 1, true, true, true}),
 				  sp::make_spte(d, f, sp::LeafRequest<sp::Concrete>{0x200, 2, true, true, true}),
 				  sp::make_nonleaf_spte(d, f, u64{0x5000}, false), 0};
-	auto one = [&](u64 o, u64 n, u64 l, bool atomic, bool seed001) {
-		same("ept_v6_19_mirror_hook_for_change", ept_v6_19_mirror_hook_for_change(o, n, l, atomic, seed001),
-		     sp::mirror_hook_for_change(d, f, o, n, l, atomic, seed001),
-		     [&] { return hex(o) + ", " + hex(n) + ", " + hex(l) + ", " + std::to_string(atomic) + std::to_string(seed001); });
+	auto one = [&](u64 o, u64 n, u64 l, bool atomic, bool private_huge_pages) {
+		same("ept_v6_19_mirror_hook_for_change", ept_v6_19_mirror_hook_for_change(o, n, l, atomic, private_huge_pages),
+		     sp::mirror_hook_for_change(d, f, o, n, l, atomic, private_huge_pages),
+		     [&] { return hex(o) + ", " + hex(n) + ", " + hex(l) + ", " + std::to_string(atomic) + std::to_string(private_huge_pages); });
 	};
 	for (const u64 o : kinds)
 		for (const u64 n : kinds)

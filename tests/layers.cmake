@@ -2,27 +2,27 @@
 # a source file in a layer's folder must resolve to a file of the same layer
 # or of a lower one:
 #
-#   0 support/               line input, JSON, text
-#   0 spec/arborist/abi/     the SEAMCALL ABI
-#   1 spec/                  the rules
-#   2 hw/                    SEAMCALL backends (simulated module, native)
-#   3 impl/                  the executable TDP MMU and TDX glue
-#   4 proofs/ conform/ extract/   each on its own; none includes another
-#   5 cli/                   the arborist command
+#   0 support/               line input, JSON, text, hex
+#   1 spec/arborist/abi/     the SEAMCALL ABI
+#   2 spec/                  the rules
+#   3 hw/                    SEAMCALL backends (simulated module, native)
+#   4 impl/                  the executable TDP MMU and TDX glue
+#   5 proofs/ conform/ extract/   each on its own; none includes another
+#   6 cli/                   the arborist command
 #
 # Tests (tests/, */tests/) and fuzz drivers may include anything.
 #
 #   cmake -DSOURCE_DIR=<repo> -P tests/layers.cmake
 set(layers support spec_abi spec hw impl proofs conform extract cli)
 set(rank_support 0)
-set(rank_spec_abi 0)
-set(rank_spec 1)
-set(rank_hw 2)
-set(rank_impl 3)
-set(rank_proofs 4)
-set(rank_conform 4)
-set(rank_extract 4)
-set(rank_cli 5)
+set(rank_spec_abi 1)
+set(rank_spec 2)
+set(rank_hw 3)
+set(rank_impl 4)
+set(rank_proofs 5)
+set(rank_conform 5)
+set(rank_extract 5)
+set(rank_cli 6)
 
 # The layer of a path relative to SOURCE_DIR, or "" for tests and tools.
 function(layer_of path out)

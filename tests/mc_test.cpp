@@ -177,7 +177,7 @@ TEST(ModelCheckerConfigs, Seed000SecondAugFails)
 	EXPECT_NE(r.final_state.find("at level 1 (TDX level 0): PENDING"), std::string::npos);
 	ASSERT_EQ(r.trace.back().seamcalls.size(), 1u);
 	EXPECT_EQ(r.trace.back().seamcalls[0].first, "TDH.MEM.PAGE.AUG");
-	EXPECT_EQ(r.trace.back().seamcalls[0].second, "TDX_EPT_ENTRY_STATE_INCORRECT");
+	EXPECT_EQ(r.trace.back().seamcalls[0].second, "TDX_EPT_ENTRY_STATE_INCORRECT|RCX (0xc0000b0d00000001)");
 	// The frozen protocol on the same configuration is exhaustively clean.
 	const Result v619 = find_mc_config("mirror.v6.19.frozen")->run({});
 	EXPECT_TRUE(v619.exhaustive());
@@ -227,7 +227,7 @@ TEST(ModelCheckerConfigs, BusyComesFromTheModuleLocks)
 	EXPECT_EQ(r.trace.back().thread_name, "unmap");
 	ASSERT_EQ(r.trace.back().seamcalls.size(), 1u);
 	EXPECT_EQ(r.trace.back().seamcalls[0].first, "TDH.MEM.RANGE.BLOCK");
-	EXPECT_EQ(r.trace.back().seamcalls[0].second, "TDX_OPERAND_BUSY|SEPT_TREE");
+	EXPECT_EQ(r.trace.back().seamcalls[0].second, "TDX_OPERAND_BUSY|SEPT_TREE (0x8000020000000092)");
 	EXPECT_NE(r.final_state.find("module lock held by vcpu: S-EPT tree (exclusive)"), std::string::npos);
 	for (std::size_t i = 0; i + 1 < r.trace.size(); i++)
 		EXPECT_EQ(r.trace[i].action.find("BUSY"), std::string::npos) << i;
@@ -254,7 +254,7 @@ TEST(ModelCheckerConfigs, DemoteMeetsTheSteppingFilter)
 		c.nr_vcpus = 1;
 		c.huge = true;
 		c.lock_windows = true;
-		c.tdx_variants.private_huge_pages_seed001 = true;
+		c.tdx_variants.private_huge_pages = true;
 		c.tdx_variants.busy_kick_retry = retry;
 		c.tasks = {{TdxTask::vcpu_run, -1, 0, 0, 0, true}, {TdxTask::split}};
 		const TdxSystem sys(c);
@@ -382,7 +382,7 @@ TEST(ModelCheckerConfigFile, ErrorsNameFileLineAndField)
 	EXPECT_EQ(error_of(kSeamcallFirst + "tier shallow\n"), "t.mc:10: tier: expected deep or quick, got 'shallow'");
 	EXPECT_EQ(error_of(kSeamcallFirst + std::string(5000, 'x')), "t.mc:10: line longer than 4 KiB (the limit)");
 	const std::string root = "configuration r\nsummary s\nsource s\nexpect pass\nsystem root\n"
-				 "variant put-root=seed003-dec-and-test\ntask put\ntask zap-all-fast\n";
+				 "variant put-root=dec-and-test\ntask put\ntask zap-all-fast\n";
 	EXPECT_EQ(error_of(root), "t.mc: task: zap-all-fast (the gifted TDP MMU reference) exists with "
 				  "put-root=v6.19 only");
 }

@@ -19,9 +19,9 @@ constexpr const Concrete& d = concrete;
 const SpteFlavor& f = ept_v6_19;
 using H = MirrorHook;
 
-H hook(u64 old_spte, u64 new_spte, unsigned level, bool atomic, bool seed001 = false)
+H hook(u64 old_spte, u64 new_spte, unsigned level, bool atomic, bool private_huge_pages = false)
 {
-	return static_cast<H>(mirror_hook_for_change(d, f, old_spte, new_spte, u64{level}, atomic, seed001));
+	return static_cast<H>(mirror_hook_for_change(d, f, old_spte, new_spte, u64{level}, atomic, private_huge_pages));
 }
 
 const u64 zapped = nonpresent_spte(d, f); // SHADOW_NONPRESENT_VALUE
@@ -155,11 +155,11 @@ H kernel_atomic(u64 old_spte, u64 new_spte, unsigned level)
 }
 
 // tdp_mmu_set_spte() on a mirror SPTE: v6.19, or seed 001's version.
-H kernel_nonatomic(u64 old_spte, u64 new_spte, unsigned level, bool seed001)
+H kernel_nonatomic(u64 old_spte, u64 new_spte, unsigned level, bool private_huge_pages)
 {
 	if (is_frozen(old_spte) || is_frozen(new_spte))
 		return H::bug; // WARN_ON_ONCE
-	if (!seed001) {
+	if (!private_huge_pages) {
 		if (present(new_spte))
 			return H::bug; // KVM_BUG_ON(is_shadow_present_pte(new_spte), kvm)
 		return last(old_spte, level) ? H::remove : H::none; // remove_external_spte()
@@ -180,9 +180,9 @@ TEST(MirrorHook, MatchesTheKernelCodeOnEveryCombination)
 		for (const u64 x : sptes)
 			for (unsigned level = PG_LEVEL_4K; level <= PT64_ROOT_MAX_LEVEL; level++) {
 				EXPECT_EQ(hook(o, x, level, true), kernel_atomic(o, x, level)) << o << " " << x << " " << level;
-				for (const bool seed001 : {false, true})
-					EXPECT_EQ(hook(o, x, level, false, seed001), kernel_nonatomic(o, x, level, seed001))
-						<< o << " " << x << " " << level << " " << seed001;
+				for (const bool private_huge_pages : {false, true})
+					EXPECT_EQ(hook(o, x, level, false, private_huge_pages), kernel_nonatomic(o, x, level, private_huge_pages))
+						<< o << " " << x << " " << level << " " << private_huge_pages;
 				n++;
 			}
 	EXPECT_EQ(n, 8 * 8 * 5);

@@ -107,22 +107,20 @@ TdVmOptions td_options(Variants v, TdxVariants t, unsigned vcpus = 2)
 std::vector<TdCase> td_cases()
 {
 	Variants rcu;
-	rcu.removal = Variants::Removal::rcu_deferred_seed000;
+	rcu.removal = Variants::Removal::rcu_deferred;
 	Variants seamcall_first;
-	seamcall_first.mirror_write = Variants::MirrorWrite::seamcall_then_cmpxchg_seed000;
-	Variants huge;
-	huge.private_huge_pages_seed001 = true;
+	seamcall_first.mirror_write = Variants::MirrorWrite::seamcall_then_cmpxchg;
 	TdxVariants huge_tdx;
-	huge_tdx.private_huge_pages_seed001 = true;
+	huge_tdx.private_huge_pages = true;
 	TdxVariants deferred;
-	deferred.teardown = TdxVariants::Teardown::deferred_seed004;
+	deferred.teardown = TdxVariants::Teardown::deferred_to_teardown;
 	TdVmOptions resched = td_options({}, {});
 	resched.resched_every = 3;
 	return {{td_options({}, {}), true, "v6.19"},
 		{td_options({}, {}), false, "v6.19 without the call trace"},
 		{td_options(rcu, {}), true, "rcu-deferred removal"},
 		{td_options(seamcall_first, {}), true, "seamcall-first mirror write"},
-		{td_options(huge, huge_tdx), true, "private huge pages"},
+		{td_options({}, huge_tdx), true, "private huge pages"},
 		{td_options({}, deferred), true, "deferred teardown"},
 		{resched, true, "resched"}};
 }
@@ -145,7 +143,7 @@ TEST(IncrementalRefinement, TdRunsAgreeWithWholeStateChecks)
 			for (unsigned step = 0; step < 160 && !destroyed; step++) {
 				// GFNs in three 2M regions, so operations meet each other.
 				const u64 gfn = pick(3) * 512 + pick(4) * (pick(2) ? 1 : 128);
-				const unsigned level = c.o.variants.private_huge_pages_seed001 && pick(3) == 0 ? 2 : 1;
+				const unsigned level = c.o.tdx_variants.private_huge_pages && pick(3) == 0 ? 2 : 1;
 				const u64 gpa = (level == 2 ? gfn & ~u64{511} : gfn) << spec::PAGE_SHIFT;
 				switch (pick(16)) {
 				case 0: case 1: case 2: case 3: case 4:
@@ -201,7 +199,7 @@ TEST(IncrementalRefinement, PlainRunsAgreeWithWholeStateCheck)
 			cfg.flavor = spec::ept_v6_19;
 			cfg.paging = spec::x86_paging_4level;
 			if (seed % 2)
-				cfg.variants.removal = Variants::Removal::rcu_deferred_seed000;
+				cfg.variants.removal = Variants::Removal::rcu_deferred;
 			NoExternalHooks hooks;
 			TdpMmu<NoExternalHooks> mmu(cfg, hooks);
 			mmu.log().enabled = log;

@@ -39,8 +39,8 @@ struct Vm {
 	}
 };
 
-constexpr PutRootVariant kSeed003[] = {PutRootVariant::seed003_refcount_dec_not_one,
-				       PutRootVariant::seed003_dec_and_test};
+constexpr PutRootVariant kSeed003[] = {PutRootVariant::refcount_dec_not_one,
+				       PutRootVariant::dec_and_test};
 
 // The last reference of a valid root: v6.19 calls it a KVM bug (the TDP MMU
 // invalidates roots elsewhere); the seed-003 proposals invalidate, zap and
@@ -116,7 +116,7 @@ TEST(RootPutSeed003, DecNotOneDropsAnotherTasksReference)
 {
 	bool found = false;
 	for (unsigned k = 0; k < 12; k++) {
-		const Outcome o = interleave(PutRootVariant::seed003_refcount_dec_not_one, k);
+		const Outcome o = interleave(PutRootVariant::refcount_dec_not_one, k);
 		if (o.freed_while_b_holds) {
 			found = true;
 			// The concrete interleaving: A: dec_not_one fails (count 1),
@@ -134,7 +134,7 @@ TEST(RootPutSeed003, DecNotOneDropsAnotherTasksReference)
 TEST(RootPutSeed003, DecAndTestNeverFreesAReferencedRoot)
 {
 	for (unsigned k = 0; k < 12; k++) {
-		const Outcome o = interleave(PutRootVariant::seed003_dec_and_test, k);
+		const Outcome o = interleave(PutRootVariant::dec_and_test, k);
 		EXPECT_FALSE(o.freed_while_b_holds) << "get inserted after step " << k;
 		EXPECT_EQ(o.bugs, 0u);
 	}

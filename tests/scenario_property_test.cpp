@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "arborist/support/hex.hpp"
 #include "arborist/support/line_reader.hpp"
 #include "cli/scenario.hpp"
 #include "conform/check.hpp"
@@ -165,12 +166,7 @@ private:
 		return hex(a) + ".." + hex(a + len);
 	}
 
-	static std::string hex(std::uint64_t v)
-	{
-		std::ostringstream o;
-		o << "0x" << std::hex << v;
-		return o.str();
-	}
+	static std::string hex(std::uint64_t v) { return support::hex(v); }
 
 	std::uint64_t between(std::uint64_t lo, std::uint64_t hi)
 	{

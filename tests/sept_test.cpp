@@ -88,31 +88,12 @@ constexpr u64 EPT_PAGE_NOT_FREE_RCX = 0xC0000B0E00000001ULL;
 
 // --- readable status comparison -------------------------------------------------
 
-std::string hex_status(u64 v)
-{
-	char buf[32];
-	std::snprintf(buf, sizeof buf, "0x%016llX", static_cast<unsigned long long>(v));
-	std::string s = buf;
-	const std::string_view n = tdx_abi::status_base_name(v);
-	if (!n.empty()) {
-		s += " (";
-		s += n;
-		if (v & ~tdx_abi::TDX_SEAMCALL_STATUS_MASK) {
-			std::snprintf(buf, sizeof buf, "|0x%llX",
-				      static_cast<unsigned long long>(v & ~tdx_abi::TDX_SEAMCALL_STATUS_MASK));
-			s += buf;
-		}
-		s += ")";
-	}
-	return s;
-}
-
 ::testing::AssertionResult StatusEq(const char* actual_expr, const char* expected_expr, u64 actual, u64 expected)
 {
 	if (actual == expected)
 		return ::testing::AssertionSuccess();
-	return ::testing::AssertionFailure() << actual_expr << " is " << hex_status(actual) << ", expected "
-					     << expected_expr << " = " << hex_status(expected);
+	return ::testing::AssertionFailure() << actual_expr << " is " << tdx_abi::status_text(actual) << ", expected "
+					     << expected_expr << " = " << tdx_abi::status_text(expected);
 }
 
 #define EXPECT_STATUS(actual, expected) EXPECT_PRED_FORMAT2(StatusEq, actual, expected)

@@ -159,7 +159,7 @@ TEST(TdVm, DestroyReclaimsEverything)
 TEST(TdVmSeed004, DeferredTeardownReclaimsPrivatePages)
 {
 	TdVmOptions o;
-	o.tdx_variants.teardown = TdxVariants::Teardown::deferred_seed004;
+	o.tdx_variants.teardown = TdxVariants::Teardown::deferred_to_teardown;
 	Td td(o);
 	ASSERT_TRUE(td.vm.create());
 	ASSERT_TRUE(td.vm.finalize());
@@ -195,7 +195,7 @@ TEST(TdVmSeed004, V619RejectsRemovalWithoutHkid)
 TEST(TdVmSeed000, SeamcallThenCmpxchgWithoutContention)
 {
 	TdVmOptions o;
-	o.variants.mirror_write = Variants::MirrorWrite::seamcall_then_cmpxchg_seed000;
+	o.variants.mirror_write = Variants::MirrorWrite::seamcall_then_cmpxchg;
 	Td td(o);
 	ASSERT_TRUE(td.vm.create());
 	ASSERT_TRUE(td.vm.finalize());
@@ -208,7 +208,7 @@ TEST(TdVmSeed000, SeamcallThenCmpxchgWithoutContention)
 TEST(TdVmSeed001, SplitPrivateHugePageDemotes)
 {
 	TdVmOptions o;
-	o.tdx_variants.private_huge_pages_seed001 = true;
+	o.tdx_variants.private_huge_pages = true;
 	Td td(o);
 	ASSERT_TRUE(td.vm.create());
 	ASSERT_TRUE(td.vm.finalize());
@@ -420,7 +420,7 @@ TEST(TdVmTeardown, SeptPageReclaimFailureWarnsAndLeaks)
 TEST(TdVmTeardown, Seed004PrivatePageReclaimFailureWarnsAndLeaks)
 {
 	TdxVariants tv;
-	tv.teardown = TdxVariants::Teardown::deferred_seed004;
+	tv.teardown = TdxVariants::Teardown::deferred_to_teardown;
 	FailTd td(tv);
 	td.zap_and_release_hkid();
 	ASSERT_FALSE(td.tdx.hkid_assigned());

@@ -76,12 +76,12 @@ TEST(TdpMmuMap, FirstFaultLinksTablesThenLeafLikeTheTrace)
 	for (unsigned i = 0; i < 3; i++) {
 		EXPECT_EQ(ch[i].level, 4 - i);
 		EXPECT_EQ(ch[i].gfn, 0u);
-		EXPECT_EQ(ch[i].a, 0u);
-		EXPECT_EQ(ch[i].b & 0xfff, 0x827u); // make_nonleaf_spte, NPT
+		EXPECT_EQ(ch[i].old_spte, 0u);
+		EXPECT_EQ(ch[i].new_spte & 0xfff, 0x827u); // make_nonleaf_spte, NPT
 	}
 	EXPECT_EQ(ch[3].level, 1u);
 	EXPECT_EQ(ch[3].gfn, 1u);
-	EXPECT_EQ(ch[3].b, 0xbfede67u); // exactly the traced leaf
+	EXPECT_EQ(ch[3].new_spte, 0xbfede67u); // exactly the traced leaf
 	EXPECT_EQ(vm.mmu.log().count(EventKind::get_page), 4u); // root + 3 tables
 	EXPECT_EQ(vm.mmu.bugs(), 0u);
 }
@@ -93,7 +93,7 @@ TEST(TdpMmuMap, SecondFaultReusesTablesAndRepeatIsSpurious)
 	vm.mmu.log().clear();
 	EXPECT_EQ(vm.fault(0x10, 0x3fdfb), RET_PF_FIXED);
 	ASSERT_EQ(vm.changes().size(), 1u);
-	EXPECT_EQ(vm.changes()[0].b, 0x3fdfbe67u); // "gfn 10 ... new_spte 3fdfbe67"
+	EXPECT_EQ(vm.changes()[0].new_spte, 0x3fdfbe67u); // "gfn 10 ... new_spte 3fdfbe67"
 	EXPECT_EQ(vm.fault(0x10, 0x3fdfb), RET_PF_SPURIOUS);
 }
 
@@ -117,8 +117,8 @@ TEST(TdpMmuSplit, EagerSplitDerivesChildren)
 	EXPECT_EQ(vm.mmu.split_huge_pages(vm.vcpu.direct, 0x400, 0x600, 1, true), 0);
 	const auto ch = vm.changes();
 	ASSERT_EQ(ch.size(), 1u); // only the parent changes, as in the trace
-	EXPECT_EQ(ch[0].a, 0x7200ee7u);
-	EXPECT_EQ(ch[0].b & 0xfff, 0x827u);
+	EXPECT_EQ(ch[0].old_spte, 0x7200ee7u);
+	EXPECT_EQ(ch[0].new_spte & 0xfff, 0x827u);
 	EXPECT_EQ(vm.mmu.log().count(EventKind::split_huge_page), 1u);
 	for (u64 i = 0; i < 512; i += 37)
 		EXPECT_EQ(vm.mmu.lookup(vm.vcpu.direct, 0x400 + i).spte, 0x7200e67 + (i << 12));
@@ -136,7 +136,7 @@ TEST(TdpMmuZap, ZapLeafsClearsOnlyLeavesAndFlushes)
 	ASSERT_EQ(ch.size(), 4u);
 	for (const auto& e : ch) {
 		EXPECT_EQ(e.level, 1u);
-		EXPECT_EQ(e.b, 0u); // SHADOW_NONPRESENT_VALUE is 0 on 6.1
+		EXPECT_EQ(e.new_spte, 0u); // SHADOW_NONPRESENT_VALUE is 0 on 6.1
 	}
 	EXPECT_EQ(vm.mmu.remote_tlb_flushes(), 1u);
 	EXPECT_EQ(vm.mmu.lookup(vm.vcpu.direct, 0x13).spte, 0x1013e67u);
@@ -163,7 +163,7 @@ TEST(TdpMmuRoots, InvalidateZapAndFreeThroughRcu)
 	vm.refined();
 	u64 frozen_children = 0;
 	for (const auto& e : vm.changes())
-		frozen_children += e.b == 0x5a0;
+		frozen_children += e.new_spte == 0x5a0;
 	EXPECT_EQ(frozen_children, 3u * 512); // every child of the 3 removed tables
 	EXPECT_EQ(vm.mmu.roots().size(), 1u);
 	EXPECT_EQ(vm.mmu.rcu_queue().size(), 4u); // 3 tables + the root
@@ -293,7 +293,7 @@ TEST(TdpMmuRemoval, SharedRemovalSpinsOnAFrozenChildUntilItIsWritten)
 	EXPECT_EQ(vm.mmu.bugs(), 0u);
 	bool removed = false; // the written value was zapped by the remover
 	for (const auto& e : vm.changes())
-		removed = removed || (e.gfn == 2 && e.level == 1 && e.a == published && e.b == vm.mmu.frozen());
+		removed = removed || (e.gfn == 2 && e.level == 1 && e.old_spte == published && e.new_spte == vm.mmu.frozen());
 	EXPECT_TRUE(removed);
 	EXPECT_EQ(vm.mmu.mapped_leaves(1), 0u);
 	EXPECT_EQ(vm.mmu.mapped_leaves(2), 1u);
@@ -384,7 +384,7 @@ TEST(TdpMmuSplit, AllocationFailureLeavesHugePage)
 // period, with exclusive access.
 TEST(TdpMmuRemovalVariants, ChildrenProcessedAtOnceVersusAfterGracePeriod)
 {
-	for (const auto removal : {Variants::Removal::recursive_v6_19, Variants::Removal::rcu_deferred_seed000}) {
+	for (const auto removal : {Variants::Removal::recursive_v6_19, Variants::Removal::rcu_deferred}) {
 		Config c = npt_config();
 		c.variants.removal = removal;
 		Vm vm(c);
@@ -395,9 +395,9 @@ TEST(TdpMmuRemovalVariants, ChildrenProcessedAtOnceVersusAfterGracePeriod)
 		auto frozen = [&] {
 			u64 n = 0, leaves = 0;
 			for (const auto& e : vm.changes())
-				if (e.b == 0x5a0) {
+				if (e.new_spte == 0x5a0) {
 					n++;
-					leaves += e.a != 0;
+					leaves += e.old_spte != 0;
 				}
 			return std::pair{n, leaves};
 		};

@@ -125,5 +125,47 @@ TEST(BpftraceFormats, EveryPrintfIsATdxEventTheParserReads)
 		EXPECT_TRUE(leaves.count(l)) << l;
 }
 
+// The scripts print each TDX event with the payload format of
+// event_formats (the one table the writer fills), a %s filled in with a
+// literal leaf or hook name where the probe knows it; docs/trace-format.md
+// shows each of those formats in its table.
+TEST(BpftraceFormats, ScriptsAndDocsUseTheEventTable)
+{
+	const std::string docs = read_file(std::string(ARBORIST_TEST_DATA) + "/../../docs/trace-format.md");
+	std::vector<std::string> lines;
+	for (const char* script : {"/arborist-tdx.bt", "/arborist-tdx-split.bt"})
+		for (const std::string& f : printf_formats(TOOLS + script))
+			lines.push_back(f);
+	for (const EventFormat& e : event_formats) {
+		if (e.name.starts_with("tdx_")) {
+			EXPECT_NE(docs.find("| `" + std::string(e.name) + "` | `" + std::string(e.format) + "` |"),
+				  std::string::npos)
+				<< e.name;
+		}
+		if (e.format.empty() || !e.name.starts_with("tdx_"))
+			continue;
+		// the format as a pattern: %s is a word, every other character itself
+		std::string pattern = ": " + std::string(e.name) + ": ";
+		for (std::size_t i = 0; i < e.format.size(); i++) {
+			if (e.format.substr(i, 2) == "%s") {
+				pattern += "(%s|[A-Za-z0-9_.]+)";
+				i++;
+			} else if (std::string_view("\\^$.|?*+()[]{}").find(e.format[i]) != std::string_view::npos) {
+				pattern += std::string("\\") + e.format[i];
+			} else {
+				pattern += e.format[i];
+			}
+		}
+		const std::regex re(pattern + "\n");
+		std::size_t n = 0;
+		for (const std::string& l : lines)
+			if (l.find(": " + std::string(e.name) + ": ") != std::string::npos) {
+				n++;
+				EXPECT_TRUE(std::regex_search(l, re)) << l << "\nis not " << e.name << ": " << e.format;
+			}
+		EXPECT_GT(n, 0u) << e.name;
+	}
+}
+
 } // namespace
 } // namespace arborist::conform::test

@@ -8,6 +8,8 @@
 #include "conform/ftrace.hpp"
 
 namespace arborist::conform {
+
+using support::hex_digits;
 namespace {
 
 const Where W{"t.txt", 7};
@@ -204,8 +206,8 @@ TEST(FtraceEvents, ClassifyAndHex)
 	EXPECT_EQ(classify_event("mark_mmio_spte"), EventId::mark_mmio_spte);
 	EXPECT_EQ(classify_event("kvm_exit"), EventId::other);
 	EXPECT_EQ(event_name(EventId::fast_page_fault), "fast_page_fault");
-	EXPECT_EQ(hex(0), "0");
-	EXPECT_EQ(hex(0x2c53827), "2c53827");
+	EXPECT_EQ(hex_digits(0), "0");
+	EXPECT_EQ(hex_digits(0x2c53827), "2c53827");
 }
 
 } // namespace

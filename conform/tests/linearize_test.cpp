@@ -10,6 +10,8 @@
 #include "trace_fixture.hpp"
 
 namespace arborist::conform::test {
+
+using support::hex_digits;
 namespace {
 
 // A root with tables down to level 1 (pfn 0x102, gfn 0-1ff), by CPU 0.
@@ -22,7 +24,7 @@ TraceBuilder tables()
 
 std::string set_spte(u64 gfn, u64 spte)
 {
-	return "gfn " + hex(gfn) + " spte " + hex(spte) + " (rwxu) level 1 at " + hex((0x102ull << 12) + gfn * 8);
+	return "gfn " + hex_digits(gfn) + " spte " + hex_digits(spte) + " (rwxu) level 1 at " + hex_digits((0x102ull << 12) + gfn * 8);
 }
 
 const u64 A = leaf(0x3fdfa);                    // ...e67

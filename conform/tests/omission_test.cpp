@@ -15,6 +15,8 @@
 #include "trace_fixture.hpp"
 
 namespace arborist::conform::test {
+
+using support::hex_digits;
 namespace {
 
 const Where W{"t.txt", 7};
@@ -245,7 +247,7 @@ TEST(Omission, MemslotDeleteZapsTheSlot)
 
 	TraceBuilder bad = vm_with_leaf();
 	bad.zap_all_fast(); // the roots invalidated, never zapped
-	expect_omission(run(bad, op(OpKind::memslot_delete)), "omission.memslot-zap", "gfn 5 level 1 = " + hex(LEAF));
+	expect_omission(run(bad, op(OpKind::memslot_delete)), "omission.memslot-zap", "gfn 5 level 1 = " + hex_digits(LEAF));
 }
 
 TEST(Omission, MemslotMoveZapsTheOldRangeOnly)
@@ -323,7 +325,7 @@ TEST(Omission, DirtyLoggingOnWriteProtectsTheSlot)
 	expect_accepted(run(ok, dirty_on()));
 
 	TraceBuilder bad = vm_with_leaf();
-	expect_omission(run(bad, dirty_on()), "omission.dirty-log-enable", "gfn 5 level 1 = " + hex(LEAF));
+	expect_omission(run(bad, dirty_on()), "omission.dirty-log-enable", "gfn 5 level 1 = " + hex_digits(LEAF));
 
 	// With INITIALLY_SET, kvm_mmu_slot_apply_flags() protects nothing.
 	TraceBuilder initially_set = vm_with_leaf();
@@ -342,8 +344,8 @@ TEST(Omission, DirtyLogGetWriteProtectsWhatWasWritten)
 	b.change(5, 1, LEAF, leaf_wrprot(0x5005));
 	announce(b, dirty_on());
 	// The vCPU writes GFN 5: the fast path restores W (fast_pf_fix_direct_spte()).
-	b.event("fast_page_fault", "vcpu 0 gva 5000 error_code P|W sptep 00000000a1b2c3d4 old 0x" + hex(leaf_wrprot(0x5005)) +
-					   " new " + hex(LEAF) + " spurious 0 fixed 1");
+	b.event("fast_page_fault", "vcpu 0 gva 5000 error_code P|W sptep 00000000a1b2c3d4 old 0x" + hex_digits(leaf_wrprot(0x5005)) +
+					   " new " + hex_digits(LEAF) + " spurious 0 fixed 1");
 	TraceBuilder ok = b;
 	ok.change(5, 1, LEAF, leaf_wrprot(0x5005));
 	expect_accepted(run(ok, op(OpKind::dirty_log_get)), 2);

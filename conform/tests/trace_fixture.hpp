@@ -115,9 +115,9 @@ public:
 	}
 	TraceBuilder& change(u64 gfn, unsigned level, u64 old_spte, u64 new_spte, unsigned cpu = 1, unsigned as_id = 0)
 	{
-		return event("kvm_tdp_mmu_spte_changed", "as id " + std::to_string(as_id) + " gfn " + hex(gfn) + " level " +
-								  std::to_string(level) + " old_spte " + hex(old_spte) +
-								  " new_spte " + hex(new_spte),
+		return event("kvm_tdp_mmu_spte_changed", "as id " + std::to_string(as_id) + " gfn " + support::hex_digits(gfn) + " level " +
+								  std::to_string(level) + " old_spte " + support::hex_digits(old_spte) +
+								  " new_spte " + support::hex_digits(new_spte),
 			     cpu);
 	}
 	TraceBuilder& zap_all_fast() { return event("kvm_mmu_zap_all_fast", "kvm-mmu-valid-gen 0 used_pages 0"); }

@@ -64,16 +64,16 @@ void mirror_hook_contract(Function& fn, const sp::SpteFlavor& f)
 						   !a.b("atomic") && !present(n) && last(o, a.w("level")));
 			},
 			src + " remove_external_spte()")
-		.ensure("split_only_with_seed001",
+		.ensure("split_only_with_private_huge_pages",
 			[=](const Args& a) {
 				const W o = a.w("old_spte"), n = a.w("new_spte"), l = a.w("level");
 				return sp::implies(d, a.result() == hook(MH::split),
-						   !a.b("atomic") && a.b("seed001") && present(n) && last(o, l) && !last(n, l));
+						   !a.b("atomic") && a.b("private_huge_pages") && present(n) && last(o, l) && !last(n, l));
 			},
 			"seed 001: \"is_last_spte(old_spte, level) && !is_last_spte(new_spte, level)\"")
 		.ensure("v6_19_nonatomic_never_installs",
 			[=](const Args& a) {
-				return sp::implies(d, !a.b("atomic") && !a.b("seed001") && present(a.w("new_spte")),
+				return sp::implies(d, !a.b("atomic") && !a.b("private_huge_pages") && present(a.w("new_spte")),
 						   a.result() == hook(MH::bug));
 			},
 			"\"Users that do non-atomic setting of PTEs don't operate on mirror roots\"")
@@ -96,14 +96,14 @@ void mirror_hook_function(Header& h, const sp::SpteFlavor& f)
 	Function& fn = h.add("ept_v6_19_mirror_hook_for_change",
 	      "Which external page-table hook a change old_spte -> new_spte of a mirror SPTE\n"
 	      "at level calls: tdp_mmu_set_spte_atomic() when atomic, else tdp_mmu_set_spte()\n"
-	      "of v6.19, or of seed 001 (split_external_spt) when seed001.  An\n"
+	      "of v6.19, or of seed 001 (split_external_spt) when private_huge_pages.  An\n"
 	      "ARBORIST_MIRROR_HOOK_* code.",
 	      false,
 	      {word_param("old_spte"), word_param("new_spte"), word_param("level"), bool_param("atomic"),
-	       bool_param("seed001")},
+	       bool_param("private_huge_pages")},
 	      [f](const Args& a) {
 		      return Value{sp::mirror_hook_for_change(d, f, a.w("old_spte"), a.w("new_spte"), a.w("level"),
-							      a.b("atomic"), a.b("seed001"))};
+							      a.b("atomic"), a.b("private_huge_pages"))};
 	      });
 	mirror_hook_contract(fn, f);
 }

@@ -34,28 +34,6 @@ namespace {
 using SS = sp::SeptState;
 using OS = sp::OpState;
 
-struct Named {
-	const char* name;
-	u64 code;
-};
-
-const Named sept_states[] = {
-	{"NL_MAPPED", u64(SS::NL_MAPPED)}, {"NL_BLOCKED", u64(SS::NL_BLOCKED)},
-	{"REMOVED", u64(SS::REMOVED)},     {"FREE", u64(SS::FREE)},
-	{"MAPPED", u64(SS::MAPPED)},       {"BLOCKEDW", u64(SS::BLOCKEDW)},
-	{"BLOCKED", u64(SS::BLOCKED)},     {"PENDING", u64(SS::PENDING)},
-	{"PENDING_BLOCKEDW", u64(SS::PENDING_BLOCKEDW)}, {"PENDING_BLOCKED", u64(SS::PENDING_BLOCKED)},
-};
-
-const Named op_states[] = {
-	{"UNINITIALIZED", u64(OS::UNINITIALIZED)}, {"INITIALIZED", u64(OS::INITIALIZED)},
-	{"RUNNABLE", u64(OS::RUNNABLE)},           {"LIVE_EXPORT", u64(OS::LIVE_EXPORT)},
-	{"PAUSED_EXPORT", u64(OS::PAUSED_EXPORT)}, {"POST_EXPORT", u64(OS::POST_EXPORT)},
-	{"MEMORY_IMPORT", u64(OS::MEMORY_IMPORT)}, {"STATE_IMPORT", u64(OS::STATE_IMPORT)},
-	{"POST_IMPORT", u64(OS::POST_IMPORT)},     {"LIVE_IMPORT", u64(OS::LIVE_IMPORT)},
-	{"FAILED_IMPORT", u64(OS::FAILED_IMPORT)},
-};
-
 // The module's leaf states (SEPT_CONVERT_TO_ENCODING bit 6, PS) and the rest,
 // as the module's sept_state_lookup.h lists them: the contracts check the codes.
 const SS leaf_states[] = {SS::MAPPED, SS::BLOCKED, SS::BLOCKEDW, SS::PENDING, SS::PENDING_BLOCKED, SS::PENDING_BLOCKEDW};
@@ -166,10 +144,10 @@ Output sept_flags_header()
 		    "op_state_lookup.c): the per-state flag predicates, and the blocked-and-tracked\n"
 		    "check of the removal leaves.  The whole SEAMCALL leaves, which read the 512\n"
 		    "children of an S-EPT page, are not extracted (docs/extract.md).";
-	for (const Named& s : sept_states)
-		h.defines.push_back(define(std::string("ARBORIST_SEPT_") + s.name, s.code, ""));
-	for (const Named& s : op_states)
-		h.defines.push_back(define(std::string("ARBORIST_OP_STATE_") + s.name, s.code, ""));
+	for (const auto& s : sp::sept_state_names)
+		h.defines.push_back(define("ARBORIST_SEPT_" + std::string(s.name), u64(s.state), ""));
+	for (const auto& s : sp::op_state_names)
+		h.defines.push_back(define("ARBORIST_OP_STATE_" + std::string(s.name), u64(s.code), ""));
 	h.defines.push_back(define("ARBORIST_TDX_GPA_RANGE_NOT_BLOCKED_RCX",
 				   tdx_abi::with_operand(st::TDX_GPA_RANGE_NOT_BLOCKED, opd::RCX),
 				   "TDX_GPA_RANGE_NOT_BLOCKED | OPERAND_ID_RCX"));

@@ -3,9 +3,10 @@
 // Construction (with constant folding) and printing of extract::CExpr.
 #include "arborist/extract/cexpr.hpp"
 
-#include <cstdio>
 #include <map>
 #include <utility>
+
+#include "arborist/support/hex.hpp"
 
 namespace arborist::extract {
 
@@ -236,16 +237,9 @@ bool wraps(Op op) { return op == Op::add || op == Op::mul || op == Op::sub || op
 
 std::string literal(u64 v, Dialect d, bool shift_count)
 {
-	char buf[32];
-	if (shift_count)
-		std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v));
-	else if (d == Dialect::c)
-		std::snprintf(buf, sizeof buf, "0x%llxULL", static_cast<unsigned long long>(v));
-	else if (v < 10)
-		std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v));
-	else
-		std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-	return buf;
+	if (shift_count || (d != Dialect::c && v < 10))
+		return std::to_string(v);
+	return support::hex(v) + (d == Dialect::c ? "ULL" : "");
 }
 
 // A rough printed size, to leave small subterms inline.

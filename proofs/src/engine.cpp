@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "arborist/obligation.hpp"
+#include "arborist/support/hex.hpp"
 
 namespace arborist::proofs {
 
@@ -29,11 +30,8 @@ std::string show_value(const z3::expr& v)
 	if (v.is_bool())
 		return v.is_true() ? "true" : v.is_false() ? "false" : v.to_string();
 	std::uint64_t n = 0;
-	if (v.is_numeral_u64(n)) {
-		char buf[32];
-		std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(n));
-		return buf;
-	}
+	if (v.is_numeral_u64(n))
+		return support::hex(n);
 	return v.to_string();
 }
 

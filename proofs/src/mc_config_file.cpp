@@ -289,7 +289,7 @@ private:
 		else if (k == "terminate-vm")
 			tdx_.tdx_variants.terminate_vm = named(k, v, impl::terminate_vm_names);
 		else if (k == "private-huge-pages")
-			tdx_.tdx_variants.private_huge_pages_seed001 = yes_no(k, v, "on", "off");
+			tdx_.tdx_variants.private_huge_pages = yes_no(k, v, "on", "off");
 		else if (k == "split-lock")
 			tdx_.split_shared = yes_no(k, v, "shared", "exclusive");
 		else if (k == "gmem-pin")

@@ -12,35 +12,12 @@ namespace arborist::mc {
 
 namespace {
 
+using tdx_abi::Leaf;
 using u64 = std::uint64_t;
 
 enum : std::uint8_t { FIRST, SECOND, FINISHED }; // the phases of a task
 // convert's actions, in order.
 enum : std::uint8_t { C_MUTEX, C_LOCK, C_DROP, C_TOPUP, C_RELOCK, C_DEMOTE, C_UNLOCK };
-
-void put(std::string& out, u64 v)
-{
-	do {
-		std::uint8_t b = v & 0x7f;
-		v >>= 7;
-		if (v)
-			b |= 0x80;
-		out.push_back(static_cast<char>(b));
-	} while (v);
-}
-
-std::string hex(u64 v)
-{
-	char b[24];
-	std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-	return b;
-}
-
-std::string status_name(u64 st)
-{
-	const std::string_view n = tdx_abi::status_base_name(st);
-	return n.empty() ? hex(st) : std::string(n);
-}
 
 constexpr u64 REGION_PA = DpamtSystem::BASE_PFN << 12;
 
@@ -129,17 +106,17 @@ std::optional<Violation> DpamtSystem::step(State& s, unsigned t, std::string* d)
 	impl::PamtEnv e{s.k, s.m, cfg_.variant, static_cast<int>(t)};
 	std::string what;
 	std::string leaf;
-	auto page_leaf = [&](const char* name, u64 st, const char* failure) {
+	auto page_leaf = [&](tdx_abi::Leaf l, u64 st, const char* failure) {
 		e.seamcall = true;
 		e.last_status = st;
-		leaf = name;
+		leaf = tdx_abi::leaf_name(l);
 		if (st != tdx_abi::status::TDX_SUCCESS)
 			s.k.fail(failure);
 	};
 	auto op_step = [&](const char* fn) {
 		what = std::string(fn) + ": " + th.op.step(e);
 		if (e.seamcall)
-			leaf = th.op.put ? "TDH.PHYMEM.PAMT.REMOVE" : "TDH.PHYMEM.PAMT.ADD";
+			leaf = tdx_abi::leaf_name(th.op.put ? Leaf::TDH_PHYMEM_PAMT_REMOVE : Leaf::TDH_PHYMEM_PAMT_ADD);
 	};
 	const unsigned pages = cfg_.tasks[t].kind == DpamtTask::teardown ? cfg_.tasks[t].pages : 1;
 	switch (cfg_.tasks[t].kind) {
@@ -151,7 +128,7 @@ std::optional<Violation> DpamtSystem::step(State& s, unsigned t, std::string* d)
 				what += th.op.ret ? ", returns -EIO" : ", returns 0";
 			}
 		} else {
-			page_leaf("TDH.MEM.PAGE.AUG", s.m.assign_4k(page_pa(t, 0), tdx_abi::operand::R8),
+			page_leaf(Leaf::TDH_MEM_PAGE_AUG, s.m.assign_4k(page_pa(t, 0), tdx_abi::operand::R8),
 				  "tdx_mem_page_aug: TDH.MEM.PAGE.AUG failed (KVM_BUG_ON)");
 			what = "tdx_sept_set_private_spte: tdh_mem_page_aug";
 			th.phase = FINISHED;
@@ -165,10 +142,10 @@ std::optional<Violation> DpamtSystem::step(State& s, unsigned t, std::string* d)
 		const bool teardown = cfg_.tasks[t].kind == DpamtTask::teardown;
 		if (th.phase == FIRST) {
 			if (teardown)
-				page_leaf("TDH.PHYMEM.PAGE.RECLAIM", s.m.release_4k(page_pa(t, th.next_page), tdx_abi::operand::RCX),
+				page_leaf(Leaf::TDH_PHYMEM_PAGE_RECLAIM, s.m.release_4k(page_pa(t, th.next_page), tdx_abi::operand::RCX),
 					  "tdx_reclaim_page: TDH.PHYMEM.PAGE.RECLAIM failed (WARN)");
 			else
-				page_leaf("TDH.MEM.PAGE.REMOVE", s.m.release_4k(page_pa(t, 0), tdx_abi::operand::RCX),
+				page_leaf(Leaf::TDH_MEM_PAGE_REMOVE, s.m.release_4k(page_pa(t, 0), tdx_abi::operand::RCX),
 					  "tdx_sept_remove_private_spte: TDH.MEM.PAGE.REMOVE failed (KVM_BUG_ON)");
 			what = teardown ? "tdx_reclaim_page: tdh_phymem_page_reclaim of page " + std::to_string(th.next_page)
 					: "tdx_sept_remove_private_spte: tdh_mem_page_remove";
@@ -188,8 +165,8 @@ std::optional<Violation> DpamtSystem::step(State& s, unsigned t, std::string* d)
 	if (d) {
 		last_calls_.clear();
 		if (e.seamcall) {
-			last_calls_.push_back({leaf, status_name(e.last_status)});
-			what += "; SEAMCALL " + leaf + " -> " + status_name(e.last_status);
+			last_calls_.push_back({leaf, tdx_abi::status_text(e.last_status)});
+			what += "; SEAMCALL " + leaf + " -> " + tdx_abi::status_text(e.last_status);
 		}
 		*d = what;
 		if (cfg_.tasks[t].kind != DpamtTask::convert)
@@ -229,7 +206,7 @@ std::string DpamtSystem::convert_step(State& s, unsigned t, impl::PamtEnv& e, st
 		}
 		e.seamcall = true;
 		e.last_status = s.m.demote_2m(s.m.region_pa(region_[t]), p0, p1);
-		leaf = "TDH.MEM.PAGE.DEMOTE";
+		leaf = tdx_abi::leaf_name(Leaf::TDH_MEM_PAGE_DEMOTE);
 		if (e.last_status != tdx_abi::status::TDX_SUCCESS)
 			s.k.fail("tdx_sept_split_private_spte: TDH.MEM.PAGE.DEMOTE failed (KVM_BUG_ON)");
 		return p0 ? "tdx_sept_split_private_spte: tdh_mem_page_demote with a PAMT pair from the per-VM cache"
@@ -270,7 +247,7 @@ std::optional<Violation> DpamtSystem::check(const State& s) const
 		for (unsigned t = 0; t < thread_count(); t++)
 			if (holds_reference(s, t))
 				return violation(DpamtProperty::reference_without_pair,
-						 thread_name(t) + " holds a PAMT reference on the 2M region at " + hex(REGION_PA) +
+						 thread_name(t) + " holds a PAMT reference on the 2M region at " + support::hex(REGION_PA) +
 							 " (refcount " + std::to_string(s.k.refcount[0]) +
 							 ") but the module has no PAMT page pair for it");
 	if (checks(DpamtProperty::refcount_balanced)) {
@@ -291,30 +268,30 @@ std::optional<Violation> DpamtSystem::check(const State& s) const
 void DpamtSystem::encode_shared(const State& s, std::string& out) const
 {
 	for (int r : s.k.refcount)
-		put(out, static_cast<u64>(r + 64));
-	put(out, static_cast<u64>(s.k.lock_owner + 1));
-	put(out, s.cache_pages | static_cast<u64>(s.cache_owner + 1) << 4 | u64{s.mmu_writer} << 8);
-	put(out, s.k.failure != nullptr);
-	s.m.encode([&](u64 v) { put(out, v); });
+		put_key(out, static_cast<u64>(r + 64));
+	put_key(out, static_cast<u64>(s.k.lock_owner + 1));
+	put_key(out, s.cache_pages | static_cast<u64>(s.cache_owner + 1) << 4 | u64{s.mmu_writer} << 8);
+	put_key(out, s.k.failure != nullptr);
+	s.m.encode([&](u64 v) { put_key(out, v); });
 }
 
 void DpamtSystem::encode_thread(const State& s, unsigned t, std::string& out) const
 {
 	const DpamtThread& th = s.th[t];
-	put(out, th.phase | th.next_page << 2 | th.conv << 4);
-	put(out, th.op.pc);
-	put(out, static_cast<u64>(th.op.ret + 8));
+	put_key(out, th.phase | th.next_page << 2 | th.conv << 4);
+	put_key(out, th.op.pc);
+	put_key(out, static_cast<u64>(th.op.ret + 8));
 }
 
 std::string DpamtSystem::describe_state(const State& s) const
 {
-	std::string r = "pamt_refcount of the 2M region at " + hex(REGION_PA) + ": " + std::to_string(s.k.refcount[0]) +
+	std::string r = "pamt_refcount of the 2M region at " + support::hex(REGION_PA) + ": " + std::to_string(s.k.refcount[0]) +
 			"\npamt_lock: " + (s.k.lock_owner < 0 ? "free" : "held by " + thread_name(s.k.lock_owner)) +
 			"\nPAMT page pair: " + (s.m.has_pair(REGION_PA) ? "installed" : "absent") + ", " +
 			std::to_string(s.m.used_pages(REGION_PA)) + " 4K pages in use\n";
 	for (unsigned t = 0; t < thread_count(); t++)
 		if (cfg_.tasks[t].kind == DpamtTask::convert)
-			r += thread_name(t) + "'s 2M page at " + hex(s.m.region_pa(region_[t])) + ": PAMT pair " +
+			r += thread_name(t) + "'s 2M page at " + support::hex(s.m.region_pa(region_[t])) + ": PAMT pair " +
 			     (s.m.has_pair(s.m.region_pa(region_[t])) ? "installed (split)" : "absent") + "\n";
 	if (s.m.regions() > 1)
 		r += "per-VM PAMT cache: " + std::to_string(s.cache_pages) + " pages\n";
@@ -329,7 +306,7 @@ std::string DpamtSystem::describe_state(const State& s) const
 
 std::string DpamtSystem::dot(const State& s) const
 {
-	return "digraph dpamt {\n  node [shape=box, fontname=monospace];\n  region [label=\"2M region " + hex(REGION_PA) +
+	return "digraph dpamt {\n  node [shape=box, fontname=monospace];\n  region [label=\"2M region " + support::hex(REGION_PA) +
 	       "\\nrefcount " + std::to_string(s.k.refcount[0]) + "\\nPAMT pair " +
 	       (s.m.has_pair(REGION_PA) ? "installed" : "absent") + "\"];\n}\n";
 }

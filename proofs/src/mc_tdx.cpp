@@ -15,32 +15,12 @@ namespace arborist::mc {
 
 namespace {
 
-void put(std::string& out, u64 v)
-{
-	// Little-endian, variable length: small numbers (states, levels, flags)
-	// take one byte.
-	do {
-		std::uint8_t b = v & 0x7f;
-		v >>= 7;
-		if (v)
-			b |= 0x80;
-		out.push_back(static_cast<char>(b));
-	} while (v);
-}
-
 TdVm& mutable_vm(TdxMcState& s)
 {
 	// Copy on write: a state's VM may be shared with its parent and siblings.
 	if (s.vm.use_count() > 1)
 		s.vm = std::make_shared<TdVm>(*s.vm);
 	return *s.vm;
-}
-
-std::string hex(u64 v)
-{
-	char b[24];
-	std::snprintf(b, sizeof b, "%llx", static_cast<unsigned long long>(v));
-	return b;
 }
 
 const char* task_name(TdxTask k)
@@ -71,23 +51,13 @@ std::vector<std::string> kvm_bugs(const TdVm& vm)
 	return r;
 }
 
-// A status by name; a BUSY one with the operand the module names (the lock
-// that was held), e.g. TDX_OPERAND_BUSY|SEPT_TREE.
-std::string status_text(u64 status)
-{
-	if (tdx_abi::tdx_operand_busy(status))
-		return tdx_abi::status_with_operand_name(status);
-	const std::string_view st = tdx_abi::status_base_name(status);
-	return st.empty() ? std::to_string(status) : std::string(st);
-}
-
 // The last SEAMCALLs the module ran, for counterexample steps.
 std::string seamcalls_since(const hw::SimModule& m, std::size_t from)
 {
 	std::string r;
 	for (std::size_t i = from; i < m.trace.size(); i++) {
 		const auto& c = m.trace[i];
-		r += (r.empty() ? "" : ", ") + tdx_abi::leaf_name(c.leaf) + " -> " + status_text(c.status);
+		r += (r.empty() ? "" : ", ") + tdx_abi::leaf_name(c.leaf) + " -> " + tdx_abi::status_text(c.status);
 	}
 	return r;
 }
@@ -140,7 +110,7 @@ std::string map_step(const Mmu::MapOp& before, const Mmu::MapOp& after, impl::Va
 	const bool target = before.pc == Mmu::MapOp::TARGET_SET ||
 			    (before.pc == Mmu::MapOp::LOOP && before.it.level == before.f.goal_level);
 	const std::string what = target ? "tdp_mmu_map_handle_target_level" : "tdp_mmu_link_sp";
-	const std::string hook = mw == MW::hook_freezes_seed000 && mirror ? "TDX hook: " : "";
+	const std::string hook = mw == MW::hook_freezes && mirror ? "TDX hook: " : "";
 	const std::uint8_t at = set_begun ? std::uint8_t{A::BEGIN} : before.set.pc;
 	const bool external = static_cast<spec::MirrorHook>(after.set.hook) == spec::MirrorHook::set ||
 			      static_cast<spec::MirrorHook>(after.set.hook) == spec::MirrorHook::link;
@@ -148,7 +118,7 @@ std::string map_step(const Mmu::MapOp& before, const Mmu::MapOp& after, impl::Va
 	case A::BEGIN:
 		if (!mirror || !external)
 			return what + ": try_cmpxchg64";
-		if (mw == MW::seamcall_then_cmpxchg_seed000)
+		if (mw == MW::seamcall_then_cmpxchg)
 			return what + ": S-EPT SEAMCALL before the cmpxchg";
 		return what + ": " + hook + "try_cmpxchg64 to FROZEN_SPTE";
 	case A::EXTERNAL: return what + ": " + hook + "S-EPT SEAMCALL";
@@ -253,8 +223,8 @@ std::string TdxSystem::validate() const
 			continue;
 		TdVm probe = *s.vm;
 		if (!probe.resolve_fault(k.gpa ? k.gpa : cfg_.fault_gpa))
-			return "task " + std::to_string(t + 1) + ": no guest_memfd page for GPA 0x" +
-			       hex(k.gpa ? k.gpa : cfg_.fault_gpa);
+			return "task " + std::to_string(t + 1) + ": no guest_memfd page for GPA " +
+			       support::hex(k.gpa ? k.gpa : cfg_.fault_gpa);
 	}
 	return "";
 }
@@ -547,7 +517,7 @@ std::optional<Violation> TdxSystem::step(State& s, unsigned t, std::string* d) c
 		last_calls_.clear();
 		for (std::size_t i = calls_before; i < vm.module().trace.size(); i++) {
 			const auto& c = vm.module().trace[i];
-			last_calls_.push_back({tdx_abi::leaf_name(c.leaf), status_text(c.status)});
+			last_calls_.push_back({tdx_abi::leaf_name(c.leaf), tdx_abi::status_text(c.status)});
 		}
 	}
 	vm.module().trace.clear(); // the trace is for the step's description only
@@ -627,7 +597,7 @@ std::optional<Violation> TdxSystem::check(const State& s) const
 		if (checks(TdxProperty::pamt_page_returned_while_owned) && pv && pv->pt != spec::PageType::PT_NDA &&
 		    !pages.used(pfn))
 			return violation(TdxProperty::pamt_page_returned_while_owned,
-					 "frame 0x" + hex(pfn) + " is free in the host allocator while the PAMT still has it " +
+					 "frame " + support::hex(pfn) + " is free in the host allocator while the PAMT still has it " +
 						 (pv->pt == spec::PageType::PT_REG ? "as a TD private page (PT_REG)" : "owned by the TD"));
 	}
 	// A running vCPU's cached translation to a page that is no longer the TD's.
@@ -638,7 +608,7 @@ std::optional<Violation> TdxSystem::check(const State& s) const
 				const auto pv = vm.module().pamt(pfn);
 				if (!pv || pv->pt == spec::PageType::PT_NDA || pv->owner != vm.module().tdr_pa())
 					return violation(TdxProperty::tlb_stale_translation,
-							 "vCPU 0 is in the guest with a cached translation to frame 0x" + hex(pfn) +
+							 "vCPU 0 is in the guest with a cached translation to frame " + support::hex(pfn) +
 								 ", which the TD no longer owns");
 			}
 	if (checks(TdxProperty::td_page_leaked) && all_done(s))
@@ -646,7 +616,7 @@ std::optional<Violation> TdxSystem::check(const State& s) const
 			const auto pv = vm.module().pamt(pfn);
 			if (pages.used(pfn) || (pv && pv->pt != spec::PageType::PT_NDA))
 				return violation(TdxProperty::td_page_leaked,
-						 "frame 0x" + hex(pfn) + " was never given back to the host");
+						 "frame " + support::hex(pfn) + " was never given back to the host");
 		}
 	// "mirror and S-EPT agree once no operation is in flight" (while the TD
 	// still has its HKID: after the release the mirror is zapped first)
@@ -665,150 +635,150 @@ std::optional<Violation> TdxSystem::check(const State& s) const
 void TdxSystem::encode_shared(const State& s, std::string& out) const
 {
 	const TdVm& vm = *s.vm;
-	put(out, s.readers);
-	put(out, s.writer | s.vm_destroyed << 1);
+	put_key(out, s.readers);
+	put_key(out, s.writer | s.vm_destroyed << 1);
 	// The TDP MMU: every live table and its SPTEs, the roots, RCU callbacks.
 	const auto& mmu = vm.mmu();
 	const auto& pt = mmu.tables();
-	put(out, pt.capacity());
+	put_key(out, pt.capacity());
 	for (u32 id = 0; id < pt.capacity(); id++) {
 		const impl::MmuPage& p = pt[id];
-		put(out, static_cast<u64>(p.state));
+		put_key(out, static_cast<u64>(p.state));
 		if (p.state == impl::SpState::freed)
 			continue;
-		put(out, p.level | p.mirror << 4 | p.invalid << 5 | p.root << 6 | p.scheduled_root_to_zap << 7);
-		put(out, p.gfn);
-		put(out, p.root_count);
-		put(out, p.external_spt);
+		put_key(out, p.level | p.mirror << 4 | p.invalid << 5 | p.root << 6 | p.scheduled_root_to_zap << 7);
+		put_key(out, p.gfn);
+		put_key(out, p.root_count);
+		put_key(out, p.external_spt);
 		const u64 np = mmu.nonpresent();
 		for (u32 i = 0; i < p.spt.size(); i++)
 			if (p.spt[i] != np) { // the rest hold the flavour's non-present value
-				put(out, i);
-				put(out, p.spt[i]);
+				put_key(out, i);
+				put_key(out, p.spt[i]);
 			}
 		out.push_back('|');
 	}
 	for (u32 id : pt.free_list())
-		put(out, id);
-	put(out, mmu.roots().size());
+		put_key(out, id);
+	put_key(out, mmu.roots().size());
 	for (u32 r : mmu.roots())
-		put(out, r);
-	put(out, mmu.rcu_queue().size());
+		put_key(out, r);
+	put_key(out, mmu.rcu_queue().size());
 	for (const auto& cb : mmu.rcu_queue())
-		put(out, cb.sp << 1 | static_cast<u32>(cb.kind));
-	put(out, mmu.bugs());
+		put_key(out, cb.sp << 1 | static_cast<u32>(cb.kind));
+	put_key(out, mmu.bugs());
 	// KVM's TDX state and the host's page allocator.
 	const auto& tdx = vm.tdx();
-	put(out, static_cast<u64>(tdx.state()) | tdx.hkid_assigned() << 2 | tdx.wait_for_sept_zap() << 3 |
+	put_key(out, static_cast<u64>(tdx.state()) | tdx.hkid_assigned() << 2 | tdx.wait_for_sept_zap() << 3 |
 			 tdx.vm_bugged() << 4 | tdx.vm_dead() << 5);
-	put(out, tdx.released_pages().size());
-	put(out, tdx.pinned_inodes());
+	put_key(out, tdx.released_pages().size());
+	put_key(out, tdx.pinned_inodes());
 	const auto& pages = vm.pages();
-	put(out, pages.cursor());
+	put_key(out, pages.cursor());
 	for (u64 pfn = pages.base(); pfn < pages.base() + pages.count(); pfn += 64) {
 		u64 bits = 0;
 		for (u64 i = 0; i < 64 && pfn + i < pages.base() + pages.count(); i++)
 			bits |= u64{pages.used(pfn + i)} << i;
-		put(out, bits);
+		put_key(out, bits);
 	}
 	// The module: TD state, every non-FREE S-EPT entry, PAMT, vCPUs.
 	const hw::SimModule& m = vm.module();
 	boost::hana::for_each(boost::hana::members(m.td()), [&](const auto& f) {
 		if constexpr (std::is_same_v<std::decay_t<decltype(f)>, spec::EpochState<hw::sim::C>>)
-			boost::hana::for_each(boost::hana::members(f), [&](const auto& g) { put(out, u64(g)); });
+			boost::hana::for_each(boost::hana::members(f), [&](const auto& g) { put_key(out, u64(g)); });
 		else
-			put(out, u64(f));
+			put_key(out, u64(f));
 	});
 	m.for_each_entry([&](u64 gpa, unsigned level, const hw::SeptEntryView& e) {
-		put(out, gpa | level);
-		put(out, static_cast<u64>(e.state));
-		put(out, e.hpa);
+		put_key(out, gpa | level);
+		put_key(out, static_cast<u64>(e.state));
+		put_key(out, e.hpa);
 	});
 	out.push_back('|');
 	for (u64 pfn = vm.options().tdmr_base_pfn; pfn < vm.options().tdmr_base_pfn + vm.options().tdmr_pages; pfn++) {
 		const auto pv = m.pamt(pfn);
 		if (!pv || pv->pt == spec::PageType::PT_NDA)
 			continue;
-		put(out, pfn);
-		put(out, static_cast<u64>(pv->pt));
-		put(out, pv->owner);
-		put(out, pv->bepoch);
+		put_key(out, pfn);
+		put_key(out, static_cast<u64>(pv->pt));
+		put_key(out, pv->owner);
+		put_key(out, pv->bepoch);
 	}
 	for (std::size_t i = 0; i < m.num_vcpus(); i++) {
 		const hw::VcpuView v = m.vcpu(i);
-		put(out, v.associated | v.in_guest << 1);
-		put(out, v.vcpu_epoch);
+		put_key(out, v.associated | v.in_guest << 1);
+		put_key(out, v.vcpu_epoch);
 	}
 	// The locks of SEAMCALLs in their window (sorted by the module).
 	if (!cfg_.lock_windows)
 		return;
 	out.push_back('|');
 	for (const spec::HeldLock& h : m.held_locks()) {
-		put(out, static_cast<u64>(h.lock) | static_cast<u64>(h.mode) << 3 | u64{h.owner} << 5);
-		put(out, h.key);
+		put_key(out, static_cast<u64>(h.lock) | static_cast<u64>(h.mode) << 3 | u64{h.owner} << 5);
+		put_key(out, h.key);
 	}
 }
 
 void TdxSystem::encode_thread(const State& s, unsigned t, std::string& out) const
 {
 	const TdxThread& th = s.th[t];
-	put(out, th.pc);
-	put(out, static_cast<u64>(th.result + 64));
+	put_key(out, th.pc);
+	put_key(out, static_cast<u64>(th.result + 64));
 	for (u64 pfn : th.tlb)
-		put(out, pfn);
+		put_key(out, pfn);
 	out.push_back('|');
 	if (tasks_[t].kind == TdxTask::unmap) {
 		const auto& u = th.unmap;
-		put(out, u.pc | u.flush << 4);
-		put(out, u.next.prev);
-		put(out, u.next.next);
-		put(out, u.next.pc | u.next.put.pc << 4);
+		put_key(out, u.pc | u.flush << 4);
+		put_key(out, u.next.prev);
+		put_key(out, u.next.next);
+		put_key(out, u.next.pc | u.next.put.pc << 4);
 		const auto& z = u.zap;
-		put(out, z.root);
-		put(out, z.pc | z.flush << 4);
-		put(out, z.it.sptep.sp);
-		put(out, z.it.sptep.index);
-		put(out, z.it.gfn);
-		put(out, z.it.level | z.it.valid << 4 | z.it.yielded << 5);
-		put(out, z.it.old_spte);
-		put(out, z.it.next_last_level_gfn);
-		put(out, z.it.yielded_gfn);
-		put(out, z.remove.pc);
-		put(out, z.remove.gfn);
+		put_key(out, z.root);
+		put_key(out, z.pc | z.flush << 4);
+		put_key(out, z.it.sptep.sp);
+		put_key(out, z.it.sptep.index);
+		put_key(out, z.it.gfn);
+		put_key(out, z.it.level | z.it.valid << 4 | z.it.yielded << 5);
+		put_key(out, z.it.old_spte);
+		put_key(out, z.it.next_last_level_gfn);
+		put_key(out, z.it.yielded_gfn);
+		put_key(out, z.remove.pc);
+		put_key(out, z.remove.gfn);
 	}
 	if (tasks_[t].kind == TdxTask::split) {
 		const auto& sp = th.split;
-		put(out, sp.pc);
-		put(out, static_cast<u64>(sp.ret + 64));
-		put(out, sp.sp);
-		put(out, sp.set.pc | sp.set.hook << 4);
-		put(out, sp.it.sptep.sp);
-		put(out, sp.it.sptep.index);
-		put(out, sp.it.gfn);
-		put(out, sp.it.level | sp.it.valid << 4 | sp.it.yielded << 5);
-		put(out, sp.it.old_spte);
-		put(out, sp.ext.pc);
-		put(out, static_cast<u64>(sp.ext.ret + 64));
+		put_key(out, sp.pc);
+		put_key(out, static_cast<u64>(sp.ret + 64));
+		put_key(out, sp.sp);
+		put_key(out, sp.set.pc | sp.set.hook << 4);
+		put_key(out, sp.it.sptep.sp);
+		put_key(out, sp.it.sptep.index);
+		put_key(out, sp.it.gfn);
+		put_key(out, sp.it.level | sp.it.valid << 4 | sp.it.yielded << 5);
+		put_key(out, sp.it.old_spte);
+		put_key(out, sp.ext.pc);
+		put_key(out, static_cast<u64>(sp.ext.ret + 64));
 	}
 	if (tasks_[t].kind != TdxTask::fault)
 		return;
 	const auto& m = th.map;
-	put(out, m.pc);
-	put(out, static_cast<u64>(m.ret + 64));
-	put(out, m.sp);
-	put(out, m.old_leaf);
-	put(out, m.set.new_spte);
-	put(out, m.set.pc | m.set.hook << 4);
-	put(out, static_cast<u64>(m.set.ret + 64));
+	put_key(out, m.pc);
+	put_key(out, static_cast<u64>(m.ret + 64));
+	put_key(out, m.sp);
+	put_key(out, m.old_leaf);
+	put_key(out, m.set.new_spte);
+	put_key(out, m.set.pc | m.set.hook << 4);
+	put_key(out, static_cast<u64>(m.set.ret + 64));
 	const auto& it = m.it;
-	put(out, it.sptep.sp);
-	put(out, it.sptep.index);
-	put(out, it.gfn);
-	put(out, it.level | it.valid << 4 | it.yielded << 5);
-	put(out, it.old_spte);
-	put(out, it.next_last_level_gfn);
+	put_key(out, it.sptep.sp);
+	put_key(out, it.sptep.index);
+	put_key(out, it.gfn);
+	put_key(out, it.level | it.valid << 4 | it.yielded << 5);
+	put_key(out, it.old_spte);
+	put_key(out, it.next_last_level_gfn);
 	for (u32 p : it.pt_path)
-		put(out, p);
+		put_key(out, p);
 }
 
 std::string TdxSystem::describe_state(const State& s) const

@@ -78,15 +78,15 @@ constexpr typename D::Word mirror_hook_atomic(const D& d, const SpteFlavor& f, c
 			   d.ite(is_last_spte(d, f, new_spte, level), d.lit(MirrorHook::set), d.lit(MirrorHook::link))));
 }
 
-// tdp_mmu_set_spte() on a mirror SPTE: v6.19, or seed 001 when `seed001`.
+// tdp_mmu_set_spte() on a mirror SPTE: v6.19, or seed 001 when `private_huge_pages`.
 template <Domain D>
 constexpr typename D::Word mirror_hook_nonatomic(const D& d, const SpteFlavor& f, const typename D::Word& old_spte,
 						 const typename D::Word& new_spte, const typename D::Word& level,
-						 const typename D::Bool& seed001)
+						 const typename D::Bool& private_huge_pages)
 {
 	const typename D::Bool present = is_shadow_present_pte(d, f, new_spte);
 	const typename D::Bool split =
-		seed001 && is_last_spte(d, f, old_spte, level) && !is_last_spte(d, f, new_spte, level);
+		private_huge_pages && is_last_spte(d, f, old_spte, level) && !is_last_spte(d, f, new_spte, level);
 	const typename D::Bool bug =
 		is_frozen_spte(d, f, old_spte) || is_frozen_spte(d, f, new_spte) || (present && !split);
 	return d.ite(bug, d.lit(MirrorHook::bug),
@@ -97,14 +97,14 @@ constexpr typename D::Word mirror_hook_nonatomic(const D& d, const SpteFlavor& f
 
 // The hook a change old -> new of a mirror SPTE at `level` calls, as a
 // MirrorHook code.  `atomic` selects tdp_mmu_set_spte_atomic() over
-// tdp_mmu_set_spte(); `seed001` selects seed 001's tdp_mmu_set_spte().
+// tdp_mmu_set_spte(); `private_huge_pages` selects seed 001's tdp_mmu_set_spte().
 template <Domain D>
 constexpr typename D::Word mirror_hook_for_change(const D& d, const SpteFlavor& f, const typename D::Word& old_spte,
 						  const typename D::Word& new_spte, const typename D::Word& level,
-						  const typename D::Bool& atomic, const typename D::Bool& seed001)
+						  const typename D::Bool& atomic, const typename D::Bool& private_huge_pages)
 {
 	return d.ite(atomic, mirror_hook_atomic(d, f, old_spte, new_spte, level),
-		     mirror_hook_nonatomic(d, f, old_spte, new_spte, level, seed001));
+		     mirror_hook_nonatomic(d, f, old_spte, new_spte, level, private_huge_pages));
 }
 
 } // namespace arborist::spec

@@ -102,6 +102,43 @@ enum class OpState : u64 {
 // PAMT page_type_t (pamt_manager.h).
 enum class PageType : u64 { PT_NDA = 0, PT_RSVD = 1, PT_REG = 3, PT_TDR = 4, PT_TDCX = 5, PT_TDVPR = 6, PT_EPT = 8 };
 
+// The module's names of these codes, for reports and the extracted C.
+template <class E>
+struct CodeName {
+	E code;
+	std::string_view name;
+};
+
+inline constexpr CodeName<Lifecycle> lifecycle_names[] = {
+	{Lifecycle::TD_HKID_ASSIGNED, "TD_HKID_ASSIGNED"}, {Lifecycle::TD_KEYS_CONFIGURED, "TD_KEYS_CONFIGURED"},
+	{Lifecycle::TD_BLOCKED, "TD_BLOCKED"},             {Lifecycle::TD_TEARDOWN, "TD_TEARDOWN"},
+};
+
+inline constexpr CodeName<OpState> op_state_names[] = {
+	{OpState::UNINITIALIZED, "UNINITIALIZED"}, {OpState::INITIALIZED, "INITIALIZED"},
+	{OpState::RUNNABLE, "RUNNABLE"},           {OpState::LIVE_EXPORT, "LIVE_EXPORT"},
+	{OpState::PAUSED_EXPORT, "PAUSED_EXPORT"}, {OpState::POST_EXPORT, "POST_EXPORT"},
+	{OpState::MEMORY_IMPORT, "MEMORY_IMPORT"}, {OpState::STATE_IMPORT, "STATE_IMPORT"},
+	{OpState::POST_IMPORT, "POST_IMPORT"},     {OpState::LIVE_IMPORT, "LIVE_IMPORT"},
+	{OpState::FAILED_IMPORT, "FAILED_IMPORT"},
+};
+
+inline constexpr CodeName<PageType> page_type_names[] = {
+	{PageType::PT_NDA, "PT_NDA"}, {PageType::PT_RSVD, "PT_RSVD"},   {PageType::PT_REG, "PT_REG"},
+	{PageType::PT_TDR, "PT_TDR"}, {PageType::PT_TDCX, "PT_TDCX"}, {PageType::PT_TDVPR, "PT_TDVPR"},
+	{PageType::PT_EPT, "PT_EPT"},
+};
+
+// The name of code v in one of the tables above, or empty.
+template <class E, std::size_t N>
+constexpr std::string_view code_name(const CodeName<E> (&table)[N], u64 v)
+{
+	for (const auto& n : table)
+		if (static_cast<u64>(n.code) == v)
+			return n.name;
+	return {};
+}
+
 // The largest S-EPT page fan-out; smaller geometries are for exhaustive
 // exploration in the model checker.
 inline constexpr std::size_t SEPT_FANOUT = 512;
@@ -429,16 +466,16 @@ constexpr typename D::Word count_if(const D& d, const typename D::Bool& commit, 
 }
 
 // --- the leaves ------------------------------------------------------------------
-namespace st = tdx_abi::status;
-namespace opd = tdx_abi::operand;
 
 // TDH.MEM.SEPT.ADD (leaf 3), section 5.1.
 template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> tdh_mem_sept_add(const D& d, const TdGeometry& g, const SeptArgs<D>& a,
 					     const SeptLocal<D, F>& s, Fault x = no_fault)
 {
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
 	Checks<D> c(d);
-	td_state_check(c, s.td, a.busy, {opd::RDX, true}, ops_sept_add_set, x);
+	td_state_check(c, s.td, a.busy, {.tdr_operand = opd::RDX, .takes_op_state_lock = true}, ops_sept_add_set, x);
 	const auto entry = walk_and_lock(c, g, s, a, 1, g.pwl - 1, TreeLock::shared, x);
 	const auto is_free = entry == d.lit(SeptState::FREE);
 	const auto is_nl = entry == d.lit(SeptState::NL_MAPPED);
@@ -458,8 +495,10 @@ template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> tdh_mem_page_add(const D& d, const TdGeometry& g, const SeptArgs<D>& a,
 					     const SeptLocal<D, F>& s, Fault x = no_fault)
 {
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
 	Checks<D> c(d);
-	td_state_check(c, s.td, a.busy, {opd::RDX, false}, ops_initialized_only, x);
+	td_state_check(c, s.td, a.busy, {.tdr_operand = opd::RDX, .takes_op_state_lock = false}, ops_initialized_only, x);
 	// No tree lock and no entry lock: the TDR is held exclusively.
 	const auto entry = walk_and_lock(c, g, s, a, 0, 0, TreeLock::none, x, EntryLock::none);
 	c.fail_if(!(entry == d.lit(SeptState::FREE)), tdx_abi::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
@@ -474,8 +513,10 @@ template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> tdh_mem_page_aug(const D& d, const TdGeometry& g, const SeptArgs<D>& a,
 					     const SeptLocal<D, F>& s, Fault x = no_fault)
 {
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
 	Checks<D> c(d);
-	td_state_check(c, s.td, a.busy, {opd::RDX, true}, ops_aug_set, x);
+	td_state_check(c, s.td, a.busy, {.tdr_operand = opd::RDX, .takes_op_state_lock = true}, ops_aug_set, x);
 	const auto entry = walk_and_lock(c, g, s, a, 0, 1, TreeLock::shared, x);
 	if (x != faults::aug_any_state)
 		c.fail_if(!one_of(d, entry, {SeptState::FREE, SeptState::REMOVED}),
@@ -491,8 +532,10 @@ template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> tdh_mem_range_block(const D& d, const TdGeometry& g, const SeptArgs<D>& a,
 						const SeptLocal<D, F>& s, Fault x = no_fault)
 {
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
 	Checks<D> c(d);
-	td_state_check(c, s.td, a.busy, {opd::RDX, true}, ops_block_set, x);
+	td_state_check(c, s.td, a.busy, {.tdr_operand = opd::RDX, .takes_op_state_lock = true}, ops_block_set, x);
 	const auto entry = walk_and_lock(c, g, s, a, 0, g.pwl - 1, TreeLock::exclusive, x);
 	c.fail_if(sept_any_blocked(d, entry), tdx_abi::with_operand(st::TDX_GPA_RANGE_ALREADY_BLOCKED, opd::RCX));
 	c.fail_if(!one_of(d, entry, {SeptState::NL_MAPPED, SeptState::MAPPED, SeptState::BLOCKEDW,
@@ -515,8 +558,10 @@ template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> tdh_mem_range_unblock(const D& d, const TdGeometry& g, const SeptArgs<D>& a,
 						  const SeptLocal<D, F>& s, Fault x = no_fault)
 {
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
 	Checks<D> c(d);
-	td_state_check(c, s.td, a.busy, {opd::RDX, true}, ops_block_set, x);
+	td_state_check(c, s.td, a.busy, {.tdr_operand = opd::RDX, .takes_op_state_lock = true}, ops_block_set, x);
 	const auto entry = walk_and_lock(c, g, s, a, 0, g.pwl - 1, TreeLock::exclusive, x);
 	c.fail_if(!sept_any_blocked(d, entry), tdx_abi::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
 	const auto required =
@@ -538,8 +583,9 @@ template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> tdh_mem_track(const D& d, const TdGeometry&, const SeptArgs<D>& a,
 					  const SeptLocal<D, F>& s, Fault x = no_fault)
 {
+	namespace opd = tdx_abi::operand;
 	Checks<D> c(d);
-	td_state_check(c, s.td, a.busy, {opd::RCX, true}, ops_track_set, x);
+	td_state_check(c, s.td, a.busy, {.tdr_operand = opd::RCX, .takes_op_state_lock = true}, ops_track_set, x);
 	const TrackResult<D> r = mem_track_epoch(d, s.td.epoch, a.busy.epoch, x);
 	const auto pre_ok = c.ok();
 	c.status = d.ite(pre_ok, r.status, c.status);
@@ -553,8 +599,10 @@ template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> tdh_mem_page_remove(const D& d, const TdGeometry& g, const SeptArgs<D>& a,
 						const SeptLocal<D, F>& s, Fault x = no_fault)
 {
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
 	Checks<D> c(d);
-	td_state_check(c, s.td, a.busy, {opd::RDX, true}, ops_remove_set, x);
+	td_state_check(c, s.td, a.busy, {.tdr_operand = opd::RDX, .takes_op_state_lock = true}, ops_remove_set, x);
 	const auto entry = walk_and_lock(c, g, s, a, 0, 2, TreeLock::shared, x);
 	c.fail_if(!(sept_is_leaf(d, entry) &&
 		    one_of(d, entry, {SeptState::MAPPED, SeptState::BLOCKED, SeptState::BLOCKEDW, SeptState::PENDING,
@@ -588,8 +636,10 @@ template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> tdh_mem_sept_remove(const D& d, const TdGeometry& g, const SeptArgs<D>& a,
 						const SeptLocal<D, F>& s, Fault x = no_fault)
 {
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
 	Checks<D> c(d);
-	td_state_check(c, s.td, a.busy, {opd::RDX, true}, ops_sept_remove_set, x);
+	td_state_check(c, s.td, a.busy, {.tdr_operand = opd::RDX, .takes_op_state_lock = true}, ops_sept_remove_set, x);
 	const auto entry = walk_and_lock(c, g, s, a, 1, g.pwl - 1, TreeLock::exclusive, x);
 	c.fail_if(!one_of(d, entry, {SeptState::NL_MAPPED, SeptState::NL_BLOCKED}),
 		  tdx_abi::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
@@ -613,8 +663,10 @@ template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> tdh_mem_page_demote(const D& d, const TdGeometry& g, const SeptArgs<D>& a,
 						const SeptLocal<D, F>& s, Fault x = no_fault)
 {
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
 	Checks<D> c(d);
-	td_state_check(c, s.td, a.busy, {opd::RDX, true}, ops_block_set, x);
+	td_state_check(c, s.td, a.busy, {.tdr_operand = opd::RDX, .takes_op_state_lock = true}, ops_block_set, x);
 	const auto entry = walk_and_lock(c, g, s, a, 1, 2, TreeLock::shared, x);
 	c.fail_if(!one_of(d, entry, {SeptState::MAPPED, SeptState::BLOCKED, SeptState::PENDING,
 				     SeptState::PENDING_BLOCKED}),
@@ -659,8 +711,10 @@ template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> tdh_mem_page_promote(const D& d, const TdGeometry& g, const SeptArgs<D>& a,
 						 const SeptLocal<D, F>& s, Fault x = no_fault)
 {
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
 	Checks<D> c(d);
-	td_state_check(c, s.td, a.busy, {opd::RDX, true}, ops_block_set, x);
+	td_state_check(c, s.td, a.busy, {.tdr_operand = opd::RDX, .takes_op_state_lock = true}, ops_block_set, x);
 	const auto entry = walk_and_lock(c, g, s, a, 1, 2, TreeLock::shared, x);
 	c.fail_if(!one_of(d, entry, {SeptState::NL_MAPPED, SeptState::NL_BLOCKED}),
 		  tdx_abi::with_operand(st::TDX_EPT_ENTRY_STATE_INCORRECT, opd::RCX));
@@ -685,8 +739,10 @@ template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> tdh_mr_extend(const D& d, const TdGeometry& g, const SeptArgs<D>& a,
 					  const SeptLocal<D, F>& s, Fault x = no_fault)
 {
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
 	Checks<D> c(d);
-	td_state_check(c, s.td, a.busy, {opd::RDX, false}, ops_initialized_only, x);
+	td_state_check(c, s.td, a.busy, {.tdr_operand = opd::RDX, .takes_op_state_lock = false}, ops_initialized_only, x);
 	c.fail_if(!a.page_info_ok, tdx_abi::with_operand(st::TDX_OPERAND_INVALID, opd::RCX));
 	// The walk to leaf stops at the first entry that is not NL_MAPPED; it
 	// must be a present (RWX != 0) leaf, else NOT_PRESENT|RCX; a present leaf
@@ -710,8 +766,10 @@ template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> tdh_mr_finalize(const D& d, const TdGeometry&, const SeptArgs<D>& a,
 					    const SeptLocal<D, F>& s, Fault x = no_fault)
 {
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
 	Checks<D> c(d);
-	td_state_check(c, s.td, a.busy, {opd::RCX, false}, ops_initialized_only, x);
+	td_state_check(c, s.td, a.busy, {.tdr_operand = opd::RCX, .takes_op_state_lock = false}, ops_initialized_only, x);
 	c.fail_if(s.td.num_vcpus == d.lit(0), st::TDX_NO_VCPUS);
 	SeptLocal<D, F> p = s;
 	p.td.op_state = d.ite(c.ok(), d.lit(OpState::RUNNABLE), s.td.op_state);
@@ -723,6 +781,8 @@ template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> tdh_mng_vpflushdone(const D& d, const TdGeometry&, const SeptArgs<D>& a,
 						const SeptLocal<D, F>& s, Fault x = no_fault)
 {
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
 	Checks<D> c(d);
 	c.fail_if(a.busy.tdr, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
 	c.fail_if(a.busy.kot, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, opd::KOT));
@@ -748,6 +808,8 @@ template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> tdh_phymem_cache_wb(const D& d, const TdGeometry&, const SeptArgs<D>& a,
 						const SeptLocal<D, F>& s, Fault = no_fault)
 {
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
 	Checks<D> c(d);
 	c.fail_if(a.busy.kot, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, opd::KOT));
 	const auto flushed = s.td.lifecycle == d.lit(Lifecycle::TD_BLOCKED);
@@ -762,6 +824,8 @@ template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> tdh_mng_key_freeid(const D& d, const TdGeometry&, const SeptArgs<D>& a,
 					       const SeptLocal<D, F>& s, Fault x = no_fault)
 {
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
 	Checks<D> c(d);
 	c.fail_if(a.busy.tdr, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
 	c.fail_if(!(s.td.lifecycle == d.lit(Lifecycle::TD_BLOCKED)), st::TDX_LIFECYCLE_STATE_INCORRECT);
@@ -779,6 +843,8 @@ template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> tdh_phymem_page_reclaim(const D& d, const TdGeometry&, const SeptArgs<D>& a,
 						    const SeptLocal<D, F>& s, Fault x = no_fault)
 {
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
 	Checks<D> c(d);
 	c.fail_if(!a.page_info_ok, tdx_abi::with_operand(st::TDX_OPERAND_INVALID, opd::RCX));
 	c.fail_if(a.busy.pamt, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, opd::RCX));
@@ -805,6 +871,8 @@ template <Domain D, std::size_t F>
 constexpr SeptOutcome<D, F> sept_seamcall(const D& d, const TdGeometry& g, tdx_abi::Leaf leaf,
 					  const SeptArgs<D>& a, const SeptLocal<D, F>& s, Fault x = no_fault)
 {
+	namespace st = tdx_abi::status;
+	namespace opd = tdx_abi::operand;
 	using L = tdx_abi::Leaf;
 	switch (leaf) {
 	case L::TDH_MEM_SEPT_ADD: return tdh_mem_sept_add(d, g, a, s, x);
@@ -840,22 +908,22 @@ struct SeptLeafInfo {
 };
 
 inline constexpr SeptLeafInfo sept_leaves[] = {
-	{tdx_abi::Leaf::TDH_MEM_SEPT_ADD, true, true, true},
-	{tdx_abi::Leaf::TDH_MEM_PAGE_ADD, true, true, false},
-	{tdx_abi::Leaf::TDH_MEM_PAGE_AUG, true, true, false},
-	{tdx_abi::Leaf::TDH_MEM_RANGE_BLOCK, true, true, false},
-	{tdx_abi::Leaf::TDH_MEM_RANGE_UNBLOCK, true, true, false},
-	{tdx_abi::Leaf::TDH_MEM_TRACK, true, false, false},
-	{tdx_abi::Leaf::TDH_MEM_PAGE_REMOVE, true, true, false},
-	{tdx_abi::Leaf::TDH_MEM_SEPT_REMOVE, true, true, true},
-	{tdx_abi::Leaf::TDH_MEM_PAGE_DEMOTE, true, true, true},
-	{tdx_abi::Leaf::TDH_MEM_PAGE_PROMOTE, true, true, true},
-	{tdx_abi::Leaf::TDH_MR_EXTEND, true, false, false},
-	{tdx_abi::Leaf::TDH_MR_FINALIZE, true, false, false},
-	{tdx_abi::Leaf::TDH_MNG_VPFLUSHDONE, false, false, false},
-	{tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB, false, false, false},
-	{tdx_abi::Leaf::TDH_MNG_KEY_FREEID, false, false, false},
-	{tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM, false, false, false},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_SEPT_ADD, .sept_leaf = true, .walks = true, .children = true},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_PAGE_ADD, .sept_leaf = true, .walks = true, .children = false},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_PAGE_AUG, .sept_leaf = true, .walks = true, .children = false},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_RANGE_BLOCK, .sept_leaf = true, .walks = true, .children = false},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_RANGE_UNBLOCK, .sept_leaf = true, .walks = true, .children = false},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_TRACK, .sept_leaf = true, .walks = false, .children = false},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_PAGE_REMOVE, .sept_leaf = true, .walks = true, .children = false},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_SEPT_REMOVE, .sept_leaf = true, .walks = true, .children = true},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_PAGE_DEMOTE, .sept_leaf = true, .walks = true, .children = true},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_PAGE_PROMOTE, .sept_leaf = true, .walks = true, .children = true},
+	{.leaf = tdx_abi::Leaf::TDH_MR_EXTEND, .sept_leaf = true, .walks = false, .children = false},
+	{.leaf = tdx_abi::Leaf::TDH_MR_FINALIZE, .sept_leaf = true, .walks = false, .children = false},
+	{.leaf = tdx_abi::Leaf::TDH_MNG_VPFLUSHDONE, .sept_leaf = false, .walks = false, .children = false},
+	{.leaf = tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB, .sept_leaf = false, .walks = false, .children = false},
+	{.leaf = tdx_abi::Leaf::TDH_MNG_KEY_FREEID, .sept_leaf = false, .walks = false, .children = false},
+	{.leaf = tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM, .sept_leaf = false, .walks = false, .children = false},
 };
 
 // Does the leaf's rule read or write the child page?  False for a leaf

@@ -54,15 +54,15 @@ elseif(CASE STREQUAL "bench_model")
 elseif(CASE STREQUAL "check_list")
   set(cmd check --json --list)
   set(rc_want 0)
-  set(checks error=null list.0.name=depth.seed000.seamcall-first list.0.tier=deep
-      list.0.file=proofs/configs/depth.seed000.seamcall-first.mc list.0.system=tdx
+  set(checks error=null list.0.name=busy.no-kick-retry list.0.tier=quick
+      list.0.file=proofs/configs/busy.no-kick-retry.mc list.0.system=tdx
       list.0.properties.0=deadlock list.0.properties.2=kvm.no_bug)
 elseif(CASE STREQUAL "check_violation_steps")
   set(cmd check --json mirror.seed000.seamcall-then-cmpxchg --dot ${WORK}/cex.dot)
   set(rc_want 0)
   set(checks error=null configurations.0.counterexample.11.step=12 configurations.0.counterexample.11.thread=fault1
       configurations.0.counterexample.11.seamcalls.0.leaf=TDH.MEM.PAGE.AUG
-      configurations.0.counterexample.11.seamcalls.0.status=TDX_EPT_ENTRY_STATE_INCORRECT
+      "configurations.0.counterexample.11.seamcalls.0.status=TDX_EPT_ENTRY_STATE_INCORRECT|RCX (0xc0000b0d00000001)"
       configurations.0.counterexample.0.step=1 files.0.written=true)
 elseif(CASE STREQUAL "check_file")
   set(cmd check --json ${SRC}/tests/data/mc/hook-order.mc)

@@ -21,7 +21,7 @@
 /*
  * Which external page-table hook a change old_spte -> new_spte of a mirror SPTE
  * at level calls: tdp_mmu_set_spte_atomic() when atomic, else tdp_mmu_set_spte()
- * of v6.19, or of seed 001 (split_external_spt) when seed001.  An
+ * of v6.19, or of seed 001 (split_external_spt) when private_huge_pages.  An
  * ARBORIST_MIRROR_HOOK_* code.
  */
 /*@
@@ -51,14 +51,16 @@
   @                                   && ((new_spte & 0x800) == 0)
   @                                   && ((level == 1) || ((old_spte & 0x80) != 0))));
   @ // seed 001: "is_last_spte(old_spte, level) && !is_last_spte(new_spte, level)"
-  @ ensures split_only_with_seed001: ((\result == 4)
-  @                                   ==> (!atomic
-  @                                        && seed001
-  @                                        && ((new_spte & 0x800) != 0)
-  @                                        && ((level == 1) || ((old_spte & 0x80) != 0))
-  @                                        && !((level == 1) || ((new_spte & 0x80) != 0))));
+  @ ensures split_only_with_private_huge_pages: ((\result == 4)
+  @                                              ==> (!atomic
+  @                                                   && private_huge_pages
+  @                                                   && ((new_spte & 0x800) != 0)
+  @                                                   && ((level == 1) || ((old_spte & 0x80) != 0))
+  @                                                   && !((level == 1) || ((new_spte & 0x80) != 0))));
   @ // "Users that do non-atomic setting of PTEs don't operate on mirror roots"
-  @ ensures v6_19_nonatomic_never_installs: ((!atomic && !seed001 && ((new_spte & 0x800) != 0))
+  @ ensures v6_19_nonatomic_never_installs: ((!atomic
+  @                                           && !private_huge_pages
+  @                                           && ((new_spte & 0x800) != 0))
   @                                          ==> (\result == 5));
   @ // "atomic zapping is never used on mirror roots"
   @ ensures atomic_zap_is_a_bug: ((atomic
@@ -75,7 +77,7 @@ static inline uint64_t ept_v6_19_mirror_hook_for_change(uint64_t old_spte,
                                                         uint64_t new_spte,
                                                         uint64_t level,
                                                         bool atomic,
-                                                        bool seed001)
+                                                        bool private_huge_pages)
 {
 	const bool t1 = (new_spte == 0x80000000000005a0ULL);
 
@@ -90,7 +92,7 @@ static inline uint64_t ept_v6_19_mirror_hook_for_change(uint64_t old_spte,
 	        : (((old_spte == 0x80000000000005a0ULL)
 	            || (new_spte == 0x80000000000005a0ULL)
 	            || (((new_spte & 0x800ULL) != 0x0ULL)
-	                && !(seed001
+	                && !(private_huge_pages
 	                     && ((level == 0x1ULL) || ((old_spte & 0x80ULL) != 0x0ULL))
 	                     && !((level == 0x1ULL) || ((new_spte & 0x80ULL) != 0x0ULL)))))
 	           ? 0x5ULL

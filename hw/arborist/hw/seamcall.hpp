@@ -77,47 +77,48 @@ struct LeafOperands {
 	tdx_abi::Leaf leaf;
 	TdHandle handle;
 	Reg handle_reg;
-	bool handle_flags; // the handle register is td_handle_and_flags_t: bit 0 a flag
-	bool rcx_page, rdx_page, r8_page; // a TDMR page (host physical address)
+	bool handle_flags = false; // the handle register is td_handle_and_flags_t: bit 0 a flag
+	// The register holds a TDMR page (host physical address).
+	bool rcx_page = false, rdx_page = false, r8_page = false;
 };
 
 inline constexpr LeafOperands leaf_operands_table[] = {
 	// TD construction and metadata (rdx of MNG.CREATE is the HKID, of
 	// MNG.INIT the TD_PARAMS page, of VP.INIT the vCPU's initial RCX)
-	{tdx_abi::Leaf::TDH_MNG_CREATE, TdHandle::tdr, Reg::rcx, false, true, false, false},
-	{tdx_abi::Leaf::TDH_MNG_KEY_CONFIG, TdHandle::tdr, Reg::rcx, false, true, false, false},
-	{tdx_abi::Leaf::TDH_MNG_ADDCX, TdHandle::tdr, Reg::rdx, false, true, true, false},
-	{tdx_abi::Leaf::TDH_MNG_INIT, TdHandle::tdr, Reg::rcx, false, true, false, false},
-	{tdx_abi::Leaf::TDH_MNG_RD, TdHandle::tdr, Reg::rcx, false, true, false, false},
-	{tdx_abi::Leaf::TDH_VP_CREATE, TdHandle::tdr, Reg::rdx, false, true, true, false},
-	{tdx_abi::Leaf::TDH_VP_ADDCX, TdHandle::tdvpr, Reg::rdx, false, true, true, false},
-	{tdx_abi::Leaf::TDH_VP_INIT, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
-	{tdx_abi::Leaf::TDH_VP_ENTER, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
-	{tdx_abi::Leaf::TDH_VP_FLUSH, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
-	{tdx_abi::Leaf::TDH_VP_RD, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
-	{tdx_abi::Leaf::TDH_VP_WR, TdHandle::tdvpr, Reg::rcx, false, true, false, false},
+	{.leaf = tdx_abi::Leaf::TDH_MNG_CREATE, .handle = TdHandle::tdr, .handle_reg = Reg::rcx, .rcx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_MNG_KEY_CONFIG, .handle = TdHandle::tdr, .handle_reg = Reg::rcx, .rcx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_MNG_ADDCX, .handle = TdHandle::tdr, .handle_reg = Reg::rdx, .rcx_page = true, .rdx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_MNG_INIT, .handle = TdHandle::tdr, .handle_reg = Reg::rcx, .rcx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_MNG_RD, .handle = TdHandle::tdr, .handle_reg = Reg::rcx, .rcx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_VP_CREATE, .handle = TdHandle::tdr, .handle_reg = Reg::rdx, .rcx_page = true, .rdx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_VP_ADDCX, .handle = TdHandle::tdvpr, .handle_reg = Reg::rdx, .rcx_page = true, .rdx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_VP_INIT, .handle = TdHandle::tdvpr, .handle_reg = Reg::rcx, .rcx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_VP_ENTER, .handle = TdHandle::tdvpr, .handle_reg = Reg::rcx, .rcx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_VP_FLUSH, .handle = TdHandle::tdvpr, .handle_reg = Reg::rcx, .rcx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_VP_RD, .handle = TdHandle::tdvpr, .handle_reg = Reg::rcx, .rcx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_VP_WR, .handle = TdHandle::tdvpr, .handle_reg = Reg::rcx, .rcx_page = true},
 	// the S-EPT leaves: RCX page info, RDX the TDR, R8 a page the module takes
-	{tdx_abi::Leaf::TDH_MEM_SEPT_ADD, TdHandle::tdr, Reg::rdx, true, false, true, true},
-	{tdx_abi::Leaf::TDH_MEM_PAGE_ADD, TdHandle::tdr, Reg::rdx, false, false, true, true},
-	{tdx_abi::Leaf::TDH_MEM_PAGE_AUG, TdHandle::tdr, Reg::rdx, false, false, true, true},
-	{tdx_abi::Leaf::TDH_MEM_RANGE_BLOCK, TdHandle::tdr, Reg::rdx, false, false, true, false},
-	{tdx_abi::Leaf::TDH_MEM_RANGE_UNBLOCK, TdHandle::tdr, Reg::rdx, false, false, true, false},
-	{tdx_abi::Leaf::TDH_MEM_PAGE_REMOVE, TdHandle::tdr, Reg::rdx, false, false, true, false},
-	{tdx_abi::Leaf::TDH_MEM_SEPT_REMOVE, TdHandle::tdr, Reg::rdx, false, false, true, false},
-	{tdx_abi::Leaf::TDH_MEM_PAGE_DEMOTE, TdHandle::tdr, Reg::rdx, true, false, true, true},
-	{tdx_abi::Leaf::TDH_MEM_PAGE_PROMOTE, TdHandle::tdr, Reg::rdx, false, false, true, false},
-	{tdx_abi::Leaf::TDH_MR_EXTEND, TdHandle::tdr, Reg::rdx, false, false, true, false},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_SEPT_ADD, .handle = TdHandle::tdr, .handle_reg = Reg::rdx, .handle_flags = true, .rdx_page = true, .r8_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_PAGE_ADD, .handle = TdHandle::tdr, .handle_reg = Reg::rdx, .rdx_page = true, .r8_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_PAGE_AUG, .handle = TdHandle::tdr, .handle_reg = Reg::rdx, .rdx_page = true, .r8_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_RANGE_BLOCK, .handle = TdHandle::tdr, .handle_reg = Reg::rdx, .rdx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_RANGE_UNBLOCK, .handle = TdHandle::tdr, .handle_reg = Reg::rdx, .rdx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_PAGE_REMOVE, .handle = TdHandle::tdr, .handle_reg = Reg::rdx, .rdx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_SEPT_REMOVE, .handle = TdHandle::tdr, .handle_reg = Reg::rdx, .rdx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_PAGE_DEMOTE, .handle = TdHandle::tdr, .handle_reg = Reg::rdx, .handle_flags = true, .rdx_page = true, .r8_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_PAGE_PROMOTE, .handle = TdHandle::tdr, .handle_reg = Reg::rdx, .rdx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_MR_EXTEND, .handle = TdHandle::tdr, .handle_reg = Reg::rdx, .rdx_page = true},
 	// RCX the TDR
-	{tdx_abi::Leaf::TDH_MEM_TRACK, TdHandle::tdr, Reg::rcx, false, true, false, false},
-	{tdx_abi::Leaf::TDH_MR_FINALIZE, TdHandle::tdr, Reg::rcx, false, true, false, false},
-	{tdx_abi::Leaf::TDH_MNG_VPFLUSHDONE, TdHandle::tdr, Reg::rcx, false, true, false, false},
-	{tdx_abi::Leaf::TDH_MNG_KEY_FREEID, TdHandle::tdr, Reg::rcx, false, true, false, false},
+	{.leaf = tdx_abi::Leaf::TDH_MEM_TRACK, .handle = TdHandle::tdr, .handle_reg = Reg::rcx, .rcx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_MR_FINALIZE, .handle = TdHandle::tdr, .handle_reg = Reg::rcx, .rcx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_MNG_VPFLUSHDONE, .handle = TdHandle::tdr, .handle_reg = Reg::rcx, .rcx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_MNG_KEY_FREEID, .handle = TdHandle::tdr, .handle_reg = Reg::rcx, .rcx_page = true},
 	// RCX a page (WBINVD: with a KeyID above x86_phys_bits)
-	{tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM, TdHandle::page, Reg::rcx, false, true, false, false},
-	{tdx_abi::Leaf::TDH_PHYMEM_PAGE_WBINVD, TdHandle::page, Reg::rcx, false, true, false, false},
-	{tdx_abi::Leaf::TDH_PHYMEM_PAGE_RDMD, TdHandle::page, Reg::rcx, false, true, false, false},
+	{.leaf = tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM, .handle = TdHandle::page, .handle_reg = Reg::rcx, .rcx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_PHYMEM_PAGE_WBINVD, .handle = TdHandle::page, .handle_reg = Reg::rcx, .rcx_page = true},
+	{.leaf = tdx_abi::Leaf::TDH_PHYMEM_PAGE_RDMD, .handle = TdHandle::page, .handle_reg = Reg::rcx, .rcx_page = true},
 	// RCX 0 (start) or 1 (resume): every HKID ready on the package
-	{tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB, TdHandle::package, Reg::none, false, false, false, false},
+	{.leaf = tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB, .handle = TdHandle::package, .handle_reg = Reg::none},
 };
 
 constexpr LeafOperands leaf_operands(tdx_abi::Leaf leaf)

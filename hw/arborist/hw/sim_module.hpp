@@ -372,7 +372,14 @@ public:
 			return std::nullopt;
 		give_page(tdvpr_pa, sim::PageType::PT_TDVPR);
 		td_.st.chldcnt += 1;
-		vcpus_.push_back(Vcpu{tdvpr_pa, true, false, sim::NO_LP, false, 0, false, sim::NO_LP});
+		vcpus_.push_back(Vcpu{.tdvpr_pa = tdvpr_pa,
+				      .live = true,
+				      .initialized = false,
+				      .assoc_lp = sim::NO_LP,
+				      .in_guest = false,
+				      .vcpu_epoch = 0,
+				      .stepping_filter = false,
+				      .entry_owner = sim::NO_LP});
 		return vcpus_.size() - 1;
 	}
 
@@ -676,7 +683,10 @@ private:
 	static constexpr SeptLeafAbi sept_leaf_abi(tdx_abi::Leaf leaf)
 	{
 		const LeafOperands o = leaf_operands(leaf);
-		return {o.r8_page, leaf == tdx_abi::Leaf::TDH_MEM_PAGE_AUG, o.handle_flags, leaf == tdx_abi::Leaf::TDH_MEM_PAGE_ADD};
+		return {.r8 = o.r8_page,
+			.r8_at_level = leaf == tdx_abi::Leaf::TDH_MEM_PAGE_AUG,
+			.rdx_flags = o.handle_flags,
+			.tdr_exclusive = leaf == tdx_abi::Leaf::TDH_MEM_PAGE_ADD};
 	}
 
 	// Only SEPT.ADD, SEPT.REMOVE, DEMOTE and PROMOTE see the child page

@@ -196,8 +196,8 @@ private:
 		}
 		for (; events_seen_ < log.events().size(); events_seen_++) {
 			const Event& e = log.events()[events_seen_];
-			if (e.kind == EventKind::get_page && is_root(e.a))
-				slots.push_back(static_cast<u32>(e.a));
+			if (e.kind == EventKind::get_page && is_root(e.sp))
+				slots.push_back(static_cast<u32>(e.sp));
 		}
 	}
 

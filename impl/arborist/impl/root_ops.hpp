@@ -12,12 +12,12 @@
 //    reference is never that of a valid root (KVM_BUG_ON); roots are
 //    invalidated and zapped elsewhere (kvm_tdp_mmu_invalidate_roots(),
 //    kvm_tdp_mmu_zap_invalidated_roots()).
-//  - seed003_refcount_dec_not_one: the first proposal quoted in seed 003,
+//  - refcount_dec_not_one: the first proposal quoted in seed 003,
 //    which invalidates and zaps inside the put and re-checks with
 //    refcount_dec_not_one() after the (yielding) zap, then forces the count
 //    to 0.  Sean Christopherson's objection: "_this_ task can't drop a
 //    reference taken by the other task".
-//  - seed003_dec_and_test: Paolo Bonzini's version from the same thread:
+//  - dec_and_test: Paolo Bonzini's version from the same thread:
 //    refcount_dec_and_test(), then xchg(invalid), refcount_set(1), zap,
 //    refcount_dec_and_test() again.
 #pragma once
@@ -28,7 +28,9 @@
 
 namespace arborist::impl {
 
-enum class PutRootVariant : std::uint8_t { v6_19, seed003_refcount_dec_not_one, seed003_dec_and_test };
+// Named by the refcount primitive that decides who frees the root; both
+// seed 003 proposals invalidate and zap inside the put.
+enum class PutRootVariant : std::uint8_t { v6_19, refcount_dec_not_one, dec_and_test };
 
 // What a root operation may touch, one atomic action per call.
 template <class M>
@@ -86,7 +88,7 @@ struct PutRootOp {
 		switch (pc) {
 		case START:
 		case RECHECK:
-			return variant == PutRootVariant::seed003_refcount_dec_not_one ? "refcount_dec_not_one"
+			return variant == PutRootVariant::refcount_dec_not_one ? "refcount_dec_not_one"
 										       : "refcount_dec_and_test";
 		case LIST_DEL: return "list_del_rcu";
 		case CALL_RCU: return "call_rcu(tdp_mmu_free_sp_rcu_callback)";
@@ -104,8 +106,8 @@ struct PutRootOp {
 	{
 		switch (variant) {
 		case PutRootVariant::v6_19: return step_v6_19(m);
-		case PutRootVariant::seed003_refcount_dec_not_one: return step_dec_not_one(m);
-		case PutRootVariant::seed003_dec_and_test: return step_dec_and_test(m);
+		case PutRootVariant::refcount_dec_not_one: return step_dec_not_one(m);
+		case PutRootVariant::dec_and_test: return step_dec_and_test(m);
 		}
 		return OpStatus::done;
 	}

@@ -71,7 +71,7 @@ constexpr Config td_mmu_config(const spec::TdGeometry& g, const Variants& v = {}
 	c.is_td = true;
 	c.td = g;
 	c.variants = v;
-	c.variants.private_huge_pages_seed001 = huge;
+	c.private_huge_pages = huge;
 	// KVM's own page tables are host memory, not TDX memory: keep their
 	// frame numbers apart from the TDMR so traces are unambiguous.
 	c.pt_base_pfn = 0x4000000;
@@ -285,7 +285,7 @@ public:
 private:
 	static Config mmu_config(const TdVmOptions& o)
 	{
-		Config c = td_mmu_config(o.geometry, o.variants, o.tdx_variants.private_huge_pages_seed001);
+		Config c = td_mmu_config(o.geometry, o.variants, o.tdx_variants.private_huge_pages);
 		c.resched_every = o.resched_every;
 		return c;
 	}

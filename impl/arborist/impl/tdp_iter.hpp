@@ -90,7 +90,10 @@ constexpr void tdp_iter_start(TdpIter& it, const PageTables& pt, u32 root, unsig
 	tdp_iter_restart(it, pt);
 }
 
-// try_step_down(): re-read the SPTE; descend into a present non-leaf.
+// try_step_down(): "Reread the SPTE before stepping down to avoid traversing
+// into page tables that are no longer linked from this entry" (tdp_iter.c):
+// under the read lock another task may have zapped or split the entry since
+// the iterator read it.  Descend into a present non-leaf.
 constexpr bool try_step_down(TdpIter& it, const PageTables& pt, const spec::SpteFlavor& f)
 {
 	if (it.level == it.min_level)

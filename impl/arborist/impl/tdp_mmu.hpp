@@ -86,9 +86,9 @@ struct Variants {
 	// callback with v6.19's hooks.
 	enum class Removal : std::uint8_t {
 		recursive_v6_19,
-		rcu_deferred_seed000,
-		rcu_block_parent_seed000,
-		rcu_block_children_seed000,
+		rcu_deferred,
+		rcu_block_parent,
+		rcu_block_children,
 	} removal = Removal::recursive_v6_19;
 	// Mirror write path: v6.19 freezes the SPTE, then updates S-EPT; seed 000
 	// questions doing the SEAMCALL first and the cmpxchg after.
@@ -100,12 +100,9 @@ struct Variants {
 	// SEAMCALL, final write), made by the hook: the same machine here.
 	enum class MirrorWrite : std::uint8_t {
 		frozen_v6_19,
-		seamcall_then_cmpxchg_seed000,
-		hook_freezes_seed000,
+		seamcall_then_cmpxchg,
+		hook_freezes,
 	} mirror_write = MirrorWrite::frozen_v6_19;
-	// Seed 001: split private huge pages with split_external_spt (DEMOTE)
-	// from tdp_mmu_set_spte() under exclusive mmu_lock.
-	bool private_huge_pages_seed001 = false;
 	// CONFIG_KVM_PROVE_MMU: tdp_mmu_zap_root() skips the 4K and 2M passes.
 	bool prove_mmu = false;
 	// Root put: v6.19, or one of the two proposals of seed 003 (root_ops.hpp).
@@ -120,6 +117,10 @@ struct Config {
 	bool ad_enabled = true;              // kvm_ad_enabled
 	u64 pt_base_pfn = 0x100000;          // frames of the page-table pool
 	Variants variants{};
+	// A TD with TdxVariants::private_huge_pages (td_mmu_config): mirror
+	// leaves above 4K, split with split_external_spt (DEMOTE) from
+	// tdp_mmu_set_spte() under exclusive mmu_lock.
+	bool private_huge_pages = false;
 	// Yield (cond_resched) after this many iterator steps in the zap and
 	// split walks; 0 = never.  need_resched() is the environment's choice,
 	// this makes it deterministic.
@@ -240,7 +241,7 @@ public:
 		if (mirror)
 			sp.external_spt = 0; // the mirror root's S-EPT root is the TD's (TDCS page)
 		roots_.insert(roots_.begin(), r); // list_add_rcu: at the head of tdp_mmu_roots
-		log_.add({EventKind::get_page, 0, sp.level, r, 1});
+		log_.add({.kind = EventKind::get_page, .level = sp.level, .sp = r});
 		return r;
 	}
 
@@ -389,7 +390,7 @@ public:
 				m.lockdep_held(LockMode::read);
 				gfn = m.fault_gfn(f);
 				m.bug_on(root == NO_SP || m.pt_[root].invalid, "kvm_tdp_mmu_map: no root or invalid root");
-				m.log_.add({EventKind::spte_requested, gfn, f.goal_level, f.pfn, 0});
+				m.log_.add({.kind = EventKind::spte_requested, .gfn = gfn, .level = f.goal_level, .pfn = f.pfn});
 				m.start(it, root, spec::PG_LEVEL_4K, gfn); // reads the root's entry
 				pc = LOOP;
 				return OpStatus::running;
@@ -469,7 +470,7 @@ public:
 			if (m.present(old_leaf) && (!m.last(old_leaf, it.level) ||
 						    spec::leaf_spte_change_needs_tlb_flush(d(), m.flavor(), old_leaf, set.new_spte)))
 				m.flush_remote_tlbs(it.gfn, it.level);
-			m.log_.add({EventKind::set_spte, it.gfn, it.level, set.new_spte, 0});
+			m.log_.add({.kind = EventKind::set_spte, .gfn = it.gfn, .level = it.level, .new_spte = set.new_spte});
 			return finish(RET_PF_FIXED);
 		}
 		// Force the guest to retry if installing an upper level SPTE failed.
@@ -933,7 +934,11 @@ public:
 			// -ENOMEM and give up.
 			sp = m.alloc_child_sp(it, true);
 			if (sp == NO_SP) {
-				m.log_.add({EventKind::split_huge_page, it.gfn, it.level, it.old_spte, 0, -ENOMEM});
+				m.log_.add({.kind = EventKind::split_huge_page,
+					    .gfn = it.gfn,
+					    .level = it.level,
+					    .old_spte = it.old_spte,
+					    .err = -ENOMEM});
 				return finish(-ENOMEM);
 			}
 			huge = it.old_spte;
@@ -1049,7 +1054,7 @@ private:
 	constexpr bool warn_on(bool cond, const char* what)
 	{
 		if (cond)
-			log_.add({EventKind::kvm_bug, 0, 0, 0, 0, 0, what});
+			log_.add({.kind = EventKind::kvm_bug, .what = what});
 		return cond;
 	}
 
@@ -1093,7 +1098,7 @@ private:
 	constexpr void flush_remote_tlbs(u64 gfn, unsigned level)
 	{
 		tlb_flushes_++;
-		log_.add({EventKind::tlb_flush, gfn, level, 0, 0});
+		log_.add({.kind = EventKind::tlb_flush, .gfn = gfn, .level = level});
 	}
 
 	// ---- iterator glue ------------------------------------------------------------
@@ -1135,7 +1140,7 @@ private:
 		pt_[sp].parent_index = it.sptep.index;
 		if (mirror)
 			pt_[sp].external_spt = hooks_.alloc_external_spt();
-		log_.add({EventKind::get_page, it.gfn, it.level - 1, sp, 1});
+		log_.add({.kind = EventKind::get_page, .gfn = it.gfn, .level = it.level - 1, .sp = sp});
 		return sp;
 	}
 
@@ -1203,7 +1208,7 @@ private:
 	{
 		using spec::MirrorHook;
 		const bool seamcall_first =
-			cfg_.variants.mirror_write == Variants::MirrorWrite::seamcall_then_cmpxchg_seed000;
+			cfg_.variants.mirror_write == Variants::MirrorWrite::seamcall_then_cmpxchg;
 		auto done = [&](int ret) {
 			// The SPTE now holds new_spte: a table it unlinked is removed
 			// (handle_removed_pt), after any spin on a frozen child.
@@ -1266,8 +1271,13 @@ private:
 		}
 	}
 
-	// kvm_tdp_mmu_write_spte(): xchg if the old value has volatile bits,
-	// else WRITE_ONCE; returns the value replaced.
+	// kvm_tdp_mmu_write_spte() (tdp_iter.h, Linux 6.12 and v6.19): xchg when
+	// kvm_tdp_mmu_spte_need_atomic_write(old) -- a present leaf with
+	// volatile bits, i.e. bits set outside mmu_lock (W by fast_page_fault(),
+	// A/D by the CPU) -- else WRITE_ONCE and return `old`.  The model always
+	// exchanges: an SPTE without volatile bits cannot change while the write
+	// lock is held, so xchg returns `old` there too, and both paths are one
+	// atomic action that returns the value replaced.
 	constexpr u64 write_spte_nonatomic(SptePtr p, u64 old, u64 new_spte)
 	{
 		(void)old;
@@ -1297,7 +1307,7 @@ private:
 					     bool* split_pending = nullptr)
 	{
 		switch (static_cast<spec::MirrorHook>(spec::mirror_hook_nonatomic(
-			d(), flavor(), old, new_spte, u64{level}, cfg_.variants.private_huge_pages_seed001))) {
+			d(), flavor(), old, new_spte, u64{level}, cfg_.private_huge_pages))) {
 		case spec::MirrorHook::remove:
 			if (remove_pending)
 				*remove_pending = remove_external_spte_begin(gfn, old, level);
@@ -1340,7 +1350,7 @@ private:
 		if (!last(old, level))
 			return false;
 		lockdep_held(LockMode::write); // "Zapping leaf spte is allowed only when write lock is held"
-		log_.add({EventKind::external_hook, gfn, level, old, 0, 0, "remove_external_spte"});
+		log_.add({.kind = EventKind::external_hook, .gfn = gfn, .level = level, .old_spte = old, .what = "remove_external_spte"});
 		return true;
 	}
 
@@ -1351,7 +1361,12 @@ private:
 		const u32 child = spte_to_child_sp(pt_, flavor(), new_spte, level);
 		if (bug_on(child == NO_SP || pt_[child].external_spt == 0, "split_external_spt: no external_spt"))
 			return;
-		log_.add({EventKind::external_hook, gfn, level, old, new_spte, 0, "split_external_spt"});
+		log_.add({.kind = EventKind::external_hook,
+			  .gfn = gfn,
+			  .level = level,
+			  .old_spte = old,
+			  .new_spte = new_spte,
+			  .what = "split_external_spt"});
 		bug_on(hooks_.split_external_spt(gfn, level, pt_[child].external_spt, old) != 0,
 		       "split_external_spt failed");
 	}
@@ -1363,7 +1378,12 @@ private:
 		const u32 child = spte_to_child_sp(pt_, flavor(), new_spte, level);
 		if (bug_on(child == NO_SP || pt_[child].external_spt == 0, "split_external_spt: no external_spt"))
 			return false;
-		log_.add({EventKind::external_hook, gfn, level, old, new_spte, 0, "split_external_spt"});
+		log_.add({.kind = EventKind::external_hook,
+			  .gfn = gfn,
+			  .level = level,
+			  .old_spte = old,
+			  .new_spte = new_spte,
+			  .what = "split_external_spt"});
 		if constexpr (SteppedSplitHooks<Hooks>)
 			op = hooks_.split_external_spt_begin(gfn, level, pt_[child].external_spt, old);
 		return true;
@@ -1385,7 +1405,7 @@ private:
 		}
 		if (old == new_spte)
 			return;
-		log_.add({EventKind::spte_changed, gfn, level, old, new_spte});
+		log_.add({.kind = EventKind::spte_changed, .gfn = gfn, .level = level, .old_spte = old, .new_spte = new_spte});
 		if (is_leaf)
 			bug_on(!spec::spte_writable_invariant(d(), flavor(), new_spte), "check_spte_writable_invariants");
 		if (!was_present && !is_present) {
@@ -1416,7 +1436,7 @@ private:
 	{
 		if (bug_on(sp == NO_SP, "handle_removed_pt: no child table"))
 			return;
-		log_.add({EventKind::prepare_zap_page, pt_[sp].gfn, pt_[sp].level, sp, 0});
+		log_.add({.kind = EventKind::prepare_zap_page, .gfn = pt_[sp].gfn, .level = pt_[sp].level, .sp = sp});
 		pt_[sp].state = SpState::unlinked; // tdp_mmu_unlink_sp()
 		if (cfg_.variants.removal != Variants::Removal::recursive_v6_19) {
 			if (pt_[sp].mirror && blocks_pruned_branch())
@@ -1464,8 +1484,11 @@ private:
 	{
 		if (!pt_[sp].mirror || pt_[sp].external_spt == 0)
 			return;
-		log_.add({EventKind::external_hook, pt_[sp].gfn, pt_[sp].level, pt_[sp].external_spt, 0, 0,
-			  "free_external_spt"});
+		log_.add({.kind = EventKind::external_hook,
+			  .gfn = pt_[sp].gfn,
+			  .level = pt_[sp].level,
+			  .hook_arg = pt_[sp].external_spt,
+			  .what = "free_external_spt"});
 		if (hooks_.free_external_spt(pt_[sp].gfn, pt_[sp].level, pt_[sp].external_spt) != 0) {
 			warn_on(true, "free_external_spt failed: page leaked");
 			pt_[sp].external_spt = 0;
@@ -1474,8 +1497,8 @@ private:
 
 	constexpr bool blocks_pruned_branch() const
 	{
-		return cfg_.variants.removal == Variants::Removal::rcu_block_parent_seed000 ||
-		       cfg_.variants.removal == Variants::Removal::rcu_block_children_seed000;
+		return cfg_.variants.removal == Variants::Removal::rcu_block_parent ||
+		       cfg_.variants.removal == Variants::Removal::rcu_block_children;
 	}
 
 	// Seed 000 for TDX, when the branch is pruned: "Setting the parent
@@ -1487,7 +1510,7 @@ private:
 	constexpr void block_pruned_branch(u32 sp)
 	{
 		if constexpr (PrunedBranchHooks<Hooks>) {
-			if (cfg_.variants.removal == Variants::Removal::rcu_block_children_seed000)
+			if (cfg_.variants.removal == Variants::Removal::rcu_block_children)
 				block_children(sp);
 			hooks_.block_pruned_spte(pt_[sp].gfn, pt_[sp].level + 1);
 			hooks_.track_pruned_branch();
@@ -1541,8 +1564,11 @@ private:
 
 	constexpr void run_rcu_callback(const RcuCallback& cb)
 	{
-		log_.add({EventKind::rcu_callback, pt_[cb.sp].gfn, pt_[cb.sp].level, cb.sp,
-			  cb.kind == RcuCallback::Kind::free_sp ? 0u : 1u});
+		log_.add({.kind = EventKind::rcu_callback,
+			  .gfn = pt_[cb.sp].gfn,
+			  .level = pt_[cb.sp].level,
+			  .sp = cb.sp,
+			  .pruned_branch = cb.kind == RcuCallback::Kind::zap_pruned_branch});
 		if (cb.kind == RcuCallback::Kind::zap_pruned_branch && pt_[cb.sp].mirror && blocks_pruned_branch()) {
 			const LockMode saved = take_lock(LockMode::write);
 			remove_pruned_branch(cb.sp);
@@ -1556,7 +1582,7 @@ private:
 			lock_ = saved;
 		}
 		if (pt_[cb.sp].root)
-			log_.add({EventKind::root_freed, 0, pt_[cb.sp].level, cb.sp, 0});
+			log_.add({.kind = EventKind::root_freed, .level = pt_[cb.sp].level, .sp = cb.sp});
 		free_sp(cb.sp);
 	}
 
@@ -1596,7 +1622,7 @@ private:
 	{
 		if (!ret)
 			stats_[level - 1] += pt_.fanout(); // kvm_update_page_stats(kvm, level - 1, SPTE_ENT_PER_PAGE)
-		log_.add({EventKind::split_huge_page, gfn, level, huge, 0, ret});
+		log_.add({.kind = EventKind::split_huge_page, .gfn = gfn, .level = level, .old_spte = huge, .err = ret});
 	}
 	constexpr u64 nonleaf_spte_of(u32 sp) const
 	{

@@ -90,7 +90,11 @@ private:
 };
 
 struct TdxVariants {
-	enum class Teardown : std::uint8_t { dynamic_v6_19, deferred_seed004 } teardown = Teardown::dynamic_v6_19;
+	// Private memory at VM destruction: v6.19 removes each page from the
+	// S-EPT (BLOCK, TRACK, REMOVE) as the mirror root is zapped; seed 004's
+	// RFC defers the removal to TD_TEARDOWN, where the pages are reclaimed
+	// after TDH.MNG.KEY.FREEID without any S-EPT call.
+	enum class Teardown : std::uint8_t { dynamic_v6_19, deferred_to_teardown } teardown = Teardown::dynamic_v6_19;
 	// KVM_TDX_TERMINATE_VM: none (v6.19 has no such ioctl); as posted
 	// (V4: kvm_trylock_all_vcpus(), kvm_vm_dead(), tdx_mmu_release_hkid();
 	// the remove hook RECLAIMs once the HKID is released); two known-bad
@@ -103,7 +107,10 @@ struct TdxVariants {
 		reclaim_once_dead,
 		release_without_dead,
 	} terminate_vm = TerminateVm::none;
-	bool private_huge_pages_seed001 = false;
+	// Seed 001 and the TDX huge-page series: 2M private leaves (AUG at
+	// level 2) and their split with split_external_spt (BLOCK, TRACK,
+	// DEMOTE).  The MMU reads it from Config::private_huge_pages.
+	bool private_huge_pages = false;
 	// v6.19 tdh_do_no_vcpus(): a zap-side SEAMCALL that returns
 	// TDX_OPERAND_BUSY is retried once after wait_for_sept_zap is set and
 	// every vCPU is kicked out of the guest.  Off: the SEAMCALL is issued
@@ -156,17 +163,17 @@ public:
 	// --trace`, docs/trace-format.md).  The *_call functions are the hooks.
 	constexpr int link_external_spt(u64 gfn, unsigned level, u64 external_spt)
 	{
-		hook_event("link_external_spt", gfn, level, external_spt, 0, 0);
+		hook_enter("link_external_spt", gfn, level, external_spt);
 		const int ret = link_external_spt_call(gfn, level, external_spt);
-		hook_event("link_external_spt", gfn, level, external_spt, 1, ret);
+		hook_return("link_external_spt", gfn, level, external_spt, ret);
 		return ret;
 	}
 
 	constexpr int set_external_spte(u64 gfn, unsigned level, u64 mirror_spte)
 	{
-		hook_event("set_external_spte", gfn, level, mirror_spte, 0, 0);
+		hook_enter("set_external_spte", gfn, level, mirror_spte);
 		const int ret = set_external_spte_call(gfn, level, mirror_spte);
-		hook_event("set_external_spte", gfn, level, mirror_spte, 1, ret);
+		hook_return("set_external_spte", gfn, level, mirror_spte, ret);
 		return ret;
 	}
 
@@ -195,7 +202,7 @@ public:
 
 	constexpr RemoveOp remove_external_spte_begin(u64 gfn, unsigned level, u64 mirror_spte)
 	{
-		hook_event("remove_external_spte", gfn, level, mirror_spte, 0, 0);
+		hook_enter("remove_external_spte", gfn, level, mirror_spte);
 		return {gfn, level, mirror_spte};
 	}
 
@@ -208,7 +215,7 @@ public:
 		auto remove = [&] { return hw::tdh_mem_page_remove(m_, tdr_pa_, gpa(op.gfn), tdx_level(op.level), &e1, &e2); };
 		auto done = [&] {
 			op.pc = RemoveOp::DONE;
-			hook_event("remove_external_spte", op.gfn, op.level, op.mirror_spte, 1, 0);
+			hook_return("remove_external_spte", op.gfn, op.level, op.mirror_spte, 0);
 			return true;
 		};
 		switch (op.pc) {
@@ -218,7 +225,7 @@ public:
 				// removed"; seed 004 reclaims in TD_TEARDOWN instead, and so
 				// does KVM_TDX_TERMINATE_VM (V4: "KVM_BUG_ON(!kvm->vm_dead,
 				// kvm); ret = tdx_reclaim_page(page)").
-				if (v_.teardown == TdxVariants::Teardown::deferred_seed004)
+				if (v_.teardown == TdxVariants::Teardown::deferred_to_teardown)
 					teardown_private_spte(op.level, pa);
 				else if (v_.terminate_vm != TdxVariants::TerminateVm::none) {
 					bug_on(!vm_dead_, "tdx_sept_remove_private_spte: HKID released, VM not dead");
@@ -264,17 +271,17 @@ public:
 
 	constexpr int free_external_spt(u64 gfn, unsigned level, u64 external_spt)
 	{
-		hook_event("free_external_spt", gfn, level, external_spt, 0, 0);
+		hook_enter("free_external_spt", gfn, level, external_spt);
 		const int ret = free_external_spt_call(gfn, level, external_spt);
-		hook_event("free_external_spt", gfn, level, external_spt, 1, ret);
+		hook_return("free_external_spt", gfn, level, external_spt, ret);
 		return ret;
 	}
 
 	constexpr int split_external_spt(u64 gfn, unsigned level, u64 new_spt, u64)
 	{
-		hook_event("split_external_spt", gfn, level, new_spt, 0, 0);
+		hook_enter("split_external_spt", gfn, level, new_spt);
 		const int ret = split_external_spt_call(gfn, level, new_spt);
-		hook_event("split_external_spt", gfn, level, new_spt, 1, ret);
+		hook_return("split_external_spt", gfn, level, new_spt, ret);
 		return ret;
 	}
 
@@ -350,7 +357,7 @@ public:
 
 	constexpr SplitExtOp split_external_spt_begin(u64 gfn, unsigned level, u64 new_spt, u64)
 	{
-		hook_event("split_external_spt", gfn, level, new_spt, 0, 0);
+		hook_enter("split_external_spt", gfn, level, new_spt);
 		return {gfn, level, new_spt};
 	}
 
@@ -365,7 +372,7 @@ public:
 		auto done = [&](int ret) {
 			op.ret = ret;
 			op.pc = SplitExtOp::DONE;
-			hook_event("split_external_spt", op.gfn, op.level, op.new_spt, 1, ret);
+			hook_return("split_external_spt", op.gfn, op.level, op.new_spt, ret);
 			return true;
 		};
 		switch (op.pc) {
@@ -417,12 +424,12 @@ public:
 	{
 		if (!hkid_assigned_)
 			return 0;
-		hook_event("block_pruned_spte", gfn, level, 0, 0, 0);
+		hook_enter("block_pruned_spte", gfn, level, 0);
 		u64 e1 = 0, e2 = 0;
 		const u64 err =
 			do_no_vcpus([&] { return hw::tdh_mem_range_block(m_, tdr_pa_, gpa(gfn), tdx_level(level), &e1, &e2); });
 		const int ret = tdx_bug_on(err, "TDH.MEM.RANGE.BLOCK") ? -EIO : 0;
-		hook_event("block_pruned_spte", gfn, level, 0, 1, ret);
+		hook_return("block_pruned_spte", gfn, level, 0, ret);
 		return ret;
 	}
 
@@ -442,7 +449,7 @@ public:
 			remove_external_spte(gfn, level, mirror_spte);
 			return 0;
 		}
-		hook_event("remove_pruned_spte", gfn, level, mirror_spte, 0, 0);
+		hook_enter("remove_pruned_spte", gfn, level, mirror_spte);
 		const u64 pa = page_pa(mirror_spte);
 		u64 e1 = 0, e2 = 0;
 		const u64 err =
@@ -453,7 +460,7 @@ public:
 			released(pa);
 			ret = 0;
 		}
-		hook_event("remove_pruned_spte", gfn, level, mirror_spte, 1, ret);
+		hook_return("remove_pruned_spte", gfn, level, mirror_spte, ret);
 		return ret;
 	}
 
@@ -464,7 +471,7 @@ public:
 	{
 		if (!hkid_assigned_)
 			return free_external_spt(gfn, level, external_spt);
-		hook_event("remove_pruned_spt", gfn, level, external_spt, 0, 0);
+		hook_enter("remove_pruned_spt", gfn, level, external_spt);
 		u64 e1 = 0, e2 = 0;
 		const u64 err =
 			do_no_vcpus([&] { return hw::tdh_mem_sept_remove(m_, tdr_pa_, gpa(gfn), tdx_level(level), &e1, &e2); });
@@ -472,7 +479,7 @@ public:
 		if (!tdx_bug_on(err, "TDH.MEM.SEPT.REMOVE") &&
 		    !tdx_bug_on(hw::tdh_phymem_page_wbinvd_hkid(m_, hkid_, external_spt), "TDH.PHYMEM.PAGE.WBINVD"))
 			ret = 0;
-		hook_event("remove_pruned_spt", gfn, level, external_spt, 1, ret);
+		hook_return("remove_pruned_spt", gfn, level, external_spt, ret);
 		return ret;
 	}
 
@@ -604,7 +611,7 @@ public:
 	// guest_memfd's pages to TD_TEARDOWN; the inode is pinned, at most 64.
 	constexpr bool gmem_defer_removal()
 	{
-		if (v_.teardown != TdxVariants::Teardown::deferred_seed004 || pinned_inodes_ >= TDX_MAX_GMEM_INODES)
+		if (v_.teardown != TdxVariants::Teardown::deferred_to_teardown || pinned_inodes_ >= TDX_MAX_GMEM_INODES)
 			return false;
 		pinned_inodes_++;
 		return true;
@@ -648,12 +655,24 @@ private:
 	}
 	constexpr bool level_supported(unsigned level) const
 	{
-		return level == 1 || (v_.private_huge_pages_seed001 && level == 2);
+		return level == 1 || (v_.private_huge_pages && level == 2);
 	}
 
-	constexpr void hook_event(const char* hook, u64 gfn, unsigned level, u64 arg, u64 exit, int ret)
+	// tdx_hook_enter / tdx_hook_exit (docs/trace-format.md): the kprobe and
+	// kretprobe of one external-hook call.
+	constexpr void hook_enter(const char* hook, u64 gfn, unsigned level, u64 arg)
 	{
-		log_.add({EventKind::external_hook, gfn, level, arg, exit, ret, hook});
+		log_.add({.kind = EventKind::external_hook, .gfn = gfn, .level = level, .hook_arg = arg, .what = hook});
+	}
+	constexpr void hook_return(const char* hook, u64 gfn, unsigned level, u64 arg, int ret)
+	{
+		log_.add({.kind = EventKind::external_hook,
+			  .gfn = gfn,
+			  .level = level,
+			  .hook_arg = arg,
+			  .hook_exit = true,
+			  .err = ret,
+			  .what = hook});
 	}
 
 	constexpr bool bug_on(bool cond, const char* what)
@@ -671,7 +690,7 @@ private:
 	constexpr bool warn_on(bool cond, const char* what)
 	{
 		if (cond)
-			log_.add({EventKind::kvm_bug, 0, 0, 0, 0, 0, what});
+			log_.add({.kind = EventKind::kvm_bug, .what = what});
 		return cond;
 	}
 	constexpr bool tdx_warn_on(u64 err, const char* what) { return warn_on(err != tdx_abi::status::TDX_SUCCESS, what); }

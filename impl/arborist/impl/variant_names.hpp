@@ -26,20 +26,20 @@ struct VariantName {
 
 inline constexpr VariantName<Variants::Removal> removal_names[] = {
 	{"recursive", Variants::Removal::recursive_v6_19},
-	{"rcu-deferred", Variants::Removal::rcu_deferred_seed000},
-	{"rcu-block-parent", Variants::Removal::rcu_block_parent_seed000},
-	{"rcu-block-children", Variants::Removal::rcu_block_children_seed000},
+	{"rcu-deferred", Variants::Removal::rcu_deferred},
+	{"rcu-block-parent", Variants::Removal::rcu_block_parent},
+	{"rcu-block-children", Variants::Removal::rcu_block_children},
 };
 
 inline constexpr VariantName<Variants::MirrorWrite> mirror_write_names[] = {
 	{"frozen", Variants::MirrorWrite::frozen_v6_19},
-	{"seamcall-first", Variants::MirrorWrite::seamcall_then_cmpxchg_seed000},
-	{"hook-freezes", Variants::MirrorWrite::hook_freezes_seed000},
+	{"seamcall-first", Variants::MirrorWrite::seamcall_then_cmpxchg},
+	{"hook-freezes", Variants::MirrorWrite::hook_freezes},
 };
 
 inline constexpr VariantName<TdxVariants::Teardown> teardown_names[] = {
 	{"dynamic", TdxVariants::Teardown::dynamic_v6_19},
-	{"deferred", TdxVariants::Teardown::deferred_seed004},
+	{"deferred", TdxVariants::Teardown::deferred_to_teardown},
 };
 
 // KVM_TDX_TERMINATE_VM ("[PATCH V4 1/1] KVM: TDX: Add sub-ioctl
@@ -68,8 +68,8 @@ inline constexpr VariantName<bool> busy_retry_names[] = {
 
 inline constexpr VariantName<PutRootVariant> put_root_names[] = {
 	{"v6.19", PutRootVariant::v6_19},
-	{"seed003-refcount-dec-not-one", PutRootVariant::seed003_refcount_dec_not_one},
-	{"seed003-dec-and-test", PutRootVariant::seed003_dec_and_test},
+	{"refcount-dec-not-one", PutRootVariant::refcount_dec_not_one},
+	{"dec-and-test", PutRootVariant::dec_and_test},
 };
 
 template <class E>

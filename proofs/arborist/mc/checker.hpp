@@ -42,6 +42,20 @@
 
 namespace arborist::mc {
 
+// Appends v to a state's key: little-endian, variable length, so small
+// numbers (states, levels, flags) take one byte.  Every system encodes its
+// state with it.
+inline void put_key(std::string& out, std::uint64_t v)
+{
+	do {
+		std::uint8_t b = v & 0x7f;
+		v >>= 7;
+		if (v)
+			b |= 0x80;
+		out.push_back(static_cast<char>(b));
+	} while (v);
+}
+
 // A property a configuration may check, as configuration files and
 // counterexamples name it.
 struct PropertyInfo {

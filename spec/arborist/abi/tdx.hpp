@@ -18,6 +18,8 @@
 #include <string>
 #include <string_view>
 
+#include "arborist/support/hex.hpp"
+
 namespace arborist::tdx_abi {
 
 using u64 = std::uint64_t;
@@ -148,6 +150,31 @@ inline constexpr u64 KOT = 0xBA;        // 186
 inline constexpr u64 WBCACHE = 0xBC;    // 188
 } // namespace operand
 
+struct OperandName {
+	u64 id;
+	std::string_view name;
+};
+
+// The operand IDs a status names, as the kernel's messages and the module's
+// tdx_error_codes_defs.h spell them.
+inline constexpr OperandName operand_names[] = {
+	{operand::RAX, "RAX"},   {operand::RCX, "RCX"},
+	{operand::RDX, "RDX"},   {operand::R8, "R8"},
+	{operand::R9, "R9"},     {operand::TDR, "TDR"},
+	{operand::SEPT_TREE, "SEPT_TREE"}, {operand::SEPT_ENTRY, "SEPT_ENTRY"},
+	{operand::TD_EPOCH, "TD_EPOCH"},   {operand::OP_STATE, "OP_STATE"},
+	{operand::KOT, "KOT"},   {operand::WBCACHE, "WBCACHE"},
+};
+
+// "SEPT_TREE", or empty for an ID the table does not name.
+constexpr std::string_view operand_name(u64 id)
+{
+	for (const auto& o : operand_names)
+		if (o.id == id)
+			return o.name;
+	return {};
+}
+
 // api_error_with_operand_id()
 constexpr u64 with_operand(u64 status, u64 id) { return status + id; }
 
@@ -197,7 +224,8 @@ inline constexpr StatusName status_names[] = {
 #undef ARBORIST_STATUS
 };
 
-// "TDX_EPT_WALK_FAILED|RCX" style name of a status value, or empty.
+// The name of a status value's class ("TDX_EPT_WALK_FAILED" for
+// 0xc0000b0000000001), or empty.
 constexpr std::string_view status_base_name(u64 v)
 {
 	for (const auto& s : status_names)
@@ -206,34 +234,31 @@ constexpr std::string_view status_base_name(u64 v)
 	return {};
 }
 
-// The operand IDs by name (the registers, and the module's implicit
-// operands of tdx_api_defs.h), for printing a status with its operand.
-struct OperandName {
-	u64 id;
-	std::string_view name;
-};
-
-inline constexpr OperandName operand_names[] = {
-	{operand::RAX, "RAX"},         {operand::RCX, "RCX"},
-	{operand::RDX, "RDX"},         {operand::R8, "R8"},
-	{operand::R9, "R9"},           {operand::TDR, "TDR"},
-	{operand::SEPT_TREE, "SEPT_TREE"}, {operand::SEPT_ENTRY, "SEPT_ENTRY"},
-	{operand::TD_EPOCH, "TD_EPOCH"}, {operand::OP_STATE, "OP_STATE"},
-	{operand::KOT, "KOT"},         {operand::WBCACHE, "WBCACHE"},
-};
-
-// "TDX_OPERAND_BUSY|SEPT_TREE": the status class and, when bits 31:0 name
-// an operand, its name; empty for an unknown class.
-inline std::string status_with_operand_name(u64 v)
+// "TDX_EPT_WALK_FAILED|RCX" as the kernel's error messages name a status:
+// the class, then the operand ID by name (in hex where it has none); empty
+// for a class the table does not name.
+inline std::string status_name(u64 v)
 {
 	const std::string_view base = status_base_name(v);
 	if (base.empty())
 		return {};
-	const u64 id = v & ~TDX_SEAMCALL_STATUS_MASK;
-	for (const auto& o : operand_names)
-		if (id != 0 && o.id == id)
-			return std::string(base) + "|" + std::string(o.name);
-	return std::string(base);
+	std::string s(base);
+	if (const u64 id = v & ~TDX_SEAMCALL_STATUS_MASK) {
+		const std::string_view op = operand_name(id);
+		s += "|" + (op.empty() ? support::hex(id) : std::string(op));
+	}
+	return s;
+}
+
+// The one rendering of a status in reports, traces and messages:
+// "TDX_OPERAND_BUSY|SEPT_TREE (0x8000020000000092)", "TDX_SUCCESS", or the
+// bare value ("0x1234000000000000") for a class the table does not name.
+inline std::string status_text(u64 v)
+{
+	if (v == status::TDX_SUCCESS)
+		return "TDX_SUCCESS";
+	const std::string name = status_name(v);
+	return name.empty() ? support::hex(v) : name + " (" + support::hex(v) + ")";
 }
 
 // The names the TDX module 1.5 specification gives the leaves, for printing

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <utility>
 
+#include "arborist/support/hex.hpp"
 #include "arborist/spte.hpp"
 #include "profile.hpp"
 
@@ -101,18 +102,6 @@ void append_dec(std::string& o, u64 v)
 		o += buf[--n];
 }
 
-void append_hex(std::string& o, u64 v)
-{
-	char buf[16];
-	int n = 0;
-	do {
-		buf[n++] = "0123456789abcdef"[v & 0xf];
-		v >>= 4;
-	} while (v);
-	while (n)
-		o += buf[--n];
-}
-
 // A non-present or frozen value of any SPTE flavour: it stays.
 bool special_value(u64 v)
 {
@@ -187,7 +176,7 @@ void ShiftedReplay::render_line(const EventLine& e, u64 k)
 		const u64 v = shifted(f.shift, f.value, gfn_delta, pfn_delta);
 		if (f.shift == Shift::spte_0x && v != 0)
 			out_ += "0x";
-		append_hex(out_, v);
+		support::append_hex_digits(out_, v);
 	}
 	out_ += e.tail;
 	out_ += '\n';

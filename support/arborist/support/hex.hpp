@@ -10,8 +10,9 @@
 
 namespace arborist::support {
 
-// "1f" (ftrace's %llx).
-inline std::string hex_digits(std::uint64_t v)
+// Appends "1f" (ftrace's %llx) to o: the allocation-free form that the
+// trace writers' hot paths use.
+inline void append_hex_digits(std::string& o, std::uint64_t v)
 {
 	char buf[16];
 	int n = 0;
@@ -19,10 +20,15 @@ inline std::string hex_digits(std::uint64_t v)
 		buf[n++] = "0123456789abcdef"[v & 0xf];
 		v >>= 4;
 	} while (v);
-	std::string s;
-	s.reserve(static_cast<std::size_t>(n) + 2);
 	while (n > 0)
-		s += buf[--n];
+		o += buf[--n];
+}
+
+// "1f" (ftrace's %llx).
+inline std::string hex_digits(std::uint64_t v)
+{
+	std::string s;
+	append_hex_digits(s, v);
 	return s;
 }
 

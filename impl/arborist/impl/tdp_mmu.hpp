@@ -1354,19 +1354,30 @@ private:
 		return true;
 	}
 
-	// Seed 001 split_external_spt(): the new mirror table's external page
-	// receives the demoted S-EPT entries.
-	constexpr void split_external_spt(u64 gfn, u64 old, u64 new_spte, unsigned level)
+	// The new mirror table below new_spte, whose external page the split
+	// hook fills, with the hook's entry logged; NO_SP (a KVM_BUG_ON) when
+	// the table has no external page.
+	constexpr u32 split_external_child(u64 gfn, u64 old, u64 new_spte, unsigned level)
 	{
 		const u32 child = spte_to_child_sp(pt_, flavor(), new_spte, level);
 		if (bug_on(child == NO_SP || pt_[child].external_spt == 0, "split_external_spt: no external_spt"))
-			return;
+			return NO_SP;
 		log_.add({.kind = EventKind::external_hook,
 			  .gfn = gfn,
 			  .level = level,
 			  .old_spte = old,
 			  .new_spte = new_spte,
 			  .what = "split_external_spt"});
+		return child;
+	}
+
+	// Seed 001 split_external_spt(): the new mirror table's external page
+	// receives the demoted S-EPT entries.
+	constexpr void split_external_spt(u64 gfn, u64 old, u64 new_spte, unsigned level)
+	{
+		const u32 child = split_external_child(gfn, old, new_spte, level);
+		if (child == NO_SP)
+			return;
 		bug_on(hooks_.split_external_spt(gfn, level, pt_[child].external_spt, old) != 0,
 		       "split_external_spt failed");
 	}
@@ -1375,15 +1386,9 @@ private:
 	// false when there is nothing to run.
 	constexpr bool split_external_spt_begin(u64 gfn, u64 old, u64 new_spte, unsigned level, SplitExtOpOf<Hooks>& op)
 	{
-		const u32 child = spte_to_child_sp(pt_, flavor(), new_spte, level);
-		if (bug_on(child == NO_SP || pt_[child].external_spt == 0, "split_external_spt: no external_spt"))
+		const u32 child = split_external_child(gfn, old, new_spte, level);
+		if (child == NO_SP)
 			return false;
-		log_.add({.kind = EventKind::external_hook,
-			  .gfn = gfn,
-			  .level = level,
-			  .old_spte = old,
-			  .new_spte = new_spte,
-			  .what = "split_external_spt"});
 		if constexpr (SteppedSplitHooks<Hooks>)
 			op = hooks_.split_external_spt_begin(gfn, level, pt_[child].external_spt, old);
 		return true;

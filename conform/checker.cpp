@@ -155,6 +155,26 @@ struct Request {
 	u64 line = 0;
 };
 
+// A fault from its kvm_mmu_spte_requested to its kvm_mmu_set_spte or
+// mark_mmio_spte (tdp_mmu_map_handle_target_level()): one walk, under one
+// rcu_read_lock().
+struct OpenFault {
+	u64 gfn = 0;
+	unsigned level = 0;
+	u64 order = 0; // next_order when it began
+};
+
+// The entry a CPU's open fault maps, kept when another CPU tore its table
+// down and freed it meanwhile: the fault's walk holds rcu_read_lock() until
+// its kvm_mmu_set_spte has read the entry, and the table is freed by
+// call_rcu() (tdp_mmu_free_sp_rcu_callback()), so that read is of a table
+// the trace no longer has.
+struct RetiredSlot {
+	u64 pfn = 0, gfn = 0, serial = 0, last_record = 0, value = 0;
+	unsigned level = 0, index = 0;
+	u64 detach_line = 0;
+};
+
 struct SplitNote {
 	u64 gfn = 0, huge = 0;
 	unsigned level = 0;
@@ -221,6 +241,8 @@ struct CpuState {
 	std::vector<Table*> teardown; // handle_removed_pt() recursion, innermost last
 	std::optional<PendingNonpresent> nonpresent;
 	std::optional<Request> request;
+	std::optional<OpenFault> fault;
+	std::optional<RetiredSlot> retired; // of fault's entry
 	std::optional<SplitNote> split;
 };
 
@@ -548,6 +570,8 @@ struct Checker::Impl {
 
 	void drop_table(Table& t)
 	{
+		if (!t.is_root && t.detached)
+			keep_retired_slots(t);
 		if (t.is_root)
 			std::erase(roots, &t);
 		else
@@ -556,6 +580,21 @@ struct Checker::Impl {
 		if (spare.size() < SPARE_TABLES)
 			spare.push_back(std::move(it->second));
 		tables.erase(it);
+	}
+
+	// A fault that began before t was unlinked may have walked into t, and
+	// its kvm_mmu_set_spte may still read the entry it maps (RetiredSlot).
+	void keep_retired_slots(const Table& t)
+	{
+		for (CpuState& cs : cpus) {
+			if (!cs.fault || cs.fault->level != t.level || cs.fault->order > t.detach_seq)
+				continue;
+			const u64 gfn = round_to(cs.fault->gfn, t.level);
+			if (gfn < t.base_gfn || gfn >= t.base_gfn + pages(t.level + 1))
+				continue;
+			const unsigned i = index_of(gfn, t.level);
+			cs.retired = RetiredSlot{t.pfn, gfn, t.serial, t.last_record[i], t.spte[i], t.level, i, t.detach_line};
+		}
 	}
 
 	void set_entry(Table& t, unsigned i, u64 v)
@@ -1900,7 +1939,10 @@ struct Checker::Impl {
 	void on_spte_requested(const TraceLine& tl, const Where& w)
 	{
 		const SpteRequested r = decode_spte_requested(tl.payload, w);
-		cpu_state(tl.cpu).request = Request{r.gfn, r.pfn, r.level, w.line};
+		CpuState& cs = cpu_state(tl.cpu);
+		cs.request = Request{r.gfn, r.pfn, r.level, w.line};
+		cs.fault = OpenFault{r.gfn, r.level, ++next_order};
+		cs.retired.reset();
 	}
 
 	// kvm_mmu_set_spte reads *sptep after this CPU's own change of the
@@ -1909,11 +1951,15 @@ struct Checker::Impl {
 	// value of the entry's history back to this CPU's last traced change.
 	bool value_seen(const Table& t, unsigned i, u64 v, u32 cpu) const
 	{
-		if (match(t.spte[i], v, t.level) != Match::none)
+		return value_seen(t.spte[i], t.last_record[i], t.serial * ENTRIES + i, t.level, v, cpu);
+	}
+
+	bool value_seen(u64 held, u64 last_record, u64 slot, unsigned level, u64 v, u32 cpu) const
+	{
+		if (match(held, v, level) != Match::none)
 			return true;
-		const u64 slot = t.serial * ENTRIES + i;
 		std::size_t steps = 0;
-		for (const Record* r = record(t.last_record[i]); r && r->slot == slot && steps < HISTORY_SHOWN * 4;
+		for (const Record* r = record(last_record); r && r->slot == slot && steps < HISTORY_SHOWN * 4;
 		     r = record(r->prev), steps++) {
 			if (r->new_spte == v)
 				return true;
@@ -1930,15 +1976,39 @@ struct Checker::Impl {
 		const u64 pfn = spec::gpa_to_gfn(d, s.at);
 		i = static_cast<unsigned>((s.at - spec::gfn_to_gpa(d, pfn)) / sizeof(u64));
 		t = table_by_pfn(pfn);
-		if (!t)
+		if (!t) {
+			const std::optional<RetiredSlot>& old = cpu_state(cpu).retired;
+			if (old && old->pfn == pfn && old->index == i)
+				return retired_slot_problem(*old, s, cpu);
 			return !stats.partial && s.level < root_level ? "no page table with pfn " + hex_digits(pfn) + " was linked"
 								       : std::string(); // roots: the trace never gives their address
+		}
 		if (t->level != s.level || slot_gfn(*t, i) != round_to(s.gfn, s.level))
 			return "the entry at " + hex_digits(s.at) + " maps gfn " + hex_digits(slot_gfn(*t, i)) + " at level " +
 			       std::to_string(t->level) + ", not gfn " + hex_digits(s.gfn) + " at level " + std::to_string(s.level);
 		if (!value_seen(*t, i, s.spte, cpu))
 			return "spte " + hex_digits(s.spte) + ", but the entry holds " + hex_digits(t->spte[i]) +
 			       " and held no such value since this CPU's change of it";
+		return {};
+	}
+
+	void end_fault(u32 cpu)
+	{
+		cpu_state(cpu).fault.reset();
+		cpu_state(cpu).retired.reset();
+	}
+
+	std::string retired_slot_problem(const RetiredSlot& old, const SetSpte& s, u32 cpu) const
+	{
+		const std::string where = "the entry at " + hex_digits(s.at) + " of the level-" + std::to_string(old.level) +
+					  " table pfn " + hex_digits(old.pfn) + " (unlinked at line " + std::to_string(old.detach_line) +
+					  " and freed after this CPU's fault began)";
+		if (old.level != static_cast<unsigned>(s.level) || old.gfn != round_to(s.gfn, s.level))
+			return where + " maps gfn " + hex_digits(old.gfn) + " at level " + std::to_string(old.level) + ", not gfn " +
+			       hex_digits(s.gfn) + " at level " + std::to_string(s.level);
+		if (!value_seen(old.value, old.last_record, old.serial * ENTRIES + old.index, old.level, s.spte, cpu))
+			return "spte " + hex_digits(s.spte) + ", but " + where + " held " + hex_digits(old.value) +
+			       " and no such value since this CPU's change of it";
 		return {};
 	}
 
@@ -1957,6 +2027,7 @@ struct Checker::Impl {
 		    slot_gfn(*t, i) == unhooked->gfn)
 			move_to_mirror(*unhooked, *t, i, tl.cpu);
 		const std::string what = set_spte_problem(s, tl.cpu, t, i);
+		end_fault(tl.cpu);
 		if (what.empty())
 			return;
 		if (t)
@@ -1985,6 +2056,7 @@ struct Checker::Impl {
 	{
 		decode_mark_mmio_spte(tl.payload, w);
 		cpu_state(tl.cpu).request.reset();
+		end_fault(tl.cpu);
 	}
 
 	// The leaf a fast page fault fixed: the walk of every root to gfn.

@@ -58,6 +58,63 @@ TEST(Linearize, SetSpteShowsAnEarlierTracedWriteOfAnotherCpu)
 	EXPECT_TRUE(r.violations.empty()) << kinds(r);
 }
 
+TEST(Linearize, SetSpteReadsAnEntryOfATableAnotherCpuTornDown)
+{
+	// Debian 6.1.192, phase c.zap-while-fill: CPU 0 installs a leaf in
+	// table 102 of a root CPU 1 is zapping under mmu_lock for read; CPU 1
+	// unlinks 101, freezes 102's link and its leaf (handle_removed_pt())
+	// and goes on; only then does CPU 0's tracepoint read the entry.  It
+	// holds rcu_read_lock() from its walk to that read, so table 102 is
+	// not freed yet (call_rcu(), tdp_mmu_free_sp_rcu_callback()) and the
+	// read shows the frozen value.
+	TraceBuilder b = tables();
+	b.event("kvm_mmu_spte_requested", "gfn 1 pfn 3fdfa level 1", 0);
+	b.change(1, 1, 0, A, 0);
+	b.change(0, 3, nonleaf(0x101), 0, 1);
+	b.change(0, 2, nonleaf(0x102), REMOVED, 1);
+	b.change(1, 1, A, REMOVED, 1);
+	b.event("kvm_mmu_spte_requested", "gfn 200 pfn 3fdfb level 1", 1); // CPU 1's next fault ends its teardown
+	b.event("kvm_mmu_set_spte", set_spte(1, REMOVED), 0);
+	const CheckResult r = check_text(b.text());
+	EXPECT_TRUE(r.violations.empty()) << kinds(r);
+	EXPECT_EQ(r.stats.tables_torn_down, 2u);
+}
+
+TEST(Linearize, SetSpteOnATornDownTableMustShowAValueOfItsEntry)
+{
+	// The same, but the read shows a value the entry never held after
+	// CPU 0's change: still a mismatch, named with the torn-down table.
+	TraceBuilder b = tables();
+	b.event("kvm_mmu_spte_requested", "gfn 1 pfn 3fdfa level 1", 0);
+	b.change(1, 1, 0, A, 0);
+	b.change(0, 3, nonleaf(0x101), 0, 1);
+	b.change(0, 2, nonleaf(0x102), REMOVED, 1);
+	b.change(1, 1, A, REMOVED, 1);
+	b.event("kvm_mmu_spte_requested", "gfn 200 pfn 3fdfb level 1", 1);
+	b.event("kvm_mmu_set_spte", set_spte(1, C), 0);
+	const CheckResult r = check_text(b.text());
+	ASSERT_EQ(r.violations.size(), 1u) << kinds(r);
+	EXPECT_EQ(r.violations[0].kind, "spte.set-spte-mismatch");
+	EXPECT_EQ(r.violations[0].line, b.size());
+}
+
+TEST(Linearize, SetSpteOnATableTornDownBeforeTheFaultIsAMismatch)
+{
+	// A table torn down before this CPU's fault began cannot be one its
+	// walk reached: naming it is a read of freed memory.
+	TraceBuilder b = tables();
+	b.change(1, 1, 0, A, 0);
+	b.change(0, 3, nonleaf(0x101), 0, 1);
+	b.change(0, 2, nonleaf(0x102), REMOVED, 1);
+	b.change(1, 1, A, REMOVED, 1);
+	b.event("kvm_mmu_spte_requested", "gfn 200 pfn 3fdfb level 1", 1);
+	b.event("kvm_mmu_spte_requested", "gfn 1 pfn 3fdfa level 1", 0);
+	b.event("kvm_mmu_set_spte", set_spte(1, REMOVED), 0);
+	const CheckResult r = check_text(b.text());
+	ASSERT_EQ(r.violations.size(), 1u) << kinds(r);
+	EXPECT_EQ(r.violations[0].kind, "spte.set-spte-mismatch");
+}
+
 TEST(Linearize, ChangesOfTwoCpusInEitherOrder)
 {
 	// CPU 0 changed 0 -> A, CPU 1 then A -> B; CPU 1's event is first.

@@ -25,7 +25,7 @@
 #include "conform/conform.hpp"
 #include "conform/ftrace.hpp"
 #include "commands.hpp"
-#include "options.hpp"
+#include "arborist/support/options.hpp"
 
 extern char** environ;
 
@@ -490,7 +490,7 @@ int capture_main(const std::vector<std::string>& args, std::ostream& out, std::o
 			r.series_given = true;
 		}
 	}
-	OptionParser p;
+	support::OptionParser p(command_help("capture"));
 	p.value("--kernel", o.kernel);
 	p.value("--modules", o.modules);
 	p.value("--deb", o.deb);

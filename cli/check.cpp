@@ -2,7 +2,7 @@
 #include "check.hpp"
 #include "json.hpp"
 #include "commands.hpp"
-#include "options.hpp"
+#include "arborist/support/options.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -307,7 +307,7 @@ private:
 int check_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err)
 {
 	CheckOptions o;
-	OptionParser p;
+	support::OptionParser p(command_help("check"));
 	p.flag("--list", o.list);
 	p.flag("--all", o.all);
 	p.flag("--skip-deep", o.skip_deep);

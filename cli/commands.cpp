@@ -109,24 +109,28 @@ const CommandHelp capture_help = {
 	.options =
 		{
 			{"--kernel IMAGE", "a bzImage (with --modules)"},
-			{"--modules DIR", "a directory holding kvm.ko, kvm-amd.ko and their dependencies (e.g. "
-					  "/lib/modules/VERSION or the build tree)"},
+			{"--modules DIR", "a directory holding kvm-amd.ko and its dependencies somewhere below it "
+					  "(/lib/modules/VERSION, a make modules_install INSTALL_MOD_PATH= tree, or the "
+					  "kernel build tree itself); .ko, .ko.xz and .ko.zst"},
 			{"--deb PKG.deb", "a Debian linux-image-* package (unpacked, not installed)"},
 			{"--debian [SERIES]", "fetch the newest Debian 12 kernel of SERIES with apt-get download into "
 					      "--cache DIR: 6.1 (default): linux-image-6.1.0-N-amd64, 6.12: "
-					      "linux-image-6.12.N+deb12-amd64"},
+					      "linux-image-6.12.N+deb12-amd64; a package already there is reused"},
 			{"--patch FILE", "with --debian SERIES: the same kernel image with kvm.ko and kvm-amd.ko rebuilt "
 					 "from Debian's own source of that image (linux-source-SERIES, same version) with "
 					 "the patch applied; repeat for a series, applied in order (docs/capture.md, "
 					 "\"Testing a patch\")"},
 			{"--rebuild", "with --debian: rebuild kvm.ko and kvm-amd.ko from Debian's source without a patch "
 				      "(what --patch compares against)"},
-			{"--out DIR", "where the trace, console log and initramfs go (default ./capture; the trace is "
-				      "DIR/trace.txt)"},
-			{"--check", "check the trace with arborist conform and print one verdict per workload phase"},
+			{"--out DIR", "where everything goes (default ./capture): trace.txt, formats.txt (the guest's "
+				      "events/kvmmmu/*/format), capture-facts.txt (kernel release, package and version, trace "
+				      "clock, QEMU version, CPUs), console.txt (the guest console), initramfs.cpio.gz, "
+				      "qemu-command.txt, qemu.log"},
+			{"--check", "replay the trace through the conformance library (check_trace(), conform/check.hpp) "
+				    "in one pass and print one verdict per workload phase"},
 			{"--trace FILE", "do not boot: check this earlier capture (implies --check)"},
 			{"--profile P", "the conform profile (default: inferred)"},
-			{"--debian-package N", "with --debian: this package instead of the newest"},
+			{"--debian-package NAME", "with --debian: fetch the package NAME instead of the newest of the series"},
 			{"--trace-clock CLOCK", "the guest's ftrace clock, one of its /sys/kernel/tracing/trace_clock "
 						"(local, global, mono, x86-tsc, counter, ...); default: the kernel's own "
 						"choice, local, or global when its sched_clock is unstable (Debian's 6.1 "
@@ -235,6 +239,14 @@ std::vector<const CommandHelp*> find_commands(std::string_view name)
 					c->name[name.size()] == ' '))
 			found.push_back(c);
 	return found;
+}
+
+const CommandHelp& command_help(std::string_view name)
+{
+	for (const CommandHelp* c : command_table())
+		if (c->name == name)
+			return *c;
+	throw std::logic_error("no command " + std::string(name) + " in cli/commands.cpp");
 }
 
 void print_help_all(std::ostream& out)

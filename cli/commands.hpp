@@ -22,6 +22,9 @@ const std::vector<const support::CommandHelp*>& command_table();
 // "bench check"); empty when there is none.
 std::vector<const support::CommandHelp*> find_commands(std::string_view name);
 
+// The command named exactly `name` ("bench teardown"); it must exist.
+const support::CommandHelp& command_help(std::string_view name);
+
 // `arborist help`: the list of commands, then every command's help.
 void print_help_all(std::ostream& out);
 // `arborist CMD --help` and `arborist help CMD`: false when there is no CMD.

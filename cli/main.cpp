@@ -20,7 +20,7 @@
 #include "commands.hpp"
 #include "conform/conform.hpp"
 #include "json.hpp"
-#include "options.hpp"
+#include "arborist/support/options.hpp"
 #include "prove.hpp"
 #include "scenario.hpp"
 
@@ -44,7 +44,7 @@ int cmd_prove(const std::vector<std::string>& args)
 	arborist::cli::ProveOptions o;
 	o.jobs = std::max(1u, std::thread::hardware_concurrency());
 	bool json = false, markdown = false;
-	arborist::cli::OptionParser p;
+	support::OptionParser p(arborist::cli::command_help("prove"));
 	p.flag("--json", json);
 	p.flag("--markdown", markdown);
 	p.repeated("--filter", o.filters);
@@ -72,7 +72,7 @@ int cmd_bench(const std::vector<std::string>& args)
 	if (!args.empty() && args[0] == "check") {
 		unsigned iterators = 4;
 		std::string variant = "v6.19";
-		arborist::cli::OptionParser p;
+		support::OptionParser p(arborist::cli::command_help("bench check"));
 		p.number("--iterators", iterators, 0, 6);
 		p.value("--variant", variant);
 		if (const std::string problem = p.parse(rest); !problem.empty())
@@ -88,7 +88,7 @@ int cmd_bench(const std::vector<std::string>& args)
 	std::uint64_t scale = 1024;
 	std::string variant = "both";
 	bool model = false, json = false;
-	arborist::cli::OptionParser p;
+	support::OptionParser p(arborist::cli::command_help("bench teardown"));
 	p.number("--pages", pages, 1, 1u << 25);
 	p.number("--gib", gib, 1, 128);
 	p.value("--variant", variant);
@@ -116,7 +116,7 @@ int cmd_run(const std::vector<std::string>& args)
 {
 	arborist::cli::RunOptions o;
 	std::vector<std::string> paths;
-	arborist::cli::OptionParser p;
+	support::OptionParser p(arborist::cli::command_help("run"));
 	p.value("--dot", o.dot_path);
 	p.value("--trace", o.trace_path);
 	p.flag("--refine", o.refine);
@@ -148,7 +148,7 @@ int cmd_help(const std::vector<std::string>& args)
 	}
 	bool markdown = false, usage_only = false;
 	std::vector<std::string> names;
-	arborist::cli::OptionParser p;
+	support::OptionParser p(arborist::cli::command_help("help"));
 	p.flag("--markdown", markdown);
 	p.flag("--usage", usage_only);
 	p.positional(names);

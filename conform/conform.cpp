@@ -8,11 +8,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <sstream>
 
 #include "arborist/support/json_writer.hpp"
+#include "arborist/support/options.hpp"
 #include "arborist/support/text.hpp"
 #include "check.hpp"
 #include "checker.hpp"
@@ -43,14 +45,20 @@ const support::CommandHelp conform_help = {
 			 "inferred from the trace, with the evidence printed: a TDX event (only then TDX), the non-present "
 			 "and frozen values (0 / 5a0 before v6.10, bit 63 / bit 63|5a0 after), and where a non-leaf's or "
 			 "writable leaf's bits sit (NPT or EPT)"},
-			{"--json", "machine-readable report on stdout"},
+			{"--json", "the report as one JSON document on stdout (usage errors included)"},
 			{"--partial", "the trace may start after the VM did: changes to tables it never saw created are "
 				      "counted, not reported"},
 			{"--merge", "the TRACE files are the inputs of one trace (the tracefs text of the kvmmmu events and "
 				    "the output of tools/arborist-tdx.bt), merged by timestamp; lines of one file keep their "
 				    "order, the file named first wins a tie"},
 			{"--window US", "how long (microseconds of trace time) an event of one CPU may wait for the events "
-					"of other CPUs that explain it (default 50000; at most 65536 lines in any case)"},
+					"of other CPUs that explain it (default 50000; at most 65536 lines in any case; "
+					"docs/conformance.md, \"Traces from many CPUs\")"},
+			{"TRACE", "a file, or - for stdin; each is checked on its own.  It is read as every input of "
+				  "arborist is (support::LineReader, support/README.md): a FIFO, pipe or character device "
+				  "like a file, a directory refused (FILE: is a directory, not a file), errno in every read "
+				  "error (FILE: cannot open: ..., FILE:LINE: read error: ...), and a line longer than 64 MiB "
+				  "an error (FILE:LINE: line longer than 64 MiB (the limit)) after at most 64 MiB read"},
 		},
 	.exit_status = "0 no violation; 1 some violation; 2 usage error, unreadable file, or a malformed line "
 		       "(\"FILE:LINE: field 'NAME': ...\").",
@@ -283,66 +291,31 @@ u64 check_one(const std::vector<std::string>& files, const Options& o, Report& r
 std::optional<Options> parse_options(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
 				     int& status)
 {
-	Options o;
-	int window_given = 0;
-	for (std::size_t i = 0; i < args.size(); i++) {
-		const std::string& a = args[i];
+	for (const std::string& a : args)
 		if (a == "-h" || a == "--help") {
 			out << support::help_text("arborist", conform_help);
 			status = 0;
 			return std::nullopt;
 		}
-		if (a == "--json") {
-			o.json = true;
-		} else if (a == "--partial") {
-			o.partial = true;
-		} else if (a == "--merge") {
-			o.merge = true;
-		} else if (a == "--window" || a.starts_with("--window=")) {
-			if (window_given++) {
-				err << "arborist conform: option --window given twice\n(run 'arborist conform --help' for usage)\n";
-				status = 2;
-				return std::nullopt;
-			}
-			const std::string v = a == "--window" ? (i + 1 < args.size() ? args[++i] : "") : a.substr(9);
-			char* end = nullptr;
-			errno = 0;
-			const unsigned long long n = v.empty() || v[0] == '-' ? 0 : std::strtoull(v.c_str(), &end, 10);
-			if (n == 0 || errno || *end) {
-				err << "arborist conform: option --window: expected a number of microseconds from 1 to 2^64-1, got "
-				    << support::quoted(v) << "\n";
-				status = 2;
-				return std::nullopt;
-			}
-			o.window = n;
-		} else if (a == "--profile" || a.starts_with("--profile=")) {
-			if (o.profile) {
-				err << "arborist conform: option --profile given twice\n(run 'arborist conform --help' for usage)\n";
-				status = 2;
-				return std::nullopt;
-			}
-			const std::string name = a == "--profile" ? (i + 1 < args.size() ? args[++i] : "") : a.substr(10);
-			o.profile = find_profile(name);
-			if (!o.profile) {
-				err << "arborist conform: option --profile: expected one of " << profile_names() << ", got "
-				    << support::quoted(name) << "\n";
-				status = 2;
-				return std::nullopt;
-			}
-		} else if (a.size() > 1 && a[0] == '-') {
-			err << "arborist conform: unknown option " << support::quoted(a) << "\n(run 'arborist conform --help' for usage)\n";
-			status = 2;
-			return std::nullopt;
-		} else {
-			o.traces.push_back(a);
-		}
-	}
-	if (o.traces.empty()) {
-		err << "arborist conform: no TRACE given\n(run 'arborist conform --help' for usage)\n";
-		status = 2;
-		return std::nullopt;
-	}
-	return o;
+	Options o;
+	std::string profile;
+	support::OptionParser p(conform_help);
+	p.value("--profile", profile);
+	p.flag("--json", o.json);
+	p.flag("--partial", o.partial);
+	p.flag("--merge", o.merge);
+	p.number("--window", o.window, 1, std::numeric_limits<u64>::max());
+	p.positional(o.traces);
+	std::string problem = p.parse(args);
+	if (problem.empty() && !profile.empty() && !(o.profile = find_profile(profile)))
+		problem = "option --profile: expected one of " + profile_names() + ", got " + support::quoted(profile);
+	if (problem.empty() && o.traces.empty())
+		problem = "no TRACE given";
+	if (problem.empty())
+		return o;
+	err << "arborist conform: " << problem << "\n(run 'arborist conform --help' for usage)\n";
+	status = 2;
+	return std::nullopt;
 }
 
 } // namespace

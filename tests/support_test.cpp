@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // The support layer (support/arborist/support/): the bounded line reader
-// on files, FIFOs and in-memory text, printable(), and the JSON writer read
-// back by the strict reader of cli/json.hpp.
+// on files, FIFOs and in-memory text, printable(), the JSON writer read
+// back by the strict reader of cli/json.hpp, and the option parser bound to
+// its command's help table.
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 
 #include "arborist/support/json_writer.hpp"
 #include "arborist/support/line_reader.hpp"
+#include "arborist/support/options.hpp"
 #include "arborist/support/text.hpp"
 #include "json.hpp"
 
@@ -197,3 +199,67 @@ TEST(JsonReader, IsStrict)
 }
 
 } // namespace
+
+namespace {
+
+using arborist::support::CommandHelp;
+using arborist::support::OptionParser;
+
+const CommandHelp demo_help = {
+	.name = "demo",
+	.summary = "",
+	.usage = {"[--all] [--out FILE] [--jobs N] ARG..."},
+	.description = "",
+	.options = {{"--all", "everything"}, {"--out FILE", "where"}, {"--jobs N", "how many"}, {"ARG", "an argument"}},
+	.exit_status = "",
+	.docs = "",
+};
+
+} // namespace
+
+TEST(OptionParser, AcceptsWhatItsHelpListsInBothValueSpellings)
+{
+	bool all = false;
+	std::string out;
+	unsigned jobs = 0;
+	std::vector<std::string> rest;
+	OptionParser p(demo_help);
+	p.flag("--all", all);
+	p.value("--out", out);
+	p.number("--jobs", jobs, 1, 8);
+	p.positional(rest);
+	EXPECT_EQ(p.parse({"x", "--out=a=b", "--jobs", "3", "--all", "-"}), "");
+	EXPECT_TRUE(all);
+	EXPECT_EQ(out, "a=b");
+	EXPECT_EQ(jobs, 3u);
+	EXPECT_EQ(rest, (std::vector<std::string>{"x", "-"}));
+	EXPECT_EQ(p.parse({"--all=1"}), "unknown option '--all=1'"); // a flag takes no value
+	EXPECT_EQ(p.parse({"--jobs=9"}), "option --jobs: expected a whole number from 1 to 8, got '9'");
+}
+
+TEST(OptionParser, ADeclaredOptionMissingFromTheHelpIsAnInternalError)
+{
+	bool all = false, quiet = false;
+	std::string out;
+	unsigned jobs = 0;
+	OptionParser p(demo_help);
+	p.flag("--all", all);
+	p.value("--out", out);
+	p.number("--jobs", jobs, 1, 8);
+	EXPECT_EQ(p.parse({"--all"}), "");
+	p.flag("--quiet", quiet);
+	const std::string problem = p.parse({"--all"});
+	EXPECT_NE(problem.find("internal error"), std::string::npos) << problem;
+	EXPECT_NE(problem.find("--quiet is accepted but not in its help"), std::string::npos) << problem;
+}
+
+TEST(OptionParser, AnOptionInTheHelpThatIsNotParsedIsAnInternalError)
+{
+	bool all = false;
+	std::string out;
+	OptionParser p(demo_help);
+	p.flag("--all", all);
+	p.value("--out", out);
+	const std::string problem = p.parse({});
+	EXPECT_NE(problem.find("--jobs is in its help but not accepted"), std::string::npos) << problem;
+}

@@ -1,8 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // Command-line options of one command, declared then parsed in one pass.
+// The parser is built from the command's help (CommandHelp): before it
+// reads an argument it checks that the options declared to it are exactly
+// the ones that help lists, so `--help`, `arborist help --markdown` (the
+// docs' option tables) and what the command accepts cannot drift apart;
+// a difference is reported as an internal error by every run of the
+// command (CTest cli.options_match_help runs each one).
 // An option that takes a value may be given once (unless declared
 // repeatable): a second --profile is an error, not a silent override.
+// `--name VALUE` and `--name=VALUE` are the same.
 // Parsing does not stop at the first problem: it records it and goes on,
 // so that flags after it (--json) are still known and the error can be
 // reported in the format the user asked for.  The problem names the option,
@@ -11,16 +18,20 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <algorithm>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "arborist/support/command_help.hpp"
 #include "arborist/support/text.hpp"
 
-namespace arborist::cli {
+namespace arborist::support {
 
 class OptionParser {
 public:
+	explicit OptionParser(const CommandHelp& help) : help_(help) {}
 
 	// --name: sets dst.
 	void flag(const std::string& name, bool& dst)
@@ -71,9 +82,18 @@ public:
 			if (first.empty())
 				first = p;
 		};
+		if (std::string d = differs_from_help(); !d.empty())
+			return d;
 		std::vector<std::string> given;
 		for (std::size_t i = 0; i < args.size(); i++) {
-			const std::string& a = args[i];
+			std::string a = args[i];
+			std::optional<std::string> inline_value;
+			if (const std::size_t eq = a.find('='); a.starts_with("--") && eq != std::string::npos) {
+				if (const Spec* s = find(a.substr(0, eq)); s && s->takes_value) {
+					inline_value = a.substr(eq + 1);
+					a.resize(eq);
+				}
+			}
 			const Spec* s = find(a);
 			if (!s) {
 				if (a.size() > 1 && a[0] == '-')
@@ -86,11 +106,14 @@ public:
 			}
 			std::string v;
 			if (s->takes_value) {
-				if (i + 1 >= args.size()) {
+				if (inline_value) {
+					v = *inline_value;
+				} else if (i + 1 >= args.size()) {
 					problem("option " + a + " needs a value");
 					continue;
+				} else {
+					v = args[++i];
 				}
-				v = args[++i];
 				bool seen = false;
 				for (const std::string& g : given)
 					seen = seen || g == a;
@@ -108,11 +131,39 @@ public:
 	static bool parse_whole(const std::string& v, unsigned long long lo, unsigned long long hi,
 				unsigned long long& out)
 	{
-		if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 19)
+		if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 20)
 			return false;
 		errno = 0;
 		out = std::strtoull(v.c_str(), nullptr, 10);
 		return errno == 0 && out >= lo && out <= hi;
+	}
+
+	// The option names of a help table: the first word of each entry that
+	// starts with '-' ("--debian [SERIES]" is --debian; "TRACE" is not one).
+	static std::vector<std::string> help_option_names(const CommandHelp& help)
+	{
+		std::vector<std::string> out;
+		for (const OptionHelp& o : help.options)
+			if (o.name.starts_with("-"))
+				out.emplace_back(o.name.substr(0, o.name.find(' ')));
+		return out;
+	}
+
+	// "" when the declared options are the help's, else what differs.
+	std::string differs_from_help() const
+	{
+		const std::vector<std::string> listed = help_option_names(help_);
+		std::string out;
+		for (const Spec& s : specs_)
+			if (std::find(listed.begin(), listed.end(), s.name) == listed.end())
+				out += (out.empty() ? "" : "; ") + s.name + " is accepted but not in its help";
+		for (const std::string& n : listed)
+			if (!find(n))
+				out += (out.empty() ? "" : "; ") + n + " is in its help but not accepted";
+		if (out.empty())
+			return out;
+		return "internal error: the options of 'arborist " + std::string(help_.name) +
+		       "' differ from its help table (cli/commands.cpp): " + out;
 	}
 
 private:
@@ -130,8 +181,9 @@ private:
 		return nullptr;
 	}
 
+	const CommandHelp& help_;
 	std::vector<Spec> specs_;
 	std::vector<std::string>* positional_ = nullptr;
 };
 
-} // namespace arborist::cli
+} // namespace arborist::support

@@ -162,6 +162,7 @@ struct OpenFault {
 	u64 gfn = 0;
 	unsigned level = 0;
 	u64 order = 0; // next_order when it began
+	u64 wrote = 0; // the table its install went to (serial; 0: none yet)
 };
 
 // The entry a CPU's open fault maps, kept when another CPU tore its table
@@ -266,6 +267,14 @@ struct HeldEvent {
 	u64 line = 0;
 	double time = -1; // the timestamp in seconds, if it has a decimal point
 	std::string text;
+	u64 others_applied = 0; // events of other CPUs applied when it was held (see drain())
+	bool awaits_set_spte = false; // fits, but waits for its CPU's next event (see drain())
+};
+
+// The entry a fault's kvm_mmu_set_spte names ("at": table PFN and index).
+struct EntryAddress {
+	u64 pfn = 0;
+	unsigned index = 0;
 };
 
 } // namespace
@@ -306,7 +315,7 @@ struct Checker::Impl {
 	std::unordered_map<u32, std::deque<u64>> held_by_task; // seqs of each task's held events
 	u64 window_lines = DEFAULT_WINDOW_LINES;
 	double window_seconds = DEFAULT_WINDOW_US * 1e-6;
-	double newest_time = -1;     // the latest timestamp fed
+	std::vector<double> newest_time; // per CPU, the latest timestamp fed (-1: none)
 	std::string_view file;       // of the trace, for re-parsed held lines
 	u64 feeding_line = 0;        // the line being fed
 	double feeding_time = -1;    // its timestamp
@@ -318,7 +327,15 @@ struct Checker::Impl {
 		SpteChanged event;
 		Candidate candidate;
 		SetSpte set;
+		bool awaits_set_spte = false; // see awaits_set_spte()
 	} prepared;
+	// The entry the CPU's next event, a kvm_mmu_set_spte, names while the
+	// fault's install before it is attributed (see drain()).
+	std::optional<EntryAddress> install_hint;
+	u64 applied_events = 0;
+	std::vector<u64> applied_on; // per CPU
+
+	u64 applied_on_others(u32 cpu) const { return applied_events - (cpu < applied_on.size() ? applied_on[cpu] : 0); }
 	unsigned root_level;             // the profile's, or EPTP.PWL of the TD (tdx_td_params)
 	std::unique_ptr<TdxReplay> tdx;  // linux-6.19-tdx only
 	// The last by_key lookup: consecutive events mostly hit one table.
@@ -587,7 +604,12 @@ struct Checker::Impl {
 	void keep_retired_slots(const Table& t)
 	{
 		for (CpuState& cs : cpus) {
-			if (!cs.fault || cs.fault->level != t.level || cs.fault->order > t.detach_seq)
+			// A fault that began after the unlink in the order the replay
+			// chose, but whose install went to t, walked into t before it
+			// was unlinked: the order of its kvm_mmu_spte_requested and
+			// the unlink (two CPUs' events) is the replay's choice.
+			if (!cs.fault || cs.fault->level != t.level ||
+			    (cs.fault->order > t.detach_seq && cs.fault->wrote != t.serial))
 				continue;
 			const u64 gfn = round_to(cs.fault->gfn, t.level);
 			if (gfn < t.base_gfn || gfn >= t.base_gfn + pages(t.level + 1))
@@ -968,7 +990,35 @@ struct Checker::Impl {
 		for (const Candidate& c : candidates)
 			if (!best.found() || better(c, best))
 				best = c;
+		if (install_hint)
+			for (const Candidate& c : candidates)
+				if (c.match != Match::none && c.table && !c.table->is_root && c.table->pfn == install_hint->pfn &&
+				    c.index == install_hint->index)
+					return c;
 		return best;
+	}
+
+	// A fault's install that more than one table could have taken: the
+	// slot of the same (as id, level, gfn) in two trees holds the old
+	// value (an invalidated root being zapped and the valid root refilling
+	// it; a table unlinked, not yet frozen, and the one that replaced it).
+	// The fault's walk went down one of them, and the fault's own
+	// kvm_mmu_set_spte names it: tdp_mmu_map_handle_target_level() traces
+	// it right after tdp_mmu_set_spte_atomic() (6.1.192, 6.12.118, v6.19),
+	// with sptep the entry that cmpxchg wrote, and nothing else of this
+	// CPU's runs in between.  So the install waits for that event, and is
+	// attributed to the entry it names (drain()).
+	bool awaits_set_spte(const SpteChanged& e, u32 cpu) const
+	{
+		if (tdx || e.level >= root_level || !leaf(e.new_spte, e.level) || cpu >= cpus.size())
+			return false;
+		const std::optional<OpenFault>& fault = cpus[cpu].fault;
+		if (!fault || fault->level != e.level || round_to(fault->gfn, e.level) != round_to(e.gfn, e.level))
+			return false;
+		std::size_t holders = 0;
+		for (const Candidate& c : candidates)
+			holders += c.table && c.match != Match::none;
+		return holders > 1;
 	}
 
 	// ---- ambiguous zaps --------------------------------------------------------------
@@ -1267,6 +1317,7 @@ struct Checker::Impl {
 		const unsigned index = c.index;
 		reattribute(tl.cpu, t, c, e, w);
 		cpu_state(tl.cpu).last_top = top_of(t)->serial;
+		note_fault_write(cpu_state(tl.cpu), t, e);
 		apply_change(t, c.index, e, tl.cpu, w, tl.text);
 		if (mirror)
 			mirror_changed(serial, index, e, gfn, paired, tl, w);
@@ -1992,6 +2043,14 @@ struct Checker::Impl {
 		return {};
 	}
 
+	// The install of this CPU's open fault (at its gfn and level) went to t.
+	void note_fault_write(CpuState& cs, const Table& t, const SpteChanged& e) const
+	{
+		if (cs.fault && !t.is_root && cs.fault->level == e.level &&
+		    round_to(cs.fault->gfn, e.level) == round_to(e.gfn, e.level))
+			cs.fault->wrote = t.serial;
+	}
+
 	void end_fault(u32 cpu)
 	{
 		cpu_state(cpu).fault.reset();
@@ -2254,11 +2313,15 @@ struct Checker::Impl {
 	//     again;
 	//   - an event also waits for the held events of its task (pid), which
 	//     may have been traced on another CPU before a migration;
+	//   - a fault's install that two tables could take waits for its CPU's
+	//     next event, the kvm_mmu_set_spte naming its entry
+	//     (awaits_set_spte());
 	//   - a held event is applied anyway, and its violation reported, when
-	//     the window has passed (window_us of trace time, or window_lines
-	//     lines: a skew or a tracepoint delay is bounded), when every CPU
-	//     of the trace has an event held back (no event can explain another
-	//     any more), at a loss marker, and at the end.
+	//     every other CPU has traced past it by the window (others_past():
+	//     the clocks' skew is bounded, a CPU's silence is not), when it is
+	//     window_lines old (memory is bounded), when every CPU of the trace
+	//     has an event held back (no event can explain another any more),
+	//     at a loss marker, and at the end.
 	// Trying the heads greedily is enough: two events that both fit either
 	// touch different entries, and commute, or replace the same value of
 	// one entry, and then at most one of them took effect (the cmpxchg of
@@ -2272,6 +2335,7 @@ struct Checker::Impl {
 	// that change nothing always fit.
 	bool fits(const TraceLine& tl, const Where& w, EventId id)
 	{
+		prepared.awaits_set_spte = false;
 		if (tdx)
 			return true;
 		switch (id) {
@@ -2283,6 +2347,7 @@ struct Checker::Impl {
 			prepared.text = tl.text.data();
 			prepared.event = e;
 			prepared.candidate = c;
+			prepared.awaits_set_spte = !install_hint && awaits_set_spte(e, tl.cpu);
 			return c.found() ? c.match != Match::none : stats.partial;
 		}
 		case EventId::mmu_set_spte: {
@@ -2307,18 +2372,23 @@ struct Checker::Impl {
 	void apply(const TraceLine& tl, const Where& w, EventId id)
 	{
 		current_cpu = tl.cpu;
+		applied_events++;
+		if (tl.cpu >= applied_on.size())
+			applied_on.resize(tl.cpu + 1);
+		applied_on[tl.cpu]++;
 		on_event(tl, w, id);
 	}
 
 	void apply(const TraceLine& tl, const Where& w) { apply(tl, w, classify_event(tl.event)); }
 	bool fits(const TraceLine& tl, const Where& w) { return fits(tl, w, classify_event(tl.event)); }
 
-	void hold(const TraceLine& tl, const Where& w)
+	void hold(const TraceLine& tl, const Where& w, bool awaits = false)
 	{
 		prepared.text = nullptr;
 		if (tl.cpu >= held.size())
 			held.resize(tl.cpu + 1);
-		held[tl.cpu].push_back(HeldEvent{++held_seq, tl.cpu, tl.pid, w.line, feeding_time, std::string(tl.text)});
+		held[tl.cpu].push_back(HeldEvent{++held_seq, tl.cpu, tl.pid, w.line, feeding_time, std::string(tl.text),
+						 applied_on_others(tl.cpu), awaits});
 		held_by_task[tl.pid].push_back(held_seq);
 		held_count++;
 	}
@@ -2341,25 +2411,67 @@ struct Checker::Impl {
 	bool task_held(u32 pid) const { return held_by_task.contains(pid); }
 	bool first_of_task(const HeldEvent& h) const { return held_by_task.at(h.pid).front() == h.seq; }
 
-	// Applies the held heads that now fit, until none does.
+	// The entry named by the CPU's held event after its head, if the head
+	// is a change and that event its fault's kvm_mmu_set_spte of the same
+	// gfn and level (awaits_set_spte()).
+	std::optional<EntryAddress> set_spte_after_head(u32 cpu) const
+	{
+		if (held[cpu].size() < 2)
+			return std::nullopt;
+		const Where hw{file, held[cpu][1].line};
+		const TraceLine next = parse_trace_line(held[cpu][1].text, hw);
+		if (classify_event(next.event) != EventId::mmu_set_spte)
+			return std::nullopt;
+		const TraceLine head = parse_trace_line(held[cpu].front().text, Where{file, held[cpu].front().line});
+		if (classify_event(head.event) != EventId::tdp_mmu_spte_changed)
+			return std::nullopt;
+		const SpteChanged e = decode_spte_changed(head.payload, Where{file, held[cpu].front().line});
+		const SetSpte s = decode_set_spte(next.payload, hw);
+		if (static_cast<unsigned>(s.level) != e.level || round_to(s.gfn, e.level) != round_to(e.gfn, e.level))
+			return std::nullopt;
+		const u64 pfn = spec::gpa_to_gfn(d, s.at);
+		return EntryAddress{pfn, static_cast<unsigned>((s.at - spec::gfn_to_gpa(d, pfn)) / sizeof(u64))};
+	}
+
+	// A head that fits but waits for its CPU's next event.
+	bool awaiting_next(u32 cpu) const
+	{
+		return held[cpu].size() == 1 && held[cpu].front().awaits_set_spte;
+	}
+
+	// Applies the held heads that now fit, until none does.  A fault's
+	// install that two tables could take waits for the CPU's next event,
+	// its kvm_mmu_set_spte, and goes to the entry that names
+	// (awaits_set_spte()).
 	void drain()
 	{
 		for (bool progress = held_count != 0; progress;) {
 			progress = false;
 			for (u32 cpu = 0; cpu < held.size(); cpu++) {
-				while (!held[cpu].empty() && first_of_task(held[cpu].front())) {
+				while (!held[cpu].empty() && first_of_task(held[cpu].front()) && !awaiting_next(cpu)) {
 					const Where hw{file, held[cpu].front().line};
 					const TraceLine tl = parse_trace_line(held[cpu].front().text, hw);
-					if (!fits(tl, hw)) {
+					install_hint = set_spte_after_head(cpu);
+					const bool fit = fits(tl, hw);
+					if (!fit || (prepared.awaits_set_spte && held[cpu].size() == 1)) {
+						held[cpu].front().awaits_set_spte = fit;
+						install_hint.reset();
 						prepared.text = nullptr;
 						break;
 					}
 					const HeldEvent h = take(cpu);
-					stats.reordered++;
-					stats.max_reorder_lines = std::max(stats.max_reorder_lines, feeding_line - h.line);
-					if (h.time >= 0 && feeding_time >= h.time)
-						stats.max_reorder_us = std::max(stats.max_reorder_us, (feeding_time - h.time) * 1e6);
+					// Only an event another CPU's event overtook was
+					// reordered (one that waited for its CPU's next
+					// event alone was not).
+					if (h.others_applied != applied_on_others(cpu)) {
+						stats.reordered++;
+						stats.max_reorder_lines = std::max(stats.max_reorder_lines, feeding_line - h.line);
+						if (h.time >= 0 && feeding_time >= h.time)
+							stats.max_reorder_us =
+								std::max(stats.max_reorder_us, (feeding_time - h.time) * 1e6);
+					}
 					apply(parse_trace_line(h.text, hw), hw);
+					install_hint.reset();
 					progress = true;
 				}
 			}
@@ -2388,6 +2500,16 @@ struct Checker::Impl {
 	void force(u32 cpu, const std::string& why)
 	{
 		prepared.text = nullptr;
+		if (awaiting_next(cpu)) {
+			// It fits; its CPU's next event has not come (yet): the
+			// attribution of awaits_set_spte() is decided without it.
+			const HeldEvent h = take(cpu);
+			const Where hw{file, h.line};
+			apply(parse_trace_line(h.text, hw), hw);
+			drain();
+			return;
+		}
+		install_hint = set_spte_after_head(cpu);
 		const HeldEvent h = take(cpu);
 		stats.forced++;
 		forced = &h;
@@ -2395,6 +2517,7 @@ struct Checker::Impl {
 		forced_until = feeding_line;
 		const Where hw{file, h.line};
 		apply(parse_trace_line(h.text, hw), hw);
+		install_hint.reset();
 		forced = nullptr;
 		drain();
 	}
@@ -2404,9 +2527,32 @@ struct Checker::Impl {
 		std::size_t known = 0, stuck = 0;
 		for (std::size_t c = 0; c < known_cpu.size(); c++) {
 			known += known_cpu[c];
-			stuck += known_cpu[c] && c < held.size() && !held[c].empty();
+			stuck += known_cpu[c] && c < held.size() && !held[c].empty() && !awaiting_next(static_cast<u32>(c));
 		}
 		return known != 0 && known == stuck;
+	}
+
+	// Whether every other CPU of the trace has traced an event stamped more
+	// than the window after t.  The event a held one waits for is traced
+	// by another CPU after its cmpxchg; everything that CPU traced before
+	// it was traced before that cmpxchg, hence (clocks that agree to within
+	// the window) less than the window after t.  So once that CPU has
+	// traced past t + window, the event is in.  Trace time alone would not
+	// do: a vCPU thread the host deschedules between its cmpxchg and its
+	// tracepoint (or, under trace_clock global, a CPU whose clock is held
+	// back to the global one) traces nothing meanwhile, however long the
+	// others go on.
+	bool others_past(u32 cpu, double t) const
+	{
+		bool others = false;
+		for (std::size_t c = 0; c < known_cpu.size(); c++) {
+			if (!known_cpu[c] || c == cpu)
+				continue;
+			if (c >= newest_time.size() || newest_time[c] - t <= window_seconds)
+				return false;
+			others = true;
+		}
+		return others;
 	}
 
 	void enforce_bounds()
@@ -2414,9 +2560,10 @@ struct Checker::Impl {
 		while (const HeldEvent* o = oldest()) {
 			if (feeding_line - o->line >= window_lines)
 				force(o->cpu, "the window of " + std::to_string(window_lines) + " lines had passed");
-			else if (o->time >= 0 && newest_time - o->time > window_seconds)
-				force(o->cpu, "the window of " + std::to_string(static_cast<u64>(window_seconds * 1e6 + 0.5)) +
-						      " us of trace time had passed");
+			else if (o->time >= 0 && others_past(o->cpu, o->time))
+				force(o->cpu, "every other CPU had traced an event more than the window of " +
+						      std::to_string(static_cast<u64>(window_seconds * 1e6 + 0.5)) +
+						      " us of trace time after it");
 			else if (every_cpu_held())
 				force(o->cpu, "every CPU of the trace had an event held back");
 			else
@@ -2433,16 +2580,25 @@ struct Checker::Impl {
 	void feed_event(const TraceLine& tl, const Where& w)
 	{
 		feeding_time = timestamp_seconds(tl.timestamp);
-		newest_time = std::max(newest_time, feeding_time);
+		if (tl.cpu >= newest_time.size())
+			newest_time.resize(tl.cpu + 1, -1);
+		newest_time[tl.cpu] = std::max(newest_time[tl.cpu], feeding_time);
 		if (tl.cpu >= known_cpu.size())
 			known_cpu.resize(tl.cpu + 1);
 		known_cpu[tl.cpu] = true;
 		if (held_count && ((tl.cpu < held.size() && !held[tl.cpu].empty()) || task_held(tl.pid))) {
+			const bool next_awaited = tl.cpu < held.size() && awaiting_next(tl.cpu);
 			hold(tl, w);
-		} else if (const EventId id = classify_event(tl.event); fits(tl, w, id)) {
-			apply(tl, w, id);
-			if (held_count)
+			if (next_awaited)
 				drain();
+		} else if (const EventId id = classify_event(tl.event); fits(tl, w, id)) {
+			if (prepared.awaits_set_spte) {
+				hold(tl, w, true);
+			} else {
+				apply(tl, w, id);
+				if (held_count)
+					drain();
+			}
 		} else {
 			hold(tl, w);
 		}

@@ -51,9 +51,10 @@ const support::CommandHelp conform_help = {
 			{"--merge", "the TRACE files are the inputs of one trace (the tracefs text of the kvmmmu events and "
 				    "the output of tools/arborist-tdx.bt), merged by timestamp; lines of one file keep their "
 				    "order, the file named first wins a tie"},
-			{"--window US", "how long (microseconds of trace time) an event of one CPU may wait for the events "
-					"of other CPUs that explain it (default 50000; at most 65536 lines in any case; "
-					"docs/conformance.md, \"Traces from many CPUs\")"},
+			{"--window US", "how far (microseconds) the clocks of two CPUs may disagree: an event of one CPU "
+					"waits for the events of other CPUs that explain it until every other CPU has traced "
+					"an event stamped more than US after it (default 50000; at most 65536 lines in any "
+					"case; docs/conformance.md, \"Traces from many CPUs\")"},
 			{"TRACE", "a file, or - for stdin; each is checked on its own.  It is read as every input of "
 				  "arborist is (support::LineReader, support/README.md): a FIFO, pipe or character device "
 				  "like a file, a directory refused (FILE: is a directory, not a file), errno in every read "

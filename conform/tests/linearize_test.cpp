@@ -80,6 +80,30 @@ TEST(Linearize, SetSpteReadsAnEntryOfATableAnotherCpuTornDown)
 	EXPECT_EQ(r.stats.tables_torn_down, 2u);
 }
 
+TEST(Linearize, SetSpteReadsAnEntryOfATableTornDownAfterItsInstall)
+{
+	// Debian 6.1.192, phase c.zap-while-fill, trace_clock global, loaded
+	// host: CPU 1's clock was held back to the global clock, so its events
+	// carry one timestamp and come after CPU 0's of that timestamp.  CPU
+	// 0 unlinked table 102 and froze CPU 1's leaf there; CPU 1's fault,
+	// whose events all come after that, wrote the leaf: its walk reached
+	// 102 before the unlink, so its kvm_mmu_spte_requested is CPU 1's
+	// order, not the unlink's.  By its kvm_mmu_set_spte CPU 0 has moved on
+	// and 102 is freed -- after call_rcu(), so the read is legal.
+	TraceBuilder b = tables();
+	b.change(0, 3, nonleaf(0x101), REMOVED, 0);
+	b.change(0, 2, nonleaf(0x102), REMOVED, 0);
+	b.change(1, 1, A, REMOVED, 0);
+	b.event("kvm_mmu_spte_requested", "gfn 200 pfn 3fdfb level 1", 0); // ends CPU 0's teardown
+	b.event("kvm_mmu_spte_requested", "gfn 1 pfn 3fdfa level 1", 1);
+	b.change(1, 1, 0, A, 1);
+	b.event("kvm_mmu_set_spte", set_spte(1, A), 1);
+	const CheckResult r = check_text(b.text());
+	EXPECT_TRUE(r.violations.empty()) << kinds(r);
+	EXPECT_EQ(r.stats.tables_torn_down, 2u);
+	EXPECT_EQ(r.stats.forced, 0u);
+}
+
 TEST(Linearize, SetSpteOnATornDownTableMustShowAValueOfItsEntry)
 {
 	// The same, but the read shows a value the entry never held after
@@ -113,6 +137,85 @@ TEST(Linearize, SetSpteOnATableTornDownBeforeTheFaultIsAMismatch)
 	const CheckResult r = check_text(b.text());
 	ASSERT_EQ(r.violations.size(), 1u) << kinds(r);
 	EXPECT_EQ(r.violations[0].kind, "spte.set-spte-mismatch");
+}
+
+// Root 1 (tables 100, 101, 102 over gfn 0-1ff, by CPU 0) invalidated by
+// kvm_mmu_zap_all_fast, and root 2 refilling the same range (tables 200,
+// 201, 202): both level-1 tables hold gfn 1 non-present.  Then CPU 0's
+// zap of root 1 unlinks 101 and freezes 102's link (handle_removed_pt(),
+// mmu_lock for read).
+TraceBuilder two_roots_one_torn_down()
+{
+	TraceBuilder b = tables();
+	b.event("kvm_mmu_zap_all_fast", "kvm-mmu-valid-gen 1 used_pages 4", 0);
+	b.event("kvm_mmu_get_page", "sp gen 1 gfn 0 l4 8-byte q0 direct wux nxe ad root 0 sync new", 0);
+	b.change(0, 4, 0, nonleaf(0x200), 0);
+	b.change(0, 3, 0, nonleaf(0x201), 0);
+	b.change(0, 2, 0, nonleaf(0x202), 0);
+	b.change(0, 3, nonleaf(0x101), REMOVED, 0);
+	b.change(0, 2, nonleaf(0x102), REMOVED, 0);
+	return b;
+}
+
+TEST(Linearize, AnInstallTwoTablesCouldTakeGoesWhereItsSetSpteSays)
+{
+	// Debian 6.1.192, phase c.zap-while-fill, CPU 1's clock 2 ms ahead:
+	// CPU 1's fault wrote gfn 1 in table 102 before CPU 0 froze it, but
+	// its events come after CPU 0's freeze, which waits for them.  Both
+	// 102 (being torn down) and 202 (valid root) hold 0 there; the fault's
+	// kvm_mmu_set_spte names 102, so the install is 102's, and CPU 0's
+	// freeze then finds the value it replaced.  Taking 202 (the valid
+	// root's, as the rank alone says) leaves the freeze to take 202's
+	// value and the kvm_mmu_set_spte naming a table torn down before this
+	// fault began.
+	TraceBuilder b = two_roots_one_torn_down();
+	b.change(1, 1, A, REMOVED, 0);
+	b.event("kvm_mmu_spte_requested", "gfn 200 pfn 3fdfb level 1", 0); // ends CPU 0's teardown
+	b.event("kvm_mmu_spte_requested", "gfn 1 pfn 3fdfa level 1", 1);
+	b.change(1, 1, 0, A, 1);
+	b.event("kvm_mmu_set_spte", set_spte(1, A), 1);
+	const CheckResult r = check_text(b.text());
+	EXPECT_TRUE(r.violations.empty()) << kinds(r);
+	EXPECT_EQ(r.stats.tables_torn_down, 2u);
+	EXPECT_EQ(r.stats.forced, 0u);
+	EXPECT_EQ(r.stats.reordered, 2u); // CPU 0's freeze and request, not CPU 1's own pair
+}
+
+TEST(Linearize, AnInstallInATableWhoseTeardownPassedItIsAnOrphan)
+{
+	// Known-bad twin: CPU 0's teardown froze index 2 of table 102 but not
+	// index 1 (a teardown under mmu_lock for read freezes every child, 0
+	// included, so that no fault can write one after it), and CPU 1's
+	// fault installed there: the page stays mapped in a freed table.
+	TraceBuilder b = two_roots_one_torn_down();
+	b.change(2, 1, 0, REMOVED, 0);
+	b.event("kvm_mmu_spte_requested", "gfn 1 pfn 3fdfa level 1", 1);
+	b.change(1, 1, 0, A, 1);
+	b.event("kvm_mmu_set_spte", set_spte(1, A), 1);
+	b.event("kvm_mmu_spte_requested", "gfn 200 pfn 3fdfb level 1", 0); // ends CPU 0's teardown
+	const CheckResult r = check_text(b.text());
+	ASSERT_EQ(r.violations.size(), 1u) << kinds(r);
+	EXPECT_EQ(r.violations[0].kind, "spte.orphaned-table");
+	EXPECT_NE(r.violations[0].message.find("index 1 gfn 1 = " + hex_digits(A)), std::string::npos)
+		<< r.violations[0].message;
+}
+
+TEST(Linearize, AnInstallOverAFrozenEntryIsStillAMismatch)
+{
+	// Known-bad twin: CPU 0's teardown froze gfn 1 of table 102 from 0,
+	// then CPU 1's fault claims to have written 102's entry from 0: no
+	// order explains it (a cmpxchg from 0 fails on the frozen value), so
+	// its kvm_mmu_set_spte is a mismatch, whichever table took the install.
+	TraceBuilder b = two_roots_one_torn_down();
+	b.change(1, 1, 0, REMOVED, 0);
+	b.event("kvm_mmu_spte_requested", "gfn 1 pfn 3fdfa level 1", 1);
+	b.change(1, 1, 0, A, 1);
+	b.event("kvm_mmu_set_spte", set_spte(1, A), 1);
+	b.event("kvm_mmu_spte_requested", "gfn 200 pfn 3fdfb level 1", 0);
+	const CheckResult r = check_text(b.text());
+	ASSERT_EQ(r.violations.size(), 1u) << kinds(r);
+	EXPECT_EQ(r.violations[0].kind, "spte.set-spte-mismatch");
+	EXPECT_EQ(r.violations[0].line, b.size() - 1);
 }
 
 TEST(Linearize, ChangesOfTwoCpusInEitherOrder)
@@ -202,6 +305,67 @@ TEST(Linearize, TheWindowBoundsTheWait)
 	EXPECT_EQ(r.violations[0].line, 12u);
 	EXPECT_EQ(reported_by, 112u); // the window of 100 lines, not the end of the trace
 	EXPECT_NE(r.violations[0].message.find("the window of 100 lines had passed"), std::string::npos);
+}
+
+// CPU 1's fault installs A at gfn 1, and its vCPU thread is descheduled by
+// the host between the cmpxchg and the tracepoint for 100 ms; meanwhile
+// CPU 0 write-protects the entry (A -> C) and goes on for 60 ms.  Both CPUs
+// read one clock (trace_clock global).
+TraceBuilder stalled_install()
+{
+	TraceBuilder b = tables();
+	b.event("kvm_mmu_spte_requested", "gfn 1 pfn 3fdfa level 1", 1);
+	b.change(1, 1, A, C, 0);
+	b.advance(60000);
+	for (unsigned k = 0; k < 20; k++)
+		b.event("kvm_exit", "vcpu 0 reason npf rip 0x0 info1 0x0 info2 0x0 intr_info 0x0 error_code 0x0", 0);
+	b.advance(40000);
+	return b;
+}
+
+TEST(Linearize, ACpuDescheduledBetweenItsWriteAndItsTracepointForLongerThanTheWindow)
+{
+	// CPU 0's change waits for CPU 1's install however long CPU 1 is
+	// silent: the 50 ms bound counts from the other CPU's own events.
+	TraceBuilder b = stalled_install();
+	b.change(1, 1, 0, A, 1);
+	b.event("kvm_mmu_set_spte", set_spte(1, A), 1);
+	b.event("kvm_exit", "vcpu 1 reason npf rip 0x0 info1 0x0 info2 0x0 intr_info 0x0 error_code 0x0", 1);
+	const CheckResult r = check_text(b.text());
+	EXPECT_TRUE(r.violations.empty()) << kinds(r);
+	EXPECT_EQ(r.stats.forced, 0u);
+	EXPECT_GE(r.stats.max_reorder_us, 100000.0);
+}
+
+TEST(Linearize, AfterAStallTheWindowStillBoundsTheWait)
+{
+	// Known-bad twin: after its stall CPU 1 traces no install of gfn 1 (a
+	// lost update) but a change elsewhere, stamped more than the window
+	// after CPU 0's change: that is reported then, not at the end.
+	TraceBuilder b = stalled_install();
+	b.change(2, 1, 0, A + 0x1000, 1);
+	const std::size_t past = b.size();
+	for (unsigned k = 0; k < 20; k++)
+		b.event("kvm_exit", "vcpu 1 reason npf rip 0x0 info1 0x0 info2 0x0 intr_info 0x0 error_code 0x0", 1);
+	CheckResult r;
+	Checker c(linux_6_1_npt, false, [&](Violation&& v) { r.violations.push_back(std::move(v)); });
+	StringSource src(b.text());
+	LineReader reader = trace_reader(src);
+	Where w{"t.txt", 0};
+	u64 reported_by = 0;
+	while (const std::optional<std::string_view> l = reader.next()) {
+		w.line = reader.line_number();
+		c.feed(parse_trace_line(*l, w), w);
+		if (!reported_by && !r.violations.empty())
+			reported_by = w.line;
+	}
+	c.finish();
+	ASSERT_EQ(r.violations.size(), 1u) << kinds(r);
+	EXPECT_EQ(r.violations[0].kind, "spte.lost-update");
+	EXPECT_EQ(r.violations[0].line, 6u);
+	EXPECT_EQ(reported_by, past);
+	EXPECT_NE(r.violations[0].message.find("every other CPU had traced an event more than the window"), std::string::npos)
+		<< r.violations[0].message;
 }
 
 // The real 6.12 trace of two vCPUs on the same pages (tests/data/linux-6.12-npt)

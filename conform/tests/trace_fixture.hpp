@@ -104,8 +104,9 @@ public:
 	TraceBuilder& event(std::string_view name, const std::string& payload, unsigned cpu = 1)
 	{
 		char prefix[96];
+		const u64 us = lines_.size() + offset_us_;
 		std::snprintf(prefix, sizeof(prefix), "         tdpwork-%u     [%03u] ...1.     %u.%06u: ", 110 + cpu, cpu,
-			      static_cast<unsigned>(lines_.size() / 1000000), static_cast<unsigned>(lines_.size() % 1000000));
+			      static_cast<unsigned>(us / 1000000), static_cast<unsigned>(us % 1000000));
 		lines_.push_back(std::string(prefix) + std::string(name) + ": " + payload);
 		return *this;
 	}
@@ -126,11 +127,19 @@ public:
 		lines_.push_back(line);
 		return *this;
 	}
+	// The lines that follow are stamped us microseconds later (each line
+	// is stamped one microsecond after the one before).
+	TraceBuilder& advance(u64 us)
+	{
+		offset_us_ += us;
+		return *this;
+	}
 	std::size_t size() const { return lines_.size(); }
 	std::string text() const { return join(lines_); }
 
 private:
 	std::vector<std::string> lines_;
+	u64 offset_us_ = 0;
 };
 
 // NPT values built by the spec's constructors; they are the real trace's

@@ -481,5 +481,50 @@ TEST(Linearize, RealTraceMutations)
 	}
 }
 
+// A capture of Debian 6.1.192 under a loaded host (trace_clock global):
+// CPU 1's events of one timestamp come after CPU 0's, among them the
+// unlink and teardown of the table CPU 1's faults installed into
+// (tests/data/linux-6.1-npt-tied-timestamps/README.md).
+TEST(Linearize, RealTraceWithTiedTimestamps)
+{
+	std::vector<std::string> lines;
+	{
+		std::istringstream in(read_file(ARBORIST_TEST_DATA "/linux-6.1-npt-tied-timestamps/trace.txt"));
+		for (std::string l; std::getline(in, l);)
+			lines.push_back(l);
+	}
+	const std::size_t install = find_line(lines, "[001] ...1.    16.337082: kvm_tdp_mmu_spte_changed: as id 0 gfn 6d3 level 1 old_spte 0 new_spte b1f3e67");
+	const std::size_t set = find_line(lines, "kvm_mmu_set_spte: gfn 6d3 spte b1f3e67 (rwxu) level 1 at a47c698");
+	const std::size_t freeze = find_line(lines, "gfn 6d3 level 1 old_spte b1f3e67 new_spte 5a0");
+	ASSERT_TRUE(install && set && freeze && freeze < install && set == install + 1);
+	{
+		const CheckResult r = check_text(join(lines), linux_6_1_npt);
+		EXPECT_TRUE(r.violations.empty()) << kinds(r);
+		EXPECT_GT(r.stats.reordered, 0u);
+	}
+	{
+		// kvm_mmu_set_spte showing a value no CPU wrote.
+		std::vector<std::string> m = lines;
+		edit(m, set, "spte b1f3e67", "spte b1f3e65");
+		const CheckResult r = check_text(join(m), linux_6_1_npt);
+		ASSERT_EQ(r.violations.size(), 1u) << kinds(r);
+		EXPECT_EQ(r.violations[0].kind, "spte.set-spte-mismatch");
+		EXPECT_EQ(r.violations[0].line, set);
+	}
+	{
+		// Without CPU 1's install, CPU 0's freeze replaced a value no CPU
+		// wrote, and the kvm_mmu_set_spte names a table its fault never
+		// reached before the unlink.
+		std::vector<std::string> m = lines;
+		m.erase(m.begin() + static_cast<std::ptrdiff_t>(install - 1));
+		const CheckResult r = check_text(join(m), linux_6_1_npt);
+		ASSERT_EQ(r.violations.size(), 2u) << kinds(r);
+		EXPECT_EQ(r.violations[0].kind, "spte.lost-update");
+		EXPECT_EQ(r.violations[0].line, freeze);
+		EXPECT_EQ(r.violations[1].kind, "spte.set-spte-mismatch");
+		EXPECT_EQ(r.violations[1].line, set - 1);
+	}
+}
+
 } // namespace
 } // namespace arborist::conform::test

@@ -322,8 +322,38 @@ TraceLine parse_comment(std::string_view s, std::size_t i)
 	return t;
 }
 
+// The number between a fixed prefix and suffix of c, if c is exactly that.
+std::optional<u64> framed_dec(std::string_view c, std::string_view prefix, std::string_view suffix)
+{
+	if (c.size() <= prefix.size() + suffix.size() || !c.starts_with(prefix) || !c.ends_with(suffix))
+		return std::nullopt;
+	return to_dec(c.substr(prefix.size(), c.size() - prefix.size() - suffix.size()), ~u64{0});
+}
+
+// A map bpftrace prints when it exits ("@name: value", "@name[key]: value"):
+// the scripts clear theirs in END, but an older bpftrace prints a
+// cleared scalar map anyway.
+bool bpftrace_map_line(std::string_view c)
+{
+	std::size_t e = 1;
+	while (e < c.size() && is_ident(c[e]))
+		e++;
+	if (e == 1)
+		return false;
+	if (e < c.size() && c[e] == '[') {
+		const std::size_t close = c.find("]:", e);
+		if (close == std::string_view::npos)
+			return false;
+		e = close + 1;
+	}
+	return e < c.size() && c[e] == ':';
+}
+
 // trace-cmd's lines around the events: "cpus=2", "version = 6",
-// "CPU 0 is empty", and the loss markers of both writers.
+// "CPU 0 is empty"; bpftrace's (its text output, which tools/arborist-tdx.bt
+// writes to stdout): "Attaching 61 probes..." before the first event, its
+// maps at exit, and "Lost 12 events" where its perf buffer overran; and the
+// loss markers of every writer.
 std::optional<TraceLine> parse_header(std::string_view s, std::size_t i)
 {
 	const std::string_view c = rtrim(s.substr(i));
@@ -335,6 +365,15 @@ std::optional<TraceLine> parse_header(std::string_view s, std::size_t i)
 		return t;
 	if (c.starts_with("CPU ") && c.ends_with(" is empty") && to_dec(c.substr(4, c.size() - 13), MAX_CPU))
 		return t;
+	if (framed_dec(c, "Attaching ", " probes...") || framed_dec(c, "Attaching ", " probe...") ||
+	    (c.starts_with('@') && bpftrace_map_line(c)))
+		return t;
+	if (const std::optional<u64> lost = framed_dec(c, "Lost ", " events")) {
+		// bpftrace does not say which CPU's buffer lost them.
+		t.kind = LineKind::lost_events;
+		t.second = *lost;
+		return t;
+	}
 	if (!c.starts_with("CPU:"))
 		return std::nullopt;
 	const std::size_t sp = c.find(' ');
@@ -376,7 +415,7 @@ TraceLine parse_trace_line(std::string_view text, const Where& w)
 	}
 	if (text[i] == '#')
 		return parse_comment(text, i);
-	if (text[i] == 'c' || text[i] == 'v' || text[i] == 'C')
+	if (text[i] == 'c' || text[i] == 'v' || text[i] == 'C' || text[i] == 'A' || text[i] == 'L' || text[i] == '@')
 		if (std::optional<TraceLine> h = parse_header(text, i))
 			return *h;
 	return parse_event_line(text, i, w);
@@ -722,12 +761,12 @@ TdParams decode_td_params(std::string_view payload, const Where& w)
 	f.label("tdr", "tdr");
 	p.tdr = f.hex("tdr");
 	f.label("pwl", "pwl");
-	p.pwl = static_cast<u32>(f.dec("pwl", 5));
+	p.pwl = static_cast<u32>(f.dec("pwl", 255));
 	if (p.pwl != 4 && p.pwl != 5)
 		f.fail("pwl", "expected 4 or 5 (EPTP.PWL of a TD), found " + std::to_string(p.pwl));
 	f.label("x86_phys_bits", "x86_phys_bits");
-	p.phys_bits = static_cast<u32>(f.dec("x86_phys_bits", 52));
-	if (p.phys_bits < 36)
+	p.phys_bits = static_cast<u32>(f.dec("x86_phys_bits", 255));
+	if (p.phys_bits < 36 || p.phys_bits > 52)
 		f.fail("x86_phys_bits", "expected 36 to 52, found " + std::to_string(p.phys_bits));
 	f.end("x86_phys_bits");
 	return p;

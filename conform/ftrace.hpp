@@ -83,10 +83,10 @@ inline LineReader trace_reader(ByteSource& src, std::size_t chunk = std::size_t{
 enum class LineKind : std::uint8_t {
 	blank,          // empty or white space
 	comment,        // "# ..." header of /sys/kernel/tracing/trace
-	header,         // trace-cmd: "cpus=N", "version = N", "CPU N is empty"
+	header,         // trace-cmd: "cpus=N", "version = N", "CPU N is empty"; bpftrace: "Attaching N probes..."
 	entries,        // "# entries-in-buffer/entries-written: A/B ..."
 	buffer_started, // "##### CPU N buffer started ####": that CPU overran
-	lost_events,    // "CPU:N [LOST M EVENTS]", "CPU:N [M EVENTS DROPPED]"
+	lost_events,    // "CPU:N [LOST M EVENTS]", "CPU:N [M EVENTS DROPPED]", bpftrace "Lost M events"
 	event,
 };
 

@@ -655,7 +655,12 @@ SeamcallVerdict TdxReplay::vcpu_exit(const VcpuRun& r, const Where& w, u32 cpu)
 	const TdxCheck* sc = status_check(v.model_status);
 	v.kind = sc ? sc->kind : "sept.status-mismatch";
 	v.check = sc ? std::string(sc->check) : "TDH.VP.ENTER's checks (td_state_check, tlb_vp_enter)";
-	v.message = "TDH.VP.ENTER returned " + status_text(r.status) + " in the trace, but the model refused the entry with " +
+	// A TD exit's vp_enter_ret is TDX_SUCCESS with the exit reason in
+	// bits 31:0, not an operand: say so rather than "TDX_SUCCESS|RCX".
+	const std::string traced = status_class(r.status) == st::TDX_SUCCESS
+					   ? "a TD exit (exit reason " + std::to_string(r.status & 0xffffffffu) + ")"
+					   : status_text(r.status);
+	v.message = "TDH.VP.ENTER returned " + traced + " in the trace, but the model refused the entry with " +
 		    status_text(v.model_status);
 	return v;
 }

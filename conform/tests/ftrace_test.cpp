@@ -86,6 +86,26 @@ TEST(FtraceLine, HeadersAndLossMarkers)
 	EXPECT_EQ(parse_trace_line("##### CPU 1 buffer started ####", W).kind, LineKind::buffer_started);
 }
 
+// What bpftrace writes around the lines of tools/arborist-tdx.bt
+// (docs/trace-format.md "Lines"): its banner, a loss of events, and a map
+// it prints at exit.
+TEST(FtraceLine, BpftraceOutputLines)
+{
+	EXPECT_EQ(parse_trace_line("Attaching 61 probes...", W).kind, LineKind::header);
+	EXPECT_EQ(parse_trace_line("Attaching 1 probe...", W).kind, LineKind::header);
+	const TraceLine lost = parse_trace_line("Lost 12 events", W);
+	EXPECT_EQ(lost.kind, LineKind::lost_events);
+	EXPECT_EQ(lost.second, 12u);
+	EXPECT_EQ(parse_trace_line("@phys_bits: 46", W).kind, LineKind::header);
+	EXPECT_EQ(parse_trace_line("@rcx[4321]: 0", W).kind, LineKind::header);
+	EXPECT_EQ(parse_trace_line("@e1[4321, 2]: 18446683600570023936", W).kind, LineKind::header);
+	// Anything else is still a malformed line.
+	expect_field_error([] { parse_trace_line("Attaching probes...", W); }, "cpu");
+	expect_field_error([] { parse_trace_line("Lost some events", W); }, "cpu");
+	expect_field_error([] { parse_trace_line("@: 1", W); }, "cpu");
+	expect_field_error([] { parse_trace_line("@rcx[4321 0", W); }, "cpu");
+}
+
 TEST(FtraceLine, MalformedPrefixNamesTheField)
 {
 	expect_field_error([] { parse_trace_line("garbage", W); }, "cpu");

@@ -789,6 +789,19 @@ TEST(TdxParse, HooksVcpusParams)
 	EXPECT_EQ(decode_vcpu_run("tdvpr 100007000 status 0", w, true).tdvpr, 0x100007000u);
 	EXPECT_EQ(decode_td_params("tdr 100000000 pwl 5 x86_phys_bits 52", w).pwl, 5u);
 	EXPECT_THROW(decode_td_params("tdr 100000000 pwl 3 x86_phys_bits 46", w), ParseError);
+	// The error says what docs/trace-format.md allows (4 or 5; 36 to 52),
+	// whichever side of it the value is on.
+	auto error_of = [&](std::string_view payload) {
+		try {
+			decode_td_params(payload, w);
+		} catch (const ParseError& e) {
+			return std::string(e.what());
+		}
+		return std::string("no error");
+	};
+	EXPECT_EQ(error_of("tdr 1000 pwl 6 x86_phys_bits 46"), "t:3: field 'pwl': expected 4 or 5 (EPTP.PWL of a TD), found 6");
+	EXPECT_EQ(error_of("tdr 1000 pwl 4 x86_phys_bits 60"), "t:3: field 'x86_phys_bits': expected 36 to 52, found 60");
+	EXPECT_EQ(error_of("tdr 1000 pwl 4 x86_phys_bits 30"), "t:3: field 'x86_phys_bits': expected 36 to 52, found 30");
 	EXPECT_THROW(decode_hook("hook set_external_spte gfn 9 level 1 ret 1", w, true), ParseError);
 	EXPECT_THROW(decode_vcpu_run("tdvpr 1 status", w, true), ParseError);
 }

@@ -1,0 +1,52 @@
+# CTest conform.tdx_hand.*: a TDX trace written by hand from the docs
+# (tests/data/tdx/hand-*.trace, README.md there), checked against what its
+# header says:
+#   # expect: 0 violations | KIND     exit 0 / exit 1 with KIND the first violation
+#   # expect-error: TEXT               exit 2, TEXT in the error
+#   # expect-output: REGEX             REGEX in the report
+#   # merge: FILE                      --merge with FILE (in the same directory)
+# -DARBORIST=... -DTRACE=...
+file(STRINGS ${TRACE} header REGEX "^# (expect|expect-error|expect-output|merge): ")
+set(expect "")
+set(expect_error "")
+set(expect_output "")
+set(inputs ${TRACE})
+set(merge "")
+get_filename_component(dir ${TRACE} DIRECTORY)
+foreach(line ${header})
+  if(line MATCHES "^# expect: (.*)$")
+    set(expect "${CMAKE_MATCH_1}")
+  elseif(line MATCHES "^# expect-error: (.*)$")
+    set(expect_error "${CMAKE_MATCH_1}")
+  elseif(line MATCHES "^# expect-output: (.*)$")
+    set(expect_output "${CMAKE_MATCH_1}")
+  elseif(line MATCHES "^# merge: (.*)$")
+    set(merge --merge)
+    list(APPEND inputs ${dir}/${CMAKE_MATCH_1})
+  endif()
+endforeach()
+if(expect STREQUAL "" AND expect_error STREQUAL "")
+  message(FATAL_ERROR "${TRACE}: no '# expect:' or '# expect-error:' line")
+endif()
+execute_process(COMMAND ${ARBORIST} conform ${merge} ${inputs} WORKING_DIRECTORY ${dir}
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT expect_error STREQUAL "")
+  string(FIND "${err}" "${expect_error}" at)
+  if(NOT rc EQUAL 2 OR at EQUAL -1)
+    message(FATAL_ERROR "expected exit 2 with '${expect_error}', got exit ${rc}\n${out}${err}")
+  endif()
+elseif(expect STREQUAL "0 violations")
+  if(NOT rc EQUAL 0 OR NOT out MATCHES ": 0 violations\n")
+    message(FATAL_ERROR "expected 0 violations, got exit ${rc}\n${out}${err}")
+  endif()
+else()
+  # The first violation reported must be of the expected kind.
+  string(REGEX MATCH "\n[^\n:]+:[0-9]+: [a-z]+\\.[a-z-]+:" first "\n${out}")
+  if(NOT rc EQUAL 1 OR NOT first MATCHES ": ${expect}:$")
+    message(FATAL_ERROR "expected ${expect} first, got exit ${rc}, first '${first}'\n${out}${err}")
+  endif()
+endif()
+if(NOT expect_output STREQUAL "" AND NOT "${out}${err}" MATCHES "${expect_output}")
+  message(FATAL_ERROR "expected output matching '${expect_output}'\n${out}${err}")
+endif()
+message(STATUS "${TRACE}: as expected (${expect}${expect_error})")

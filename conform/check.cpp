@@ -186,6 +186,47 @@ struct Source {
 	}
 };
 
+bool is_tdx_event(EventId id) { return id >= EventId::tdx_td_params && id <= EventId::tdx_hook_exit; }
+
+// Two inputs' events of one CPU with one timestamp: ftrace's trace file and
+// bpftrace both print microseconds, and a SEAMCALL, its hook and the SPTE
+// change around it often fall in one.  Their order is then the kernel's
+// (Linux v6.19 arch/x86/kvm/mmu/tdp_mmu.c), not the order the files were
+// named in:
+// - an open hook's SEAMCALLs and exit come before anything else of its CPU
+//   (the hook runs to its end before the MMU code goes on; the merge loop
+//   checks this one, for the TDX input's lines of any CPU at that timestamp);
+// - link_external_spt / set_external_spte come before the install they make
+//   (set_external_spte_present() calls the hook, then writes and traces the
+//   mirror SPTE), and after the MMU events that led to it (get_page,
+//   spte_requested);
+// - remove_external_spte, free_external_spt and split_external_spt come
+//   after the change that owes them (tdp_mmu_set_spte() and
+//   handle_removed_pt() trace, then call the hook; seed 001's split hook
+//   follows handle_changed_spte());
+// - a TD exit comes before what KVM then does on that CPU (the fault it
+//   handles), a TD entry after what KVM did before it.
+// True: the TDX line first; false: the MMU line first; nullopt: no rule,
+// the file named first.
+std::optional<bool> tdx_line_first(const TraceLine& tdx, EventId tdx_id, const Where& tw, const TraceLine& mmu,
+				   EventId mmu_id, const Where& mw)
+{
+	switch (tdx_id) {
+	case EventId::tdx_hook_enter: {
+		const HookCall h = decode_hook(tdx.payload, tw, false);
+		if (h.hook != TdxHook::link_external_spt && h.hook != TdxHook::set_external_spte)
+			return false;
+		if (mmu_id != EventId::tdp_mmu_spte_changed)
+			return false;
+		const SpteChanged c = decode_spte_changed(mmu.payload, mw);
+		return c.gfn == h.gfn && c.level == h.level;
+	}
+	case EventId::tdx_vcpu_exit: return true;
+	case EventId::tdx_vcpu_enter: return false;
+	default: return std::nullopt;
+	}
+}
+
 } // namespace
 
 TraceInput open_input(const std::string& file)
@@ -211,9 +252,34 @@ CheckOutcome check_trace(std::vector<TraceInput>& inputs, const CheckOptions& op
 		sources.push_back(std::make_unique<Source>(i, *inputs[i].source));
 		sources.back()->next(inputs[i].name);
 	}
+	std::vector<bool> hook_open; // per CPU, in the merged order so far
+	auto open_on = [&](u32 cpu) { return cpu < hook_open.size() && hook_open[cpu]; };
+	// s before pick: an earlier timestamp, or the same one on the same CPU
+	// with a TDX line and an MMU line whose kernel order says so.
+	auto before = [&](const Source& s, const Source& pick) {
+		if (s.order != pick.order)
+			return s.order < pick.order;
+		const EventId a = classify_event(s.tl.event), b = classify_event(pick.tl.event);
+		if (is_tdx_event(a) == is_tdx_event(b))
+			return false;
+		const Source& t = is_tdx_event(a) ? s : pick;
+		const Source& m = is_tdx_event(a) ? pick : s;
+		// The MMU line's CPU is inside a hook: the hook's exit is in the
+		// TDX input, at this timestamp at the latest, maybe behind another
+		// CPU's lines there.
+		if (open_on(m.tl.cpu))
+			return &t == &s;
+		if (s.tl.cpu != pick.tl.cpu)
+			return false;
+		const std::optional<bool> first = tdx_line_first(
+			t.tl, is_tdx_event(a) ? a : b, Where{inputs[t.index].name, t.reader.line_number()}, m.tl,
+			is_tdx_event(a) ? b : a, Where{inputs[m.index].name, m.reader.line_number()});
+		return first && *first == (&t == &s);
+	};
 	for (;;) {
 		// Lines that are not events (headers, loss markers) go first, in
-		// input order; then the earliest timestamp, the first input on a tie.
+		// input order; then the earliest timestamp, on a tie the kernel's
+		// order (above), else the first input.
 		Source* pick = nullptr;
 		for (const auto& s : sources) {
 			if (!s->text)
@@ -222,11 +288,19 @@ CheckOutcome check_trace(std::vector<TraceInput>& inputs, const CheckOptions& op
 				pick = s.get();
 				break;
 			}
-			if (!pick || s->order < pick->order)
+			if (!pick || before(*s, *pick))
 				pick = s.get();
 		}
 		if (!pick)
 			break;
+		if (pick->tl.kind == LineKind::event) {
+			const EventId id = classify_event(pick->tl.event);
+			if (id == EventId::tdx_hook_enter || id == EventId::tdx_hook_exit) {
+				if (pick->tl.cpu >= hook_open.size())
+					hook_open.resize(pick->tl.cpu + 1, false);
+				hook_open[pick->tl.cpu] = id == EventId::tdx_hook_enter;
+			}
+		}
 		run.feed(pick->tl, pick->index, pick->reader.line_number());
 		pick->next(inputs[pick->index].name);
 	}

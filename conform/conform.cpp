@@ -50,7 +50,8 @@ const support::CommandHelp conform_help = {
 				      "counted, not reported"},
 			{"--merge", "the TRACE files are the inputs of one trace (the tracefs text of the kvmmmu events and "
 				    "the output of tools/arborist-tdx.bt), merged by timestamp; lines of one file keep their "
-				    "order, the file named first wins a tie"},
+				    "order; on a tie, a TDX and an MMU line of one CPU go in the kernel's order, else the file "
+				    "named first goes first"},
 			{"--window US", "how far (microseconds) the clocks of two CPUs may disagree: an event of one CPU "
 					"waits for the events of other CPUs that explain it until every other CPU has traced "
 					"an event stamped more than US after it (default 50000; at most 65536 lines in any "

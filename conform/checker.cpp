@@ -310,7 +310,8 @@ struct Checker::Impl {
 	u32 current_cpu = 0; // the CPU of the event being applied
 	// The linearization (feed()): events held per CPU, in trace order.
 	std::vector<std::deque<HeldEvent>> held;
-	std::vector<bool> known_cpu;
+	std::vector<bool> known_cpu; // CPUs that traced an event
+	u32 header_cpus = 0;         // CPUs the trace's header names (#P:N, cpus=N)
 	u64 held_count = 0, held_seq = 0;
 	std::unordered_map<u32, std::deque<u64>> held_by_task; // seqs of each task's held events
 	u64 window_lines = DEFAULT_WINDOW_LINES;
@@ -2522,12 +2523,16 @@ struct Checker::Impl {
 		drain();
 	}
 
+	// A CPU the header names may not have traced yet: its first event may
+	// be the one a held event waits for (a CPU whose first cmpxchg was
+	// traced late), so it counts as not held.
 	bool every_cpu_held() const
 	{
 		std::size_t known = 0, stuck = 0;
-		for (std::size_t c = 0; c < known_cpu.size(); c++) {
-			known += known_cpu[c];
-			stuck += known_cpu[c] && c < held.size() && !held[c].empty() && !awaiting_next(static_cast<u32>(c));
+		for (std::size_t c = 0; c < std::max<std::size_t>(known_cpu.size(), header_cpus); c++) {
+			const bool listed = c < header_cpus || known_cpu[c];
+			known += listed;
+			stuck += listed && c < held.size() && !held[c].empty() && !awaiting_next(static_cast<u32>(c));
 		}
 		return known != 0 && known == stuck;
 	}
@@ -2614,7 +2619,11 @@ struct Checker::Impl {
 		case LineKind::event:
 			feed_event(tl, w);
 			break;
+		case LineKind::header:
+			header_cpus = std::max(header_cpus, tl.cpus);
+			break;
 		case LineKind::entries:
+			header_cpus = std::max(header_cpus, tl.cpus);
 			if (tl.first < tl.second)
 				set_partial("the ring buffer dropped " + std::to_string(tl.second - tl.first) +
 					    " of its first events (\"entries-in-buffer/entries-written\")");

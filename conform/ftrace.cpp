@@ -314,6 +314,9 @@ TraceLine parse_comment(std::string_view s, std::size_t i)
 			t.kind = LineKind::entries;
 			t.first = *in;
 			t.second = *written;
+			constexpr std::string_view CPUS = "#P:";
+			if (const std::size_t p = c.find(CPUS); p != std::string_view::npos)
+				t.cpus = static_cast<u32>(to_dec(token_at(c, p + CPUS.size()), u64{MAX_CPU} + 1).value_or(0));
 		}
 	} else if (c.starts_with(STARTED) && c.find(" buffer started") != std::string_view::npos) {
 		t.kind = LineKind::buffer_started;
@@ -360,8 +363,11 @@ std::optional<TraceLine> parse_header(std::string_view s, std::size_t i)
 	TraceLine t;
 	t.text = s;
 	t.kind = LineKind::header;
-	if ((c.starts_with("cpus=") && to_dec(c.substr(5), ~u64{0})) ||
-	    (c.starts_with("version = ") && to_dec(c.substr(10), ~u64{0})))
+	if (c.starts_with("cpus=") && to_dec(c.substr(5), ~u64{0})) {
+		t.cpus = static_cast<u32>(to_dec(c.substr(5), u64{MAX_CPU} + 1).value_or(0));
+		return t;
+	}
+	if (c.starts_with("version = ") && to_dec(c.substr(10), ~u64{0}))
 		return t;
 	if (c.starts_with("CPU ") && c.ends_with(" is empty") && to_dec(c.substr(4, c.size() - 13), MAX_CPU))
 		return t;

@@ -99,6 +99,9 @@ struct TraceLine {
 	// entries: entries-in-buffer and entries-written; lost_events: CPU and
 	// count (count 0 when trace-cmd does not know it).
 	u64 first = 0, second = 0;
+	// entries ("#P:N") and trace-cmd's "cpus=N" header: the number of CPUs
+	// the trace has buffers for (0: not given).
+	u32 cpus = 0;
 };
 
 inline constexpr u32 MAX_CPU = 65535;

@@ -77,6 +77,10 @@ TEST(FtraceLine, HeadersAndLossMarkers)
 	EXPECT_EQ(e.kind, LineKind::entries);
 	EXPECT_EQ(e.first, 100u);
 	EXPECT_EQ(e.second, 250u);
+	EXPECT_EQ(e.cpus, 2u); // the CPUs the trace has buffers for
+	EXPECT_EQ(parse_trace_line("cpus=4", W).cpus, 4u);
+	EXPECT_EQ(parse_trace_line("# entries-in-buffer/entries-written: 1/1", W).cpus, 0u);
+	EXPECT_EQ(parse_trace_line("# entries-in-buffer/entries-written: 1/1   #P:99999999", W).cpus, 0u); // above MAX_CPU: not given
 	const TraceLine lost = parse_trace_line("CPU:1 [LOST 17 EVENTS]", W);
 	EXPECT_EQ(lost.kind, LineKind::lost_events);
 	EXPECT_EQ(lost.first, 1u);

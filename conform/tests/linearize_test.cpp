@@ -245,6 +245,43 @@ TEST(Linearize, AnInstallBeforeTheLinkOfItsTable)
 	EXPECT_TRUE(r.violations.empty()) << kinds(r);
 }
 
+// CPU 1 links table 102 and CPU 0 installs into it; CPU 1 has traced
+// nothing before, and its link comes after the install (6.12.118 with
+// trace_clock local, CPU 1's clock 5 ms ahead: the first events of CPU 1
+// in the trace are VM 3's root and links, after CPU 0's first fault in
+// them).  The header names both CPUs ("#P:2").
+TraceBuilder first_event_late(u64 link_gfn)
+{
+	TraceBuilder b;
+	b.raw("# entries-in-buffer/entries-written: 7/7   #P:2");
+	b.event("kvm_mmu_get_page", "sp gen 0 gfn 0 l4 8-byte q0 direct wux nxe ad root 0 sync new", 0);
+	b.change(0, 4, 0, nonleaf(0x100), 0);
+	b.change(0, 3, 0, nonleaf(0x101), 0);
+	b.change(1, 1, 0, A, 0);
+	b.change(link_gfn, 2, 0, nonleaf(0x102), 1);
+	b.event("kvm_exit", "vcpu 0 reason npf rip 0x0 info1 0x0 info2 0x0 intr_info 0x0 error_code 0x0", 0);
+	return b;
+}
+
+TEST(Linearize, ACpuWhoseFirstEventComesLateIsWaitedFor)
+{
+	// Without the header's count, CPU 0 would be the only CPU, and its
+	// held install would be forced at once (spte.unreachable).
+	const CheckResult r = check_text(first_event_late(0).text());
+	EXPECT_TRUE(r.violations.empty()) << kinds(r);
+	EXPECT_EQ(r.stats.reordered, 1u);
+}
+
+TEST(Linearize, ACpuWhoseFirstEventComesLateMustStillExplain)
+{
+	// Known-bad twin: CPU 1's first event links a table elsewhere; the
+	// install belongs to no table of the trace.
+	const CheckResult r = check_text(first_event_late(0x200).text());
+	ASSERT_EQ(r.violations.size(), 1u) << kinds(r);
+	EXPECT_EQ(r.violations[0].kind, "spte.unreachable");
+	EXPECT_EQ(r.violations[0].line, 5u);
+}
+
 TEST(Linearize, ALostUpdateBetweenCpusIsStillReported)
 {
 	// Two changes from the same old value that both took effect: no order

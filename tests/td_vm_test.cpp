@@ -92,7 +92,35 @@ TEST(TdVm, ZapPrivateLeafBlocksTracksRemoves)
 	EXPECT_FALSE(td.entry(0x5000).has_value() && td.entry(0x5000)->state != SeptState::FREE);
 	EXPECT_EQ(td.vm.module().pamt(pfn)->pt, spec::PageType::PT_NDA);
 	ASSERT_EQ(td.vm.tdx().released_pages().size(), 1u);
-	EXPECT_EQ(td.vm.tdx().released_pages()[0], pfn);
+	EXPECT_TRUE(td.vm.tdx().released_pages().contains(pfn));
+	EXPECT_FALSE(td.vm.tdx().released_pages().contains(pfn + 1));
+}
+
+// The released-page bitmap: membership per frame from the TDMR's base, a
+// count of every release (a second release of a page counts again), and
+// frames below the base counted apart rather than dropped.
+TEST(TdVm, ReleasedPagesBitmap)
+{
+	impl::ReleasedPages r(0x100000);
+	EXPECT_TRUE(r.empty());
+	EXPECT_FALSE(r.contains(0x100000));
+	r.add(0x100000);
+	r.add(0x100000 + 63);
+	r.add(0x100000 + 64);
+	r.add(0x100000 + 100000);
+	EXPECT_EQ(r.size(), 4u);
+	for (const u64 pfn : {0x100000ull, 0x100000ull + 63, 0x100000ull + 64, 0x100000ull + 100000})
+		EXPECT_TRUE(r.contains(pfn)) << pfn;
+	for (const u64 pfn : {0x100000ull + 1, 0x100000ull + 62, 0x100000ull + 65, 0x100000ull + 99999,
+			      0x100000ull + 100001, 0x100000ull + 1000000, 0xFFFFFull})
+		EXPECT_FALSE(r.contains(pfn)) << pfn;
+	r.add(0x100000 + 64);
+	EXPECT_EQ(r.size(), 5u);
+	EXPECT_EQ(r.below_base(), 0u);
+	r.add(0x1000);
+	EXPECT_EQ(r.size(), 6u);
+	EXPECT_EQ(r.below_base(), 1u);
+	EXPECT_FALSE(r.contains(0x1000));
 }
 
 // TDX_OPERAND_BUSY on the zap path: wait_for_sept_zap, kick, retry once.

@@ -18,7 +18,10 @@
 // the module's state and is not modelled.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 
 #include "arborist/abi/tdx.hpp"
@@ -121,11 +124,35 @@ inline constexpr LeafOperands leaf_operands_table[] = {
 	{.leaf = tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB, .handle = TdHandle::package, .handle_reg = Reg::none},
 };
 
+// The table above indexed by leaf number, built from it at compile time:
+// every simulated SEAMCALL looks its leaf up, and a 4K page's teardown
+// makes four of them.
+inline constexpr std::size_t LEAF_OPERANDS_INDEX = 64;
+inline constexpr auto leaf_operands_by_leaf = [] {
+	std::array<LeafOperands, LEAF_OPERANDS_INDEX> by{};
+	for (std::size_t i = 0; i < by.size(); i++)
+		by[i] = {static_cast<tdx_abi::Leaf>(i), TdHandle::none, Reg::none, false, false, false, false};
+	for (const LeafOperands& o : leaf_operands_table)
+		by[static_cast<std::size_t>(o.leaf)] = o;
+	return by;
+}();
+static_assert(std::ranges::all_of(leaf_operands_table, [](const LeafOperands& o) {
+	return static_cast<std::size_t>(o.leaf) < LEAF_OPERANDS_INDEX;
+}));
+// One row per leaf, so that the index and the table say the same.
+static_assert([] {
+	for (std::size_t i = 0; i < std::size(leaf_operands_table); i++)
+		for (std::size_t j = i + 1; j < std::size(leaf_operands_table); j++)
+			if (leaf_operands_table[i].leaf == leaf_operands_table[j].leaf)
+				return false;
+	return true;
+}());
+
 constexpr LeafOperands leaf_operands(tdx_abi::Leaf leaf)
 {
-	for (const LeafOperands& o : leaf_operands_table)
-		if (o.leaf == leaf)
-			return o;
+	const auto i = static_cast<std::size_t>(leaf);
+	if (i < leaf_operands_by_leaf.size())
+		return leaf_operands_by_leaf[i];
 	return {leaf, TdHandle::none, Reg::none, false, false, false, false};
 }
 

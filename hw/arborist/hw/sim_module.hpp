@@ -713,7 +713,8 @@ private:
 		a.rdx = 0;
 		const Walk wk = walk(pi.gpa, pi.level);
 		const Operand op = abi.r8 ? decode_page_operand(a.r8, r8_size(abi, pi.level)) : Operand{};
-		const spec::LockSet locks = leaf_lock_set(leaf, sept_lock_keys(pi, wk, op));
+		// The lock keys read the target entry again: only with lock windows.
+		const spec::LockSet locks = lock_windows ? leaf_lock_set(leaf, sept_lock_keys(pi, wk, op)) : spec::LockSet{};
 		busy = busy | contention(locks);
 		busy.tdr = busy.tdr || (abi.tdr_exclusive && any_vcpu_in_guest());
 		if (const u64 err = decode_td_handle(rdx, abi.rdx_flags, busy))
@@ -1121,10 +1122,10 @@ private:
 	// (none for a leaf outside spec::leaf_locks, or without lock windows).
 	constexpr spec::LockSet leaf_lock_set(tdx_abi::Leaf leaf, const spec::LockKeys& k) const
 	{
-		const spec::LeafLocks* ll = spec::leaf_locks_of(leaf);
-		if (!lock_windows || !ll)
+		if (!lock_windows)
 			return {};
-		return spec::locks_taken(*ll, k, lock_owner);
+		const spec::LeafLocks* ll = spec::leaf_locks_of(leaf);
+		return ll ? spec::locks_taken(*ll, k, lock_owner) : spec::LockSet{};
 	}
 
 	// The instances an S-EPT leaf locks: the TD, the target entry (keyed

@@ -234,7 +234,7 @@ rm -f "$console" "$raw" "$out/trace.txt" "$out/qemu-state.txt" "$monitor"
 # no_timer_check: the boot-time check that the IO-APIC timer ticks
 # (timer_irq_works(), arch/x86/kernel/apic/io_apic.c) waits about 10 ticks
 # and panics ("IO-APIC + timer doesn't work!") if the guest saw fewer than
-# 5, which a TCG vCPU starved by a loaded host does (3 boots in 30 on 2
+# 5, which a TCG vCPU starved by a loaded host does (3 boots in 31 on 2
 # shared cores); the workload does not depend on that check.
 cmd=("$qemu" -machine q35 -accel tcg,thread=multi -cpu qemu64,+svm,+npt -m "$memory" -smp 2
 	-kernel "$kernel" -initrd "$out/initramfs.cpio.gz"

@@ -893,6 +893,11 @@ TEST(SimModuleConstexpr, TheStaticScenarioAlsoRunsAtRunTime)
 namespace locks {
 constexpr u64 BUSY_R8 = 0x8000020000000008ULL;
 constexpr u64 BUSY_OP_STATE = 0x80000200000000ACULL;
+constexpr u64 BUSY_TDR = 0x8000020000000080ULL;
+constexpr u64 BUSY_KOT = 0x80000200000000BAULL;
+constexpr u64 BUSY_HOST_PRIORITY_RCX = 0x8000020400000001ULL;
+constexpr u64 PAGE_ALREADY_ACCEPTED = 0x00000B0A00000000ULL; // | the level the walk ended at
+constexpr u64 PAGE_SIZE_MISMATCH = 0xC0000B0B00000000ULL;    // | the level
 } // namespace locks
 
 class SimTdLocks : public SimTd {
@@ -1017,6 +1022,182 @@ TEST_P(SimTdLocks, PageAddHoldsTheTdrExclusively)
 	EXPECT_EQ(on(2, [&] { return sept_add(GPA_2M, 1, alloc_sept_page()); }), BUSY_RDX);
 	m.release_locks(1);
 	EXPECT_EQ(on(2, [&] { return sept_add(GPA_2M, 1, alloc_sept_page()); }), SUCCESS);
+}
+
+// --- the rows of the TD-wide and teardown leaves: each holds its locks in
+// a window and another logical processor's call meets them.
+
+TEST_P(SimTdLocks, MrExtendHoldsTheTdrExclusively)
+{
+	link_path(GPA, 1);
+	ASSERT_EQ(page_add(GPA, DATA), SUCCESS);
+	open_windows();
+	u64 e1 = 0, e2 = 0;
+	ASSERT_EQ(on(1, [&] { return sept_add(GPA_2M, 1, alloc_sept_page()); }), SUCCESS);
+	// tdh_mr_extend.c: check_lock_and_map_explicit_tdr(RDX, TDX_LOCK_EXCLUSIVE)
+	EXPECT_EQ(on(2, [&] { return hw::tdh_mr_extend(m, TDR, GPA, &e1, &e2); }), BUSY_RDX);
+	m.release_locks(1);
+	ASSERT_EQ(on(2, [&] { return hw::tdh_mr_extend(m, TDR, GPA, &e1, &e2); }), SUCCESS);
+	EXPECT_TRUE(holds(2, spec::ModuleLock::tdr, spec::LockMode::exclusive));
+	EXPECT_FALSE(holds(2, spec::ModuleLock::op_state, spec::LockMode::shared)) << "TDX_LOCK_NO_LOCK";
+	EXPECT_FALSE(holds(2, spec::ModuleLock::sept_tree, spec::LockMode::exclusive)) << "implied by the TDR";
+	EXPECT_EQ(on(3, [&] { return sept_add(GPA_2M, 1, alloc_sept_page()); }), BUSY_RDX);
+}
+
+TEST_P(SimTdLocks, MrFinalizeHoldsTheTdrExclusively)
+{
+	link_path(GPA, 1);
+	open_windows();
+	ASSERT_EQ(on(1, [&] { return sept_add(GPA_2M, 1, alloc_sept_page()); }), SUCCESS);
+	EXPECT_EQ(on(2, [&] { return finalize(); }), BUSY_RCX) << "tdh_mr_finalize.c: the TDR (RCX) exclusively";
+	EXPECT_EQ(m.td().op_state, w(OpState::INITIALIZED));
+	m.release_locks(1);
+	ASSERT_EQ(on(2, [&] { return finalize(); }), SUCCESS);
+	EXPECT_TRUE(holds(2, spec::ModuleLock::tdr, spec::LockMode::exclusive));
+	EXPECT_EQ(on(3, [&] { return track(); }), BUSY_RCX) << "TRACK's TDR (RCX), shared";
+}
+
+TEST_P(SimTdLocks, VpFlushHoldsTheTdvprExclusivelyAndTheTdrShared)
+{
+	link_path(GPA, 1);
+	ASSERT_EQ(page_add(GPA, DATA), SUCCESS);
+	open_windows();
+	u64 e1 = 0, e2 = 0;
+	ASSERT_EQ(on(1, [&] { return hw::tdh_mr_extend(m, TDR, GPA, &e1, &e2); }), SUCCESS);
+	// tdh_vp_flush.c: the TDVPR first, then lock_and_map_implicit_tdr(OPERAND_ID_TDR, shared).
+	EXPECT_EQ(on(2, [&] { return hw::tdh_vp_flush(m, TDVPR0); }), locks::BUSY_TDR);
+	EXPECT_TRUE(m.vcpu(0).associated);
+	m.release_locks(1);
+	ASSERT_EQ(on(2, [&] { return hw::tdh_vp_flush(m, TDVPR0); }), SUCCESS);
+	EXPECT_TRUE(holds(2, spec::ModuleLock::pamt, spec::LockMode::exclusive));
+	EXPECT_TRUE(holds(2, spec::ModuleLock::tdr, spec::LockMode::shared));
+	EXPECT_EQ(on(3, [&] { return hw::tdh_vp_flush(m, TDVPR0); }), BUSY_RCX)
+		<< "the TDVPR's lock before the association check";
+	EXPECT_EQ(on(3, [&] { return hw::tdh_vp_flush(m, TDVPR1); }), SUCCESS) << "another TDVPR, the TDR shared";
+}
+
+TEST_P(SimTdLocks, VpFlushDoneCacheWbAndKeyFreeIdMeetOnTheKot)
+{
+	ASSERT_EQ(hw::tdh_vp_flush(m, TDVPR0), SUCCESS);
+	ASSERT_EQ(hw::tdh_vp_flush(m, TDVPR1), SUCCESS);
+	open_windows();
+	ASSERT_EQ(on(1, [&] { return hw::tdh_mng_vpflushdone(m, TDR); }), SUCCESS);
+	EXPECT_TRUE(holds(1, spec::ModuleLock::tdr, spec::LockMode::exclusive));
+	EXPECT_TRUE(holds(1, spec::ModuleLock::kot, spec::LockMode::exclusive));
+	// tdh_phymem_cache_wb.c: acquire_sharex_lock_sh(&kot.lock) -> BUSY|KOT.
+	EXPECT_EQ(on(2, [&] { return hw::tdh_phymem_cache_wb(m, false); }), locks::BUSY_KOT);
+	EXPECT_TRUE(m.td().wbinvd_pending);
+	// tdh_mng_key_freeid.c: the TDR before the KOT.
+	EXPECT_EQ(on(3, [&] { return hw::tdh_mng_key_freeid(m, TDR); }), BUSY_RCX);
+	m.release_locks(1);
+	ASSERT_EQ(on(2, [&] { return hw::tdh_phymem_cache_wb(m, false); }), SUCCESS);
+	EXPECT_TRUE(holds(2, spec::ModuleLock::kot, spec::LockMode::shared));
+	EXPECT_EQ(on(3, [&] { return hw::tdh_mng_key_freeid(m, TDR); }), locks::BUSY_KOT)
+		<< "acquire_sharex_lock_ex(&kot.lock) against CACHE.WB's shared hold";
+	EXPECT_EQ(m.td().lifecycle, w(Lifecycle::TD_BLOCKED));
+	m.release_locks(2);
+	ASSERT_EQ(on(3, [&] { return hw::tdh_mng_key_freeid(m, TDR); }), SUCCESS);
+	EXPECT_TRUE(holds(3, spec::ModuleLock::tdr, spec::LockMode::exclusive));
+	EXPECT_TRUE(holds(3, spec::ModuleLock::kot, spec::LockMode::exclusive));
+}
+
+TEST_P(SimTdLocks, ReclaimHoldsThePageExclusivelyAndTheTdrShared)
+{
+	link_path(GPA, 1);
+	ASSERT_EQ(page_add(GPA, DATA), SUCCESS);
+	u64 page_type = 0, owner = 0, size = 0, e1 = 0, e2 = 0;
+	open_windows();
+	ASSERT_EQ(on(1, [&] { return hw::tdh_mr_extend(m, TDR, GPA, &e1, &e2); }), SUCCESS);
+	// tdh_phymem_page_reclaim.c: lock_and_map_implicit_tdr(OPERAND_ID_TDR) comes
+	// before the lifecycle check.
+	EXPECT_EQ(on(2, [&] { return hw::tdh_phymem_page_reclaim(m, DATA, &page_type, &owner, &size); }),
+		  locks::BUSY_TDR);
+	m.lock_windows = false; // the teardown, one call at a time
+	m.release_locks(1);
+	ASSERT_EQ(hw::tdh_vp_flush(m, TDVPR0), SUCCESS);
+	ASSERT_EQ(hw::tdh_vp_flush(m, TDVPR1), SUCCESS);
+	ASSERT_EQ(hw::tdh_mng_vpflushdone(m, TDR), SUCCESS);
+	ASSERT_EQ(hw::tdh_phymem_cache_wb(m, false), SUCCESS);
+	ASSERT_EQ(hw::tdh_mng_key_freeid(m, TDR), SUCCESS);
+	open_windows();
+	ASSERT_EQ(on(1, [&] { return hw::tdh_phymem_page_reclaim(m, DATA, &page_type, &owner, &size); }), SUCCESS);
+	EXPECT_TRUE(holds(1, spec::ModuleLock::pamt, spec::LockMode::exclusive));
+	EXPECT_TRUE(holds(1, spec::ModuleLock::tdr, spec::LockMode::shared));
+	// pamt_walk(TDX_LOCK_EXCLUSIVE) before the page-type check.
+	EXPECT_EQ(on(2, [&] { return hw::tdh_phymem_page_reclaim(m, DATA, &page_type, &owner, &size); }), BUSY_RCX);
+	// tdh_phymem_page_wbinvd.c: the page's PAMT entry shared.
+	EXPECT_EQ(on(2, [&] { return hw::tdh_phymem_page_wbinvd_hkid(m, HKID, DATA); }), BUSY_RCX);
+	EXPECT_EQ(on(2, [&] { return hw::tdh_phymem_page_reclaim(m, TDR, &page_type, &owner, &size); }), BUSY_RCX)
+		<< "the TDR page's PAMT entry is the TDR lock, held shared by the other RECLAIM";
+	m.release_locks(1);
+	ASSERT_EQ(on(2, [&] { return hw::tdh_phymem_page_wbinvd_hkid(m, HKID, DATA); }), SUCCESS);
+	EXPECT_TRUE(holds(2, spec::ModuleLock::pamt, spec::LockMode::shared));
+	EXPECT_EQ(on(3, [&] { return hw::tdh_phymem_page_wbinvd_hkid(m, HKID, DATA); }), SUCCESS) << "shared";
+}
+
+// TDG.MEM.PAGE.ACCEPT: the guest side of the entry lock and its TDHP bit
+// (tdg_mem_page_accept.c check_tdaccept_failure(), tdx_locks.h
+// sept_lock_acquire_guest / sept_lock_acquire_host).
+TEST_P(SimTd, AcceptMapsAPendingPageAndReportsTheOthers)
+{
+	link_path(GPA, 1);
+	run_td();
+	ASSERT_EQ(aug(GPA, 0, DATA), SUCCESS);
+	ASSERT_EQ(aug(GPA_2M, 1, DATA_2M), SUCCESS);
+	EXPECT_FALSE(m.tdg_mem_page_accept(0, GPA, 0).returned) << "no TDCALL from a vCPU outside the guest";
+	ASSERT_EQ(enter(TDVPR0), SUCCESS);
+	EXPECT_EQ(m.tdg_mem_page_accept(0, GPA, 2).status, OPERAND_INVALID_RCX) << "4K or 2M only";
+	const auto small = m.tdg_mem_page_accept(0, GPA_2M, 0);
+	EXPECT_FALSE(small.returned) << "a PENDING 2M leaf above a 4K ACCEPT: an EPT violation";
+	EXPECT_EQ(m.tdg_mem_page_accept(0, align_down(GPA, 1), 1).status, locks::PAGE_SIZE_MISMATCH | 1) << "a table at 2M";
+	ASSERT_EQ(m.tdg_mem_page_accept(0, GPA, 0).status, SUCCESS);
+	EXPECT_EQ(state_at(GPA, 0), SeptState::MAPPED);
+	EXPECT_EQ(m.tdg_mem_page_accept(0, GPA, 0).status, locks::PAGE_ALREADY_ACCEPTED);
+	ASSERT_EQ(m.tdg_mem_page_accept(0, GPA_2M, 1).status, SUCCESS);
+	EXPECT_EQ(m.tdg_mem_page_accept(0, GPA_2M + 0x3000, 0).status, locks::PAGE_ALREADY_ACCEPTED | 1)
+		<< "the walk ended at the MAPPED 2M leaf";
+	EXPECT_TRUE(m.held_locks().empty()) << "atomic without lock windows";
+}
+
+TEST_P(SimTdLocks, AcceptTakesTheEntryLockGuestSideAndYieldsToTheHost)
+{
+	link_path(GPA_2M, 2);
+	run_td();
+	ASSERT_EQ(enter(TDVPR0), SUCCESS);
+	open_windows();
+	ASSERT_EQ(on(1, [&] { return aug(GPA_2M, 1, DATA_2M); }), SUCCESS);
+	// The host's window on the entry: the guest gets BUSY|RCX and nothing changes.
+	EXPECT_EQ(on(2, [&] { return m.tdg_mem_page_accept(0, GPA_2M, 1).status; }), BUSY_RCX);
+	EXPECT_EQ(state_at(GPA_2M, 1), SeptState::PENDING);
+	EXPECT_FALSE(m.host_priority(GPA_2M, 1)) << "a guest that loses sets no TDHP";
+	m.release_locks(1);
+	ASSERT_EQ(on(2, [&] { return m.tdg_mem_page_accept(0, GPA_2M, 1).status; }), SUCCESS);
+	EXPECT_EQ(state_at(GPA_2M, 1), SeptState::MAPPED);
+	EXPECT_TRUE(holds(2, spec::ModuleLock::sept_entry, spec::LockMode::exclusive));
+	EXPECT_FALSE(holds(2, spec::ModuleLock::sept_tree, spec::LockMode::shared)) << "the guest walk takes no tree lock";
+	// The huge-page split's BLOCK (before DEMOTE) meets the ACCEPT's entry lock:
+	// BUSY|RCX, and sept_lock_acquire_host() sets TDHP.
+	EXPECT_EQ(on(3, [&] { return block(GPA_2M, 1); }), BUSY_RCX);
+	EXPECT_TRUE(m.host_priority(GPA_2M, 1));
+	m.release_locks(2);
+	EXPECT_EQ(on(2, [&] { return m.tdg_mem_page_accept(0, GPA_2M, 1).status; }), locks::BUSY_HOST_PRIORITY_RCX)
+		<< "the lock is free but the host asked for it";
+	ASSERT_EQ(on(3, [&] { return block(GPA_2M, 1); }), SUCCESS) << "tdh_do_no_vcpus' retry wins";
+	EXPECT_FALSE(m.host_priority(GPA_2M, 1)) << "a host that takes the lock clears TDHP";
+	EXPECT_EQ(state_at(GPA_2M, 1), SeptState::BLOCKED);
+}
+
+// Every SEAMCALL leaf the simulated module implements (SimModule::dispatch)
+// has a row in the lock table.
+TEST(ModuleLocks, EveryImplementedLeafHasARow)
+{
+	for (Leaf leaf : {Leaf::TDH_MEM_SEPT_ADD, Leaf::TDH_MEM_PAGE_ADD, Leaf::TDH_MEM_PAGE_AUG,
+			  Leaf::TDH_MEM_RANGE_BLOCK, Leaf::TDH_MEM_RANGE_UNBLOCK, Leaf::TDH_MEM_PAGE_REMOVE,
+			  Leaf::TDH_MEM_SEPT_REMOVE, Leaf::TDH_MEM_PAGE_DEMOTE, Leaf::TDH_MEM_PAGE_PROMOTE,
+			  Leaf::TDH_MR_EXTEND, Leaf::TDH_MEM_TRACK, Leaf::TDH_MR_FINALIZE, Leaf::TDH_MNG_VPFLUSHDONE,
+			  Leaf::TDH_MNG_KEY_FREEID, Leaf::TDH_PHYMEM_CACHE_WB, Leaf::TDH_PHYMEM_PAGE_RECLAIM,
+			  Leaf::TDH_VP_ENTER, Leaf::TDH_VP_FLUSH, Leaf::TDH_PHYMEM_PAGE_WBINVD})
+		EXPECT_NE(spec::leaf_locks_of(leaf), nullptr) << tdx_abi::leaf_name(leaf);
 }
 
 // OP_STATE: every leaf here takes it shared, so it never conflicts; an

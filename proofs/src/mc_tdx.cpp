@@ -717,6 +717,10 @@ void TdxSystem::encode_shared(const State& s, std::string& out) const
 		put_key(out, static_cast<u64>(h.lock) | static_cast<u64>(h.mode) << 3 | u64{h.owner} << 5);
 		put_key(out, h.key);
 	}
+	// The entries whose TDHP bit a SEAMCALL that lost them set.
+	out.push_back('|');
+	for (u64 key : m.host_priority_entries())
+		put_key(out, key);
 }
 
 void TdxSystem::encode_thread(const State& s, unsigned t, std::string& out) const

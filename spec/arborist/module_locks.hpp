@@ -40,6 +40,7 @@ enum class ModuleLock : std::uint8_t {
 	sept_entry, // the entry's TDEL bit (host side)
 	pamt,       // a page's PAMT entry lock
 	td_epoch,   // TDCS.epoch_tracking.epoch_lock
+	kot,        // the global KOT lock (global_data.kot.lock; one instance)
 };
 
 // What one leaf takes (TDX_LOCK_NO_LOCK, _SHARED, _EXCLUSIVE in the module).
@@ -50,6 +51,7 @@ struct LeafLocks {
 	// exclusively when the vCPU's last TD exits were EPT violations at one
 	// RIP (a suspected zero-step attack, td_exit_stepping.c).
 	LockMode tree_stepping_filter = LockMode::none;
+	LockMode kot = LockMode::none;
 };
 
 using LM = LockMode;
@@ -84,7 +86,54 @@ inline constexpr LeafLocks leaf_locks[] = {
 	// released before the entry
 	{tdx_abi::Leaf::TDH_VP_ENTER, LM::shared, LM::shared, LM::none, LM::none, LM::none, LM::none, LM::shared,
 	 LM::exclusive},
+	// tdh_mr_extend.c tdh_mr_extend(): check_lock_and_map_explicit_tdr(RDX, TDX_LOCK_EXCLUSIVE);
+	// check_state_map_tdcs_and_lock(.., TDX_LOCK_NO_LOCK, ..): no OP_STATE lock; "SEPT tree is
+	// implicitly locked in exclusive mode, since TDR is exclusively locked": no tree lock
+	{tdx_abi::Leaf::TDH_MR_EXTEND, LM::exclusive, LM::none, LM::none, LM::none, LM::none, LM::none, LM::none, LM::none, LM::none},
+	// tdh_mr_finalize.c tdh_mr_finalize(): the TDR (RCX) exclusively, OP_STATE not locked
+	{tdx_abi::Leaf::TDH_MR_FINALIZE, LM::exclusive, LM::none, LM::none, LM::none, LM::none, LM::none, LM::none, LM::none, LM::none},
+	// tdh_vp_flush.c tdh_vp_flush(): check_and_lock_explicit_4k_private_hpa(TDVPR, RCX,
+	// TDX_LOCK_EXCLUSIVE), then lock_and_map_implicit_tdr(OPERAND_ID_TDR, TDX_LOCK_SHARED);
+	// the TDCS is mapped without a lock ("No need to lock")
+	{tdx_abi::Leaf::TDH_VP_FLUSH, LM::shared, LM::none, LM::none, LM::none, LM::exclusive, LM::none, LM::none, LM::none, LM::none},
+	// tdh_mng_vpflushdone.c tdh_mng_vpflushdone(): the TDR (RCX) exclusively, then
+	// acquire_sharex_lock_ex(&kot.lock) (BUSY|KOT)
+	{tdx_abi::Leaf::TDH_MNG_VPFLUSHDONE, LM::exclusive, LM::none, LM::none, LM::none, LM::none, LM::none, LM::none, LM::none, LM::exclusive},
+	// tdh_mng_key_freeid.c tdh_mng_key_freeid(): the TDR (RCX) exclusively, the lifecycle
+	// check, then acquire_sharex_lock_ex(&kot.lock) (BUSY|KOT)
+	{tdx_abi::Leaf::TDH_MNG_KEY_FREEID, LM::exclusive, LM::none, LM::none, LM::none, LM::none, LM::none, LM::none, LM::none, LM::exclusive},
+	// tdh_phymem_cache_wb.c tdh_phymem_cache_wb(): the WBT entry's mutex (BUSY|WBCACHE; one
+	// per package cache sub-block, so only two CACHE.WBs of one package meet on it), then
+	// acquire_sharex_lock_sh(&kot.lock) (BUSY|KOT)
+	{tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB, LM::none, LM::none, LM::none, LM::none, LM::none, LM::none, LM::none, LM::none, LM::shared},
+	// tdh_phymem_page_reclaim.c tdh_phymem_page_reclaim(): pamt_walk(page, TDX_LOCK_EXCLUSIVE)
+	// (BUSY|RCX), then -- unless the page is the TDR -- lock_and_map_implicit_tdr(owner,
+	// OPERAND_ID_TDR, TDX_LOCK_SHARED) to update CHLDCNT
+	{tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM, LM::shared, LM::none, LM::none, LM::none, LM::exclusive, LM::none, LM::none, LM::none, LM::none},
+	// tdh_phymem_page_wbinvd.c tdh_phymem_page_wbinvd(): check_and_lock_explicit_4k_private_hpa(
+	// page, RCX, TDX_LOCK_SHARED), nothing of the TD
+	{tdx_abi::Leaf::TDH_PHYMEM_PAGE_WBINVD, LM::none, LM::none, LM::none, LM::none, LM::shared, LM::none, LM::none, LM::none, LM::none},
 };
+
+
+// The guest side of the S-EPT entry lock.  TDG.MEM.PAGE.ACCEPT
+// (td_dispatcher/vm_exits/tdg_mem_page_accept.c check_tdaccept_failure())
+// walks without the tree lock (the guest runs under TLB tracking) and takes
+// the target entry's TDEL bit with sept_lock_acquire_guest() (tdx_locks.h):
+// TDX_OPERAND_BUSY when another logical processor holds it, and
+// TDX_OPERAND_BUSY_HOST_PRIORITY when it is free but its TDHP bit is set --
+// sept_lock_acquire_host() sets TDHP when a SEAMCALL finds the entry locked
+// and clears it when a SEAMCALL takes it, so that a host call that lost the
+// entry to the guest gets it on its retry.  ACCEPT returns either with
+// OPERAND_ID_RCX.
+enum class GuestEntryLock : std::uint8_t { acquired, busy, busy_host_priority };
+
+constexpr GuestEntryLock sept_lock_acquire_guest(bool held_by_another, bool host_priority)
+{
+	if (held_by_another)
+		return GuestEntryLock::busy;
+	return host_priority ? GuestEntryLock::busy_host_priority : GuestEntryLock::acquired;
+}
 
 constexpr const LeafLocks* leaf_locks_of(tdx_abi::Leaf leaf)
 {
@@ -122,6 +171,9 @@ struct LockKeys {
 	bool stepping_filter = false; // VP.ENTER: the zero-step filter runs
 };
 
+// The KOT is one lock for the whole module (global_data.kot.lock).
+inline constexpr std::uint64_t KOT_KEY = 1;
+
 // The locks a call takes, as HeldLocks of `owner`; at most 8.
 struct LockSet {
 	HeldLock l[8]{};
@@ -144,6 +196,7 @@ constexpr LockSet locks_taken(const LeafLocks& ll, const LockKeys& k, std::uint3
 	s.add(ModuleLock::pamt, k.target_pfn, ll.pamt_target, owner);
 	s.add(ModuleLock::pamt, k.r8_pfn, ll.pamt_r8, owner);
 	s.add(ModuleLock::td_epoch, k.td, ll.epoch, owner);
+	s.add(ModuleLock::kot, KOT_KEY, ll.kot, owner);
 	return s;
 }
 
@@ -166,6 +219,7 @@ constexpr Contention<Concrete> contention(const LockSet& want, std::span<const H
 			case ModuleLock::sept_entry: c.entry = true; break;
 			case ModuleLock::pamt: c.pamt = true; break;
 			case ModuleLock::td_epoch: c.epoch = true; break;
+			case ModuleLock::kot: c.kot = true; break;
 			}
 		}
 	return c;
@@ -192,6 +246,7 @@ constexpr std::string_view module_lock_name(ModuleLock l)
 	case ModuleLock::sept_entry: return "S-EPT entry";
 	case ModuleLock::pamt: return "PAMT entry";
 	case ModuleLock::td_epoch: return "TD epoch";
+	case ModuleLock::kot: return "KOT";
 	}
 	return "?";
 }

@@ -426,6 +426,76 @@ public:
 		return true;
 	}
 
+	// --- the guest's TDCALLs ---------------------------------------------------
+
+	// What a TDCALL gives the guest: a status in RAX, or no status because
+	// the call ended in a TD exit (an EPT violation, async_tdexit_ept_violation)
+	// or the vCPU is not in the guest (no TDCALL can be made).
+	struct TdcallResult {
+		bool returned;
+		u64 status;
+	};
+
+	// TDG.MEM.PAGE.ACCEPT by vCPU `vcpu` of the page at `gpa`, TDX level
+	// `level` (td_dispatcher/vm_exits/tdg_mem_page_accept.c
+	// tdg_mem_page_accept(), check_tdaccept_failure()): the guest walk (no
+	// tree lock); a walk that stops above the level at a MAPPED leaf is
+	// TDX_PAGE_ALREADY_ACCEPTED, at anything else an EPT violation; at the
+	// level the entry lock, taken guest-side (spec::sept_lock_acquire_guest:
+	// BUSY|RCX or BUSY_HOST_PRIORITY|RCX), then a non-leaf is
+	// TDX_PAGE_SIZE_MISMATCH, MAPPED TDX_PAGE_ALREADY_ACCEPTED, PENDING
+	// becomes MAPPED, anything else an EPT violation.  The two "already"
+	// statuses carry the level the walk ended at as their operand.  With
+	// lock windows a successful ACCEPT keeps the entry lock for lock_owner
+	// until its next call.  (A 2M ACCEPT is one step: the module's
+	// interruptible loop over its 512 pages is not modelled.)
+	constexpr TdcallResult tdg_mem_page_accept(std::size_t vcpu, u64 gpa, unsigned level)
+	{
+		namespace st = tdx_abi::status;
+		if (vcpu >= vcpus_.size() || !vcpus_[vcpu].live || !vcpus_[vcpu].in_guest)
+			return {false, 0};
+		if (lock_windows)
+			release_locks(lock_owner); // the owner's previous call has returned
+		// verify_page_info_input(LVL_PT, LVL_PD), check_gpa_validity(PRIVATE_ONLY)
+		if (level > 1 || (gpa & (sim::bytes_in(level) - 1)) || !gpa_valid(gpa))
+			return {true, tdx_abi::with_operand(st::TDX_OPERAND_INVALID, tdx_abi::operand::RCX)};
+		const Walk wk = walk(gpa, level);
+		if (!wk.read)
+			return {false, 0};
+		const u64 at = entry(wk.ref[wk.last]).state();
+		if (!wk.reached)
+			return at == sim::w(sim::SeptState::MAPPED) ? TdcallResult{true, tdx_abi::with_operand(st::TDX_PAGE_ALREADY_ACCEPTED, wk.last)}
+								    : TdcallResult{false, 0};
+		const u64 key = entry_lock_key(gpa, level);
+		spec::LockSet locks;
+		if (lock_windows)
+			locks.add(spec::ModuleLock::sept_entry, key, spec::LockMode::exclusive, lock_owner);
+		switch (spec::sept_lock_acquire_guest(contention(locks).entry, host_priority(key))) {
+		case spec::GuestEntryLock::busy:
+			return {true, tdx_abi::with_operand(st::TDX_OPERAND_BUSY, tdx_abi::operand::RCX)};
+		case spec::GuestEntryLock::busy_host_priority:
+			return {true, tdx_abi::with_operand(st::TDX_OPERAND_BUSY_HOST_PRIORITY, tdx_abi::operand::RCX)};
+		case spec::GuestEntryLock::acquired: break;
+		}
+		if (at != sim::w(sim::SeptState::FREE) && !spec::sept_is_leaf(spec::concrete, at))
+			return {true, tdx_abi::with_operand(st::TDX_PAGE_SIZE_MISMATCH, level)};
+		if (at == sim::w(sim::SeptState::MAPPED))
+			return {true, tdx_abi::with_operand(st::TDX_PAGE_ALREADY_ACCEPTED, level)};
+		if (at != sim::w(sim::SeptState::PENDING))
+			return {false, 0};
+		entry(wk.ref[level]).set_state(sim::w(sim::SeptState::MAPPED));
+		hold(locks);
+		return {true, st::TDX_SUCCESS};
+	}
+
+	// The entry's TDHP bit (lock windows only; see host_entry_lock_priority).
+	constexpr bool host_priority(u64 entry_key) const
+	{
+		return std::binary_search(host_priority_.begin(), host_priority_.end(), entry_key);
+	}
+	constexpr bool host_priority(u64 gpa, unsigned level) const { return host_priority(entry_lock_key(gpa, level)); }
+	constexpr const std::vector<u64>& host_priority_entries() const { return host_priority_; }
+
 	// TDH.VP.ADDCX (pamt_manager.c): a TDCX page of a vCPU, CHLDCNT += 1.  The
 	// simulated vCPU is its TDVPR page; its TDCX pages are only owned (so
 	// that RECLAIM finds them), like add_tdcs_page() does for the TD.
@@ -660,9 +730,9 @@ private:
 		case tdx_abi::Leaf::TDH_VP_ENTER:
 			return vp_enter(a, busy);
 		case tdx_abi::Leaf::TDH_VP_FLUSH:
-			return vp_flush(a);
+			return vp_flush(a, busy);
 		case tdx_abi::Leaf::TDH_PHYMEM_PAGE_WBINVD:
-			return page_wbinvd(a);
+			return page_wbinvd(a, busy);
 		default:
 			// Outside the model: the spec dispatcher's answer.
 			return run_spec(leaf, sim::Args{}, td_view<sim::NO_CHILD>()).status;
@@ -737,7 +807,32 @@ private:
 			hold(locks);
 		} else if (out.status != tdx_abi::status::TDX_SUCCESS)
 			set_ext_err(a, out.status, wk, pi.level);
+		if (commit_)
+			host_entry_lock_priority(leaf, sept_lock_keys(pi, wk, op).entry, busy, out.status);
 		return out.status;
+	}
+
+	// sept_lock_acquire_host() (tdx_locks.h): a SEAMCALL that finds the
+	// entry's TDEL bit taken sets the TDHP bit, so the guest's next
+	// TDG.MEM.PAGE.ACCEPT of the entry backs off with
+	// TDX_OPERAND_BUSY_HOST_PRIORITY and the SEAMCALL's retry wins; a
+	// SEAMCALL that takes the bit clears TDHP.  The entry was the failing
+	// acquisition when the leaf's rule returned BUSY|RCX with the entry
+	// contended and none of the locks taken before it (TDR, OP_STATE, tree).
+	// Only lock windows make an entry contended, so only they set TDHP.
+	constexpr void host_entry_lock_priority(tdx_abi::Leaf leaf, u64 entry_key, const sim::Busy& busy, u64 status)
+	{
+		const spec::LeafLocks* ll = spec::leaf_locks_of(leaf);
+		if (!lock_windows || !ll || ll->entry == spec::LockMode::none)
+			return;
+		const u64 busy_rcx = tdx_abi::with_operand(tdx_abi::status::TDX_OPERAND_BUSY, tdx_abi::operand::RCX);
+		const auto at = std::lower_bound(host_priority_.begin(), host_priority_.end(), entry_key);
+		const bool set = at != host_priority_.end() && *at == entry_key;
+		if (status == busy_rcx && busy.entry && !busy.tdr && !busy.op_state && !busy.tree) {
+			if (!set)
+				host_priority_.insert(at, entry_key);
+		} else if (status == tdx_abi::status::TDX_SUCCESS && set)
+			host_priority_.erase(at);
 	}
 
 	static constexpr unsigned r8_size(const SeptLeafAbi& abi, unsigned level)
@@ -1133,13 +1228,15 @@ private:
 	// key"), the page the entry maps or links, the R8 page.
 	constexpr spec::LockKeys sept_lock_keys(const PageInfo& pi, const Walk& wk, const Operand& op) const
 	{
-		spec::LockKeys k{td_.tdr_pa, pi.gpa | pi.level | u64{1} << 62, 0, 0, false};
+		spec::LockKeys k{td_.tdr_pa, entry_lock_key(pi.gpa, pi.level), 0, 0, false};
 		if (wk.reached && sim::has_hpa(entry(wk.ref[pi.level]).state()))
 			k.target_pfn = head_of(entry(wk.ref[pi.level]).hpa() >> sim::PAGE_SHIFT);
 		if (op.present && !op.error)
 			k.r8_pfn = op.pfn;
 		return k;
 	}
+
+	static constexpr u64 entry_lock_key(u64 gpa, unsigned level) { return gpa | level | u64{1} << 62; }
 
 	constexpr sim::Busy contention(const spec::LockSet& want) const
 	{
@@ -1193,6 +1290,8 @@ private:
 
 		a.rcx = 0;
 		a.rdx = 0;
+		const spec::LockSet locks = leaf_lock_set(tdx_abi::Leaf::TDH_MR_EXTEND, {td_.tdr_pa, 0, 0, 0, false});
+		busy = busy | contention(locks);
 		busy.tdr = busy.tdr || any_vcpu_in_guest();
 		if (const u64 err = check_tdr(rdx, tdx_abi::operand::RDX, busy))
 			return err;
@@ -1203,16 +1302,20 @@ private:
 		const auto out = run_spec(tdx_abi::Leaf::TDH_MR_EXTEND, args, make_view<sim::NO_CHILD>(wk, 0, Operand{}));
 		if (out.status == tdx_abi::with_operand(tdx_abi::status::TDX_EPT_ENTRY_NOT_PRESENT, tdx_abi::operand::RCX) && wk.read)
 			set_entry_details(a, wk, wk.last);
+		if (out.status == tdx_abi::status::TDX_SUCCESS)
+			hold(locks);
 		return out.status;
 	}
 
 	// CACHE.WB (tdh_phymem_cache_wb.c): RCX 0 starts, 1 resumes.  Nothing is ever
 	// interrupted here, so a resume has no saved state (check 4); a start
 	// is the spec's.
-	constexpr u64 cache_wb(TdxModuleArgs& a, const sim::Busy& busy)
+	constexpr u64 cache_wb(TdxModuleArgs& a, sim::Busy busy)
 	{
 		if (a.rcx > 1)
 			return tdx_abi::with_operand(tdx_abi::status::TDX_OPERAND_INVALID, tdx_abi::operand::RCX);
+		const spec::LockSet locks = leaf_lock_set(tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB, {});
+		busy = busy | contention(locks);
 		sim::Args args{};
 		args.busy = busy;
 		if (a.rcx == 1 && !busy.kot)
@@ -1220,6 +1323,8 @@ private:
 		const auto out = run_spec(tdx_abi::Leaf::TDH_PHYMEM_CACHE_WB, args, td_view<sim::NO_CHILD>());
 		if (out.status == tdx_abi::status::TDX_SUCCESS && td_.exists && commit_)
 			td_.st = out.post.td;
+		if (out.status == tdx_abi::status::TDX_SUCCESS)
+			hold(locks);
 		return out.status;
 	}
 
@@ -1227,14 +1332,14 @@ private:
 	// size gives the target and args.level.  An address inside a larger page
 	// (check 5) is folded into page_info_ok.  Outputs RCX/RDX/R8 = PT,
 	// owner, size.
-	constexpr u64 reclaim(TdxModuleArgs& a, const sim::Busy& busy)
+	constexpr u64 reclaim(TdxModuleArgs& a, sim::Busy busy)
 	{
 		const u64 pa = a.rcx;
 		sim::Args args{};
 		sim::ViewOf<sim::NO_CHILD> s = td_view<sim::NO_CHILD>();
+		spec::LockSet locks;
 
 		args.page_info_ok = !(pa & (sim::PAGE_SIZE - 1)) && !(pa >> phys_bits_);
-		args.busy = busy;
 		if (args.page_info_ok && !in_tdmr(pa >> sim::PAGE_SHIFT))
 			return tdx_abi::with_operand(tdx_abi::status::TDX_OPERAND_ADDR_RANGE_ERROR, tdx_abi::operand::RCX);
 		const u64 pfn = pa >> sim::PAGE_SHIFT;
@@ -1243,11 +1348,34 @@ private:
 			args.page_info_ok = head_of(pfn) == pfn;
 			args.level = f.size;
 			s.target = {f.pt, f.bepoch};
+			locks = reclaim_lock_set(pfn, f.pt);
 		}
+		sim::Busy held = contention(locks);
+		if (args.page_info_ok && leaf_frame(pfn).pt == sim::w(sim::PageType::PT_TDR)) {
+			// The TDR page's PAMT entry is the TDR lock: pamt_walk() fails on it (RCX).
+			held.pamt = held.pamt || held.tdr;
+			held.tdr = false;
+		}
+		args.busy = busy | held;
 		const auto out = run_spec(tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM, args, s);
-		if (out.status == tdx_abi::status::TDX_SUCCESS && commit_)
+		if (out.status == tdx_abi::status::TDX_SUCCESS && commit_) {
 			reclaimed(a, pfn, out.post);
+			hold(locks);
+		}
 		return out.status;
+	}
+
+	// RECLAIM locks the page's PAMT entry exclusively and its owner's TDR
+	// shared; the TDR's own PAMT entry is the TDR lock, so reclaiming the
+	// TDR takes that one, exclusively, and no other.
+	constexpr spec::LockSet reclaim_lock_set(u64 pfn, u64 pt) const
+	{
+		if (pt != sim::w(sim::PageType::PT_TDR))
+			return leaf_lock_set(tdx_abi::Leaf::TDH_PHYMEM_PAGE_RECLAIM, {td_.tdr_pa, 0, pfn, 0, false});
+		spec::LockSet s;
+		if (lock_windows)
+			s.add(spec::ModuleLock::tdr, td_.tdr_pa, spec::LockMode::exclusive, lock_owner);
+		return s;
 	}
 
 	constexpr void reclaimed(TdxModuleArgs& a, u64 pfn, const sim::ViewOf<sim::NO_CHILD>& post)
@@ -1346,13 +1474,19 @@ private:
 	// TDX_VCPU_NOT_ASSOCIATED: Linux v6.19 tdx_flush_vp_on_cpu() runs it on
 	// vcpu->cpu by IPI); it is then associated with no LP (num_assoc_vcpus--,
 	// tdh_mng_vpflushdone.c).
-	constexpr u64 vp_flush(TdxModuleArgs& a)
+	constexpr u64 vp_flush(TdxModuleArgs& a, sim::Busy busy)
 	{
 		const std::size_t v = find_vcpu(a.rcx);
 		if (v == vcpus_.size())
 			return tdvpr_error(a.rcx);
-		if (vcpus_[v].in_guest)
+		const spec::LockSet locks =
+			leaf_lock_set(tdx_abi::Leaf::TDH_VP_FLUSH, {td_.tdr_pa, 0, vcpus_[v].tdvpr_pa >> sim::PAGE_SHIFT, 0, false});
+		busy = busy | contention(locks);
+		// The TDVPR first (RCX; a vCPU in the guest holds it shared), then the TDR.
+		if (busy.pamt || vcpus_[v].in_guest)
 			return tdx_abi::with_operand(tdx_abi::status::TDX_OPERAND_BUSY, tdx_abi::operand::RCX);
+		if (busy.tdr)
+			return tdx_abi::with_operand(tdx_abi::status::TDX_OPERAND_BUSY, tdx_abi::operand::TDR);
 		if (!lifecycle_is(sim::Lifecycle::TD_KEYS_CONFIGURED))
 			return tdx_abi::status::TDX_TD_KEYS_NOT_CONFIGURED;
 		if (vcpus_[v].assoc_lp != lp)
@@ -1361,19 +1495,25 @@ private:
 			return tdx_abi::status::TDX_SUCCESS;
 		vcpus_[v].assoc_lp = sim::NO_LP;
 		td_.st.num_assoc_vcpus -= 1;
+		hold(locks);
 		return tdx_abi::status::TDX_SUCCESS;
 	}
 
 	// TDH.PHYMEM.PAGE.WBINVD (tdh_phymem_page_wbinvd.c): RCX = HPA | HKID << phys bits;
 	// the HPA must be a 4K PT_NDA page in the TDMR.  No metadata changes.
-	constexpr u64 page_wbinvd(TdxModuleArgs& a) const
+	constexpr u64 page_wbinvd(TdxModuleArgs& a, sim::Busy busy)
 	{
 		const u64 pa = a.rcx & (spec::bit_ull(phys_bits_) - 1);
 
 		if (const u64 err = check_hpa(pa, 0))
 			return tdx_abi::with_operand(err, tdx_abi::operand::RCX);
+		const spec::LockSet locks = leaf_lock_set(tdx_abi::Leaf::TDH_PHYMEM_PAGE_WBINVD, {0, 0, pa >> sim::PAGE_SHIFT, 0, false});
+		busy = busy | contention(locks);
+		if (busy.pamt)
+			return tdx_abi::with_operand(tdx_abi::status::TDX_OPERAND_BUSY, tdx_abi::operand::RCX);
 		if (operand_type(pa >> sim::PAGE_SHIFT, 0) != sim::w(sim::PageType::PT_NDA))
 			return tdx_abi::with_operand(tdx_abi::status::TDX_PAGE_METADATA_INCORRECT, tdx_abi::operand::RCX);
+		hold(locks);
 		return tdx_abi::status::TDX_SUCCESS;
 	}
 
@@ -1625,6 +1765,7 @@ private:
 	spec::Fault fault_ = spec::no_fault;
 	bool commit_ = true; // false inside status_with(): checks only
 	std::vector<spec::HeldLock> held_; // lock_windows: locks of calls in their window
+	std::vector<u64> host_priority_;   // lock_windows: entry lock keys with TDHP set, sorted
 };
 
 static_assert(SeamcallBackend<SimModule>);

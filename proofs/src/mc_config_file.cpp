@@ -296,9 +296,11 @@ private:
 			tdx_.pin_inode = yes_no(k, v);
 		else if (k == "busy-retry")
 			tdx_.tdx_variants.busy_kick_retry = named(k, v, impl::busy_retry_names);
+		else if (k == "sept-page-release")
+			tdx_.tdx_variants.sept_page_release = named(k, v, impl::sept_page_release_names);
 		else
 			fail(k, "unknown variant key; expected removal, mirror-write, teardown, terminate-vm, "
-				"private-huge-pages, split-lock, gmem-pin or busy-retry");
+				"private-huge-pages, split-lock, gmem-pin, busy-retry or sept-page-release");
 	}
 
 	void task(std::span<const std::string_view> args)

@@ -38,6 +38,15 @@ concept ExternalHooks = requires(H& h, u64 gfn, unsigned level, u64 spte, u64 pa
 // blocked in the external page table when it is unlinked, and its entries
 // are removed by the RCU callback, children before the tables that link
 // them.
+// The huge-page series' void .reclaim_external_sp(kvm, gfn, sp), which
+// nullifies sp->external_spt to leak the page; reclaims_external_sp():
+// whether the hooks have it in place of .free_external_spt().
+template <class H>
+concept ReclaimExternalSpHooks = requires(H& h, u64 gfn, unsigned level, u64& external_spt) {
+	{ h.reclaims_external_sp() } -> std::same_as<bool>;
+	{ h.reclaim_external_sp(gfn, level, external_spt) } -> std::same_as<void>;
+};
+
 template <class H>
 concept PrunedBranchHooks = requires(H& h, u64 gfn, unsigned level, u64 spte, u64 pa) {
 	{ h.block_pruned_spte(gfn, level) } -> std::same_as<int>;

@@ -1489,6 +1489,18 @@ private:
 	{
 		if (!pt_[sp].mirror || pt_[sp].external_spt == 0)
 			return;
+		// "if (is_mirror_sp(sp)) kvm_x86_call(reclaim_external_sp)(kvm,
+		// base_gfn, sp);": the hook decides about the leak, no WARN here.
+		if constexpr (ReclaimExternalSpHooks<Hooks>)
+			if (hooks_.reclaims_external_sp()) {
+				log_.add({.kind = EventKind::external_hook,
+					  .gfn = pt_[sp].gfn,
+					  .level = pt_[sp].level,
+					  .hook_arg = pt_[sp].external_spt,
+					  .what = "reclaim_external_sp"});
+				hooks_.reclaim_external_sp(pt_[sp].gfn, pt_[sp].level, pt_[sp].external_spt);
+				return;
+			}
 		log_.add({.kind = EventKind::external_hook,
 			  .gfn = pt_[sp].gfn,
 			  .level = pt_[sp].level,

@@ -158,6 +158,22 @@ struct TdxVariants {
 	// once and BUSY is a TDX_BUG_ON like any other error (the known-bad
 	// variant: what the retry is there for).
 	bool busy_kick_retry = true;
+	// How a removed S-EPT page table is given up.  v6.19 (tdp_mmu_leaks):
+	// .free_external_spt() returns -EIO after KVM_BUG_ON(is_hkid_assigned)
+	// or a failed RECLAIM, and handle_removed_pt() WARNs and nullifies
+	// sp->external_spt, so tdp_mmu_free_sp() leaks the page.  The huge-page
+	// series (hook_leaks: Sean Christopherson, "[RFC PATCH v5 09/45] KVM:
+	// x86: Rework .free_external_spt() into .reclaim_external_sp()"): a void
+	// .reclaim_external_sp() nullifies sp->external_spt itself on either
+	// failure ("that detail and implementation choice has no business living
+	// in the TDP MMU").  The known-bad hook_frees_anyway: a hook its callers
+	// read as "free", assuming success is guaranteed -- the page goes back
+	// to the host whatever RECLAIM said.
+	enum class SeptPageRelease : std::uint8_t {
+		tdp_mmu_leaks,
+		hook_leaks,
+		hook_frees_anyway,
+	} sept_page_release = SeptPageRelease::tdp_mmu_leaks;
 };
 
 // TDX_MAX_GMEM_INODES of the seed-004 RFC.
@@ -316,6 +332,28 @@ public:
 		const int ret = free_external_spt_call(gfn, level, external_spt);
 		hook_return("free_external_spt", gfn, level, external_spt, ret);
 		return ret;
+	}
+
+	// .reclaim_external_sp() (tdx_sept_reclaim_private_sp(), RFC v5 09/45),
+	// when the variant has it instead of .free_external_spt():
+	// "if (KVM_BUG_ON(is_hkid_assigned(to_kvm_tdx(kvm)), kvm) ||
+	// tdx_reclaim_page(virt_to_page(sp->external_spt))) sp->external_spt =
+	// NULL;" -- the posted hook still forbids freeing a table while the HKID
+	// is assigned; what moved is the leak.
+	constexpr bool reclaims_external_sp() const
+	{
+		return v_.sept_page_release != TdxVariants::SeptPageRelease::tdp_mmu_leaks;
+	}
+	constexpr void reclaim_external_sp(u64 gfn, unsigned level, u64& external_spt)
+	{
+		hook_enter("reclaim_external_sp", gfn, level, external_spt);
+		const bool failed = bug_on(hkid_assigned_, "tdx_sept_reclaim_private_sp: HKID still assigned") ||
+				    !reclaim_page(external_spt);
+		// Leak the page, "to prevent the kernel from accessing the encrypted
+		// page" -- unless the known-bad hook lets tdp_mmu_free_sp() free it.
+		if (failed && v_.sept_page_release == TdxVariants::SeptPageRelease::hook_leaks)
+			external_spt = 0;
+		hook_return("reclaim_external_sp", gfn, level, external_spt, failed ? -EIO : 0);
 	}
 
 	constexpr int split_external_spt(u64 gfn, unsigned level, u64 new_spt, u64)

@@ -60,6 +60,14 @@ inline constexpr VariantName<PamtRefcount> pamt_refcount_names[] = {
 	{"fast-path-range-busy-fatal", PamtRefcount::fast_path_range_busy_fatal},
 };
 
+// TdxVariants::sept_page_release: v6.19's .free_external_spt(), the
+// huge-page series' .reclaim_external_sp(), and a known-bad reclaim hook.
+inline constexpr VariantName<TdxVariants::SeptPageRelease> sept_page_release_names[] = {
+	{"tdp-mmu-leaks", TdxVariants::SeptPageRelease::tdp_mmu_leaks},
+	{"hook-leaks", TdxVariants::SeptPageRelease::hook_leaks},
+	{"hook-frees-anyway", TdxVariants::SeptPageRelease::hook_frees_anyway},
+};
+
 // TdxVariants::busy_kick_retry
 inline constexpr VariantName<bool> busy_retry_names[] = {
 	{"kick-retry", true},

@@ -198,19 +198,30 @@ std::string DpamtSystem::convert_step(State& s, unsigned t, impl::PamtEnv& e, st
 	}
 	case C_RELOCK: s.mmu_writer = true; return "write_lock(mmu_lock)";
 	case C_DEMOTE: {
-		u64 p0 = 0, p1 = 0;
-		if (s.cache_pages >= 2) { // the pages tdx_alloc_pamt_pages() draws from the cache
-			s.cache_pages -= 2;
-			p0 = (POOL_PFN + 0x100 + 2 * t) << 12;
-			p1 = (POOL_PFN + 0x101 + 2 * t) << 12;
+		// tdh_mem_page_demote() draws the pair with alloc_pamt_array(pa,
+		// pamt_cache): tdx_alloc_page_pamt_cache() takes list_first_entry_or_null()
+		// of the cache, so an empty cache fails the allocation and the wrapper
+		// returns TDX_SW_ERROR without issuing the SEAMCALL ("if
+		// (alloc_pamt_array(pamt_pa_array, pamt_cache)) return TDX_SW_ERROR;",
+		// RFC v5 "x86/virt/tdx: Add API to demote a 2MB mapping to 512 4KB
+		// mappings"; the same in Yan Zhao's v3 22/24).  tdh_do_no_vcpus()
+		// retries only BUSY, so TDX_BUG_ON_2(err, TDH_MEM_PAGE_DEMOTE, ...)
+		// in tdx_sept_split_private_spte() fires.
+		if (s.cache_pages < 2) {
+			e.last_status = tdx_abi::status::TDX_SW_ERROR;
+			s.k.fail("tdx_sept_split_private_spte: tdh_mem_page_demote() returned TDX_SW_ERROR (TDX_BUG_ON_2)");
+			return "tdx_sept_split_private_spte: tdh_mem_page_demote: the per-VM PAMT cache is empty, "
+			       "alloc_pamt_array() fails: TDX_SW_ERROR, no SEAMCALL";
 		}
+		s.cache_pages -= 2;
+		const u64 p0 = (POOL_PFN + 0x100 + 2 * t) << 12;
+		const u64 p1 = (POOL_PFN + 0x101 + 2 * t) << 12;
 		e.seamcall = true;
 		e.last_status = s.m.demote_2m(s.m.region_pa(region_[t]), p0, p1);
 		leaf = tdx_abi::leaf_name(Leaf::TDH_MEM_PAGE_DEMOTE);
 		if (e.last_status != tdx_abi::status::TDX_SUCCESS)
-			s.k.fail("tdx_sept_split_private_spte: TDH.MEM.PAGE.DEMOTE failed (KVM_BUG_ON)");
-		return p0 ? "tdx_sept_split_private_spte: tdh_mem_page_demote with a PAMT pair from the per-VM cache"
-			  : "tdx_sept_split_private_spte: tdh_mem_page_demote, the per-VM PAMT cache empty";
+			s.k.fail("tdx_sept_split_private_spte: TDH.MEM.PAGE.DEMOTE failed (TDX_BUG_ON_2)");
+		return "tdx_sept_split_private_spte: tdh_mem_page_demote with a PAMT pair from the per-VM cache";
 	}
 	default:
 		s.mmu_writer = false;

@@ -25,9 +25,10 @@
 //    huge SPTE, drops mmu_lock to allocate and tops the per-VM cache up to
 //    one pair, re-takes it, and TDH.MEM.PAGE.DEMOTE takes the pair from the
 //    cache ("[RFC PATCH v5 44/45] KVM: x86/mmu: Add support for splitting
-//    S-EPT hugepages on conversion").  A DEMOTE with the cache empty has no
-//    pair to pass: the split fails, a KVM_BUG_ON in
-//    tdx_sept_split_private_spte().
+//    S-EPT hugepages on conversion").  With the cache empty,
+//    tdh_mem_page_demote() cannot draw a pair (alloc_pamt_array() fails)
+//    and returns TDX_SW_ERROR without issuing the SEAMCALL; the
+//    TDX_BUG_ON_2 in tdx_sept_split_private_spte() fires.
 //
 // Properties: kvm.no_bug (a WARN, KVM_BUG_ON or pr_err of a SEAMCALL status
 // the kernel does not expect), dpamt.reference_without_pair (a task holds a

@@ -807,8 +807,8 @@ private:
 			hold(locks);
 		} else if (out.status != tdx_abi::status::TDX_SUCCESS)
 			set_ext_err(a, out.status, wk, pi.level);
-		if (commit_)
-			host_entry_lock_priority(leaf, sept_lock_keys(pi, wk, op).entry, busy, out.status);
+		if (commit_ && lock_windows)
+			host_entry_lock_priority(leaf, entry_lock_key(pi.gpa, pi.level), busy, out.status);
 		return out.status;
 	}
 

@@ -206,20 +206,39 @@ bool is_tdx_event(EventId id) { return id >= EventId::tdx_td_params && id <= Eve
 //   follows handle_changed_spte());
 // - a TD exit comes before what KVM then does on that CPU (the fault it
 //   handles), a TD entry after what KVM did before it.
+// What the merge has emitted of one CPU so far.
+struct CpuMerged {
+	bool hook_open = false;
+	// The last link/set hook that returned and whose install has not
+	// been emitted yet, and the last SPTE change: (gfn, level).
+	std::optional<std::pair<u64, u32>> hook_done, last_change;
+};
+
 // True: the TDX line first; false: the MMU line first; nullopt: no rule,
 // the file named first.
 std::optional<bool> tdx_line_first(const TraceLine& tdx, EventId tdx_id, const Where& tw, const TraceLine& mmu,
-				   EventId mmu_id, const Where& mw)
+				   EventId mmu_id, const Where& mw, const CpuMerged& cpu)
 {
+	if (mmu_id == EventId::tdp_mmu_spte_changed) {
+		// An install waits for the hook that makes it, if that is still
+		// in the TDX input (after SEAMCALLs of this CPU outside hooks,
+		// TDH.MR.EXTEND say).
+		const SpteChanged c = decode_spte_changed(mmu.payload, mw);
+		// SPTE_MMU_PRESENT_MASK (bit 11) of the TDX profile's flavour.
+		const u64 present = spec::ept_v6_19.mmu_present;
+		const bool install = !(c.old_spte & present) && (c.new_spte & present);
+		if (install && cpu.hook_done != std::pair{c.gfn, c.level})
+			return true;
+	}
 	switch (tdx_id) {
 	case EventId::tdx_hook_enter: {
 		const HookCall h = decode_hook(tdx.payload, tw, false);
-		if (h.hook != TdxHook::link_external_spt && h.hook != TdxHook::set_external_spte)
+		if (h.hook == TdxHook::link_external_spt || h.hook == TdxHook::set_external_spte)
+			return false; // the MMU lines before the install (get_page, spte_requested)
+		if (h.hook == TdxHook::free_external_spt)
 			return false;
-		if (mmu_id != EventId::tdp_mmu_spte_changed)
-			return false;
-		const SpteChanged c = decode_spte_changed(mmu.payload, mw);
-		return c.gfn == h.gfn && c.level == h.level;
+		// remove/split: right after the change that owes them.
+		return cpu.last_change == std::pair{h.gfn, h.level};
 	}
 	case EventId::tdx_vcpu_exit: return true;
 	case EventId::tdx_vcpu_enter: return false;
@@ -252,10 +271,14 @@ CheckOutcome check_trace(std::vector<TraceInput>& inputs, const CheckOptions& op
 		sources.push_back(std::make_unique<Source>(i, *inputs[i].source));
 		sources.back()->next(inputs[i].name);
 	}
-	std::vector<bool> hook_open; // per CPU, in the merged order so far
-	auto open_on = [&](u32 cpu) { return cpu < hook_open.size() && hook_open[cpu]; };
-	// s before pick: an earlier timestamp, or the same one on the same CPU
-	// with a TDX line and an MMU line whose kernel order says so.
+	std::vector<CpuMerged> merged; // per CPU, in the merged order so far
+	auto of = [&](u32 cpu) -> CpuMerged& {
+		if (cpu >= merged.size())
+			merged.resize(cpu + 1);
+		return merged[cpu];
+	};
+	// s before pick: an earlier timestamp, or the same one with a TDX line
+	// and an MMU line whose kernel order says so.
 	auto before = [&](const Source& s, const Source& pick) {
 		if (s.order != pick.order)
 			return s.order < pick.order;
@@ -267,13 +290,13 @@ CheckOutcome check_trace(std::vector<TraceInput>& inputs, const CheckOptions& op
 		// The MMU line's CPU is inside a hook: the hook's exit is in the
 		// TDX input, at this timestamp at the latest, maybe behind another
 		// CPU's lines there.
-		if (open_on(m.tl.cpu))
+		if (of(m.tl.cpu).hook_open)
 			return &t == &s;
-		if (s.tl.cpu != pick.tl.cpu)
-			return false;
 		const std::optional<bool> first = tdx_line_first(
 			t.tl, is_tdx_event(a) ? a : b, Where{inputs[t.index].name, t.reader.line_number()}, m.tl,
-			is_tdx_event(a) ? b : a, Where{inputs[m.index].name, m.reader.line_number()});
+			is_tdx_event(a) ? b : a, Where{inputs[m.index].name, m.reader.line_number()}, of(m.tl.cpu));
+		if (s.tl.cpu != pick.tl.cpu && !(first && *first && classify_event(m.tl.event) == EventId::tdp_mmu_spte_changed))
+			return false;
 		return first && *first == (&t == &s);
 	};
 	for (;;) {
@@ -294,11 +317,25 @@ CheckOutcome check_trace(std::vector<TraceInput>& inputs, const CheckOptions& op
 		if (!pick)
 			break;
 		if (pick->tl.kind == LineKind::event) {
-			const EventId id = classify_event(pick->tl.event);
-			if (id == EventId::tdx_hook_enter || id == EventId::tdx_hook_exit) {
-				if (pick->tl.cpu >= hook_open.size())
-					hook_open.resize(pick->tl.cpu + 1, false);
-				hook_open[pick->tl.cpu] = id == EventId::tdx_hook_enter;
+			CpuMerged& c = of(pick->tl.cpu);
+			const Where w{inputs[pick->index].name, pick->reader.line_number()};
+			switch (classify_event(pick->tl.event)) {
+			case EventId::tdx_hook_enter: c.hook_open = true; break;
+			case EventId::tdx_hook_exit: {
+				c.hook_open = false;
+				const HookCall h = decode_hook(pick->tl.payload, w, true);
+				if (h.ret == 0 && (h.hook == TdxHook::link_external_spt || h.hook == TdxHook::set_external_spte))
+					c.hook_done = std::pair{h.gfn, h.level};
+				break;
+			}
+			case EventId::tdp_mmu_spte_changed: {
+				const SpteChanged sc = decode_spte_changed(pick->tl.payload, w);
+				c.last_change = std::pair{sc.gfn, sc.level};
+				if (c.hook_done == c.last_change)
+					c.hook_done.reset();
+				break;
+			}
+			default: break;
 			}
 		}
 		run.feed(pick->tl, pick->index, pick->reader.line_number());

@@ -148,6 +148,17 @@ std::string unmap_action(const Mmu::UnmapOp& op)
 	return std::string("tdp_mmu_next_root: kvm_tdp_mmu_put_root of the previous root, ") + op.next.put.next_step_name();
 }
 
+// Where a stepped tdp_iter stands: the entry, its GFN and level, the flags
+// and the value it read (the part of the key every walking task shares).
+void put_iter_key(std::string& out, const impl::TdpIter& it)
+{
+	put_key(out, it.sptep.sp);
+	put_key(out, it.sptep.index);
+	put_key(out, it.gfn);
+	put_key(out, it.level | it.valid << 4 | it.yielded << 5);
+	put_key(out, it.old_spte);
+}
+
 } // namespace
 
 TdxSystem::TdxSystem(TdxMcConfig c) : cfg_(std::move(c)), tasks_(cfg_.tasks)
@@ -740,11 +751,7 @@ void TdxSystem::encode_thread(const State& s, unsigned t, std::string& out) cons
 		const auto& z = u.zap;
 		put_key(out, z.root);
 		put_key(out, z.pc | z.flush << 4);
-		put_key(out, z.it.sptep.sp);
-		put_key(out, z.it.sptep.index);
-		put_key(out, z.it.gfn);
-		put_key(out, z.it.level | z.it.valid << 4 | z.it.yielded << 5);
-		put_key(out, z.it.old_spte);
+		put_iter_key(out, z.it);
 		put_key(out, z.it.next_last_level_gfn);
 		put_key(out, z.it.yielded_gfn);
 		put_key(out, z.remove.pc);
@@ -756,11 +763,7 @@ void TdxSystem::encode_thread(const State& s, unsigned t, std::string& out) cons
 		put_key(out, static_cast<u64>(sp.ret + 64));
 		put_key(out, sp.sp);
 		put_key(out, sp.set.pc | sp.set.hook << 4);
-		put_key(out, sp.it.sptep.sp);
-		put_key(out, sp.it.sptep.index);
-		put_key(out, sp.it.gfn);
-		put_key(out, sp.it.level | sp.it.valid << 4 | sp.it.yielded << 5);
-		put_key(out, sp.it.old_spte);
+		put_iter_key(out, sp.it);
 		put_key(out, sp.ext.pc);
 		put_key(out, static_cast<u64>(sp.ext.ret + 64));
 	}
@@ -775,11 +778,7 @@ void TdxSystem::encode_thread(const State& s, unsigned t, std::string& out) cons
 	put_key(out, m.set.pc | m.set.hook << 4);
 	put_key(out, static_cast<u64>(m.set.ret + 64));
 	const auto& it = m.it;
-	put_key(out, it.sptep.sp);
-	put_key(out, it.sptep.index);
-	put_key(out, it.gfn);
-	put_key(out, it.level | it.valid << 4 | it.yielded << 5);
-	put_key(out, it.old_spte);
+	put_iter_key(out, it);
 	put_key(out, it.next_last_level_gfn);
 	for (u32 p : it.pt_path)
 		put_key(out, p);

@@ -58,6 +58,22 @@ TEST(Linearize, SetSpteShowsAnEarlierTracedWriteOfAnotherCpu)
 	EXPECT_TRUE(r.violations.empty()) << kinds(r);
 }
 
+// CPU 0's fault installs A at gfn 1 in table 102; CPU 1 then unlinks 101
+// (a zap under mmu_lock for read), freezes 102's link and the leaf
+// (handle_removed_pt()) and goes on to its next fault, which ends its
+// teardown; CPU 0's kvm_mmu_set_spte has yet to come.
+TraceBuilder install_then_torn_down()
+{
+	TraceBuilder b = tables();
+	b.event("kvm_mmu_spte_requested", "gfn 1 pfn 3fdfa level 1", 0);
+	b.change(1, 1, 0, A, 0);
+	b.change(0, 3, nonleaf(0x101), 0, 1);
+	b.change(0, 2, nonleaf(0x102), REMOVED, 1);
+	b.change(1, 1, A, REMOVED, 1);
+	b.event("kvm_mmu_spte_requested", "gfn 200 pfn 3fdfb level 1", 1);
+	return b;
+}
+
 TEST(Linearize, SetSpteReadsAnEntryOfATableAnotherCpuTornDown)
 {
 	// Debian 6.1.192, phase c.zap-while-fill: CPU 0 installs a leaf in
@@ -67,13 +83,7 @@ TEST(Linearize, SetSpteReadsAnEntryOfATableAnotherCpuTornDown)
 	// holds rcu_read_lock() from its walk to that read, so table 102 is
 	// not freed yet (call_rcu(), tdp_mmu_free_sp_rcu_callback()) and the
 	// read shows the frozen value.
-	TraceBuilder b = tables();
-	b.event("kvm_mmu_spte_requested", "gfn 1 pfn 3fdfa level 1", 0);
-	b.change(1, 1, 0, A, 0);
-	b.change(0, 3, nonleaf(0x101), 0, 1);
-	b.change(0, 2, nonleaf(0x102), REMOVED, 1);
-	b.change(1, 1, A, REMOVED, 1);
-	b.event("kvm_mmu_spte_requested", "gfn 200 pfn 3fdfb level 1", 1); // CPU 1's next fault ends its teardown
+	TraceBuilder b = install_then_torn_down();
 	b.event("kvm_mmu_set_spte", set_spte(1, REMOVED), 0);
 	const CheckResult r = check_text(b.text());
 	EXPECT_TRUE(r.violations.empty()) << kinds(r);
@@ -108,13 +118,7 @@ TEST(Linearize, SetSpteOnATornDownTableMustShowAValueOfItsEntry)
 {
 	// The same, but the read shows a value the entry never held after
 	// CPU 0's change: still a mismatch, named with the torn-down table.
-	TraceBuilder b = tables();
-	b.event("kvm_mmu_spte_requested", "gfn 1 pfn 3fdfa level 1", 0);
-	b.change(1, 1, 0, A, 0);
-	b.change(0, 3, nonleaf(0x101), 0, 1);
-	b.change(0, 2, nonleaf(0x102), REMOVED, 1);
-	b.change(1, 1, A, REMOVED, 1);
-	b.event("kvm_mmu_spte_requested", "gfn 200 pfn 3fdfb level 1", 1);
+	TraceBuilder b = install_then_torn_down();
 	b.event("kvm_mmu_set_spte", set_spte(1, C), 0);
 	const CheckResult r = check_text(b.text());
 	ASSERT_EQ(r.violations.size(), 1u) << kinds(r);
